@@ -1,0 +1,42 @@
+# scangate — developer entry points. Every target sets up what it needs itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test lint format demo bench e2e clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# helm-sdkpy ships the real Helm library; its metadata asks for Python 3.12 but it runs on 3.11.
+	$(BIN)/pip install --quiet --ignore-requires-python helm-sdkpy cffi pycparser
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Run the test suite (SQLite and a throwaway PostgreSQL, kubesim, kubectl, Helm).
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+## Lint, format check and strict type check.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Start scangate with a simulated cluster and a demo configuration.
+demo: $(STAMP)
+	$(BIN)/scangate serve --demo
+
+## Opt-in end-to-end suite against a real cluster (set SCANGATE_E2E_KUBECONFIG).
+e2e: $(STAMP)
+	$(BIN)/pytest -m e2e -q
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
