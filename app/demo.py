@@ -9,7 +9,6 @@ simulated cluster lives exactly as long as the demo server.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import subprocess
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from app.auth.api_keys import generate_api_key
 
 DEMO_NAMESPACE = "shop"
 GRANTS_NAMESPACE = "scangate-grants"
@@ -110,13 +111,13 @@ def _start_kubesim(directory: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("kubesim did not start; run `python -m kubesim --help` to investigate")
 
 
-def _write_config(directory: Path, kubeconfig: Path, api_key: str) -> Path:
+def _write_config(directory: Path, kubeconfig: Path, api_key_sha256: str) -> Path:
     config = {
         "database_url": f"sqlite:///{directory / 'scangate.db'}",
         "clusters": [
             {"name": "default", "kubeconfig": str(kubeconfig), "grants_namespace": GRANTS_NAMESPACE}
         ],
-        "api_keys": [{"name": "demo", "sha256": hashlib.sha256(api_key.encode()).hexdigest()}],
+        "api_keys": [{"name": "demo", "sha256": api_key_sha256}],
         "admins": [],
         "policies": [
             {
@@ -142,12 +143,12 @@ def demo_environment(directory: Path) -> Iterator[DemoEnvironment]:
     (directory / "scangate.db").unlink(missing_ok=True)
     process, url = _start_kubesim(directory)
     try:
-        api_key = "sg_" + secrets.token_urlsafe(32)
+        api_key, digest = generate_api_key()
         key_file = directory / "api-key"
         key_file.write_text(api_key + "\n")
         os.chmod(key_file, 0o600)
         kubeconfig = directory / "admin.kubeconfig"
-        config_path = _write_config(directory, kubeconfig, api_key)
+        config_path = _write_config(directory, kubeconfig, digest)
         yield DemoEnvironment(directory, config_path, kubeconfig, api_key, url)
     finally:
         process.terminate()
@@ -168,20 +169,37 @@ scangate demo
   API key:           stored in {d / "api-key"}
 
 Try it (in another terminal):
-  export SCANGATE_TOKEN=$(cat {d / "api-key"})
-  # 1. request access to one pod for the 'exec' scanner, for 10 minutes
-  curl -s -X POST {base_url}/v1/grants -H "Authorization: Bearer $SCANGATE_TOKEN" \\
-       -H 'Content-Type: application/json' \\
-       -d '{{"namespace": "{DEMO_NAMESPACE}", "pods": ["web-0"], "scanner": "exec", "ttl_seconds": 600}}'
-  GRANT=<the "id" from the answer>
+  export SG={base_url} AUTH="Authorization: Bearer $(cat {d / "api-key"})"
+  # 1. request access to one pod for the 'exec' scanner (default TTL: 15 minutes)
+  BODY='{{"namespace": "{DEMO_NAMESPACE}", "pods": ["web-0"], "scanner": "exec"}}'
+  GRANT=$(curl -s -X POST $SG/v1/grants -H "$AUTH" -H 'Content-Type: application/json' \\
+    -d "$BODY" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
   # 2. fetch a short-lived kubeconfig that can touch only that pod
-  curl -s {base_url}/v1/grants/$GRANT/kubeconfig -H "Authorization: Bearer $SCANGATE_TOKEN" > grant.kubeconfig
-  kubectl --kubeconfig grant.kubeconfig auth can-i create pods/exec/web-0 -n {DEMO_NAMESPACE}   # yes
-  kubectl --kubeconfig grant.kubeconfig auth can-i create pods/exec/db-0 -n {DEMO_NAMESPACE}    # no
-  kubectl --kubeconfig grant.kubeconfig auth can-i get secrets -n {DEMO_NAMESPACE}              # no
+  curl -s $SG/v1/grants/$GRANT/kubeconfig -H "$AUTH" > grant.kubeconfig
+  K="kubectl --kubeconfig grant.kubeconfig -n {DEMO_NAMESPACE}"
+  $K auth can-i create pods/exec/web-0   # yes
+  $K auth can-i create pods/exec/db-0    # no: another pod
+  $K auth can-i get secrets              # no
+  $K get pod web-0                       # works
   # 3. revoke: the ServiceAccount is deleted, so the token stops working at once
-  curl -s -X POST {base_url}/v1/grants/$GRANT/revoke -H "Authorization: Bearer $SCANGATE_TOKEN"
-  kubectl --kubeconfig grant.kubeconfig get pod web-0 -n {DEMO_NAMESPACE}                       # Unauthorized
+  curl -s -X POST $SG/v1/grants/$GRANT/revoke -H "$AUTH"
+  $K get pod web-0                       # error: Unauthorized
 
 Stop with Ctrl-C (the simulated cluster stops with it).
 """
+
+
+def run_demo(*, host: str, port: int, directory: Path | None = None) -> int:
+    """Serve scangate against a fresh simulated cluster until interrupted."""
+    import uvicorn
+
+    from app.db.engine import run_migrations
+    from app.main import create_app
+    from app.settings import load_settings
+
+    with demo_environment(directory or Path(".scangate-demo").resolve()) as env:
+        settings = load_settings(env.config_path)
+        run_migrations(settings.database_url)
+        print(demo_instructions(env, f"http://{host}:{port}"), flush=True)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    return 0

@@ -1,0 +1,46 @@
+"""The `Authenticator`: turns a bearer credential into a `Principal`.
+
+Each credential kind has its own verifier. A verifier returns None for credentials that are not
+its kind, so the authenticator can ask each in turn, and raises `Unauthorized` for credentials
+of its kind that it rejects. Admin rights are decided once, here, from `admins`, so no verifier
+can grant them by accident. OIDC slots in by adding its verifier in `build_authenticator`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from app.auth.api_keys import ApiKeyVerifier
+from app.auth.principals import CredentialVerifier, Principal
+from app.errors import Unauthorized
+from app.settings import Settings
+
+# Bearer values longer than this are rejected before any verifier sees them (a JWT with a
+# generous claim set stays far below it).
+MAX_CREDENTIAL_LENGTH: Final = 8192
+
+
+class Authenticator:
+    """Tries each registered verifier in order and applies the admin list."""
+
+    def __init__(self, verifiers: Sequence[CredentialVerifier], admins: Iterable[str]) -> None:
+        self._verifiers = tuple(verifiers)
+        self._admins = frozenset(admins)
+
+    async def authenticate(self, credential: str) -> Principal:
+        if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
+            raise Unauthorized("invalid credentials", error="invalid_token")
+        for verifier in self._verifiers:
+            principal = await verifier.verify(credential)
+            if principal is not None:
+                return dataclasses.replace(principal, is_admin=principal.id in self._admins)
+        # Deliberately vague: say neither which kinds exist nor why this one failed.
+        raise Unauthorized("invalid credentials", error="invalid_token")
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """The verifiers for `settings` (API keys; the OIDC verifier will be added here)."""
+    verifiers: list[CredentialVerifier] = [ApiKeyVerifier(settings.api_keys)]
+    return Authenticator(verifiers, settings.admins)

@@ -1,0 +1,52 @@
+"""`GET /v1/whoami`: the caller's identity and the policies that apply to it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from app.auth.dependencies import PolicyEngineDep, PrincipalDep
+from app.settings import PolicyConfig
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+class PolicySummary(BaseModel):
+    """What a policy lets the caller do. Subjects are left out: they name other principals."""
+
+    name: str
+    clusters: list[str]
+    namespaces: list[str]
+    scanners: list[str]
+    max_ttl_seconds: int
+    max_pods: int
+    max_lifetime_seconds: int
+
+    @classmethod
+    def of(cls, policy: PolicyConfig) -> PolicySummary:
+        return cls(
+            name=policy.name,
+            clusters=list(policy.clusters),
+            namespaces=list(policy.namespaces),
+            scanners=list(policy.scanners),
+            max_ttl_seconds=policy.max_ttl_seconds,
+            max_pods=policy.max_pods,
+            max_lifetime_seconds=policy.lifetime_cap_seconds,
+        )
+
+
+class WhoAmI(BaseModel):
+    principal: str
+    kind: str
+    is_admin: bool
+    policies: list[PolicySummary]
+
+
+@router.get("/whoami", response_model=WhoAmI, summary="The authenticated caller")
+async def whoami(principal: PrincipalDep, policies: PolicyEngineDep) -> WhoAmI:
+    return WhoAmI(
+        principal=principal.id,
+        kind=principal.kind,
+        is_admin=principal.is_admin,
+        policies=[PolicySummary.of(p) for p in policies.policies_for(principal)],
+    )

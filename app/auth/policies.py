@@ -1,0 +1,119 @@
+"""Policies: who may request access to which clusters, namespaces and scanner profiles.
+
+Deny by default: a request is allowed only by a policy whose subjects match the principal and
+whose clusters, namespaces and scanners all match the request; the first such policy (in
+configuration order) governs the grant's limits (`max_ttl_seconds`, `max_pods`,
+`max_lifetime_seconds`). `denied_namespaces` and every cluster's grants namespace are refused
+before any policy is consulted, so no policy (not even `namespaces: ["*"]`) can grant them.
+
+Globs: `*` matches any run of characters (including none) and nothing else is special, so
+`oidc:https://token.actions.githubusercontent.com#repo:acme/payments:*` means exactly what it says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from app.auth.principals import Principal
+from app.errors import ForbiddenError
+from app.settings import PolicyConfig, Settings
+
+
+class PolicyDenied(ForbiddenError):
+    title = "Denied by Policy"
+    type_slug = "policy-denied"
+
+
+class Glob:
+    """A pattern where only `*` is special."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+    def matches(self, value: str) -> bool:
+        return self._regex.fullmatch(value) is not None
+
+
+def _any_match(globs: Iterable[Glob], value: str) -> bool:
+    return any(glob.matches(value) for glob in globs)
+
+
+class _CompiledPolicy:
+    def __init__(self, policy: PolicyConfig) -> None:
+        self.policy = policy
+        self.subjects = tuple(Glob(s) for s in policy.subjects)
+        self.namespaces = tuple(Glob(n) for n in policy.namespaces)
+
+    def applies_to(self, principal: Principal) -> bool:
+        return _any_match(self.subjects, principal.id)
+
+    def allows_cluster(self, cluster: str) -> bool:
+        return "*" in self.policy.clusters or cluster in self.policy.clusters
+
+    def allows_namespace(self, namespace: str) -> bool:
+        return _any_match(self.namespaces, namespace)
+
+    def allows_scanner(self, scanner: str) -> bool:
+        return scanner in self.policy.scanners
+
+
+class PolicyEngine:
+    """Evaluates the configured policies (immutable; built once per app)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._policies = tuple(_CompiledPolicy(p) for p in settings.policies)
+        self._by_name = {p.name: p for p in settings.policies}
+        self._never_grantable = settings.never_grantable_namespaces
+
+    def get(self, name: str) -> PolicyConfig | None:
+        return self._by_name.get(name)
+
+    def policies_for(self, principal: Principal) -> list[PolicyConfig]:
+        """Every policy whose subjects match `principal`, in configuration order."""
+        return [c.policy for c in self._applicable(principal)]
+
+    def _applicable(self, principal: Principal) -> Sequence[_CompiledPolicy]:
+        return [c for c in self._policies if c.applies_to(principal)]
+
+    def authorize(
+        self, principal: Principal, *, cluster: str, namespace: str, scanner: str
+    ) -> PolicyConfig:
+        """The first policy allowing `principal` to use `scanner` on `namespace` in `cluster`.
+
+        Raises `PolicyDenied` naming the first dimension nothing allows (namespace before
+        scanner), so callers learn what to ask for without seeing other principals' policies.
+        """
+
+        def deny(what: str, detail: str) -> PolicyDenied:
+            return PolicyDenied(
+                detail, denied=what, cluster=cluster, namespace=namespace, scanner=scanner
+            )
+
+        if namespace in self._never_grantable:
+            raise deny(
+                "namespace",
+                f"namespace {namespace!r} is never grantable (system or grants namespace)",
+            )
+        candidates = self._applicable(principal)
+        if not candidates:
+            raise deny("principal", f"no policy applies to {principal.id}")
+        candidates = [c for c in candidates if c.allows_cluster(cluster)]
+        if not candidates:
+            raise deny("cluster", f"no policy allows {principal.id} to use cluster {cluster!r}")
+        candidates = [c for c in candidates if c.allows_namespace(namespace)]
+        if not candidates:
+            raise deny(
+                "namespace",
+                f"no policy allows {principal.id} to access namespace {namespace!r} "
+                f"on cluster {cluster!r}",
+            )
+        candidates = [c for c in candidates if c.allows_scanner(scanner)]
+        if not candidates:
+            raise deny(
+                "scanner",
+                f"no policy allows {principal.id} to use scanner {scanner!r} in namespace "
+                f"{namespace!r} on cluster {cluster!r}",
+            )
+        return candidates[0].policy

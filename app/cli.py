@@ -1,0 +1,150 @@
+"""The `scangate` command: operate the service (`migrate`, `serve`, `keys create`, `reap`).
+
+Subcommands are argparse sub-parsers, each in its own small function, so the client commands of
+a later issue (`scangate grant ...`, `scangate whoami`, `scangate run`) slot in beside them.
+Exit codes: 0 success, 1 failure at run time, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from app.settings import ConfigError, Settings, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+_KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.db.engine import run_migrations
+    from app.db.urls import redacted_url
+
+    settings = _settings(args)
+    run_migrations(settings.database_url, args.revision)
+    print(f"database {redacted_url(settings.database_url)} is at revision {args.revision}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.demo:
+        # The demo builds its own configuration and simulated cluster.
+        from app.demo import run_demo
+
+        return run_demo(host=args.host, port=args.port)
+
+    import uvicorn
+
+    from app.db.engine import run_migrations
+    from app.main import create_app
+
+    settings = _settings(args)
+    if not args.no_migrate:
+        # Serving an old schema fails in confusing ways; migrating first makes a first run
+        # just work. Replicas starting together are serialised by run_migrations.
+        run_migrations(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from app.auth.api_keys import generate_api_key
+
+    if not _KEY_NAME.match(args.name):
+        print(
+            f"error: key name must be 1-63 letters, digits, '.', '_' or '-' (got {args.name!r})",
+            file=sys.stderr,
+        )
+        return 2
+    key, digest = generate_api_key()
+    print(f"# API key for principal apikey:{args.name}. It is shown only this once:")
+    print("# store it in your CI secret store; scangate keeps only its sha256.")
+    print(key)
+    print("# Add this entry under api_keys in scangate.yaml:")
+    print(f"- {{name: {args.name}, sha256: {digest}}}")
+    return 0
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    if not args.once:
+        print("error: only 'scangate reap --once' is supported; the service runs the reaper")
+        return 2
+    settings = _settings(args)
+    from app.grants.reaper import run_once
+
+    report = asyncio.run(run_once(settings))
+    for name, value in dataclasses.asdict(report).items():
+        print(f"{name}: {value}")
+    # Non-zero when anything failed, so a CronJob running `reap --once` shows the failure.
+    return 1 if report.errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scangate",
+        description="Just-in-time, least-privilege Kubernetes pod access for security scanners.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $SCANGATE_CONFIG, else ./scangate.yaml)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    serve = commands.add_parser("serve", help="run the API server (migrates first)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    serve.add_argument(
+        "--demo", action="store_true", help="run the local demo against a simulated cluster"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="print a new API key and its config entry")
+    create.add_argument("name", help="key name; the principal becomes apikey:NAME")
+    create.set_defaults(handler=cmd_keys_create)
+
+    reap = commands.add_parser("reap", help="run the reaper")
+    reap.add_argument("--once", action="store_true", help="one pass, then exit")
+    reap.set_defaults(handler=cmd_reap)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

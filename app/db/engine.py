@@ -1,0 +1,181 @@
+"""The database: one async engine per `Database` (created by the app factory, the reaper or the
+CLI, never at import time) and the Alembic helpers that migrate it the way production does.
+
+Migrations live in `migrations/` at the repository root, next to the `app` package. They are
+found, in order, at `$SCANGATE_MIGRATIONS_DIR`, then `<dir containing app/>/migrations` (a source
+checkout, an editable install, or a container image that copies the tree, as the Dockerfile
+does). A plain wheel install does not carry them; point `SCANGATE_MIGRATIONS_DIR` at a copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool, StaticPool
+
+from app.db.urls import async_database_url, is_sqlite, sync_database_url
+
+MIGRATIONS_ENV_VAR: Final = "SCANGATE_MIGRATIONS_DIR"
+# SQLite waits this long for a competing writer (the reaper, another request) instead of
+# failing at once with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+# Arbitrary but fixed: every replica takes the same PostgreSQL advisory lock around migrations,
+# so two pods starting together do not both try to create the tables. Alembic itself keeps
+# process-global state, so one process must never migrate from two threads at once.
+_MIGRATION_LOCK_KEY: Final = 0x5CA9_6A7E
+
+
+class Database:
+    """An async engine and its session factory for one database URL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.url: URL = async_database_url(url)
+        self.is_sqlite = is_sqlite(self.url)
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            if self.url.database in (None, "", ":memory:"):
+                # An in-memory database exists per connection: share exactly one.
+                kwargs["poolclass"] = StaticPool
+            else:
+                # SQLite has one writer at a time; a few connections cover concurrent readers.
+                kwargs.update(pool_size=5, max_overflow=5)
+        else:
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                # Connections die with PostgreSQL restarts and idle timeouts of proxies.
+                pool_pre_ping=True,
+                pool_recycle=1800,
+                connect_args={"connect_timeout": 10},
+            )
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _configure_sqlite_connection)
+        self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False
+        )
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits when the block succeeds, rolls back when it raises. The
+        reaper and the CLI use this; requests use `app.db.session.get_session`."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed while one writer commits (requests vs. the reaper);
+    # busy_timeout makes writers queue instead of failing; foreign keys are off by default.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are (see the module docstring)."""
+    configured = os.environ.get(MIGRATIONS_ENV_VAR)
+    candidates = [Path(configured)] if configured else []
+    candidates.append(Path(__file__).resolve().parents[2] / "migrations")
+    for candidate in candidates:
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError(
+        f"Alembic migrations not found (looked in {', '.join(map(str, candidates))}); "
+        f"set {MIGRATIONS_ENV_VAR} to the 'migrations' directory of the scangate source"
+    )
+
+
+def alembic_config(url: str) -> Any:
+    """An Alembic Config for `url`, built in code rather than from alembic.ini so that env.py
+    does not reconfigure the host process's logging (it only does so when an ini file is set)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    # configparser interpolates '%': escape it (percent-encoded passwords contain it).
+    rendered = sync_database_url(url).render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+@contextlib.contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """Serialise migration runs of several processes (replicas starting together, or `scangate
+    migrate` beside a starting server) on one database."""
+    if is_sqlite(url):
+        database = sync_database_url(url).database
+        if not database or database == ":memory:":
+            yield
+            return
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite cannot hold a lock across Alembic's own connection without blocking it, so a
+        # lock file beside the database serialises the runs instead.
+        with open(f"{path}.migrate.lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return
+    engine = create_engine(sync_database_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+def run_migrations(url: str, revision: str = "head") -> None:
+    """`alembic upgrade <revision>` against `url` (synchronous; call before serving)."""
+    from alembic import command
+
+    with _migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """`alembic downgrade <revision>` against `url`."""
+    from alembic import command
+
+    with _migration_lock(url):
+        command.downgrade(alembic_config(url), revision)

@@ -1,0 +1,113 @@
+"""ORM models: grants and their audit trail.
+
+The tables are created by Alembic (`migrations/versions/`), never by `create_all`; a test
+compares this metadata with the migrated schema on SQLite and PostgreSQL so the two cannot drift.
+
+No column ever holds a token or an API key: tokens are minted when a kubeconfig is fetched and
+handed straight to the caller, and principals are stored by name (`apikey:NAME`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones and keeps the text of a naive
+    datetime. Converting to UTC on the way in (and tagging UTC on the way out) makes both
+    return the same aware values and makes SQLite's text comparisons (`expires_at <= :now`)
+    order correctly, because every stored value has the same offset and format.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive datetime is a programming error here: its zone is unknowable.
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Grant(Base):
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    cluster: Mapped[str] = mapped_column(String(253))
+    namespace: Mapped[str] = mapped_column(String(63))
+    scanner: Mapped[str] = mapped_column(String(32))
+    # Explicit grants: the requested names. Selector grants: the Running pods the selector
+    # resolved to at grant time (empty until then) -- exactly the Role's resourceNames.
+    pods: Mapped[list[str]] = mapped_column(JSON)
+    selector: Mapped[str | None] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(String(512))
+    policy: Mapped[str] = mapped_column(String(253))
+    reason: Mapped[str | None] = mapped_column(Text)
+    service_account: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Where a `revoking` grant ends: `revoked` (asked for) or `expired` (the reaper's claim).
+    end_status: Mapped[str | None] = mapped_column(String(16))
+    # Revocation attempts and when the next may start. While an attempt runs, next_attempt_at is
+    # its lease: other replicas leave the grant alone until it passes.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_grants_status_expires_at", "status", "expires_at"),
+        Index("ix_grants_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_grants_status_created_at", "status", "created_at"),
+        Index("ix_grants_requester_id", "requester", "id"),
+        Index("ix_grants_namespace", "namespace"),
+        Index("ix_grants_cluster", "cluster"),
+    )
+
+
+class GrantEvent(Base):
+    __tablename__ = "grant_events"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(512))
+    type: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_grant_events_grant_id_id", "grant_id", "id"),)

@@ -1,0 +1,267 @@
+"""The error tree of the service and the one handler that turns errors into RFC 9457 problems.
+
+Domain modules raise subclasses of `ScangateError` (`GrantNotFound(NotFoundError)`,
+`PolicyDenied(ForbiddenError)`...) and never build HTTP responses themselves. Every error leaves
+the service as `application/problem+json`:
+
+    {"type": "https://scangate.dev/problems/<slug>", "title": ..., "status": ...,
+     "detail": ..., "instance": "/v1/grants/...", "errors": [{"field": ..., "message": ...}]}
+
+Security rules enforced here rather than trusted to every caller:
+- request validation errors name the field and say what is wrong, but never echo the submitted
+  value (a caller may have put a token or key in the wrong field);
+- unexpected exceptions become a bare 500 without internals; they are logged with a traceback
+  for the operator. There is deliberately no catch-all that maps unknown errors to 4xx: a bug must
+  look like a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.kube.errors import KubeForbidden, KubeUnavailable
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+PROBLEM_TYPE_BASE: Final = "https://scangate.dev/problems/"
+# Keys of the problem object that extension members must never overwrite.
+_STANDARD_MEMBERS: Final = frozenset({"type", "title", "status", "detail", "instance"})
+# Sent with 503s that do not know better: long enough not to hammer a struggling cluster.
+DEFAULT_RETRY_AFTER_SECONDS: Final = 5
+
+logger = logging.getLogger(__name__)
+
+
+class ScangateError(Exception):
+    """Base of every error the API reports on purpose. `detail` is shown to the caller as is,
+    so it must never contain tokens, keys or raw upstream bodies."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    type_slug: ClassVar[str] = "internal"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extra: dict[str, Any] = extra
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.type_slug
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem+json body (without transport concerns such as headers)."""
+        body: dict[str, Any] = {k: v for k, v in self.extra.items() if k not in _STANDARD_MEMBERS}
+        body.update(type=self.type_uri, title=self.title, status=self.status, detail=self.detail)
+        if instance is not None:
+            body["instance"] = instance
+        if self.field is not None:
+            body["errors"] = [{"field": self.field, "message": self.detail}]
+        return body
+
+
+class BadRequestError(ScangateError):
+    status = 400
+    title = "Bad Request"
+    type_slug = "bad-request"
+
+
+class Unauthorized(ScangateError):
+    """No or invalid credentials. Always carries `WWW-Authenticate` (RFC 6750)."""
+
+    status = 401
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+
+    def __init__(
+        self, detail: str = "authentication required", *, error: str | None = None, **extra: Any
+    ) -> None:
+        # RFC 6750 §3: no `error` attribute when the request carried no credentials at all;
+        # `invalid_token` when it carried ones we reject.
+        challenge = 'Bearer realm="scangate"'
+        if error is not None:
+            challenge += f', error="{error}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extra)
+
+
+class ForbiddenError(ScangateError):
+    status = 403
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class NotFoundError(ScangateError):
+    status = 404
+    title = "Not Found"
+    type_slug = "not-found"
+
+
+class ConflictError(ScangateError):
+    status = 409
+    title = "Conflict"
+    type_slug = "conflict"
+
+
+class UnprocessableError(ScangateError):
+    status = 422
+    title = "Unprocessable Content"
+    type_slug = "unprocessable"
+
+
+class UpstreamForbidden(ScangateError):
+    """The cluster refused scangate's own identity: an operator must fix RBAC. 502 because the
+    caller did nothing wrong; `detail` names the missing permission."""
+
+    status = 502
+    title = "Cluster Refused scangate"
+    type_slug = "upstream-forbidden"
+
+
+class UpstreamUnavailable(ScangateError):
+    """The cluster (or another dependency) could not be reached; retry later."""
+
+    status = 503
+    title = "Service Unavailable"
+    type_slug = "upstream-unavailable"
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, **extra: Any) -> None:
+        seconds = DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after
+        # Retry-After takes whole seconds; round up so a client never retries too early.
+        whole = max(1, math.ceil(seconds))
+        super().__init__(detail, headers={"Retry-After": str(whole)}, **extra)
+        self.retry_after = whole
+
+
+def problem_response(
+    status: int,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        dict(body), status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def field_name(loc: Sequence[int | str]) -> str:
+    """`("body", "pods", 0)` -> `"body.pods[0]"`: how a client would point at the field."""
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name
+
+
+def _validation_problem(exc: RequestValidationError, instance: str) -> dict[str, Any]:
+    # Only `loc`, `msg` and `type` are copied. Pydantic's `input` (and `ctx`, which can embed
+    # it) is dropped on purpose: echoing submitted values would reflect a misplaced secret.
+    errors = [
+        {
+            "field": field_name(tuple(error.get("loc", ()))),
+            "message": str(error.get("msg", "invalid value")),
+            "type": str(error.get("type", "value_error")),
+        }
+        for error in exc.errors()
+    ]
+    named = ", ".join(dict.fromkeys(e["field"] for e in errors if e["field"]))
+    return {
+        "type": PROBLEM_TYPE_BASE + "validation",
+        "title": "Request Validation Failed",
+        "status": 422,
+        "detail": f"invalid request: {named}" if named else "invalid request",
+        "instance": instance,
+        "errors": errors,
+    }
+
+
+async def _handle_scangate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ScangateError)
+    if exc.status >= 500:
+        # Operators need to see 5xx the caller got; detail is already safe to log.
+        logger.warning("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.detail)
+    return problem_response(exc.status, exc.problem(request.url.path), exc.headers)
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(422, _validation_problem(exc, request.url.path))
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    # Routing errors (404 unknown path, 405 wrong method) raised by Starlette/FastAPI itself.
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    body = {
+        "type": "about:blank",
+        "title": phrase,
+        "status": exc.status_code,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    return problem_response(exc.status_code, body, exc.headers)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware calls this for anything unhandled and then re-raises, so
+    # the server logs the traceback too; the caller only learns that it was our fault.
+    logger.error(
+        "unhandled %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    body = {
+        "type": PROBLEM_TYPE_BASE + "internal",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "an unexpected error occurred; the operator can find it in the service log",
+        "instance": request.url.path,
+    }
+    return problem_response(500, body)
+
+
+async def _handle_kube_error(request: Request, exc: Exception) -> JSONResponse:
+    # Safety net: services should translate cluster errors themselves, but an untranslated
+    # KubeForbidden / KubeUnavailable still means "operator must fix RBAC" / "retry later",
+    # never a 500. Other KubeErrors reaching here are bugs and stay 500.
+    error: ScangateError
+    if isinstance(exc, KubeForbidden):
+        error = UpstreamForbidden(str(exc), permission=exc.permission)
+    elif isinstance(exc, KubeUnavailable):
+        error = UpstreamUnavailable(str(exc), retry_after=exc.retry_after)
+    else:
+        return await _handle_unexpected(request, exc)
+    return await _handle_scangate_error(request, error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers on `app` (call once from the app factory)."""
+    app.add_exception_handler(ScangateError, _handle_scangate_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_unexpected)
+    app.add_exception_handler(KubeForbidden, _handle_kube_error)
+    app.add_exception_handler(KubeUnavailable, _handle_kube_error)

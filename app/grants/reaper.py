@@ -1,0 +1,304 @@
+"""The reaper: ends grants on time and cleans up after crashes.
+
+One pass (`ReaperPass.run`) does four jobs, each in short transactions that never stay open
+across a cluster call:
+1. expire: claim `active` grants past their expiry (`-> revoking`, ending `expired`), delete
+   their objects, finish them;
+2. retry: `revoking` grants whose retry time (or a dead claimant's lease) has come;
+3. stale provisioning: grants still `provisioning` after the timeout belonged to a request
+   that died mid-create: mark them `failed` and delete whatever it had created;
+4. sweep (every `sweep_interval_seconds`): labelled objects of grants that are not live.
+
+Several replicas may run reapers on one database: every claim is a conditional UPDATE, so each
+grant is claimed, and ended, by exactly one of them.
+
+`Reaper` runs passes in the app lifespan. Between passes it sleeps until the next moment work
+is due (the earliest expiry, retry or provisioning timeout), not a fixed poll, so revocation lag
+is the time a pass takes; `wake()` (called when a grant is created, activated or a revocation is
+deferred) makes it recompute that moment. `run_once` is `scangate reap --once`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from app.db.engine import Database
+from app.grants import repository
+from app.grants.clock import utcnow
+from app.grants.repository import ClaimedGrant
+from app.grants.revocation import REAPER_ACTOR, carry_out_revocation, lease_until
+from app.grants.sweep import sweep_cluster
+from app.kube.clusters import ClusterRegistry, ClusterSettings
+from app.kube.errors import KubeError
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE: Final = 100  # grants claimed per statement; a pass loops until none are left
+CONCURRENCY: Final = 16  # grants ended at once (each is a few sequential cluster calls)
+# Waking a hair after the due moment, so the claim's `expires_at <= now` already holds.
+_WAKE_SLACK_SECONDS: Final = 0.005
+_MAX_FAILURE_BACKOFF_SECONDS: Final = 30.0
+_STOP_GRACE_SECONDS: Final = 2.0
+
+
+@dataclass
+class ReapReport:
+    """What one pass did (printed by `scangate reap --once`)."""
+
+    expired: int = 0
+    revoked: int = 0  # `revoking` grants finished on a retry
+    deferred: int = 0  # attempts that failed and were rescheduled
+    failed_provisioning: int = 0
+    swept: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ReaperPass:
+    def __init__(self, settings: Settings, db: Database, clusters: ClusterRegistry) -> None:
+        self._settings = settings
+        self._db = db
+        self._clusters = clusters
+
+    async def run(self, *, sweep: bool) -> ReapReport:
+        report = ReapReport()
+        steps: list[tuple[str, Callable[[ReapReport], Awaitable[None]]]] = [
+            ("expire", self._expire),
+            ("retry revocations", self._retry_revocations),
+            ("fail stale provisioning", self._fail_stale_provisioning),
+        ]
+        if sweep:
+            steps.append(("sweep", self._sweep))
+        for name, step in steps:
+            # One failing job (say, the database blipped) must not starve the others.
+            try:
+                await step(report)
+            except Exception as exc:
+                log.exception("reaper: %s failed", name)
+                report.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return report
+
+    async def next_due(self, *, next_sweep: datetime) -> datetime:
+        async with self._db.session() as session:
+            due = await repository.next_due(session)
+        candidates = [next_sweep]
+        candidates += [moment for moment in (due.expiry, due.retry) if moment is not None]
+        if due.oldest_provisioning is not None:
+            timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
+            candidates.append(due.oldest_provisioning + timeout)
+        return min(candidates)
+
+    async def _expire(self, report: ReapReport) -> None:
+        while True:
+            now = utcnow()
+            async with self._db.session() as session:
+                claimed = await repository.claim_expired(
+                    session, now=now, lease_until=lease_until(now), limit=BATCH_SIZE
+                )
+                for grant in claimed:
+                    await repository.add_event(
+                        session,
+                        grant.id,
+                        at=now,
+                        actor=REAPER_ACTOR,
+                        type="revoking",
+                        detail={"reason": "expired", "end_status": "expired"},
+                    )
+            statuses = await self._end_all(claimed)
+            report.expired += statuses.count("expired")
+            report.deferred += statuses.count("revoking")
+            if len(claimed) < BATCH_SIZE:
+                return
+
+    async def _retry_revocations(self, report: ReapReport) -> None:
+        while True:
+            now = utcnow()
+            async with self._db.session() as session:
+                claimed = await repository.claim_due_revocations(
+                    session, now=now, lease_until=lease_until(now), limit=BATCH_SIZE
+                )
+            statuses = await self._end_all(claimed)
+            report.expired += statuses.count("expired")
+            report.revoked += statuses.count("revoked")
+            report.deferred += statuses.count("revoking")
+            if len(claimed) < BATCH_SIZE:
+                return
+
+    async def _fail_stale_provisioning(self, report: ReapReport) -> None:
+        timeout = self._settings.reaper.provisioning_timeout_seconds
+        error = f"provisioning did not finish within {timeout} s (the request was interrupted)"
+        while True:
+            now = utcnow()
+            async with self._db.session() as session:
+                stale = await repository.fail_stale_provisioning(
+                    session,
+                    created_before=now - timedelta(seconds=timeout),
+                    now=now,
+                    error=error,
+                    limit=BATCH_SIZE,
+                )
+                for grant in stale:
+                    await repository.add_event(
+                        session,
+                        grant.id,
+                        at=now,
+                        actor=REAPER_ACTOR,
+                        type="failed",
+                        detail={"error": error},
+                    )
+            for grant in stale:
+                log.warning("grant %s: %s; deleting its objects", grant.id, error)
+            await self._bounded(self._delete_objects, stale)
+            report.failed_provisioning += len(stale)
+            if len(stale) < BATCH_SIZE:
+                return
+
+    async def _sweep(self, report: ReapReport) -> None:
+        for name in self._clusters.names():
+            # Each cluster on its own: one unreachable cluster must not shield the others.
+            try:
+                report.swept += await sweep_cluster(self._db, self._clusters.get(name))
+            except KubeError as exc:
+                log.warning("reaper: sweep of cluster %s failed: %s", name, exc)
+                report.errors.append(f"sweep {name}: {exc}")
+
+    async def _delete_objects(self, grant: ClaimedGrant) -> str:
+        try:
+            await self._clusters.get(grant.cluster).delete_grant_objects(grant.id, grant.namespace)
+        except (KeyError, KubeError) as exc:
+            # The grant is failed (not live), so the next sweep removes what is left.
+            log.warning("grant %s: cleanup deferred to the sweep: %s", grant.id, exc)
+        return "failed"
+
+    async def _end_all(self, claimed: Sequence[ClaimedGrant]) -> list[str]:
+        async def end(grant: ClaimedGrant) -> str:
+            return await carry_out_revocation(
+                self._db,
+                self._clusters,
+                grant,
+                actor=REAPER_ACTOR,
+                retry_max_seconds=self._settings.reaper.revoke_retry_max_seconds,
+            )
+
+        return await self._bounded(end, claimed)
+
+    async def _bounded(
+        self, work: Callable[[ClaimedGrant], Awaitable[str]], grants: Sequence[ClaimedGrant]
+    ) -> list[str]:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(grant: ClaimedGrant) -> str:
+            async with semaphore:
+                return await work(grant)
+
+        results = await asyncio.gather(*(one(g) for g in grants), return_exceptions=True)
+        statuses: list[str] = []
+        for grant, result in zip(grants, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result  # cancellation and friends are not ours to swallow
+                # The lease runs out and the retry job picks the grant up again.
+                log.error("grant %s: ending it failed", grant.id, exc_info=result)
+                statuses.append("error")
+            else:
+                statuses.append(result)
+        return statuses
+
+
+class Reaper:
+    """The reaper as a guarded background task of one app (`app.state.reaper`)."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.last_report: ReapReport | None = None
+
+    def wake(self) -> None:
+        """Recompute when the next work is due (a sooner expiry may have appeared)."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="scangate-reaper")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        # A sleeping reaper exits at once. One mid-pass is cancelled after a grace period:
+        # that is safe, because a claimed grant whose claimant vanishes is retried by any
+        # reaper once its lease runs out.
+        done, _ = await asyncio.wait({task}, timeout=_STOP_GRACE_SECONDS)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        state = self._state
+        reaper_pass = ReaperPass(state.settings, state.db, state.clusters)
+        sweep_interval = timedelta(seconds=state.settings.reaper.sweep_interval_seconds)
+        next_sweep = utcnow()  # sweep on the first pass: a restart is when orphans appear
+        failures = 0
+        log.info("reaper started")
+        while not self._stopping:
+            self._wakeup.clear()  # a wake() during the pass triggers another pass
+            try:
+                sweep = utcnow() >= next_sweep
+                report = self.last_report = await reaper_pass.run(sweep=sweep)
+                if sweep:
+                    next_sweep = utcnow() + sweep_interval
+                due = await reaper_pass.next_due(next_sweep=next_sweep)
+                delay = max(0.0, (due - utcnow()).total_seconds()) + _WAKE_SLACK_SECONDS
+                # A job that keeps failing would otherwise leave its work "due now" and spin.
+                # (Sweep failures do not count: the sweep is not due again until its interval.)
+                failing = [e for e in report.errors if not e.startswith("sweep")]
+                failures = failures + 1 if failing else 0
+                if failures:
+                    delay = max(delay, min(_MAX_FAILURE_BACKOFF_SECONDS, 2.0**failures))
+            except Exception:
+                # Guarded: the reaper must outlive database outages and its own bugs.
+                failures += 1
+                delay = min(_MAX_FAILURE_BACKOFF_SECONDS, 2.0**failures)
+                log.exception("reaper pass failed; next try in %.0f s", delay)
+            await self._sleep(delay)
+        log.info("reaper stopped")
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+
+
+def cluster_settings(settings: Settings) -> list[ClusterSettings]:
+    return [
+        ClusterSettings(
+            name=c.name,
+            kubeconfig=c.kubeconfig,
+            context=c.context,
+            server=c.server,
+            grants_namespace=c.grants_namespace,
+        )
+        for c in settings.clusters
+    ]
+
+
+async def run_once(settings: Settings) -> ReapReport:
+    """One full pass (sweep included) with its own database engine and cluster clients."""
+    db = Database(settings.database_url)
+    clusters = ClusterRegistry.from_settings(cluster_settings(settings))
+    try:
+        return await ReaperPass(settings, db, clusters).run(sweep=True)
+    finally:
+        clusters.close()
+        await db.dispose()

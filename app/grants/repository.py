@@ -1,0 +1,365 @@
+"""All SQL of the grants package.
+
+State changes are conditional UPDATEs (`... WHERE status = 'active'`) whose affected rows say who
+won: of two replicas (or a request and the reaper) racing for one grant, exactly one sees its
+row. On PostgreSQL a concurrent UPDATE waits for the first to commit and then re-checks its WHERE
+against the new row version (READ COMMITTED), so the loser matches nothing; SQLite serialises
+writers. Bulk claims use UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35) so a claim and the
+list of what it claimed are one atomic statement.
+
+Functions take the caller's session and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Grant, GrantEvent
+
+LIVE_STATUSES: Final = ("provisioning", "active", "revoking")
+# SQLite allows 32766 bound parameters per statement; stay far below for IN lists.
+_IN_CHUNK: Final = 500
+
+
+@dataclass(frozen=True)
+class ClaimedGrant:
+    """What a claimant needs to act on a grant in the cluster, without holding the row."""
+
+    id: str
+    cluster: str
+    namespace: str
+    end_status: str | None
+    attempts: int
+
+
+_CLAIM_COLUMNS: Final = (
+    Grant.id,
+    Grant.cluster,
+    Grant.namespace,
+    Grant.end_status,
+    Grant.attempts,
+)
+
+
+def _claimed(rows: Iterable[Any]) -> list[ClaimedGrant]:
+    return [ClaimedGrant(r.id, r.cluster, r.namespace, r.end_status, r.attempts) for r in rows]
+
+
+async def insert_grant(session: AsyncSession, grant: Grant) -> None:
+    session.add(grant)
+    await session.flush()
+
+
+async def add_event(
+    session: AsyncSession,
+    grant_id: str,
+    *,
+    at: datetime,
+    actor: str,
+    type: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(GrantEvent(grant_id=grant_id, at=at, actor=actor, type=type, detail=detail or {}))
+    await session.flush()
+
+
+async def get_grant(session: AsyncSession, grant_id: str) -> Grant | None:
+    return await session.get(Grant, grant_id, populate_existing=True)
+
+
+async def list_grants(
+    session: AsyncSession,
+    *,
+    requester: str | None,
+    status: str | None,
+    namespace: str | None,
+    cluster: str | None,
+    cursor: str | None,
+    limit: int,
+) -> list[Grant]:
+    """Newest first; `cursor` is the last id of the previous page. Returns up to limit + 1 rows
+    so the caller can tell whether another page exists."""
+    stmt = select(Grant)
+    if requester is not None:
+        stmt = stmt.where(Grant.requester == requester)
+    if status is not None:
+        stmt = stmt.where(Grant.status == status)
+    if namespace is not None:
+        stmt = stmt.where(Grant.namespace == namespace)
+    if cluster is not None:
+        stmt = stmt.where(Grant.cluster == cluster)
+    if cursor is not None:
+        stmt = stmt.where(Grant.id < cursor)
+    stmt = stmt.order_by(Grant.id.desc()).limit(limit + 1)
+    return list((await session.scalars(stmt)).all())
+
+
+async def list_events(session: AsyncSession, grant_id: str) -> list[GrantEvent]:
+    stmt = select(GrantEvent).where(GrantEvent.grant_id == grant_id).order_by(GrantEvent.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def _transition(
+    session: AsyncSession,
+    grant_id: str,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    now: datetime,
+    **values: Any,
+) -> bool:
+    stmt = (
+        update(Grant)
+        .where(Grant.id == grant_id, *where)
+        .values(updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def activate(session: AsyncSession, grant_id: str, *, pods: list[str], now: datetime) -> bool:
+    """provisioning -> active. False if the grant left `provisioning` meanwhile (the reaper
+    gave up on it, or it was revoked)."""
+    return await _transition(
+        session,
+        grant_id,
+        where=[Grant.status == "provisioning"],
+        now=now,
+        status="active",
+        pods=pods,
+    )
+
+
+async def fail_provisioning(
+    session: AsyncSession, grant_id: str, *, error: str, now: datetime
+) -> bool:
+    """provisioning -> failed, recording why."""
+    return await _transition(
+        session,
+        grant_id,
+        where=[Grant.status == "provisioning"],
+        now=now,
+        status="failed",
+        ended_at=now,
+        last_error=error,
+    )
+
+
+async def _claim_one(
+    session: AsyncSession,
+    grant_id: str,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    now: datetime,
+    **values: Any,
+) -> ClaimedGrant | None:
+    stmt = (
+        update(Grant)
+        .where(Grant.id == grant_id, *where)
+        .values(updated_at=now, **values)
+        .returning(*_CLAIM_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = _claimed(await session.execute(stmt))
+    return claimed[0] if claimed else None
+
+
+async def claim_for_revocation(
+    session: AsyncSession, grant_id: str, *, now: datetime, lease_until: datetime
+) -> ClaimedGrant | None:
+    """provisioning|active -> revoking (ending as `revoked`), leased to the caller."""
+    return await _claim_one(
+        session,
+        grant_id,
+        where=[Grant.status.in_(("provisioning", "active"))],
+        now=now,
+        status="revoking",
+        end_status="revoked",
+        attempts=1,
+        next_attempt_at=lease_until,
+    )
+
+
+async def claim_revocation_attempt(
+    session: AsyncSession, grant_id: str, *, now: datetime, lease_until: datetime
+) -> ClaimedGrant | None:
+    """Lease one more attempt at a `revoking` grant whose retry is due."""
+    return await _claim_one(
+        session,
+        grant_id,
+        where=[Grant.status == "revoking", Grant.next_attempt_at <= now],
+        now=now,
+        attempts=Grant.attempts + 1,
+        next_attempt_at=lease_until,
+    )
+
+
+async def finish_revocation(session: AsyncSession, grant_id: str, *, now: datetime) -> str | None:
+    """revoking -> its end status (`revoked` or `expired`); the new status, or None if another
+    claimant finished it first."""
+    stmt = (
+        update(Grant)
+        .where(Grant.id == grant_id, Grant.status == "revoking")
+        .values(
+            status=func.coalesce(Grant.end_status, "revoked"),
+            ended_at=now,
+            updated_at=now,
+            next_attempt_at=None,
+            last_error=None,
+        )
+        .returning(Grant.status)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def postpone_revocation(
+    session: AsyncSession, grant_id: str, *, now: datetime, retry_at: datetime, error: str
+) -> bool:
+    return await _transition(
+        session,
+        grant_id,
+        where=[Grant.status == "revoking"],
+        now=now,
+        next_attempt_at=retry_at,
+        last_error=error,
+    )
+
+
+async def extend_expiry(
+    session: AsyncSession, grant_id: str, *, expires_at: datetime, now: datetime
+) -> bool:
+    """Move an active, not yet expired grant's end. Loses (False) to a racing expiry claim."""
+    return await _transition(
+        session,
+        grant_id,
+        where=[Grant.status == "active", Grant.expires_at > now],
+        now=now,
+        expires_at=expires_at,
+    )
+
+
+async def claim_expired(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedGrant]:
+    """active grants past their expiry -> revoking (ending as `expired`), leased to the caller."""
+    due = (
+        select(Grant.id)
+        .where(Grant.status == "active", Grant.expires_at <= now)
+        .order_by(Grant.expires_at)
+        .limit(limit)
+    )
+    stmt = (
+        update(Grant)
+        # The status test is repeated outside the subquery: it is what PostgreSQL re-checks
+        # on a row another replica changed while this statement waited for its lock.
+        .where(
+            Grant.id.in_(due.scalar_subquery()), Grant.status == "active", Grant.expires_at <= now
+        )
+        .values(
+            status="revoking",
+            end_status="expired",
+            attempts=1,
+            next_attempt_at=lease_until,
+            updated_at=now,
+        )
+        .returning(*_CLAIM_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    return _claimed(await session.execute(stmt))
+
+
+async def claim_due_revocations(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedGrant]:
+    """`revoking` grants whose retry is due (or whose claimant died): lease the next attempt."""
+    due = (
+        select(Grant.id)
+        .where(Grant.status == "revoking", Grant.next_attempt_at <= now)
+        .order_by(Grant.next_attempt_at)
+        .limit(limit)
+    )
+    stmt = (
+        update(Grant)
+        .where(
+            Grant.id.in_(due.scalar_subquery()),
+            Grant.status == "revoking",
+            Grant.next_attempt_at <= now,
+        )
+        .values(attempts=Grant.attempts + 1, next_attempt_at=lease_until, updated_at=now)
+        .returning(*_CLAIM_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    return _claimed(await session.execute(stmt))
+
+
+async def fail_stale_provisioning(
+    session: AsyncSession, *, created_before: datetime, now: datetime, error: str, limit: int
+) -> list[ClaimedGrant]:
+    """provisioning grants older than the timeout (their request crashed) -> failed."""
+    stale = (
+        select(Grant.id)
+        .where(Grant.status == "provisioning", Grant.created_at <= created_before)
+        .order_by(Grant.created_at)
+        .limit(limit)
+    )
+    stmt = (
+        update(Grant)
+        .where(
+            Grant.id.in_(stale.scalar_subquery()),
+            Grant.status == "provisioning",
+            Grant.created_at <= created_before,
+        )
+        .values(status="failed", ended_at=now, updated_at=now, last_error=error)
+        .returning(*_CLAIM_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    return _claimed(await session.execute(stmt))
+
+
+@dataclass(frozen=True)
+class NextDue:
+    """The earliest moments the reaper has work: an expiry, a revocation retry, a provisioning
+    grant turning stale (its created_at; the caller adds the timeout)."""
+
+    expiry: datetime | None
+    retry: datetime | None
+    oldest_provisioning: datetime | None
+
+
+async def next_due(session: AsyncSession) -> NextDue:
+    async def earliest(column: Any, status: str) -> datetime | None:
+        value: datetime | None = await session.scalar(
+            select(func.min(column)).where(Grant.status == status)
+        )
+        return value
+
+    return NextDue(
+        expiry=await earliest(Grant.expires_at, "active"),
+        retry=await earliest(Grant.next_attempt_at, "revoking"),
+        oldest_provisioning=await earliest(Grant.created_at, "provisioning"),
+    )
+
+
+async def live_grant_ids(session: AsyncSession, grant_ids: Collection[str]) -> set[str]:
+    """Which of `grant_ids` are provisioning, active or revoking: their objects must stay."""
+    ids = sorted(grant_ids)
+    live: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        stmt = select(Grant.id).where(Grant.id.in_(chunk), Grant.status.in_(LIVE_STATUSES))
+        live.update((await session.scalars(stmt)).all())
+    return live
+
+
+async def grant_namespaces(session: AsyncSession, cluster: str) -> list[str]:
+    """Every namespace a grant on `cluster` ever targeted (where the sweep must look when it may
+    not list cluster-wide)."""
+    stmt = select(Grant.namespace).where(Grant.cluster == cluster).distinct()
+    return sorted((await session.scalars(stmt)).all())

@@ -1,0 +1,107 @@
+"""Ending a grant in the cluster: shared by `POST /revoke` and the reaper.
+
+A grant is first *claimed* (`active -> revoking`, a conditional UPDATE committed on its own), then
+its objects are deleted with no transaction open, then it is *finished* (`revoking -> revoked |
+expired`, conditional again). The claim carries a lease (`next_attempt_at`): other replicas leave
+the grant alone until it passes, and if the claimant dies, the reaper retries once it has.
+Deletion order is the kube package's: ServiceAccount first, since that alone invalidates every
+token minted for the grant; then RoleBinding, then Role.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Final
+
+from app.db.engine import Database
+from app.grants import repository
+from app.grants.clock import format_rfc3339, utcnow
+from app.grants.repository import ClaimedGrant
+from app.kube.clusters import ClusterRegistry
+from app.kube.errors import KubeError
+
+log = logging.getLogger(__name__)
+
+# How long a claimant owns a revocation attempt. Short, so a replica that dies mid-revocation
+# delays the retry little; an attempt that outlives it is harmless (deletes treat 404 as done
+# and only one claimant can finish the grant).
+REVOCATION_LEASE: Final = timedelta(seconds=30)
+REAPER_ACTOR: Final = "scangate:reaper"
+
+
+def lease_until(now: datetime) -> datetime:
+    return now + REVOCATION_LEASE
+
+
+def retry_delay(attempts: int, max_seconds: int) -> timedelta:
+    """Exponential backoff after the n-th failed attempt (1 s, 2 s, 4 s ... capped), jittered so
+    replicas that failed together do not retry together."""
+    ceiling = min(float(max_seconds), 2.0 ** max(0, attempts - 1))
+    return timedelta(seconds=ceiling * random.uniform(0.75, 1.0))
+
+
+async def carry_out_revocation(
+    db: Database,
+    clusters: ClusterRegistry,
+    claimed: ClaimedGrant,
+    *,
+    actor: str,
+    retry_max_seconds: int,
+) -> str:
+    """Delete a claimed grant's objects and finish it. Returns the grant's status afterwards:
+    `revoked`/`expired`, or `revoking` when the cluster failed and a retry is scheduled."""
+    error: str | None = None
+    try:
+        cluster = clusters.get(claimed.cluster)
+    except KeyError:
+        error = f"cluster {claimed.cluster!r} is not configured"
+    else:
+        try:
+            await cluster.delete_grant_objects(claimed.id, claimed.namespace)
+        except KubeError as exc:
+            error = str(exc)  # safe by contract: no tokens, no raw bodies
+    now = utcnow()
+    if error is not None:
+        retry_at = now + retry_delay(claimed.attempts, retry_max_seconds)
+        async with db.session() as session:
+            if await repository.postpone_revocation(
+                session, claimed.id, now=now, retry_at=retry_at, error=error
+            ):
+                await repository.add_event(
+                    session,
+                    claimed.id,
+                    at=now,
+                    actor=actor,
+                    type="revocation_failed",
+                    detail={
+                        "error": error,
+                        "attempt": claimed.attempts,
+                        "retry_at": format_rfc3339(retry_at),
+                    },
+                )
+        log.warning(
+            "grant %s: revocation attempt %d failed, retrying at %s: %s",
+            claimed.id,
+            claimed.attempts,
+            format_rfc3339(retry_at),
+            error,
+        )
+        return "revoking"
+    async with db.session() as session:
+        status = await repository.finish_revocation(session, claimed.id, now=now)
+        if status is not None:
+            await repository.add_event(
+                session,
+                claimed.id,
+                at=now,
+                actor=actor,
+                type=status,
+                detail={"attempts": claimed.attempts},
+            )
+    if status is None:
+        # Another claimant (a replica whose lease ran out mid-attempt) finished it first.
+        return claimed.end_status or "revoked"
+    log.info("grant %s %s", claimed.id, status)
+    return status

@@ -1,0 +1,1 @@
+"""Everything that talks to Kubernetes. The only package that imports `kubernetes`."""

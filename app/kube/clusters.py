@@ -1,0 +1,322 @@
+"""One client per configured cluster (`ClusterClient`) and the registry of them.
+
+Objects of a grant, in the order the Kubernetes rules impose:
+- the ServiceAccount (grants namespace) may be created at any time;
+- the Role must exist before the RoleBinding: without `bind` on the Role, the API server looks
+  the Role up to check that scangate holds every permission it binds (escalation prevention).
+  Granting scangate `bind` instead would let it bind any Role, so it is deliberately not held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from kubernetes import client
+
+from app.kube.connection import ClusterSettings, connect
+from app.kube.errors import KubeError, KubeNotFound
+from app.kube.inventory import ManagedObjectInventory
+from app.kube.manifests import (
+    RBAC_GROUP,
+    role_binding_manifest,
+    role_manifest,
+    service_account_manifest,
+)
+from app.kube.models import GrantTarget, IssuedToken, ManagedObject, PodInfo
+from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, object_name
+from app.kube.operations import Operation
+from app.kube.transport import ClusterTransport, RetryPolicy
+
+__all__ = ["ClusterClient", "ClusterRegistry", "ClusterSettings", "RetryPolicy"]
+
+log = logging.getLogger(__name__)
+
+# The API server rejects TokenRequest.expirationSeconds below 10 minutes.
+MIN_TOKEN_SECONDS: Final = 600
+
+
+class ClusterClient:
+    """Talks to one cluster with its own ApiClient, thread pool and retry policy."""
+
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        *,
+        max_concurrency: int = 64,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        connection = connect(settings, pool_size=max_concurrency)
+        self.name = settings.name
+        self.server = connection.server
+        self.certificate_authority_data = connection.certificate_authority_data
+        self.grants_namespace = settings.grants_namespace
+        self._api_client = connection.api_client
+        # The client is synchronous: each call holds a thread for its whole round trip, so the
+        # pool bounds concurrent calls per cluster and keeps them off the event loop.
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix=f"kube-{settings.name}"
+        )
+        self._transport = ClusterTransport(settings.name, self._executor, retry or RetryPolicy())
+        self._core = client.CoreV1Api(self._api_client)
+        self._rbac = client.RbacAuthorizationV1Api(self._api_client)
+        self._inventory = ManagedObjectInventory(
+            self._transport, self._core, self._rbac, self.grants_namespace
+        )
+
+    async def ping(self) -> None:
+        """Check that the cluster answers and accepts scangate's credentials.
+
+        One try only: a readiness probe should report the state now, and it retries itself.
+        """
+        await self._transport.call(
+            Operation("list", "serviceaccounts", namespace=self.grants_namespace),
+            self._core.list_namespaced_service_account,
+            self.grants_namespace,
+            label_selector=MANAGED_SELECTOR,
+            limit=1,
+            tries=1,
+        )
+
+    async def namespace_exists(self, namespace: str) -> bool:
+        try:
+            await self._transport.call(
+                Operation("get", "namespaces", name=namespace),
+                self._core.read_namespace,
+                namespace,
+            )
+        except KubeNotFound:
+            return False
+        return True
+
+    async def get_pods(self, namespace: str, names: Sequence[str]) -> list[PodInfo]:
+        """The named pods that exist, in the order asked for (missing names are absent).
+
+        One GET per name rather than a namespace-wide list: it needs only `get pods`, and
+        grants name a handful of pods in namespaces that may hold thousands.
+        """
+
+        async def read(name: str) -> PodInfo | None:
+            try:
+                pod = await self._transport.call(
+                    Operation("get", "pods", namespace=namespace, name=name),
+                    self._core.read_namespaced_pod,
+                    name,
+                    namespace,
+                )
+            except KubeNotFound:
+                return None
+            return _pod_info(pod)
+
+        unique = list(dict.fromkeys(names))
+        found = await asyncio.gather(*(read(name) for name in unique))
+        return [pod for pod in found if pod is not None]
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[PodInfo]:
+        pods = await self._transport.call(
+            Operation("list", "pods", namespace=namespace),
+            self._core.list_namespaced_pod,
+            namespace,
+            label_selector=label_selector,
+        )
+        return [_pod_info(pod) for pod in pods.items or []]
+
+    async def create_service_account(self, target: GrantTarget) -> None:
+        namespace = self.grants_namespace
+        body = client.V1ServiceAccount.from_dict(service_account_manifest(target, namespace))
+        await self._create(
+            Operation(
+                "create", "serviceaccounts", namespace=namespace, name=_object_name_of(target)
+            ),
+            self._core.create_namespaced_service_account,
+            self._core.read_namespaced_service_account,
+            namespace,
+            body,
+            target.grant_id,
+        )
+
+    async def create_role(self, target: GrantTarget, rules: list[dict[str, Any]]) -> None:
+        # Escalation prevention: the API server refuses a Role holding any permission scangate
+        # lacks itself (unless it had `escalate`, which it must not).
+        body = client.V1Role.from_dict(role_manifest(target, rules))
+        await self._create(
+            Operation("create", "roles", RBAC_GROUP, target.namespace, _object_name_of(target)),
+            self._rbac.create_namespaced_role,
+            self._rbac.read_namespaced_role,
+            target.namespace,
+            body,
+            target.grant_id,
+        )
+
+    async def create_role_binding(self, target: GrantTarget) -> None:
+        body = client.V1RoleBinding.from_dict(role_binding_manifest(target, self.grants_namespace))
+        await self._create(
+            Operation(
+                "create", "rolebindings", RBAC_GROUP, target.namespace, _object_name_of(target)
+            ),
+            self._rbac.create_namespaced_role_binding,
+            self._rbac.read_namespaced_role_binding,
+            target.namespace,
+            body,
+            target.grant_id,
+        )
+
+    async def delete_grant_objects(self, grant_id: str, namespace: str) -> None:
+        """Delete the SA first: that alone invalidates every token minted for it (the token
+        authenticator checks the SA still exists), so access ends even if a later step fails.
+        Then the RoleBinding and the Role. 404 counts as already deleted."""
+        name = object_name(grant_id)
+        for obj in (
+            ManagedObject("ServiceAccount", self.grants_namespace, name, grant_id),
+            ManagedObject("RoleBinding", namespace, name, grant_id),
+            ManagedObject("Role", namespace, name, grant_id),
+        ):
+            await self.delete_managed_object(obj)
+
+    async def request_token(self, grant_id: str, expiration_seconds: int) -> IssuedToken:
+        """Mint a token for the grant's SA. Never stored: callers hand it straight out."""
+        if expiration_seconds < MIN_TOKEN_SECONDS:
+            raise ValueError(
+                f"expiration_seconds must be at least {MIN_TOKEN_SECONDS} (TokenRequest minimum)"
+            )
+        name = object_name(grant_id)
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(expiration_seconds=expiration_seconds)
+        )
+        response = await self._transport.call(
+            Operation(
+                "create", "serviceaccounts/token", namespace=self.grants_namespace, name=name
+            ),
+            self._core.create_namespaced_service_account_token,
+            name,
+            self.grants_namespace,
+            body,
+        )
+        status = response.status
+        if status is None or not status.token or status.expiration_timestamp is None:
+            raise KubeError(f'cluster "{self.name}" returned a TokenRequest without a token')
+        # The server may shorten the lifetime; its expirationTimestamp is the truth.
+        return IssuedToken(token=status.token, expires_at=_utc(status.expiration_timestamp))
+
+    async def list_managed_objects(self, namespaces: Iterable[str] = ()) -> list[ManagedObject]:
+        return await self._inventory.collect(namespaces)
+
+    async def delete_managed_object(self, obj: ManagedObject) -> None:
+        if obj.kind == "ServiceAccount":
+            operation = Operation("delete", "serviceaccounts", "", obj.namespace, obj.name)
+            delete: Callable[..., Any] = self._core.delete_namespaced_service_account
+        elif obj.kind == "Role":
+            operation = Operation("delete", "roles", RBAC_GROUP, obj.namespace, obj.name)
+            delete = self._rbac.delete_namespaced_role
+        else:
+            operation = Operation("delete", "rolebindings", RBAC_GROUP, obj.namespace, obj.name)
+            delete = self._rbac.delete_namespaced_role_binding
+        # 404: already gone, or deleted by an earlier try whose response was lost.
+        with contextlib.suppress(KubeNotFound):
+            await self._transport.call(operation, delete, obj.name, obj.namespace)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._api_client.close()  # type: ignore[no-untyped-call]
+
+    async def _create(
+        self,
+        operation: Operation,
+        create: Callable[..., Any],
+        read: Callable[..., Any],
+        namespace: str,
+        body: Any,
+        grant_id: str,
+    ) -> None:
+        name = body.metadata.name
+
+        async def ours_already() -> bool | None:
+            # A retried create that answers 409: the lost first try probably succeeded. The
+            # object counts as created only if it carries this grant's label.
+            try:
+                existing = await self._transport.call(
+                    Operation("get", operation.resource, operation.group, namespace, name),
+                    read,
+                    name,
+                    namespace,
+                )
+            except KubeNotFound:
+                return None
+            labels = existing.metadata.labels or {}
+            return True if labels.get(GRANT_LABEL) == grant_id else None
+
+        await self._transport.call(
+            operation, create, namespace, body, on_conflict_after_retry=ours_already
+        )
+
+
+class ClusterRegistry:
+    """The configured clusters by name. Built in the app lifespan, never at import time."""
+
+    def __init__(self, clusters: Iterable[ClusterClient]) -> None:
+        self._clusters: dict[str, ClusterClient] = {}
+        for cluster in clusters:
+            if cluster.name in self._clusters:
+                raise ValueError(f"cluster {cluster.name!r} is configured twice")
+            self._clusters[cluster.name] = cluster
+
+    @classmethod
+    def from_settings(
+        cls,
+        clusters: Sequence[ClusterSettings],
+        *,
+        max_concurrency: int = 64,
+        retry: RetryPolicy | None = None,
+    ) -> ClusterRegistry:
+        built: list[ClusterClient] = []
+        try:
+            for settings in clusters:
+                built.append(ClusterClient(settings, max_concurrency=max_concurrency, retry=retry))
+            return cls(built)
+        except BaseException:
+            for cluster in built:
+                cluster.close()
+            raise
+
+    def get(self, name: str) -> ClusterClient:
+        return self._clusters[name]
+
+    def names(self) -> list[str]:
+        return list(self._clusters)
+
+    def close(self) -> None:
+        for cluster in self._clusters.values():
+            cluster.close()
+
+
+def _object_name_of(target: GrantTarget) -> str:
+    return object_name(target.grant_id)
+
+
+def _pod_info(pod: Any) -> PodInfo:
+    spec = pod.spec
+    containers = [c.name for c in (spec.containers if spec else None) or []]
+    # Native sidecars (init containers with restartPolicy Always, Kubernetes >= 1.29) run
+    # for the pod's whole life, so they count as containers of the pod.
+    containers += [
+        c.name
+        for c in (spec.init_containers if spec else None) or []
+        if c.restart_policy == "Always"
+    ]
+    return PodInfo(
+        name=pod.metadata.name,
+        phase=(pod.status.phase if pod.status else None) or "Unknown",
+        labels=dict(pod.metadata.labels or {}),
+        containers=tuple(containers),
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,110 @@
+"""Finds every object labelled managed-by=scangate, for the reaper's orphan sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kubernetes import client
+
+from app.kube.errors import KubeForbidden, KubeNotFound
+from app.kube.manifests import RBAC_GROUP
+from app.kube.models import ManagedKind, ManagedObject
+from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, TARGET_NAMESPACE_ANNOTATION
+from app.kube.operations import Operation
+from app.kube.transport import ClusterTransport
+
+log = logging.getLogger(__name__)
+
+
+class ManagedObjectInventory:
+    def __init__(
+        self,
+        transport: ClusterTransport,
+        core: client.CoreV1Api,
+        rbac: client.RbacAuthorizationV1Api,
+        grants_namespace: str,
+    ) -> None:
+        self._transport = transport
+        self._core = core
+        self._rbac = rbac
+        self._grants_namespace = grants_namespace
+
+    async def collect(self, namespaces: Iterable[str] = ()) -> list[ManagedObject]:
+        """SAs in the grants namespace, plus Roles and RoleBindings anywhere.
+
+        The Helm chart may grant scangate RBAC rights only in its target namespaces, so a
+        cluster-wide list can be forbidden; then each known namespace is listed instead: the
+        ones given plus those recorded on the SAs' target-namespace annotation.
+        """
+        accounts = await self._transport.call(
+            Operation("list", "serviceaccounts", namespace=self._grants_namespace),
+            self._core.list_namespaced_service_account,
+            self._grants_namespace,
+            label_selector=MANAGED_SELECTOR,
+        )
+        found = [_managed("ServiceAccount", item) for item in accounts.items or []]
+        try:
+            found += await self._list_rbac_cluster_wide()
+        except KubeForbidden:
+            annotated = {
+                (item.metadata.annotations or {}).get(TARGET_NAMESPACE_ANNOTATION)
+                for item in accounts.items or []
+                if item.metadata is not None
+            }
+            known = {ns for ns in annotated if ns} | set(namespaces)
+            log.info(
+                "cluster %s: listing scangate Roles cluster-wide is forbidden; "
+                "listing %d namespaces one by one",
+                self._transport.cluster,
+                len(known),
+            )
+            per_namespace = await asyncio.gather(*(self._list_rbac_in(ns) for ns in sorted(known)))
+            found += [obj for objects in per_namespace for obj in objects]
+        return found
+
+    async def _list_rbac_cluster_wide(self) -> list[ManagedObject]:
+        roles, bindings = await asyncio.gather(
+            self._list("Role", Operation("list", "roles", RBAC_GROUP),
+                       self._rbac.list_role_for_all_namespaces),
+            self._list("RoleBinding", Operation("list", "rolebindings", RBAC_GROUP),
+                       self._rbac.list_role_binding_for_all_namespaces),
+        )  # fmt: skip
+        return roles + bindings
+
+    async def _list_rbac_in(self, namespace: str) -> list[ManagedObject]:
+        found: list[ManagedObject] = []
+        for kind, resource, list_fn in (
+            ("Role", "roles", self._rbac.list_namespaced_role),
+            ("RoleBinding", "rolebindings", self._rbac.list_namespaced_role_binding),
+        ):
+            operation = Operation("list", resource, RBAC_GROUP, namespace)
+            try:
+                found += await self._list(kind, operation, list_fn, namespace)  # type: ignore[arg-type]
+            except (KubeForbidden, KubeNotFound) as exc:
+                # scangate cannot create objects where it cannot list them either, so a
+                # namespace outside its reach holds nothing of ours; sweep the others.
+                log.warning(
+                    "cluster %s: skipping namespace sweep: %s", self._transport.cluster, exc
+                )
+        return found
+
+    async def _list(
+        self, kind: ManagedKind, operation: Operation, list_fn: Callable[..., Any], *args: Any
+    ) -> list[ManagedObject]:
+        result = await self._transport.call(
+            operation, list_fn, *args, label_selector=MANAGED_SELECTOR
+        )
+        return [_managed(kind, item) for item in result.items or []]
+
+
+def _managed(kind: ManagedKind, item: Any) -> ManagedObject:
+    metadata = item.metadata
+    return ManagedObject(
+        kind=kind,
+        namespace=metadata.namespace,
+        name=metadata.name,
+        grant_id=(metadata.labels or {}).get(GRANT_LABEL),
+    )

@@ -1,0 +1,123 @@
+"""Runs the official (synchronous) client's calls off the event loop, with bounded retries.
+
+Each cluster gets its own bounded thread pool; the urllib3 connection pool is sized to match
+(see `connection.py`) so concurrent calls never queue on a connection. The client's own urllib3
+retries are disabled: retrying here keeps the policy in one place, makes it honour Retry-After
+and lets the retry loop sleep on the event loop instead of holding a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+from app.kube.error_translation import (
+    RETRYABLE_STATUSES,
+    api_status,
+    is_retryable_tls_failure,
+    translate_api_exception,
+    translate_transport_error,
+)
+from app.kube.errors import KubeConflict, KubeUnavailable
+from app.kube.operations import Operation
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Connection-level failures: refused, reset, dropped mid-response, timeouts.
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    tries: int = 4
+    base_delay: float = 0.2  # seconds before the 2nd try; doubles each time
+    max_delay: float = 5.0
+    # A Retry-After longer than this is not waited for: the call fails with KubeUnavailable
+    # carrying retry_after, so the API can pass it on (503 + Retry-After) instead of hanging.
+    max_retry_after: float = 10.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter ("equal jitter"): half fixed, half random, so
+        replicas hammered by the same outage do not retry in lockstep."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    @property
+    def request_timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+class ClusterTransport:
+    """Calls into one cluster's ApiClient: thread pool, timeouts, retries, error translation."""
+
+    def __init__(self, cluster: str, executor: ThreadPoolExecutor, policy: RetryPolicy) -> None:
+        self.cluster = cluster
+        self.policy = policy
+        self._executor = executor
+
+    async def call(
+        self,
+        operation: Operation,
+        fn: Callable[..., T],
+        *args: Any,
+        tries: int | None = None,
+        on_conflict_after_retry: Callable[[], Awaitable[T | None]] | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Run `fn(*args, **kwargs)` in the pool; raise only app/kube errors.
+
+        `on_conflict_after_retry` handles a 409 on a retried create: the earlier attempt may have
+        succeeded with its response lost, so the caller checks whether the existing object is
+        its own and returns a value to count the create as done (or None to fail).
+        """
+        loop = asyncio.get_running_loop()
+        kwargs.setdefault("_request_timeout", self.policy.request_timeout)
+        bound = functools.partial(fn, *args, **kwargs)
+        max_tries = max(1, tries if tries is not None else self.policy.tries)
+        for attempt in range(max_tries):
+            last_try = attempt == max_tries - 1
+            try:
+                return await loop.run_in_executor(self._executor, bound)
+            except ApiException as exc:
+                error = translate_api_exception(exc, operation, self.cluster)
+                if isinstance(error, KubeConflict) and attempt > 0 and on_conflict_after_retry:
+                    existing = await on_conflict_after_retry()
+                    if existing is not None:
+                        log.info("%s: already created by an earlier try", operation)
+                        return existing
+                retryable = exc.status in RETRYABLE_STATUSES or (
+                    exc.status == 0 and is_retryable_tls_failure(exc)
+                )
+                if not retryable or last_try:
+                    raise error from None
+                retry_after = api_status(exc).retry_after
+                if retry_after is not None and retry_after > self.policy.max_retry_after:
+                    raise error from None
+                delay = max(retry_after or 0.0, self.policy.backoff(attempt))
+                log.warning(
+                    "%s on cluster %s: HTTP %s, try %d/%d, retrying in %.2fs",
+                    operation, self.cluster, exc.status, attempt + 1, max_tries, delay,
+                )  # fmt: skip
+            except _TRANSPORT_ERRORS as exc:
+                if last_try:
+                    raise translate_transport_error(exc, operation, self.cluster) from None
+                delay = self.policy.backoff(attempt)
+                log.warning(
+                    "%s on cluster %s: %s, try %d/%d, retrying in %.2fs",
+                    operation, self.cluster, type(exc).__name__, attempt + 1, max_tries, delay,
+                )  # fmt: skip
+            await asyncio.sleep(delay)
+        raise KubeUnavailable(f'{operation} on cluster "{self.cluster}" failed')  # unreachable

@@ -1,0 +1,159 @@
+"""The ASGI application: the request pipeline of a kube-apiserver, in its order.
+
+Faults (the network between client and server) come first, then authentication (401),
+authorization of the verb on the resource (403), and only then body decoding and the work
+itself, so a denied request learns nothing about the objects it asked for. Every failure is
+answered as a `Status` object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Final
+
+from kubesim import errors
+from kubesim.admin import PREFIX as ADMIN_PREFIX
+from kubesim.admin import AdminEndpoint
+from kubesim.cluster import Cluster
+from kubesim.discovery import discovery_document
+from kubesim.errors import ApiError
+from kubesim.handlers import ResourceHandler
+from kubesim.httpio import (
+    Request,
+    Response,
+    json_response,
+    read_request,
+    send_response,
+    status_response,
+)
+from kubesim.rbac import UserInfo, forbidden_message
+from kubesim.requestinfo import RequestInfo, parse_request
+from kubesim.resources import lookup
+
+log = logging.getLogger("kubesim")
+
+_HEALTH_PATHS: Final = frozenset({"/healthz", "/livez", "/readyz"})
+_REQUEST_LOG_SIZE: Final = 2000
+
+
+class KubesimApp:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        # Recent requests, for tests that assert on what a client actually sent (retries...).
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=_REQUEST_LOG_SIZE)
+        self.admin = AdminEndpoint(cluster, self.request_log)
+        self.resources = ResourceHandler(cluster)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            # WebSocket exec arrives in a later issue; refuse the upgrade cleanly until then.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        user: UserInfo | None = None
+        info: RequestInfo | None = None
+        try:
+            request = await read_request(scope, receive)
+            if request.path.startswith(ADMIN_PREFIX):
+                await send_response(send, self.admin.handle(request))
+                return
+            info = parse_request(request.method, request.path, request.query)
+            if not await self._survives_faults(info, request, send):
+                self._record(request.method, request.path, info, None, 0)
+                return
+            user = self.cluster.authenticator.authenticate_header(
+                request.headers.get("authorization")
+            )
+            if user is None:
+                raise errors.unauthorized()
+            response = self._serve(user, info, request)
+        except ApiError as exc:
+            response = status_response(exc)
+        if not scope["path"].startswith(ADMIN_PREFIX):
+            self._record(scope["method"], scope["path"], info, user, response.status)
+        await send_response(send, response)
+
+    async def _survives_faults(self, info: RequestInfo, request: Request, send: Any) -> bool:
+        faults = self.cluster.faults
+        delay = faults.delay_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        rule = faults.pick(request.method, info.resource, info.subresource)
+        if rule is None:
+            return True
+        if rule.drop_connection:
+            await _drop_connection(send)
+            return False
+        raise rule.error()
+
+    def _serve(self, user: UserInfo, info: RequestInfo, request: Request) -> Response:
+        attrs = info.attributes()
+        decision = self.cluster.authorizer.authorize(user, attrs)
+        if not decision.allowed:
+            rt = lookup(info.api_group, info.api_version, info.resource)
+            details: dict[str, Any] = {}
+            if info.resource_request:
+                if info.name:
+                    details["name"] = info.name
+                if info.api_group:
+                    details["group"] = info.api_group
+                details["kind"] = rt.plural if rt is not None else info.resource
+            message = forbidden_message(user, attrs, decision.reason)
+            raise ApiError(403, "Forbidden", message, details)
+        if info.resource_request:
+            return self.resources.handle(user, info, request)
+        if request.path in _HEALTH_PATHS:
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        document = discovery_document(request.path, request.headers.get("host", ""))
+        if document is None or request.method not in ("GET", "HEAD"):
+            raise errors.path_not_found()
+        return json_response(document)
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        info: RequestInfo | None,
+        user: UserInfo | None,
+        status: int,
+    ) -> None:
+        self.request_log.append(
+            {
+                "method": method,
+                "path": path,
+                "verb": info.verb if info else "",
+                "resource": info.resource if info else "",
+                "subresource": info.subresource if info else "",
+                "namespace": info.namespace if info else "",
+                "name": info.name if info else "",
+                "user": user.name if user else "",
+                "status": status,  # 0: the connection was dropped
+            }
+        )
+
+
+async def _drop_connection(send: Any) -> None:
+    """Close the TCP connection without answering, as a crashed apiserver or a broken load
+    balancer would. uvicorn exposes the transport on its `send`; other servers get a started
+    response that is never finished, which they also answer by closing the connection."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None:
+        transport.abort()
+        await asyncio.sleep(0)  # let the server notice the disconnect before we return
+        return
+    await send({"type": "http.response.start", "status": 500, "headers": []})
+    raise ConnectionAbortedError("kubesim: injected dropped connection")
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

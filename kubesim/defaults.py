@@ -1,0 +1,105 @@
+"""Defaulting applied to new objects, standing in for the apiserver's defaulters and the
+controllers a real cluster would run (a Namespace is Active at once, a Pod without status is
+Pending, a Service gets a cluster IP).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from collections.abc import Callable
+from typing import Any, Final
+
+from kubesim.errors import FieldError
+
+Obj = dict[str, Any]
+
+_cluster_ips = itertools.count(1)
+
+
+def _namespace(obj: Obj) -> list[FieldError]:
+    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    obj["status"] = {"phase": "Active"}
+    labels = obj["metadata"].setdefault("labels", {})
+    labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+    return []
+
+
+def _pod(obj: Obj) -> list[FieldError]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount", "default"))
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    for container in spec.get("containers") or []:
+        if isinstance(container, dict):
+            container.setdefault("imagePullPolicy", "IfNotPresent")
+    # No kubelet runs here, so whoever creates a pod decides its status (seeds and tests set
+    # `status.phase: Running`); a pod created without one waits, as it would unscheduled.
+    status = obj.setdefault("status", {})
+    status.setdefault("phase", "Pending")
+    return []
+
+
+def _secret(obj: Obj) -> list[FieldError]:
+    obj.setdefault("type", "Opaque")
+    errors: list[FieldError] = []
+    data = obj.get("data") or {}
+    for key, value in data.items():
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            errors.append(FieldError(f"data[{key}]", "illegal base64 data", "<secret data>"))
+    # stringData is write-only: it is folded into data, as the apiserver does.
+    string_data = obj.pop("stringData", None) or {}
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data:
+        obj["data"] = data
+    return errors
+
+
+def _service(obj: Obj) -> list[FieldError]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
+        n = next(_cluster_ips)
+        spec["clusterIP"] = f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
+        spec["clusterIPs"] = [spec["clusterIP"]]
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+    obj.setdefault("status", {"loadBalancer": {}})
+    return []
+
+
+def _deployment(obj: Obj) -> list[FieldError]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    spec.setdefault(
+        "strategy",
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+    )
+    obj.setdefault("status", {})
+    return []
+
+
+_DEFAULTERS: Final[dict[str, Callable[[Obj], list[FieldError]]]] = {
+    "Namespace": _namespace,
+    "Pod": _pod,
+    "Secret": _secret,
+    "Service": _service,
+    "Deployment": _deployment,
+}
+
+
+def apply_defaults(kind: str, obj: Obj) -> list[FieldError]:
+    """Default `obj` in place; returns validation errors found while doing so."""
+    defaulter = _DEFAULTERS.get(kind)
+    return defaulter(obj) if defaulter is not None else []

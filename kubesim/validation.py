@@ -1,0 +1,300 @@
+"""Object validation with the apiserver's rules and wording.
+
+Only what clients of kubesim can trip over is checked: object names (DNS-1123 and friends),
+labels, and the fields whose absence would make an object meaningless (a Pod without
+containers, a Role rule without verbs, a binding without a usable roleRef). Error messages are
+the apiserver's, because tests and people compare them with real clusters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from kubesim.errors import FieldError
+from kubesim.resources import ResourceType
+
+DNS1123_LABEL_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN_RE: Final = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+DNS1035_LABEL_RE: Final = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_QUALIFIED_NAME_RE: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE_RE: Final = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+DNS1123_LABEL_MSG: Final = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1123_SUBDOMAIN_MSG: Final = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+DNS1035_LABEL_MSG: Final = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+    "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+_QUALIFIED_NAME_MSG: Final = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+_LABEL_VALUE_MSG: Final = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+
+
+def name_errors(rule: str, name: str) -> list[str]:
+    """Why `name` is not a valid object name under `rule`; empty when it is valid."""
+    if rule == "path":
+        # RBAC objects only need to be a usable path segment ("system:basic-user" is fine).
+        if name in (".", ".."):
+            return [f"may not be '{name}'"]
+        return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+    if rule == "label":
+        problems = [] if DNS1123_LABEL_RE.match(name) else [DNS1123_LABEL_MSG]
+        return (["must be no more than 63 characters"] if len(name) > 63 else []) + problems
+    if rule == "dns1035":
+        problems = [] if DNS1035_LABEL_RE.match(name) else [DNS1035_LABEL_MSG]
+        return (["must be no more than 63 characters"] if len(name) > 63 else []) + problems
+    problems = [] if DNS1123_SUBDOMAIN_RE.match(name) else [DNS1123_SUBDOMAIN_MSG]
+    return (["must be no more than 253 characters"] if len(name) > 253 else []) + problems
+
+
+def _label_errors(labels: Any, path: str) -> list[FieldError]:
+    if labels is None:
+        return []
+    if not isinstance(labels, Mapping):
+        return [FieldError(path, "must be a map of strings", labels)]
+    errors: list[FieldError] = []
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        if not _QUALIFIED_NAME_RE.match(name) or len(name) > 63:
+            errors.append(FieldError(path, _QUALIFIED_NAME_MSG, key))
+        elif prefix and not DNS1123_SUBDOMAIN_RE.match(prefix):
+            errors.append(FieldError(path, "prefix part " + DNS1123_SUBDOMAIN_MSG, key))
+        if not isinstance(value, str):
+            errors.append(FieldError(f"{path}.{key}", "must be a string", value))
+        elif len(value) > 63:
+            errors.append(FieldError(path, "must be no more than 63 characters", value))
+        elif not _LABEL_VALUE_RE.match(value):
+            errors.append(FieldError(path, _LABEL_VALUE_MSG, value))
+    return errors
+
+
+def validate_metadata(rt: ResourceType, obj: Mapping[str, Any]) -> list[FieldError]:
+    meta = obj.get("metadata") or {}
+    errors: list[FieldError] = []
+    name = meta.get("name", "")
+    if not name:
+        errors.append(
+            FieldError("metadata.name", "name or generateName is required", kind="required")
+        )
+    else:
+        errors += [
+            FieldError("metadata.name", why, name) for why in name_errors(rt.name_rule, name)
+        ]
+    errors += _label_errors(meta.get("labels"), "metadata.labels")
+    annotations = meta.get("annotations")
+    if annotations is not None and (
+        not isinstance(annotations, Mapping)
+        or not all(isinstance(v, str) for v in annotations.values())
+    ):
+        errors.append(FieldError("metadata.annotations", "must be a map of strings", annotations))
+    return errors
+
+
+def validate_object(rt: ResourceType, obj: Mapping[str, Any]) -> list[FieldError]:
+    """Metadata plus the kind-specific checks below."""
+    errors = validate_metadata(rt, obj)
+    check = _KIND_CHECKS.get(rt.kind)
+    if check is not None:
+        errors += check(obj)
+    return errors
+
+
+def _validate_pod(obj: Mapping[str, Any]) -> list[FieldError]:
+    containers = (obj.get("spec") or {}).get("containers")
+    if not containers:
+        return [FieldError("spec.containers", "", kind="required")]
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, container in enumerate(containers):
+        name = container.get("name", "") if isinstance(container, Mapping) else ""
+        if not name:
+            errors.append(FieldError(f"spec.containers[{i}].name", "", kind="required"))
+            continue
+        if not DNS1123_LABEL_RE.match(name):
+            errors.append(FieldError(f"spec.containers[{i}].name", DNS1123_LABEL_MSG, name))
+        if name in seen:
+            errors.append(FieldError(f"spec.containers[{i}].name", "", name, kind="duplicate"))
+        seen.add(name)
+        if not container.get("image"):
+            errors.append(FieldError(f"spec.containers[{i}].image", "", kind="required"))
+    return errors
+
+
+def validate_rules(rules: Any, field: str = "rules") -> list[FieldError]:
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        return [FieldError(field, "must be a list of PolicyRules", rules)]
+    errors: list[FieldError] = []
+    for i, rule in enumerate(rules):
+        path = f"{field}[{i}]"
+        if not isinstance(rule, Mapping):
+            errors.append(FieldError(path, "must be a PolicyRule", rule))
+            continue
+        if not rule.get("verbs"):
+            errors.append(
+                FieldError(
+                    f"{path}.verbs", "verbs must contain at least one value", kind="required"
+                )
+            )
+        urls = rule.get("nonResourceURLs") or []
+        has_resources = bool(rule.get("resources") or rule.get("apiGroups"))
+        if urls and has_resources:
+            errors.append(
+                FieldError(
+                    f"{path}.nonResourceURLs",
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                    urls,
+                )
+            )
+        elif not urls:
+            if not rule.get("apiGroups"):
+                errors.append(
+                    FieldError(
+                        f"{path}.apiGroups",
+                        "resource rules must supply at least one api group",
+                        kind="required",
+                    )
+                )
+            if not rule.get("resources"):
+                errors.append(
+                    FieldError(
+                        f"{path}.resources",
+                        "resource rules must supply at least one resource",
+                        kind="required",
+                    )
+                )
+    return errors
+
+
+def _validate_role(obj: Mapping[str, Any]) -> list[FieldError]:
+    errors = validate_rules(obj.get("rules"))
+    for i, rule in enumerate(obj.get("rules") or []):
+        urls = rule.get("nonResourceURLs") if isinstance(rule, Mapping) else None
+        if urls:
+            why = "namespaced rules cannot apply to non-resource URLs"
+            errors.append(FieldError(f"rules[{i}].nonResourceURLs", why, urls))
+    return errors
+
+
+def _validate_cluster_role(obj: Mapping[str, Any]) -> list[FieldError]:
+    return validate_rules(obj.get("rules"))
+
+
+def _validate_binding(obj: Mapping[str, Any], cluster_scoped: bool) -> list[FieldError]:
+    errors: list[FieldError] = []
+    ref = obj.get("roleRef") or {}
+    kinds = ["ClusterRole"] if cluster_scoped else ["Role", "ClusterRole"]
+    if ref.get("apiGroup") != "rbac.authorization.k8s.io":
+        supported = '"rbac.authorization.k8s.io"'
+        errors.append(
+            FieldError(
+                "roleRef.apiGroup",
+                f"supported values: {supported}",
+                ref.get("apiGroup", ""),
+                kind="unsupported",
+            )
+        )
+    if ref.get("kind") not in kinds:
+        supported = ", ".join(f'"{k}"' for k in kinds)
+        errors.append(
+            FieldError(
+                "roleRef.kind",
+                f"supported values: {supported}",
+                ref.get("kind", ""),
+                kind="unsupported",
+            )
+        )
+    if not ref.get("name"):
+        errors.append(FieldError("roleRef.name", "", kind="required"))
+    for i, subject in enumerate(obj.get("subjects") or []):
+        path = f"subjects[{i}]"
+        kind = subject.get("kind")
+        if not subject.get("name"):
+            errors.append(FieldError(f"{path}.name", "", kind="required"))
+        if kind == "ServiceAccount":
+            if subject.get("apiGroup"):
+                errors.append(
+                    FieldError(
+                        f"{path}.apiGroup",
+                        'supported values: ""',
+                        subject["apiGroup"],
+                        "unsupported",
+                    )
+                )
+            if cluster_scoped and not subject.get("namespace"):
+                errors.append(FieldError(f"{path}.namespace", "", kind="required"))
+        elif kind in ("User", "Group"):
+            if subject.get("apiGroup") != "rbac.authorization.k8s.io":
+                errors.append(
+                    FieldError(
+                        f"{path}.apiGroup",
+                        'supported values: "rbac.authorization.k8s.io"',
+                        subject.get("apiGroup", ""),
+                        "unsupported",
+                    )
+                )
+        else:
+            errors.append(
+                FieldError(
+                    f"{path}.kind",
+                    'supported values: "ServiceAccount", "User", "Group"',
+                    kind or "",
+                    "unsupported",
+                )
+            )
+    return errors
+
+
+def _validate_deployment(obj: Mapping[str, Any]) -> list[FieldError]:
+    spec = obj.get("spec") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    if not spec.get("selector"):
+        return [FieldError("spec.selector", "", kind="required")]
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    errors = []
+    if any(template_labels.get(k) != v for k, v in selector.items()):
+        errors.append(
+            FieldError(
+                "spec.template.metadata.labels",
+                "`selector` does not match template `labels`",
+                template_labels,
+            )
+        )
+    pod = {"spec": (spec.get("template") or {}).get("spec") or {}}
+    errors += [
+        FieldError(f"spec.template.{e.field}", e.detail, e.value, e.kind)
+        for e in _validate_pod(pod)
+    ]
+    return errors
+
+
+_KIND_CHECKS: Final = {
+    "Pod": _validate_pod,
+    "Role": _validate_role,
+    "ClusterRole": _validate_cluster_role,
+    "RoleBinding": lambda o: _validate_binding(o, cluster_scoped=False),
+    "ClusterRoleBinding": lambda o: _validate_binding(o, cluster_scoped=True),
+    "Deployment": _validate_deployment,
+}

@@ -1,0 +1,187 @@
+"""Kubeconfig, revoke, expiry and renew: access ends when it should, for real, in the cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+
+from app.grants.clock import utcnow
+from tests.api.conftest import (
+    Deployment,
+    Scangate,
+    cluster_objects,
+    expected_objects,
+    token_of,
+    token_status,
+)
+from tests.api.test_grants_api import assert_problem, parse_time
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_kubeconfig_is_yaml_or_json_never_cached_and_rotates_tokens(
+    scangate: Scangate, kubesim: Any
+) -> None:
+    grant = await scangate.grant()
+    first = await scangate.kubeconfig(grant["id"])
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("application/yaml")
+    assert first.headers["cache-control"] == "no-store"
+    document = yaml.safe_load(first.text)
+    assert [c["name"] for c in document["contexts"]] == [f"scangate-{grant['id']}"]
+    assert document["clusters"][0]["cluster"]["server"] == kubesim.url
+
+    second = await scangate.request(
+        "GET", f"/v1/grants/{grant['id']}/kubeconfig", params={"format": "json"}
+    )
+    assert second.headers["content-type"].startswith("application/json")
+    assert second.headers["cache-control"] == "no-store"
+    tokens = [token_of(first.text), json.loads(second.text)["users"][0]["user"]["token"]]
+    assert tokens[0] != tokens[1]  # every fetch mints a new token
+    for token in tokens:
+        assert token_status(kubesim, token) == 200
+
+    fetches = [e for e in await scangate.events(grant["id"]) if e["type"] == "kubeconfig_issued"]
+    assert len(fetches) == 2
+    assert {e["actor"] for e in fetches} == {"apikey:alice"}
+    # TokenRequest minimum is 600 s; a 900 s grant asks for its remaining ~900 s.
+    assert 600 <= fetches[0]["detail"]["expiration_seconds"] <= 900
+
+
+async def test_short_grants_still_request_the_tokenrequest_minimum(scangate: Scangate) -> None:
+    grant = await scangate.grant(ttl_seconds=60)
+    assert (await scangate.kubeconfig(grant["id"])).status_code == 200
+    [fetch] = [e for e in await scangate.events(grant["id"]) if e["type"] == "kubeconfig_issued"]
+    assert fetch["detail"]["expiration_seconds"] == 600
+
+
+async def test_revoked_grant_token_is_rejected(scangate: Scangate, kubesim: Any) -> None:
+    grant = await scangate.grant()
+    token = token_of((await scangate.kubeconfig(grant["id"])).text)
+    assert token_status(kubesim, token) == 200
+
+    response = await scangate.revoke(grant["id"], reason="scan finished")
+    assert response.status_code == 200, response.text
+    revoked = response.json()
+    assert revoked["status"] == "revoked"
+    assert revoked["ended_at"] is not None
+    assert token_status(kubesim, token) == 401
+    assert cluster_objects(kubesim, grant["id"]) == set()
+
+    again = await scangate.revoke(grant["id"])
+    assert again.status_code == 200
+    assert again.json() == revoked  # idempotent: nothing changes
+    assert_problem(await scangate.kubeconfig(grant["id"]), 409, "grant-not-active")
+
+    events = await scangate.events(grant["id"])
+    assert [e["type"] for e in events][-2:] == ["revoking", "revoked"]
+    assert events[-2]["detail"]["reason"] == "scan finished"
+
+
+async def test_expired_grant_token_is_rejected_within_two_seconds(
+    scangate: Scangate, kubesim: Any
+) -> None:
+    # A long grant first, so the reaper is asleep until far in the future: the short grant
+    # must wake it up (the reaper sleeps until the next expiry, it does not poll).
+    long_lived = await scangate.grant(ttl_seconds=3600)
+    grant = await scangate.grant(ttl_seconds=30)
+    token = token_of((await scangate.kubeconfig(grant["id"])).text)
+    expires_at = parse_time(grant["expires_at"]).timestamp()
+    assert token_status(kubesim, token) == 200
+
+    await anyio.sleep(max(0.0, expires_at - time.time() - 0.5))
+    status = await asyncio.to_thread(token_status, kubesim, token)
+    assert status == 200  # not before its time
+    while status != 401 and time.time() < expires_at + 5:
+        await anyio.sleep(0.05)
+        status = await asyncio.to_thread(token_status, kubesim, token)
+    lag = time.time() - expires_at
+    assert status == 401
+    assert lag < 2.0, f"token still worked {lag:.2f} s after expiry"
+
+    assert await scangate.wait_for_status(grant["id"], {"expired"}) == "expired"
+    assert cluster_objects(kubesim, grant["id"]) == set()
+    ended = (await scangate.get(grant["id"])).json()
+    assert ended["status"] == "expired"
+    assert [e["type"] for e in await scangate.events(grant["id"])][-2:] == ["revoking", "expired"]
+    assert await scangate.status_of(long_lived["id"]) == "active"
+    assert cluster_objects(kubesim, long_lived["id"]) == expected_objects(long_lived["id"])
+
+
+async def test_expiry_ends_access_promptly(scangate: Scangate, kubesim: Any) -> None:
+    grant = await scangate.grant()
+    token = token_of((await scangate.kubeconfig(grant["id"])).text)
+    moment = await scangate.expire_soon(grant["id"], seconds=0.5)
+    assert await scangate.wait_for_status(grant["id"], {"expired"}, within=5) == "expired"
+    lag = parse_time((await scangate.get(grant["id"])).json()["ended_at"]) - moment
+    assert lag < timedelta(seconds=1)
+    assert token_status(kubesim, token) == 401
+    assert_problem(await scangate.kubeconfig(grant["id"]), 409, "grant-not-active")
+    assert_problem(
+        await scangate.request("POST", f"/v1/grants/{grant['id']}/renew", json={"ttl_seconds": 60}),
+        409,
+        "grant-not-active",
+    )
+
+
+async def test_renew_extends_but_never_past_the_lifetime_cap(
+    deployment: Deployment, kubesim: Any
+) -> None:
+    policy = deployment.document["policies"][0]
+    policy.update(max_ttl_seconds=120, max_lifetime_seconds=120)
+    deployment.reconfigure()
+    async with deployment.running() as scangate:
+        grant = await scangate.grant(ttl_seconds=60)
+        created = parse_time(grant["created_at"])
+        cap = created + timedelta(seconds=120)
+        path = f"/v1/grants/{grant['id']}/renew"
+
+        assert_problem(
+            await scangate.request("POST", path, json={"ttl_seconds": 121}), 422, "ttl-too-long"
+        )
+        before = utcnow()
+        extended = await scangate.request("POST", path, json={"ttl_seconds": 90})
+        assert extended.status_code == 200, extended.text
+        expires = parse_time(extended.json()["expires_at"])
+        assert before + timedelta(seconds=90) <= expires < cap  # a plain extension
+
+        capped = await scangate.request("POST", path, json={"ttl_seconds": 120})
+        assert capped.status_code == 200, capped.text
+        assert parse_time(capped.json()["expires_at"]) == cap  # now + 120 would pass the cap
+
+        refused = await scangate.request("POST", path, json={"ttl_seconds": 120})
+        assert_problem(refused, 409, "lifetime-cap-reached")
+        current = (await scangate.get(grant["id"])).json()
+        assert parse_time(current["expires_at"]) == cap
+
+        renewals = [e for e in await scangate.events(grant["id"]) if e["type"] == "renewed"]
+        assert [e["detail"]["capped"] for e in renewals] == [False, True]
+        assert renewals[-1]["detail"]["expires_at"] == current["expires_at"]
+
+
+async def test_revocation_survives_a_failing_cluster(scangate: Scangate, kubesim: Any) -> None:
+    grant = await scangate.grant()
+    token = token_of((await scangate.kubeconfig(grant["id"])).text)
+    kubesim.inject_fault(status=503, methods=["DELETE"])
+
+    response = await scangate.revoke(grant["id"])
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "revoking"
+    assert response.json()["last_error"]
+
+    kubesim.clear_faults()
+    # The reaper retries with backoff (1 s, 2 s, ...) and finishes the job.
+    assert await scangate.wait_for_status(grant["id"], {"revoked"}, within=15) == "revoked"
+    assert token_status(kubesim, token) == 401
+    assert cluster_objects(kubesim, grant["id"]) == set()
+    types = [e["type"] for e in await scangate.events(grant["id"])]
+    assert "revocation_failed" in types
+    assert types[-1] == "revoked"
+    assert (await scangate.get(grant["id"])).json()["last_error"] is None

@@ -1,0 +1,54 @@
+"""Two service instances on one PostgreSQL database, each with its own reaper: every expired
+grant is ended exactly once, and neither replica reports an error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from app.grants import repository
+from tests.api.conftest import Deployment, cluster_objects
+
+pytestmark = pytest.mark.anyio
+
+GRANTS = 24
+
+
+async def test_racing_reapers_end_every_expired_grant_exactly_once(
+    deployment: Deployment, database_url: str, kubesim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database; SQLite is single-node")
+    caplog.set_level(logging.INFO)
+    async with deployment.running() as first, deployment.running() as second:
+        created = await asyncio.gather(
+            *(
+                (first if i % 2 else second).grant(pods=["web-0" if i % 3 else "web-1"])
+                for i in range(GRANTS)
+            )
+        )
+        ids = [g["id"] for g in created]
+        # Both reapers are woken, compute the same due moment and race for the claims then.
+        await first.expire_soon(*ids, seconds=1.0)
+        second.app.state.reaper.wake()
+
+        statuses = await asyncio.gather(
+            *(first.wait_for_status(i, {"expired"}, within=20) for i in ids)
+        )
+        assert statuses == ["expired"] * GRANTS
+
+        async with first.app.state.db.session() as session:
+            for grant_id in ids:
+                events = [e.type for e in await repository.list_events(session, grant_id)]
+                assert events == ["requested", "activated", "revoking", "expired"], events
+
+        for replica in (first, second):
+            report = replica.app.state.reaper.last_report
+            assert report is not None
+            assert report.errors == []
+    assert cluster_objects(kubesim) == set()
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert problems == [], [r.getMessage() for r in problems]

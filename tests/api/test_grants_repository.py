@@ -1,0 +1,188 @@
+"""The repository against real databases: conditional claims decide races, times stay UTC,
+pagination is by id. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, timedelta
+
+import pytest
+
+from app.db.engine import Database
+from app.grants import repository
+from app.grants.clock import utcnow
+from tests.api.conftest import grant_row
+
+pytestmark = pytest.mark.anyio
+
+
+async def _insert(db: Database, *grants: object) -> None:
+    async with db.session() as session:
+        for grant in grants:
+            await repository.insert_grant(session, grant)  # type: ignore[arg-type]
+
+
+async def test_times_come_back_timezone_aware_utc(db: Database) -> None:
+    grant = grant_row()
+    await _insert(db, grant)
+    async with db.session() as session:
+        stored = await repository.get_grant(session, grant.id)
+    assert stored is not None
+    assert stored.created_at == grant.created_at
+    assert stored.expires_at.tzinfo is not None
+    assert stored.expires_at.utcoffset() == timedelta(0)
+    assert stored.expires_at == grant.expires_at.astimezone(UTC)
+
+
+async def test_activation_loses_to_a_grant_that_was_failed_meanwhile(db: Database) -> None:
+    grant = grant_row(status="provisioning")
+    await _insert(db, grant)
+    now = utcnow()
+    async with db.session() as session:
+        assert await repository.fail_provisioning(session, grant.id, error="boom", now=now)
+        assert not await repository.activate(session, grant.id, pods=["web-0"], now=now)
+    async with db.session() as session:
+        stored = await repository.get_grant(session, grant.id)
+    assert stored is not None
+    assert (stored.status, stored.last_error, stored.ended_at) == ("failed", "boom", now)
+
+
+async def test_revocation_is_claimed_once_and_finished_once(db: Database) -> None:
+    grant = grant_row()
+    await _insert(db, grant)
+    now = utcnow()
+    async with db.session() as session:
+        first = await repository.claim_for_revocation(
+            session, grant.id, now=now, lease_until=now + timedelta(seconds=30)
+        )
+        second = await repository.claim_for_revocation(
+            session, grant.id, now=now, lease_until=now + timedelta(seconds=30)
+        )
+    assert first is not None
+    assert (first.id, first.end_status, first.attempts) == (grant.id, "revoked", 1)
+    assert second is None
+    async with db.session() as session:
+        assert await repository.finish_revocation(session, grant.id, now=now) == "revoked"
+        assert await repository.finish_revocation(session, grant.id, now=now) is None
+
+
+async def test_racing_expiry_claims_split_the_due_grants_without_overlap(
+    migrated_url: str,
+) -> None:
+    # Two engines stand in for two replicas: each claim is its own connection and transaction.
+    replicas = [Database(migrated_url), Database(migrated_url)]
+    try:
+        now = utcnow()
+        due = [grant_row(expires_at=now - timedelta(seconds=1)) for _ in range(40)]
+        later = [grant_row(expires_at=now + timedelta(hours=1)) for _ in range(5)]
+        ended = [grant_row(status="revoked", expires_at=now - timedelta(seconds=5))]
+        await _insert(replicas[0], *due, *later, *ended)
+
+        async def claim(db: Database) -> list[str]:
+            claimed: list[str] = []
+            while True:
+                async with db.session() as session:
+                    batch = await repository.claim_expired(
+                        session, now=utcnow(), lease_until=utcnow() + timedelta(seconds=30), limit=7
+                    )
+                claimed += [c.id for c in batch]
+                if not batch:
+                    return claimed
+
+        first, second = await asyncio.gather(claim(replicas[0]), claim(replicas[1]))
+        assert not set(first) & set(second)
+        assert sorted(first + second) == sorted(g.id for g in due)
+        async with replicas[0].session() as session:
+            for grant in due:
+                stored = await repository.get_grant(session, grant.id)
+                assert stored is not None
+                assert (stored.status, stored.end_status) == ("revoking", "expired")
+    finally:
+        for replica in replicas:
+            await replica.dispose()
+
+
+async def test_due_revocations_respect_the_lease(db: Database) -> None:
+    now = utcnow()
+    leased = grant_row(status="revoking", end_status="revoked", attempts=1,
+                       next_attempt_at=now + timedelta(seconds=30))  # fmt: skip
+    due = grant_row(status="revoking", end_status="expired", attempts=2,
+                    next_attempt_at=now - timedelta(seconds=1))  # fmt: skip
+    await _insert(db, leased, due)
+    async with db.session() as session:
+        claimed = await repository.claim_due_revocations(
+            session, now=now, lease_until=now + timedelta(seconds=30), limit=10
+        )
+        again = await repository.claim_due_revocations(
+            session, now=now, lease_until=now + timedelta(seconds=30), limit=10
+        )
+    assert [(c.id, c.attempts, c.end_status) for c in claimed] == [(due.id, 3, "expired")]
+    assert again == []
+
+
+async def test_stale_provisioning_is_failed_and_fresh_left_alone(db: Database) -> None:
+    now = utcnow()
+    stale = grant_row(status="provisioning", created_at=now - timedelta(minutes=5))
+    fresh = grant_row(status="provisioning", created_at=now)
+    await _insert(db, stale, fresh)
+    async with db.session() as session:
+        failed = await repository.fail_stale_provisioning(
+            session, created_before=now - timedelta(minutes=2), now=now, error="timeout", limit=10
+        )
+    assert [g.id for g in failed] == [stale.id]
+    async with db.session() as session:
+        assert await repository.live_grant_ids(session, {stale.id, fresh.id, "unknown"}) == {
+            fresh.id
+        }
+
+
+async def test_renewal_loses_to_expiry(db: Database) -> None:
+    now = utcnow()
+    expired = grant_row(expires_at=now - timedelta(seconds=1))
+    await _insert(db, expired)
+    async with db.session() as session:
+        assert not await repository.extend_expiry(
+            session, expired.id, expires_at=now + timedelta(minutes=5), now=now
+        )
+
+
+async def test_listing_pages_newest_first_by_cursor(db: Database) -> None:
+    mine = [grant_row() for _ in range(7)]
+    theirs = [grant_row(requester="apikey:bob") for _ in range(3)]
+    await _insert(db, *mine, *theirs)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        async with db.session() as session:
+            rows = await repository.list_grants(
+                session, requester="apikey:alice", status=None, namespace=None,
+                cluster=None, cursor=cursor, limit=3,
+            )  # fmt: skip
+        page = rows[:3]
+        seen += [g.id for g in page]
+        pages += 1
+        if len(rows) <= 3:
+            break
+        cursor = page[-1].id
+    assert pages == 3
+    assert seen == sorted((g.id for g in mine), reverse=True)
+
+
+async def test_next_due_reports_the_earliest_work(db: Database) -> None:
+    now = utcnow()
+    soon, late = now + timedelta(seconds=5), now + timedelta(hours=1)
+    await _insert(
+        db,
+        grant_row(expires_at=late),
+        grant_row(expires_at=soon),
+        grant_row(status="revoked", expires_at=now - timedelta(hours=1)),
+        grant_row(status="revoking", next_attempt_at=now + timedelta(seconds=9)),
+    )
+    async with db.session() as session:
+        due = await repository.next_due(session)
+    assert (due.expiry, due.retry, due.oldest_provisioning) == (
+        soon,
+        now + timedelta(seconds=9),
+        None,
+    )

@@ -1,0 +1,55 @@
+"""`helm lint` (real Helm, no cluster needed) passes for every supported shape of the values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chart.helm_runner import LINT_WARNING, lint_chart, production_values
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "sqlite-single-replica-on-a-volume": {
+        "replicaCount": 1,
+        "database": {"existingSecret": ""},
+    },
+    "sqlite-on-an-existing-claim": {
+        "replicaCount": 1,
+        "database": {"existingSecret": "", "sqlite": {"persistence": {"existingClaim": "data"}}},
+    },
+    "postgresql-url-in-a-chart-secret": {
+        "database": {"existingSecret": "", "url": "postgresql+psycopg://u:p@db:5432/scangate"},
+    },
+    "cluster-wide-with-every-profile": {
+        "targetNamespaces": ["*"],
+        "scanners": ["exec", "debug", "sidecar"],
+    },
+    "existing-grants-namespace-and-api-key-secret": {
+        "grantsNamespace": {"create": False, "name": "security-grants"},
+        "apiKeys": {"existingSecret": "scangate-keys"},
+        "targetNamespaces": ["payments"],
+    },
+    "every-optional-object": {
+        "networkPolicy": {"enabled": True},
+        "serviceMonitor": {"enabled": True},
+        "config": {"oidc": [{"issuer": "https://gitlab.example.com", "audience": "scangate"}]},
+        "migrations": {"enabled": False},
+    },
+}
+
+
+def test_chart_lints_clean_with_default_values(helm_home: Path) -> None:
+    report = lint_chart(helm_home)
+    assert report.paths_with(LINT_WARNING) == set(), report
+
+
+def test_chart_lints_clean_with_the_production_values_file(helm_home: Path) -> None:
+    report = lint_chart(helm_home, production_values())
+    assert report.paths_with(LINT_WARNING) == set(), report
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_chart_lints_clean_for_each_supported_shape(helm_home: Path, shape: str) -> None:
+    report = lint_chart(helm_home, SHAPES[shape])
+    assert report.paths_with(LINT_WARNING) == set(), report

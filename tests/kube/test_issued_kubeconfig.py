@@ -1,0 +1,148 @@
+"""An issued kubeconfig, used by the real kubectl against kubesim over HTTP and HTTPS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.kube.clusters import ClusterClient
+from app.kube.kubeconfig import render_kubeconfig
+from app.kube.profiles import profile_rules
+from tests.kube.conftest import cluster_client, grant_target, kubectl
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["http", "https"])
+def any_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterClient]:
+    handle: Any = request.getfixturevalue("kubesim" if request.param == "http" else "kubesim_tls")
+    client = cluster_client(Path(handle.admin_kubeconfig))
+    assert client.server.startswith(f"{request.param}://")
+    yield client
+    client.close()
+
+
+async def issue(cluster: ClusterClient, tmp_path: Path, scanner: str = "exec") -> Path:
+    target = grant_target(scanner=scanner)
+    await cluster.create_service_account(target)
+    await cluster.create_role(target, profile_rules(scanner, ["web-0"]))
+    await cluster.create_role_binding(target)
+    token = await cluster.request_token(target.grant_id, 600)
+    path = tmp_path / "issued.kubeconfig"
+    path.write_text(
+        yaml.safe_dump(render_kubeconfig(cluster, target.grant_id, "payments", token.token))
+    )
+    path.chmod(0o600)
+    return path
+
+
+def can_i(kubeconfig: Path, *args: str) -> str:
+    result = kubectl(kubeconfig, "auth", "can-i", *args)
+    return result.stdout.strip() or result.stderr.strip()
+
+
+async def test_kubectl_gets_the_granted_pod(any_cluster: ClusterClient, tmp_path: Path) -> None:
+    kubeconfig = await issue(any_cluster, tmp_path)
+    result = kubectl(kubeconfig, "get", "pod", "web-0", "-n", "payments", "-o", "name")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pod/web-0"
+    # The context's namespace is the target namespace, so -n is not needed either.
+    assert kubectl(kubeconfig, "get", "pod", "web-0").returncode == 0
+
+
+async def test_kubectl_cannot_get_other_pods(any_cluster: ClusterClient, tmp_path: Path) -> None:
+    kubeconfig = await issue(any_cluster, tmp_path)
+    result = kubectl(kubeconfig, "get", "pod", "web-1", "-n", "payments")
+    assert result.returncode != 0
+    assert "forbidden" in result.stderr.lower()
+
+
+async def test_auth_can_i_matches_the_exec_profile(
+    any_cluster: ClusterClient, tmp_path: Path
+) -> None:
+    kubeconfig = await issue(any_cluster, tmp_path)
+    assert can_i(kubeconfig, "get", "pods/web-0", "-n", "payments") == "yes"
+    assert (
+        can_i(kubeconfig, "create", "pods/web-0", "--subresource=exec", "-n", "payments") == "yes"
+    )
+    assert can_i(kubeconfig, "get", "pods/web-0", "--subresource=log", "-n", "payments") == "yes"
+    assert can_i(kubeconfig, "get", "pods/web-1", "-n", "payments") == "no"
+    assert can_i(kubeconfig, "create", "pods/db-0", "--subresource=exec", "-n", "payments") == "no"
+    assert can_i(kubeconfig, "list", "pods", "-n", "payments") == "no"
+    assert can_i(kubeconfig, "create", "pods", "-n", "payments") == "no"
+    assert can_i(kubeconfig, "get", "secrets/db-credentials", "-n", "payments") == "no"
+    assert can_i(kubeconfig, "get", "pods/web-0", "-n", "orders") == "no"
+
+
+async def test_rendered_kubeconfig_over_tls_carries_the_ca_and_verifies(
+    kubesim_tls: Any, tmp_path: Path
+) -> None:
+    cluster = cluster_client(Path(kubesim_tls.admin_kubeconfig))
+    try:
+        kubeconfig = await issue(cluster, tmp_path)
+    finally:
+        cluster.close()
+    document = yaml.safe_load(kubeconfig.read_text())
+    entry = document["clusters"][0]["cluster"]
+    assert "certificate-authority-data" in entry
+    assert "insecure-skip-tls-verify" not in entry
+    assert kubectl(kubeconfig, "get", "pod", "web-0").returncode == 0
+
+
+async def test_deleting_the_grant_revokes_the_issued_token(
+    any_cluster: ClusterClient, tmp_path: Path
+) -> None:
+    kubeconfig = await issue(any_cluster, tmp_path)
+    grant_id = yaml.safe_load(kubeconfig.read_text())["current-context"].removeprefix("scangate-")
+    await any_cluster.delete_grant_objects(grant_id, "payments")
+    result = kubectl(kubeconfig, "get", "pod", "web-0")
+    assert result.returncode != 0
+    assert "unauthorized" in result.stderr.lower() or "must be logged in" in result.stderr.lower()
+
+
+# (verb, subresource) pairs that kubectl auth can-i checks on the granted pod, per profile.
+ALL_CHECKS = [
+    ("get", ""),
+    ("create", "exec"),
+    ("get", "exec"),
+    ("get", "log"),
+    ("create", "attach"),
+    ("get", "attach"),
+    ("patch", "ephemeralcontainers"),
+    ("update", "ephemeralcontainers"),
+    ("delete", ""),
+    ("patch", ""),
+]
+ALLOWED = {
+    "exec": {("get", ""), ("create", "exec"), ("get", "exec"), ("get", "log")},
+    "debug": {
+        ("get", ""),
+        ("create", "exec"),
+        ("get", "exec"),
+        ("get", "log"),
+        ("create", "attach"),
+        ("get", "attach"),
+        ("patch", "ephemeralcontainers"),
+        ("update", "ephemeralcontainers"),
+    },
+    "sidecar": {("get", ""), ("get", "log")},
+}
+
+
+@pytest.mark.parametrize("scanner", ["exec", "debug", "sidecar"])
+async def test_auth_can_i_is_yes_for_exactly_the_profile(
+    cluster: ClusterClient, tmp_path: Path, scanner: str
+) -> None:
+    kubeconfig = await issue(cluster, tmp_path, scanner=scanner)
+    for verb, sub in ALL_CHECKS:
+        args = [verb, "pods/web-0", "-n", "payments"]
+        if sub:
+            args.append(f"--subresource={sub}")
+        expected = "yes" if (verb, sub) in ALLOWED[scanner] else "no"
+        assert can_i(kubeconfig, *args) == expected, (scanner, verb, sub)
+        other = [verb, "pods/web-1", "-n", "payments", *args[4:]]
+        assert can_i(kubeconfig, *other) == "no", (scanner, verb, sub, "web-1")

@@ -1,0 +1,171 @@
+"""The retry loop, driven by a stand-in for one synchronous client call (no cluster needed;
+the same behaviours are checked against kubesim in test_retries.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+from app.kube.errors import KubeConflict, KubeInvalid, KubeUnavailable
+from app.kube.operations import Operation
+from app.kube.transport import ClusterTransport, RetryPolicy
+
+pytestmark = pytest.mark.anyio
+
+OP = Operation("create", "serviceaccounts", namespace="scangate-grants", name="scangate-x")
+FAST = RetryPolicy(tries=4, base_delay=0.01, max_delay=0.05, max_retry_after=2.0)
+
+
+def failure(status: int, retry_after: str | None = None) -> ApiException:
+    exc = ApiException(status=status, reason="x")
+    exc.body = json.dumps({"kind": "Status", "message": "m", "code": status})
+    exc.headers = {"Retry-After": retry_after} if retry_after else {}
+    return exc
+
+
+class Script:
+    """A client call that raises the scripted errors in order, then returns "ok"."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+        self.threads: set[str] = set()
+        self.kwargs: list[dict[str, Any]] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        self.kwargs.append(kwargs)
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+@pytest.fixture
+def transport() -> Iterator[Callable[[RetryPolicy], ClusterTransport]]:
+    executors: list[ThreadPoolExecutor] = []
+
+    def build(policy: RetryPolicy = FAST) -> ClusterTransport:
+        executor = ThreadPoolExecutor(2, thread_name_prefix="kube-test")
+        executors.append(executor)
+        return ClusterTransport("prod", executor, policy)
+
+    yield build
+    for executor in executors:
+        executor.shutdown()
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+async def test_transient_statuses_are_retried(transport: Any, status: int) -> None:
+    call = Script(failure(status), failure(status))
+    assert await transport().call(OP, call) == "ok"
+    assert call.calls == 3
+
+
+async def test_connection_errors_are_retried(transport: Any) -> None:
+    call = Script(
+        urllib3.exceptions.ProtocolError("Connection aborted."),
+        urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out."),  # type: ignore[arg-type]
+    )
+    assert await transport().call(OP, call) == "ok"
+    assert call.calls == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+async def test_client_errors_are_not_retried(transport: Any, status: int) -> None:
+    call = Script(failure(status))
+    with pytest.raises(Exception):  # noqa: B017,PT011 - the type is checked elsewhere
+        await transport().call(OP, call)
+    assert call.calls == 1
+
+
+async def test_gives_up_after_the_bounded_number_of_tries(transport: Any) -> None:
+    call = Script(*(failure(503) for _ in range(10)))
+    with pytest.raises(KubeUnavailable):
+        await transport().call(OP, call)
+    assert call.calls == 4
+
+
+async def test_retry_after_is_honoured(transport: Any) -> None:
+    call = Script(failure(429, retry_after="1"))
+    started = time.monotonic()
+    assert await transport().call(OP, call) == "ok"
+    assert time.monotonic() - started >= 0.95
+
+
+async def test_retry_after_beyond_the_cap_fails_fast_and_passes_it_on(transport: Any) -> None:
+    call = Script(failure(503, retry_after="120"))
+    started = time.monotonic()
+    with pytest.raises(KubeUnavailable) as raised:
+        await transport().call(OP, call)
+    assert raised.value.retry_after == 120.0
+    assert time.monotonic() - started < 1
+    assert call.calls == 1
+
+
+async def test_calls_run_off_the_event_loop_with_request_timeouts(transport: Any) -> None:
+    call = Script()
+    await transport().call(OP, call)
+    assert all(name.startswith("kube-test") for name in call.threads)
+    assert call.kwargs[0]["_request_timeout"] == FAST.request_timeout
+
+
+async def test_conflict_after_a_retry_is_success_when_the_object_is_ours(transport: Any) -> None:
+    call = Script(urllib3.exceptions.ProtocolError("dropped"), failure(409))
+
+    async def ours() -> str:
+        return "existing"
+
+    assert await transport().call(OP, call, on_conflict_after_retry=ours) == "existing"
+
+
+async def test_conflict_after_a_retry_fails_when_the_object_is_not_ours(transport: Any) -> None:
+    call = Script(urllib3.exceptions.ProtocolError("dropped"), failure(409))
+
+    async def not_ours() -> None:
+        return None
+
+    with pytest.raises(KubeConflict):
+        await transport().call(OP, call, on_conflict_after_retry=not_ours)
+
+
+async def test_conflict_on_the_first_try_is_a_conflict(transport: Any) -> None:
+    checked = False
+
+    async def ours() -> str:
+        nonlocal checked
+        checked = True
+        return "existing"
+
+    with pytest.raises(KubeConflict):
+        await transport().call(OP, Script(failure(409)), on_conflict_after_retry=ours)
+    assert not checked
+
+
+async def test_certificate_failures_are_not_retried(transport: Any) -> None:
+    exc = ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate")
+    call = Script(exc)
+    with pytest.raises(KubeUnavailable):
+        await transport().call(OP, call)
+    assert call.calls == 1
+
+
+async def test_invalid_is_raised_as_kube_invalid(transport: Any) -> None:
+    with pytest.raises(KubeInvalid):
+        await transport().call(OP, Script(failure(422)))
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    policy = RetryPolicy(base_delay=0.2, max_delay=1.0)
+    for attempt, ceiling in [(0, 0.2), (1, 0.4), (2, 0.8), (3, 1.0), (8, 1.0)]:
+        delays = {policy.backoff(attempt) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1

@@ -1,0 +1,121 @@
+"""Helpers for kubesim's own tests: clients for admins, ServiceAccounts and static users."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubesim.pytest_plugin import KubesimHandle
+
+
+def token_client(handle: KubesimHandle, token: str) -> client.ApiClient:
+    """The official client with a bearer token (and kubesim's CA under TLS)."""
+    configuration = client.Configuration()
+    configuration.host = handle.url
+    configuration.api_key = {"authorization": token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    if handle.ca_cert_pem is not None:
+        ca_file = handle.admin_kubeconfig.with_name("ca-for-tests.pem")
+        ca_file.write_bytes(handle.ca_cert_pem)
+        configuration.ssl_ca_cert = str(ca_file)
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
+def create_service_account(handle: KubesimHandle, namespace: str, name: str) -> None:
+    with handle.admin_client() as api:
+        client.CoreV1Api(api).create_namespaced_service_account(
+            namespace, {"metadata": {"name": name}}
+        )
+
+
+def request_token(
+    handle: KubesimHandle, namespace: str, name: str, expiration_seconds: int = 600
+) -> Any:
+    with handle.admin_client() as api:
+        return client.CoreV1Api(api).create_namespaced_service_account_token(
+            name, namespace, {"spec": {"expirationSeconds": expiration_seconds}}
+        )
+
+
+def status_of(error: ApiException) -> dict[str, Any]:
+    """The Status object kubesim answered with."""
+    body: dict[str, Any] = json.loads(error.body)
+    return body
+
+
+def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--cache-dir",
+            str(kubeconfig.with_name("kubectl-cache")),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def admin_core(kubesim: KubesimHandle) -> Iterator[client.CoreV1Api]:
+    with kubesim.admin_client() as api:
+        yield client.CoreV1Api(api)
+
+
+@pytest.fixture
+def scanner_token(kubesim: KubesimHandle) -> str:
+    """A ServiceAccount token in the grants namespace that may get only pod web-0."""
+    create_service_account(kubesim, "scangate-grants", "scanner")
+    kubesim.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "scan-web-0", "namespace": "payments"},
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["pods", "pods/exec"],
+                        "verbs": ["get", "create"],
+                        "resourceNames": ["web-0"],
+                    }
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "scan-web-0", "namespace": "payments"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "scan-web-0",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "scanner", "namespace": "scangate-grants"}
+                ],
+            },
+        ]
+    )
+    token: str = request_token(kubesim, "scangate-grants", "scanner").status.token
+    return token
+
+
+@pytest.fixture
+def user_token(kubesim: KubesimHandle) -> str:
+    """A static token for user "alice" with no permissions beyond the bootstrap ones."""
+    token = secrets.token_urlsafe(24)
+    kubesim.add_user_token(token, "alice", ["developers"])
+    return token
