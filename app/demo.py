@@ -90,8 +90,8 @@ def _start_kubesim(directory: Path) -> tuple[subprocess.Popen[str], str]:
         "127.0.0.1",
         "--port",
         "0",
-        "--admin-token",
-        secrets.token_urlsafe(24),
+        # One argv element: a token that starts with "-" would be read as an option.
+        f"--admin-token={secrets.token_urlsafe(24)}",
         "--seed",
         str(seed),
         "--tls",
@@ -177,13 +177,14 @@ Try it (in another terminal):
   # 2. fetch a short-lived kubeconfig that can touch only that pod
   curl -s $SG/v1/grants/$GRANT/kubeconfig -H "$AUTH" > grant.kubeconfig
   K="kubectl --kubeconfig grant.kubeconfig -n {DEMO_NAMESPACE}"
-  $K auth can-i create pods/exec/web-0   # yes
-  $K auth can-i create pods/exec/db-0    # no: another pod
-  $K auth can-i get secrets              # no
-  $K get pod web-0                       # works
+  $K auth can-i create pods/web-0 --subresource=exec   # yes
+  $K auth can-i create pods/db-0 --subresource=exec    # no: another pod
+  $K auth can-i list pods                              # no
+  $K auth can-i get secrets                            # no
+  $K get pod web-0                                     # works
   # 3. revoke: the ServiceAccount is deleted, so the token stops working at once
   curl -s -X POST $SG/v1/grants/$GRANT/revoke -H "$AUTH"
-  $K get pod web-0                       # error: Unauthorized
+  $K get pod web-0                                     # error: Unauthorized
 
 Stop with Ctrl-C (the simulated cluster stops with it).
 """

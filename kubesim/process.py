@@ -62,8 +62,8 @@ class KubesimProcess:
             self.host,
             "--port",
             str(self.port),
-            "--admin-token",
-            self.admin_token,
+            # One argv element: a token that starts with "-" would be read as an option.
+            f"--admin-token={self.admin_token}",
             "--write-kubeconfig",
             str(self.kubeconfig_path),
         ]
