@@ -3,8 +3,8 @@
 Precedence (highest first): keyword overrides passed to `load_settings`, environment variables
 (`SCANGATE_DATABASE_URL`, `SCANGATE_REAPER__ENABLED=false`, lists/objects as JSON), the YAML file
 named by `SCANGATE_CONFIG` (default `scangate.yaml`; a missing *default* file is fine so a first
-run just works), then the defaults below. Keys are exactly DESIGN.md's, plus `reaper` and
-`default_ttl_seconds`.
+run just works), then the defaults below. Keys are exactly DESIGN.md's, plus `reaper`,
+`default_ttl_seconds` and `log_format`.
 
 Bad configuration never starts the service: `load_settings` raises `ConfigError`, whose message
 names every bad key (`policies[0].max_ttl_seconds: ...`) and never repeats a submitted value that
@@ -25,12 +25,14 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -53,6 +55,7 @@ _NAMESPACE_GLOB = re.compile(r"^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$")
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PRINCIPAL_KINDS: Final = ("apikey:", "oidc:")
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ConfigError(Exception):
@@ -107,17 +110,48 @@ class ApiKeyConfig(_Model):
         return value
 
 
+def is_trusted_oidc_url(url: str) -> bool:
+    """https, or plain http to a loopback address only.
+
+    Keys fetched over plain http could be swapped by anyone on the path, so http is refused,
+    except on loopback, which never leaves the host (a local identity provider, the tests).
+    """
+    parsed = urlsplit(url)
+    if parsed.scheme == "https":
+        return bool(parsed.hostname)
+    return parsed.scheme == "http" and parsed.hostname in _LOOPBACK_HOSTS
+
+
 class OidcConfig(_Model):
     issuer: str
-    audience: str
-    jwks_url: str | None = None
+    audience: str = Field(min_length=1)
+    jwks_url: str | None = None  # omitted -> `jwks_uri` from the issuer's discovery document
 
-    @field_validator("issuer")
+    @field_validator("issuer", "jwks_url")
     @classmethod
-    def _https(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError("must be an https:// URL")
-        return value.rstrip("/")
+    def _trusted_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_trusted_oidc_url(value):
+            raise ValueError("must be an https:// URL (http:// only on loopback)")
+        # Tokens' `iss` is compared after the same normalisation (app/auth/oidc.py).
+        return value.rstrip("/") if value is not None else None
+
+
+def _claim_patterns(value: Any) -> Any:
+    """`claims:` values: one pattern or a list (any may match). YAML scalars such as
+    `ref_protected: true` become the strings tokens carry ("true")."""
+    if not isinstance(value, dict):
+        return value
+    as_text = {True: "true", False: "false"}
+    return {
+        key: [
+            as_text[v] if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v
+            for v in (patterns if isinstance(patterns, list) else [patterns])
+        ]
+        for key, patterns in value.items()
+    }
+
+
+ClaimPatterns = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 
 
 def _check_subject(subject: str) -> str:
@@ -150,6 +184,18 @@ class PolicyConfig(_Model):
     # Cap on a grant's total life across renewals. None in the file means max_ttl_seconds;
     # after validation it is always an int.
     max_lifetime_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS)
+    # OIDC claims that must also match (claim name -> globs, any of which may match), e.g.
+    # {"repository": ["acme/payments"], "ref": ["refs/heads/main", "refs/tags/v*"]}.
+    claims: Annotated[
+        dict[Annotated[str, Field(min_length=1)], ClaimPatterns], BeforeValidator(_claim_patterns)
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _claims_need_oidc(self) -> PolicyConfig:
+        if self.claims and not any(s.startswith("oidc:") for s in self.subjects):
+            # Only OIDC principals carry claims: such a policy could never match anyone.
+            raise ValueError("claims only apply to 'oidc:' subjects, and this policy has none")
+        return self
 
     @model_validator(mode="after")
     def _lifetime(self) -> PolicyConfig:
@@ -212,6 +258,8 @@ class Settings(BaseSettings):
     sidecar_container: str = "scanner"
     reaper: ReaperConfig = Field(default_factory=ReaperConfig)
     default_ttl_seconds: int = Field(default=900, ge=MIN_TTL_SECONDS)
+    # `json`: one JSON object per line, for log pipelines; `text`: for people at a terminal.
+    log_format: Literal["json", "text"] = "json"
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from kubesim import errors
 from kubesim.admin import PREFIX as ADMIN_PREFIX
@@ -28,6 +29,7 @@ from kubesim.httpio import (
     send_response,
     status_response,
 )
+from kubesim.openapi import openapi_group_version, openapi_root
 from kubesim.rbac import UserInfo, forbidden_message
 from kubesim.requestinfo import RequestInfo, parse_request
 from kubesim.resources import lookup
@@ -49,22 +51,62 @@ class KubesimApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            request = await read_request(scope, receive)
+        except ApiError as exc:
+            await send_response(send, status_response(exc))
             return
-        if scope["type"] != "http":
-            # WebSocket exec arrives in a later issue; refuse the upgrade cleanly until then.
+        if request.path.startswith(ADMIN_PREFIX):
+            try:
+                admin_response = self.admin.handle(request)
+            except ApiError as exc:
+                admin_response = status_response(exc)
+            await send_response(send, admin_response)
+            return
+        response = await self._process(request, send)
+        if response is not None:
+            await send_response(send, response)
+
+    async def _websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """WebSocket upgrades (kubectl >= 1.30 exec/attach) go through the same pipeline, and
+        are answered with a plain HTTP Status: 401/403 as a real server would, and for an
+        authorized exec the "not implemented" Status until a later issue adds streaming."""
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        request = Request("GET", scope["path"], query, headers)
+        response = await self._process(request, send)
+        if response is None:
+            return
+        if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close", "code": 1008})
             return
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": response.status,
+                "headers": [(b"content-type", response.content_type.encode())],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": response.body})
+
+    async def _process(self, request: Request, send: Any) -> Response | None:
+        """Answer one API request; None when an injected fault dropped the connection."""
         user: UserInfo | None = None
         info: RequestInfo | None = None
         try:
-            request = await read_request(scope, receive)
-            if request.path.startswith(ADMIN_PREFIX):
-                await send_response(send, self.admin.handle(request))
-                return
             info = parse_request(request.method, request.path, request.query)
             if not await self._survives_faults(info, request, send):
                 self._record(request.method, request.path, info, None, 0)
-                return
+                return None
             user = self.cluster.authenticator.authenticate_header(
                 request.headers.get("authorization")
             )
@@ -73,9 +115,8 @@ class KubesimApp:
             response = self._serve(user, info, request)
         except ApiError as exc:
             response = status_response(exc)
-        if not scope["path"].startswith(ADMIN_PREFIX):
-            self._record(scope["method"], scope["path"], info, user, response.status)
-        await send_response(send, response)
+        self._record(request.method, request.path, info, user, response.status)
+        return response
 
     async def _survives_faults(self, info: RequestInfo, request: Request, send: Any) -> bool:
         faults = self.cluster.faults
@@ -109,6 +150,9 @@ class KubesimApp:
         if request.path in _HEALTH_PATHS:
             return Response(200, b"ok", "text/plain; charset=utf-8")
         document = discovery_document(request.path, request.headers.get("host", ""))
+        if document is None and request.path.startswith("/openapi/v3"):
+            rest = request.path[len("/openapi/v3") :].strip("/")
+            document = openapi_group_version(rest) if rest else openapi_root()
         if document is None or request.method not in ("GET", "HEAD"):
             raise errors.path_not_found()
         return json_response(document)

@@ -13,6 +13,7 @@ from kubesim import errors
 from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
 from kubesim.httpio import Request, Response, json_response
+from kubesim.patch import MERGE_PATCH, apply_patch
 from kubesim.rbac import NOT_FOUND_PREFIX, UserInfo, denial_detail
 from kubesim.registry import Admit
 from kubesim.requestinfo import RequestInfo
@@ -204,15 +205,13 @@ class ResourceHandler:
                 scale = request.decode_body()
             else:
                 content_type, patch = request.decode_patch()
-                from kubesim.patch import apply_patch
-
                 scale = apply_patch(content_type, _scale_of(obj), patch)
             replicas = ((scale or {}).get("spec") or {}).get("replicas")
             obj = self.registry.patch(
                 rt,
                 namespace,
                 name,
-                "application/merge-patch+json",
+                MERGE_PATCH,
                 {"spec": {"replicas": replicas}},
             )
         return json_response(_scale_of(obj))

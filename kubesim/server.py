@@ -8,9 +8,13 @@ whoever waits for that line (the pytest plugin, scripts) can connect immediately
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +35,25 @@ class ServerOptions:
     kubeconfig_path: Path | None = None
 
 
+class _SpuriousHandshakeError(logging.Filter):
+    """uvicorn's websockets-sansio protocol logs "returned without completing handshake" even
+    after an app rejected an upgrade with a full HTTP response (the ASGI
+    `websocket.http.response` extension, which is how kubesim answers exec with 403/501).
+    The response is sent correctly; only that false alarm is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     # Restarting on the same port (the fixture's "cluster down" tests) must not wait for
     # TIME_WAIT connections of the previous process.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # uvicorn writes a response's head and body separately; without TCP_NODELAY, Nagle holds
+    # the body until the client's delayed ACK (~40 ms per request). Accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.set_inheritable(True)
@@ -58,7 +75,20 @@ async def _announce_when_started(server: uvicorn.Server, url: str) -> None:
     print(f"kubesim listening on {url}", flush=True)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful shutdown (so the process dies of the
+    signal); kubesim handles it itself and exits 0, which is what scripts and the fixture
+    expect from "SIGTERM stops it"."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     announcer = asyncio.create_task(_announce_when_started(server, url))
     try:
         await server.serve(sockets=[sock])
@@ -92,7 +122,8 @@ def run(config: SimConfig, options: ServerOptions) -> int:
         server_header=False,
         date_header=True,
     )
-    server = uvicorn.Server(uvicorn_config)
+    server = _Server(uvicorn_config)
+    logging.getLogger("uvicorn.error").addFilter(_SpuriousHandshakeError())
     try:
         asyncio.run(_serve(server, sock, url))
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Authentication (principals, API keys, later OIDC) and authorization (policies, admins)."""
+"""Authentication (principals, API keys, OIDC ID tokens) and authorization (policies, admins)."""
 
 from app.auth.api_keys import ApiKeyVerifier, generate_api_key, hash_api_key
 from app.auth.authenticator import Authenticator, build_authenticator
@@ -9,6 +9,7 @@ from app.auth.dependencies import (
     current_admin,
     current_principal,
 )
+from app.auth.oidc import OidcVerifier
 from app.auth.policies import PolicyDenied, PolicyEngine
 from app.auth.principals import CredentialVerifier, Principal
 
@@ -17,6 +18,7 @@ __all__ = [
     "ApiKeyVerifier",
     "Authenticator",
     "CredentialVerifier",
+    "OidcVerifier",
     "PolicyDenied",
     "PolicyEngine",
     "PolicyEngineDep",

@@ -3,7 +3,8 @@
 Each credential kind has its own verifier. A verifier returns None for credentials that are not
 its kind, so the authenticator can ask each in turn, and raises `Unauthorized` for credentials
 of its kind that it rejects. Admin rights are decided once, here, from `admins`, so no verifier
-can grant them by accident. OIDC slots in by adding its verifier in `build_authenticator`.
+can grant them by accident. API keys are asked first: their `sg_` prefix is a cheap test, and
+an OIDC check may have to fetch the issuer's keys.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from app.auth.api_keys import ApiKeyVerifier
+from app.auth.oidc import OidcVerifier
 from app.auth.principals import CredentialVerifier, Principal
 from app.errors import Unauthorized
 from app.settings import Settings
@@ -41,6 +43,8 @@ class Authenticator:
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
-    """The verifiers for `settings` (API keys; the OIDC verifier will be added here)."""
+    """The verifiers for `settings`: API keys, and OIDC ID tokens when issuers are configured."""
     verifiers: list[CredentialVerifier] = [ApiKeyVerifier(settings.api_keys)]
+    if settings.oidc:
+        verifiers.append(OidcVerifier(settings.oidc))
     return Authenticator(verifiers, settings.admins)

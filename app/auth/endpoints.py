@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.auth.dependencies import PolicyEngineDep, PrincipalDep
 from app.settings import PolicyConfig
@@ -21,6 +23,9 @@ class PolicySummary(BaseModel):
     max_ttl_seconds: int
     max_pods: int
     max_lifetime_seconds: int
+    claims: dict[str, list[str]] | None = Field(
+        default=None, description="OIDC token claims the policy also requires (omitted if none)"
+    )
 
     @classmethod
     def of(cls, policy: PolicyConfig) -> PolicySummary:
@@ -32,6 +37,7 @@ class PolicySummary(BaseModel):
             max_ttl_seconds=policy.max_ttl_seconds,
             max_pods=policy.max_pods,
             max_lifetime_seconds=policy.lifetime_cap_seconds,
+            claims={k: list(v) for k, v in policy.claims.items()} or None,
         )
 
 
@@ -39,14 +45,23 @@ class WhoAmI(BaseModel):
     principal: str
     kind: str
     is_admin: bool
+    # The caller's own verified token claims, so a CI author can see what policies' `claims:`
+    # are matched against. Omitted for API keys.
+    claims: dict[str, Any] | None = None
     policies: list[PolicySummary]
 
 
-@router.get("/whoami", response_model=WhoAmI, summary="The authenticated caller")
+@router.get(
+    "/whoami",
+    response_model=WhoAmI,
+    response_model_exclude_none=True,
+    summary="The authenticated caller",
+)
 async def whoami(principal: PrincipalDep, policies: PolicyEngineDep) -> WhoAmI:
     return WhoAmI(
         principal=principal.id,
         kind=principal.kind,
         is_admin=principal.is_admin,
+        claims=dict(principal.claims) if principal.kind == "oidc" else None,
         policies=[PolicySummary.of(p) for p in policies.policies_for(principal)],
     )

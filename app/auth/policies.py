@@ -8,12 +8,21 @@ before any policy is consulted, so no policy (not even `namespaces: ["*"]`) can 
 
 Globs: `*` matches any run of characters (including none) and nothing else is special, so
 `oidc:https://token.actions.githubusercontent.com#repo:acme/payments:*` means exactly what it says.
+
+Claims: a policy may also require OIDC token claims (`claims: {repository: acme/payments,
+ref: [refs/heads/main, "refs/tags/v*"]}`). Every named claim must be present and match one of its
+globs; a list-valued claim matches when any element does; booleans and numbers are compared as
+the text JSON gives them (`true`, `42`). API-key principals carry no claims, so a policy with
+`claims` never applies to them. The subject is matched first, so a claim can only narrow it: the
+`sub` of a GitHub token already encodes repository and ref, but `environment`, `ref_protected` or
+`job_workflow_ref` are often what an operator really wants to pin.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from app.auth.principals import Principal
 from app.errors import ForbiddenError
@@ -40,14 +49,35 @@ def _any_match(globs: Iterable[Glob], value: str) -> bool:
     return any(glob.matches(value) for glob in globs)
 
 
+def _claim_texts(value: Any) -> list[str]:
+    """The strings a claim value is matched as; none for objects and nulls, which no policy
+    pattern can sensibly describe."""
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int | float):
+        return [str(value)]
+    if isinstance(value, list):
+        return [text for item in value if not isinstance(item, list) for text in _claim_texts(item)]
+    return []
+
+
 class _CompiledPolicy:
     def __init__(self, policy: PolicyConfig) -> None:
         self.policy = policy
         self.subjects = tuple(Glob(s) for s in policy.subjects)
         self.namespaces = tuple(Glob(n) for n in policy.namespaces)
+        self.claims = {name: tuple(Glob(p) for p in pats) for name, pats in policy.claims.items()}
 
     def applies_to(self, principal: Principal) -> bool:
-        return _any_match(self.subjects, principal.id)
+        return _any_match(self.subjects, principal.id) and self.claims_match(principal.claims)
+
+    def claims_match(self, claims: Mapping[str, Any]) -> bool:
+        return all(
+            name in claims and any(_any_match(globs, text) for text in _claim_texts(claims[name]))
+            for name, globs in self.claims.items()
+        )
 
     def allows_cluster(self, cluster: str) -> bool:
         return "*" in self.policy.clusters or cluster in self.policy.clusters
@@ -70,12 +100,35 @@ class PolicyEngine:
     def get(self, name: str) -> PolicyConfig | None:
         return self._by_name.get(name)
 
+    def matched_claims(self, principal: Principal, policy: PolicyConfig) -> dict[str, Any]:
+        """The principal's values of the claims `policy` required: what the audit trail
+        records as the reason this OIDC principal was allowed (empty for claim-less policies)."""
+        return {name: principal.claims.get(name) for name in policy.claims}
+
     def policies_for(self, principal: Principal) -> list[PolicyConfig]:
         """Every policy whose subjects match `principal`, in configuration order."""
         return [c.policy for c in self._applicable(principal)]
 
     def _applicable(self, principal: Principal) -> Sequence[_CompiledPolicy]:
         return [c for c in self._policies if c.applies_to(principal)]
+
+    def _no_policy_detail(self, principal: Principal) -> str:
+        # When the subject matched but claims did not, say which claims (names only, never
+        # the patterns): a CI author can then see what their token lacks.
+        names = sorted(
+            {
+                name
+                for c in self._policies
+                if _any_match(c.subjects, principal.id) and not c.claims_match(principal.claims)
+                for name in c.claims
+            }
+        )
+        if not names:
+            return f"no policy applies to {principal.id}"
+        return (
+            f"no policy applies to {principal.id}: the policies for this subject also require "
+            f"token claims that do not match ({', '.join(names)})"
+        )
 
     def authorize(
         self, principal: Principal, *, cluster: str, namespace: str, scanner: str
@@ -98,7 +151,7 @@ class PolicyEngine:
             )
         candidates = self._applicable(principal)
         if not candidates:
-            raise deny("principal", f"no policy applies to {principal.id}")
+            raise deny("principal", self._no_policy_detail(principal))
         candidates = [c for c in candidates if c.allows_cluster(cluster)]
         if not candidates:
             raise deny("cluster", f"no policy allows {principal.id} to use cluster {cluster!r}")

@@ -1,5 +1,5 @@
 """Who is calling: the `Principal` type and the `CredentialVerifier` protocol each credential
-kind (API keys today, OIDC ID tokens later) implements."""
+kind (API keys, OIDC ID tokens) implements."""
 
 from __future__ import annotations
 

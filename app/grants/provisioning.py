@@ -72,20 +72,24 @@ async def resolve_target_pods(cluster: ClusterClient, request: PodRequest) -> li
     covered. A sidecar grant needs the configured sidecar container in every pod, because that
     profile only reads logs and would otherwise grant access to nothing useful.
     """
-    exists_task = cluster.namespace_exists(request.namespace)
     if request.pods is not None:
-        exists, found = await asyncio.gather(
-            exists_task, cluster.get_pods(request.namespace, request.pods)
-        )
+        lookup = cluster.get_pods(request.namespace, request.pods)
     else:
         assert request.selector is not None
-        exists, found = await asyncio.gather(
-            exists_task, cluster.list_pods(request.namespace, request.selector)
-        )
+        lookup = cluster.list_pods(request.namespace, request.selector)
+    # Both at once for latency; errors are then reported in a fixed order, namespace first,
+    # so the same request always gets the same answer.
+    exists, found = await asyncio.gather(
+        cluster.namespace_exists(request.namespace), lookup, return_exceptions=True
+    )
+    if isinstance(exists, BaseException):
+        raise exists
     if not exists:
         raise NamespaceNotFound(
             f"namespace {request.namespace!r} does not exist", field="body.namespace"
         )
+    if isinstance(found, BaseException):
+        raise found
     pods = _check_found(request, found)
     if len(pods) > request.max_pods:
         raise TooManyPods(
@@ -251,6 +255,9 @@ class GrantProvisioner:
                     "ttl_seconds": ttl,
                     "policy": policy.name,
                     "reason": request.reason,
+                    # The OIDC claims the policy required, as the token carried them: why
+                    # this CI job (repository, ref, environment...) was allowed.
+                    "claims": self._policies.matched_claims(principal, policy),
                 },
             )
         # The reaper must learn of this row: if this request dies, it is what cleans up.

@@ -59,6 +59,14 @@ class ReapReport:
     swept: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: ReapReport) -> None:
+        self.expired += other.expired
+        self.revoked += other.revoked
+        self.deferred += other.deferred
+        self.failed_provisioning += other.failed_provisioning
+        self.swept += other.swept
+        self.errors += other.errors
+
 
 class ReaperPass:
     def __init__(self, settings: Settings, db: Database, clusters: ClusterRegistry) -> None:
@@ -163,10 +171,23 @@ class ReaperPass:
         for name in self._clusters.names():
             # Each cluster on its own: one unreachable cluster must not shield the others.
             try:
-                report.swept += await sweep_cluster(self._db, self._clusters.get(name))
+                report.swept += await sweep_cluster(
+                    self._db, self._clusters.get(name), self._policy_namespaces(name)
+                )
             except KubeError as exc:
                 log.warning("reaper: sweep of cluster %s failed: %s", name, exc)
                 report.errors.append(f"sweep {name}: {exc}")
+
+    def _policy_namespaces(self, cluster: str) -> set[str]:
+        """Namespaces policies name exactly for `cluster`: where to look for orphans if scangate
+        may not list Roles cluster-wide, even before any grant has targeted them."""
+        return {
+            namespace
+            for policy in self._settings.policies
+            if "*" in policy.clusters or cluster in policy.clusters
+            for namespace in policy.namespaces
+            if "*" not in namespace
+        }
 
     async def _delete_objects(self, grant: ClaimedGrant) -> str:
         try:
@@ -220,6 +241,8 @@ class Reaper:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.last_report: ReapReport | None = None
+        # Since start: what this replica did (operators and the replica tests read it).
+        self.totals = ReapReport()
 
     def wake(self) -> None:
         """Recompute when the next work is due (a sooner expiry may have appeared)."""
@@ -257,6 +280,7 @@ class Reaper:
             try:
                 sweep = utcnow() >= next_sweep
                 report = self.last_report = await reaper_pass.run(sweep=sweep)
+                self.totals.add(report)
                 if sweep:
                     next_sweep = utcnow() + sweep_interval
                 due = await reaper_pass.next_due(next_sweep=next_sweep)

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # and only one claimant can finish the grant).
 REVOCATION_LEASE: Final = timedelta(seconds=30)
 REAPER_ACTOR: Final = "scangate:reaper"
+# What carry_out_revocation reports when another claimant finished the grant first (so that
+# counting outcomes never counts one grant twice).
+ENDED_ELSEWHERE: Final = "ended-elsewhere"
 
 
 def lease_until(now: datetime) -> datetime:
@@ -50,8 +53,9 @@ async def carry_out_revocation(
     actor: str,
     retry_max_seconds: int,
 ) -> str:
-    """Delete a claimed grant's objects and finish it. Returns the grant's status afterwards:
-    `revoked`/`expired`, or `revoking` when the cluster failed and a retry is scheduled."""
+    """Delete a claimed grant's objects and finish it. Returns what happened: `revoked` or
+    `expired` (this call ended it), `revoking` (the cluster failed; a retry is scheduled) or
+    ENDED_ELSEWHERE."""
     error: str | None = None
     try:
         cluster = clusters.get(claimed.cluster)
@@ -101,7 +105,7 @@ async def carry_out_revocation(
                 detail={"attempts": claimed.attempts},
             )
     if status is None:
-        # Another claimant (a replica whose lease ran out mid-attempt) finished it first.
-        return claimed.end_status or "revoked"
+        # Another claimant (whose lease ran out mid-attempt, yet it went on) finished it first.
+        return ENDED_ELSEWHERE
     log.info("grant %s %s", claimed.id, status)
     return status

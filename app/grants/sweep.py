@@ -13,6 +13,7 @@ two steps look unknown and lose its fresh objects.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Final
 
 from app.db.engine import Database
@@ -26,10 +27,14 @@ log = logging.getLogger(__name__)
 _DELETE_ORDER: Final = {"ServiceAccount": 0, "RoleBinding": 1, "Role": 2}
 
 
-async def sweep_cluster(db: Database, cluster: ClusterClient) -> int:
+async def sweep_cluster(
+    db: Database, cluster: ClusterClient, known_namespaces: Iterable[str] = ()
+) -> int:
+    """Delete `cluster`'s orphans; returns how many. `known_namespaces` (plus every namespace a
+    grant ever targeted) is where to look when scangate may not list Roles cluster-wide."""
     async with db.session() as session:
-        namespaces = await repository.grant_namespaces(session, cluster.name)
-    objects = await cluster.list_managed_objects(namespaces)
+        namespaces = set(await repository.grant_namespaces(session, cluster.name))
+    objects = await cluster.list_managed_objects(sorted(namespaces | set(known_namespaces)))
     unlabelled = [obj for obj in objects if obj.grant_id is None]
     if unlabelled:
         # Marked managed-by scangate but without a grant label: not ours to judge, possibly a

@@ -31,9 +31,9 @@ from app.kube.manifests import (
 from app.kube.models import GrantTarget, IssuedToken, ManagedObject, PodInfo
 from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, object_name
 from app.kube.operations import Operation
-from app.kube.transport import ClusterTransport, RetryPolicy
+from app.kube.transport import CallObserver, ClusterTransport, RetryPolicy
 
-__all__ = ["ClusterClient", "ClusterRegistry", "ClusterSettings", "RetryPolicy"]
+__all__ = ["CallObserver", "ClusterClient", "ClusterRegistry", "ClusterSettings", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class ClusterClient:
         *,
         max_concurrency: int = 64,
         retry: RetryPolicy | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -64,7 +65,9 @@ class ClusterClient:
         self._executor = ThreadPoolExecutor(
             max_workers=max_concurrency, thread_name_prefix=f"kube-{settings.name}"
         )
-        self._transport = ClusterTransport(settings.name, self._executor, retry or RetryPolicy())
+        self._transport = ClusterTransport(
+            settings.name, self._executor, retry or RetryPolicy(), observer
+        )
         self._core = client.CoreV1Api(self._api_client)
         self._rbac = client.RbacAuthorizationV1Api(self._api_client)
         self._inventory = ManagedObjectInventory(
@@ -274,11 +277,16 @@ class ClusterRegistry:
         *,
         max_concurrency: int = 64,
         retry: RetryPolicy | None = None,
+        observer: CallObserver | None = None,
     ) -> ClusterRegistry:
         built: list[ClusterClient] = []
         try:
             for settings in clusters:
-                built.append(ClusterClient(settings, max_concurrency=max_concurrency, retry=retry))
+                built.append(
+                    ClusterClient(
+                        settings, max_concurrency=max_concurrency, retry=retry, observer=observer
+                    )
+                )
             return cls(built)
         except BaseException:
             for cluster in built:

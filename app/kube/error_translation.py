@@ -148,7 +148,8 @@ def translate_api_exception(exc: ApiException, operation: Operation, cluster: st
     code = status.code
     if code == 0:
         # The client turns TLS failures into status 0 (see kubernetes.client.rest).
-        return KubeUnavailable(f"{where} failed: TLS error talking to the API server")
+        what = "dropped" if is_retryable_tls_failure(exc) else "certificate verification failed"
+        return KubeUnavailable(f"{where} failed: TLS connection to the API server {what}")
     if code == 401:
         return KubeUnauthorized(
             f"{where} failed: the API server rejected scangate's credentials",

@@ -12,10 +12,11 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
@@ -27,7 +28,14 @@ from app.kube.error_translation import (
     translate_api_exception,
     translate_transport_error,
 )
-from app.kube.errors import KubeConflict, KubeUnavailable
+from app.kube.errors import (
+    KubeConflict,
+    KubeError,
+    KubeForbidden,
+    KubeInvalid,
+    KubeNotFound,
+    KubeUnavailable,
+)
 from app.kube.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,29 @@ T = TypeVar("T")
 _TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
+class CallObserver(Protocol):
+    """Told about every attempt at an API request (metrics). Injected by the app so this
+    package stays free of metrics code; `error` is None on success, else a short kind
+    (`not_found`, `conflict`, `forbidden`, `invalid`, `unavailable`, `connection`, `error`)."""
+
+    def __call__(
+        self, *, cluster: str, verb: str, resource: str, seconds: float, error: str | None
+    ) -> None: ...
+
+
+def _error_kind(error: KubeError) -> str:
+    for kind, name in (
+        (KubeNotFound, "not_found"),
+        (KubeConflict, "conflict"),
+        (KubeForbidden, "forbidden"),
+        (KubeInvalid, "invalid"),
+        (KubeUnavailable, "unavailable"),
+    ):
+        if isinstance(error, kind):
+            return name
+    return "error"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     tries: int = 4
@@ -46,8 +77,11 @@ class RetryPolicy:
     # A Retry-After longer than this is not waited for: the call fails with KubeUnavailable
     # carrying retry_after, so the API can pass it on (503 + Retry-After) instead of hanging.
     max_retry_after: float = 10.0
+    # No new try starts once this much time has passed (timeouts included), so a hung API
+    # server cannot hold an HTTP request of ours for tries x read_timeout.
+    max_elapsed: float = 30.0
     connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    read_timeout: float = 15.0
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter ("equal jitter"): half fixed, half random, so
@@ -63,10 +97,27 @@ class RetryPolicy:
 class ClusterTransport:
     """Calls into one cluster's ApiClient: thread pool, timeouts, retries, error translation."""
 
-    def __init__(self, cluster: str, executor: ThreadPoolExecutor, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        cluster: str,
+        executor: ThreadPoolExecutor,
+        policy: RetryPolicy,
+        observer: CallObserver | None = None,
+    ) -> None:
         self.cluster = cluster
         self.policy = policy
         self._executor = executor
+        self._observer = observer
+
+    def _observe(self, operation: Operation, started: float, error: str | None) -> None:
+        if self._observer is not None:
+            self._observer(
+                cluster=self.cluster,
+                verb=operation.verb,
+                resource=operation.qualified_resource,
+                seconds=time.perf_counter() - started,
+                error=error,
+            )
 
     async def call(
         self,
@@ -87,12 +138,15 @@ class ClusterTransport:
         kwargs.setdefault("_request_timeout", self.policy.request_timeout)
         bound = functools.partial(fn, *args, **kwargs)
         max_tries = max(1, tries if tries is not None else self.policy.tries)
-        for attempt in range(max_tries):
-            last_try = attempt == max_tries - 1
+        started = loop.time()
+        attempt = 0
+        while True:
+            attempt_started = time.perf_counter()
             try:
-                return await loop.run_in_executor(self._executor, bound)
+                result = await loop.run_in_executor(self._executor, bound)
             except ApiException as exc:
                 error = translate_api_exception(exc, operation, self.cluster)
+                self._observe(operation, attempt_started, _error_kind(error))
                 if isinstance(error, KubeConflict) and attempt > 0 and on_conflict_after_retry:
                     existing = await on_conflict_after_retry()
                     if existing is not None:
@@ -101,23 +155,26 @@ class ClusterTransport:
                 retryable = exc.status in RETRYABLE_STATUSES or (
                     exc.status == 0 and is_retryable_tls_failure(exc)
                 )
-                if not retryable or last_try:
+                if not retryable:
                     raise error from None
                 retry_after = api_status(exc).retry_after
                 if retry_after is not None and retry_after > self.policy.max_retry_after:
                     raise error from None
                 delay = max(retry_after or 0.0, self.policy.backoff(attempt))
-                log.warning(
-                    "%s on cluster %s: HTTP %s, try %d/%d, retrying in %.2fs",
-                    operation, self.cluster, exc.status, attempt + 1, max_tries, delay,
-                )  # fmt: skip
+                cause = f"HTTP {exc.status}"
             except _TRANSPORT_ERRORS as exc:
-                if last_try:
-                    raise translate_transport_error(exc, operation, self.cluster) from None
+                self._observe(operation, attempt_started, "connection")
+                error = translate_transport_error(exc, operation, self.cluster)
                 delay = self.policy.backoff(attempt)
-                log.warning(
-                    "%s on cluster %s: %s, try %d/%d, retrying in %.2fs",
-                    operation, self.cluster, type(exc).__name__, attempt + 1, max_tries, delay,
-                )  # fmt: skip
+                cause = type(exc).__name__
+            else:
+                self._observe(operation, attempt_started, None)
+                return result
+            attempt += 1
+            if attempt >= max_tries or loop.time() - started + delay > self.policy.max_elapsed:
+                raise error
+            log.warning(
+                "%s on cluster %s: %s, try %d/%d, retrying in %.2fs",
+                operation, self.cluster, cause, attempt, max_tries, delay,
+            )  # fmt: skip
             await asyncio.sleep(delay)
-        raise KubeUnavailable(f'{operation} on cluster "{self.cluster}" failed')  # unreachable

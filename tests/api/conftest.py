@@ -1,7 +1,7 @@
 """Fixtures of the grants API suite.
 
 Everything runs for real: the app from `create_app`, its lifespan (database engine, cluster
-clients, reaper), migrations applied the way production applies them, kubesim over a socket,
+clients, reaper), migrations applied the way production applies them, kubesim over a socket (HTTPS),
 and the real kubectl. Async tests run on asyncio through anyio's pytest plugin.
 """
 
@@ -12,7 +12,7 @@ import contextlib
 import ssl
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def kubesim(kubesim_tls: Any) -> Any:
-    """This suite's cluster is kubesim over HTTPS: kubectl only sends bearer tokens over TLS,
-    and issued kubeconfigs must carry the cluster's CA (never insecure-skip-tls-verify)."""
+def sim(kubesim_tls: Any) -> Any:
+    """The simulated cluster of this suite: kubesim over HTTPS, because kubectl only sends bearer
+    tokens over TLS and issued kubeconfigs must carry the cluster's CA (never
+    insecure-skip-tls-verify)."""
     return kubesim_tls
 
 
@@ -239,11 +240,9 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(
-    tmp_path: Path, kubesim: Any, migrated_url: str, api_keys: dict[str, str]
-) -> Deployment:
+def deployment(tmp_path: Path, sim: Any, migrated_url: str, api_keys: dict[str, str]) -> Deployment:
     document = scangate_config(
-        kubeconfig=str(kubesim.admin_kubeconfig), database_url=migrated_url, api_keys=api_keys
+        kubeconfig=str(sim.admin_kubeconfig), database_url=migrated_url, api_keys=api_keys
     )
     return Deployment(tmp_path, api_keys, document)
 
@@ -262,15 +261,26 @@ async def scangate_without_reaper(deployment: Deployment) -> AsyncIterator[Scang
         yield running
 
 
+async def eventually(condition: Callable[[], bool], *, within: float = 5.0) -> bool:
+    """Poll `condition` until it holds or `within` seconds pass; its last value."""
+    deadline = time.monotonic() + within
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+
+
 # -- the cluster, seen from outside -------------------------------------------------------------
 
 
-def cluster_objects(kubesim: Any, grant_id: str | None = None) -> set[tuple[str, str, str]]:
-    """(kind, namespace, name) of scangate-labelled objects in kubesim, read as its admin."""
+def cluster_objects(sim: Any, grant_id: str | None = None) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of scangate-labelled objects in the cluster, read as its admin."""
     selector = (
         f"scangate.dev/grant={grant_id}" if grant_id else "app.kubernetes.io/managed-by=scangate"
     )
-    api = kubesim.admin_client()
+    api = sim.admin_client()
     core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
     found: set[tuple[str, str, str]] = set()
     for kind, items in (
@@ -300,15 +310,13 @@ def token_of(kubeconfig_text: str) -> str:
     return token
 
 
-def token_status(
-    kubesim: Any, token: str, path: str = "/api/v1/namespaces/payments/pods/web-0"
-) -> int:
-    """The HTTP status kubesim answers a request authenticated with `token`."""
+def token_status(sim: Any, token: str, path: str = "/api/v1/namespaces/payments/pods/web-0") -> int:
+    """The HTTP status the cluster answers a request authenticated with `token`."""
     verify: Any = False
-    if getattr(kubesim, "ca_cert_pem", None):
-        verify = ssl.create_default_context(cadata=kubesim.ca_cert_pem.decode())
+    if getattr(sim, "ca_cert_pem", None):
+        verify = ssl.create_default_context(cadata=sim.ca_cert_pem.decode())
     response = httpx.get(
-        kubesim.url + path, headers={"Authorization": f"Bearer {token}"}, verify=verify, timeout=10
+        sim.url + path, headers={"Authorization": f"Bearer {token}"}, verify=verify, timeout=10
     )
     return response.status_code
 

@@ -1,5 +1,5 @@
 """Creating, reading and listing grants through the HTTP API, with the cluster checked from
-outside (kubesim's admin view)."""
+outside (sim's admin view)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def role_of(kubesim: Any, grant_id: str, namespace: str = "payments") -> Any:
-    rbac = k8s.RbacAuthorizationV1Api(kubesim.admin_client())
+def role_of(sim: Any, grant_id: str, namespace: str = "payments") -> Any:
+    rbac = k8s.RbacAuthorizationV1Api(sim.admin_client())
     return rbac.read_namespaced_role(f"scangate-{grant_id}", namespace)
 
 
@@ -40,7 +40,7 @@ def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
 
 
 async def test_created_grant_is_active_and_has_exactly_its_objects(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     response = await scangate.create(pods=["web-0"], scanner="exec", reason="nightly scan")
     assert response.status_code == 201, response.text
@@ -68,8 +68,8 @@ async def test_created_grant_is_active_and_has_exactly_its_objects(
     created, expires = parse_time(grant["created_at"]), parse_time(grant["expires_at"])
     assert expires - created == timedelta(seconds=900)  # the default TTL
 
-    assert cluster_objects(kubesim, grant_id) == expected_objects(grant_id)
-    role = role_of(kubesim, grant_id)
+    assert cluster_objects(sim, grant_id) == expected_objects(grant_id)
+    role = role_of(sim, grant_id)
     rules = [
         {
             "apiGroups": r.api_groups,
@@ -121,7 +121,7 @@ async def test_invalid_requests_are_problems_naming_the_field_and_create_nothing
     assert listing.json()["items"] == []
 
 
-async def test_missing_namespace_fails_the_grant_with_422(scangate: Scangate, kubesim: Any) -> None:
+async def test_missing_namespace_fails_the_grant_with_422(scangate: Scangate, sim: Any) -> None:
     # carol's policy allows "missing-*", so only the cluster can say no.
     response = await scangate.create(who="carol", namespace="missing-ns", pods=["api-0"])
     body = assert_problem(response, 422, "namespace-not-found")
@@ -130,14 +130,14 @@ async def test_missing_namespace_fails_the_grant_with_422(scangate: Scangate, ku
     assert failed["status"] == "failed"
     assert "missing-ns" in failed["last_error"]
     assert failed["ended_at"] is not None
-    assert cluster_objects(kubesim, failed["id"]) == set()
+    assert cluster_objects(sim, failed["id"]) == set()
     assert [e["type"] for e in await scangate.events(failed["id"], who="carol")] == [
         "requested",
         "failed",
     ]
 
 
-async def test_missing_pods_are_named(scangate: Scangate, kubesim: Any) -> None:
+async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
     response = await scangate.create(pods=["web-0", "nope-2", "nope-1"])
     body = assert_problem(response, 422, "pods-not-found")
     assert body["pods"] == ["nope-1", "nope-2"]
@@ -146,17 +146,17 @@ async def test_missing_pods_are_named(scangate: Scangate, kubesim: Any) -> None:
     assert "web-0" not in body["detail"]
     [failed] = (await scangate.request("GET", "/v1/grants")).json()["items"]
     assert failed["status"] == "failed"
-    assert cluster_objects(kubesim, failed["id"]) == set()
+    assert cluster_objects(sim, failed["id"]) == set()
 
 
 async def test_selector_resolves_to_exactly_the_running_matching_pods(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     # app=web matches web-0, web-1 (Running) and web-2 (Pending): only Running pods count.
     grant = await scangate.grant(selector="app=web")
     assert grant["pods"] == ["web-0", "web-1"]
     assert grant["selector"] == "app=web"
-    role = role_of(kubesim, grant["id"])
+    role = role_of(sim, grant["id"])
     assert {tuple(rule.resource_names) for rule in role.rules} == {("web-0", "web-1")}
 
     narrower = await scangate.grant(selector="app=web,tier=frontend")
@@ -167,18 +167,16 @@ async def test_selector_resolves_to_exactly_the_running_matching_pods(
 
 @pytest.mark.parametrize("selector", ["app=nothing", "app=web,tier notin (frontend)"])
 async def test_selector_without_a_running_match_is_422(
-    scangate: Scangate, kubesim: Any, selector: str
+    scangate: Scangate, sim: Any, selector: str
 ) -> None:
     body = assert_problem(await scangate.create(selector=selector), 422, "no-pods-match")
     assert body["errors"][0]["field"] == "body.selector"
     [failed] = (await scangate.request("GET", "/v1/grants")).json()["items"]
     assert failed["status"] == "failed"
-    assert cluster_objects(kubesim, failed["id"]) == set()
+    assert cluster_objects(sim, failed["id"]) == set()
 
 
-async def test_more_pods_than_the_policy_allows_is_422(
-    deployment: Deployment, kubesim: Any
-) -> None:
+async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, sim: Any) -> None:
     deployment.document["policies"][0]["max_pods"] = 1
     deployment.reconfigure()
     async with deployment.running() as scangate:
@@ -191,11 +189,11 @@ async def test_more_pods_than_the_policy_allows_is_422(
         assert body["pods"] == ["web-0", "web-1"]
         [failed] = (await scangate.request("GET", "/v1/grants")).json()["items"]
         assert failed["status"] == "failed"
-        assert cluster_objects(kubesim) == set()
+        assert cluster_objects(sim) == set()
 
 
 async def test_sidecar_grants_need_the_sidecar_container_in_every_pod(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     response = await scangate.create(scanner="sidecar", pods=["web-0", "db-0"])
     body = assert_problem(response, 422, "sidecar-missing")
@@ -203,7 +201,7 @@ async def test_sidecar_grants_need_the_sidecar_container_in_every_pod(
     assert body["container"] == "scanner"
     grant = await scangate.grant(scanner="sidecar", pods=["web-0", "web-1"])
     assert grant["scanner"] == "sidecar"
-    assert cluster_objects(kubesim) == expected_objects(grant["id"])
+    assert cluster_objects(sim) == expected_objects(grant["id"])
 
 
 async def test_unknown_cluster_is_422(scangate: Scangate) -> None:

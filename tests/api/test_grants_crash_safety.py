@@ -3,8 +3,6 @@ orphaned object survives: the request cleans up after itself, and the reaper aft
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +17,7 @@ from tests.api.conftest import (
     Deployment,
     Scangate,
     cluster_objects,
+    eventually,
     expected_objects,
     grant_row,
 )
@@ -27,12 +26,12 @@ from tests.api.test_grants_api import assert_problem
 pytestmark = pytest.mark.anyio
 
 
-def plant_objects(kubesim: Any, grant_id: str, namespace: str = "payments") -> None:
+def plant_objects(sim: Any, grant_id: str, namespace: str = "payments") -> None:
     """The objects a scangate process would have created for `grant_id` before dying."""
     name = f"scangate-{grant_id}"
     labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": grant_id}
     annotations = {"scangate.dev/target-namespace": namespace}
-    kubesim.apply(
+    sim.apply(
         [
             {
                 "apiVersion": "v1",
@@ -61,10 +60,10 @@ def plant_objects(kubesim: Any, grant_id: str, namespace: str = "payments") -> N
 
 @pytest.mark.parametrize("resource", ["serviceaccounts", "roles", "rolebindings"])
 async def test_cluster_failure_at_each_step_leaves_nothing_and_a_failed_grant(
-    scangate_without_reaper: Scangate, kubesim: Any, resource: str
+    scangate_without_reaper: Scangate, sim: Any, resource: str
 ) -> None:
     scangate = scangate_without_reaper  # the request must clean up on its own
-    kubesim.inject_fault(status=500, methods=["POST"], resources=[resource])
+    sim.inject_fault(status=500, methods=["POST"], resources=[resource])
 
     response = await scangate.create(pods=["web-0", "web-1"])
     body = assert_problem(response, 503, "upstream-unavailable")
@@ -75,25 +74,25 @@ async def test_cluster_failure_at_each_step_leaves_nothing_and_a_failed_grant(
     assert failed["status"] == "failed"
     assert failed["last_error"]
     assert failed["ended_at"] is not None
-    assert cluster_objects(kubesim) == set()
+    assert cluster_objects(sim) == set()
     events = await scangate.events(failed["id"])
     assert [e["type"] for e in events] == ["requested", "failed"]
     assert events[-1]["detail"]["cleaned_up"] is True
 
 
 async def test_cluster_refusing_scangate_is_502_naming_the_permission(
-    scangate_without_reaper: Scangate, kubesim: Any
+    scangate_without_reaper: Scangate, sim: Any
 ) -> None:
-    kubesim.inject_fault(status=403, methods=["POST"], resources=["roles"])
+    sim.inject_fault(status=403, methods=["POST"], resources=["roles"])
     response = await scangate_without_reaper.create()
     body = assert_problem(response, 502, "upstream-forbidden")
     assert "roles" in body["permission"]
     assert body["permission"] in body["detail"]
-    assert cluster_objects(kubesim) == set()
+    assert cluster_objects(sim) == set()
 
 
 async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
-    deployment: Deployment, db: Any, kubesim: Any
+    deployment: Deployment, db: Any, sim: Any
 ) -> None:
     # A request that died mid-create: its row says provisioning, its objects exist.
     orphan = grant_row(status="provisioning", created_at=utcnow() - timedelta(minutes=10))
@@ -101,8 +100,8 @@ async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
     async with db.session() as session:
         await repository.insert_grant(session, orphan)
         await repository.insert_grant(session, fresh)
-    plant_objects(kubesim, orphan.id)
-    plant_objects(kubesim, fresh.id)
+    plant_objects(sim, orphan.id)
+    plant_objects(sim, fresh.id)
 
     report = await run_once(deployment.settings)  # `scangate reap --once`
 
@@ -118,29 +117,26 @@ async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
     assert "provisioning did not finish" in (failed.last_error or "")
     assert [(e.type, e.actor) for e in events] == [("failed", "scangate:reaper")]
     assert untouched.status == "provisioning"
-    assert cluster_objects(kubesim) == expected_objects(fresh.id)
+    assert cluster_objects(sim) == expected_objects(fresh.id)
 
 
 async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
-    deployment: Deployment, db: Any, kubesim: Any
+    deployment: Deployment, db: Any, sim: Any
 ) -> None:
     deployment.reconfigure(reaper={"provisioning_timeout_seconds": 1})
     async with deployment.running() as scangate:
         orphan = grant_row(status="provisioning")
         async with db.session() as session:
             await repository.insert_grant(session, orphan)
-        plant_objects(kubesim, orphan.id)
+        plant_objects(sim, orphan.id)
         scangate.app.state.reaper.wake()
         assert await scangate.wait_for_status(orphan.id, {"failed"}, within=5) == "failed"
         # `failed` is recorded first (the claim), then the objects are deleted.
-        deadline = time.monotonic() + 5
-        while cluster_objects(kubesim, orphan.id) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert cluster_objects(kubesim, orphan.id) == set()
+        assert await eventually(lambda: not cluster_objects(sim, orphan.id))
 
 
 async def test_labelled_objects_without_a_live_grant_are_swept(
-    scangate: Scangate, deployment: Deployment, db: Any, kubesim: Any
+    scangate: Scangate, deployment: Deployment, db: Any, sim: Any
 ) -> None:
     live = await scangate.grant()
     revoking = grant_row(status="revoking", end_status="revoked", attempts=1,
@@ -151,9 +147,9 @@ async def test_labelled_objects_without_a_live_grant_are_swept(
         await repository.insert_grant(session, ended)
     unknown = new_grant_id()  # never in the database
     for grant_id in (unknown, ended.id, revoking.id):
-        plant_objects(kubesim, grant_id)
+        plant_objects(sim, grant_id)
     # Marked managed-by scangate but without a grant label: someone's, not ours to delete.
-    kubesim.apply(
+    sim.apply(
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -167,7 +163,7 @@ async def test_labelled_objects_without_a_live_grant_are_swept(
     assert report.swept == 6
     assert report.errors == []
     # Exactly the live grants keep objects (revoking counts: its revocation owns them).
-    assert cluster_objects(kubesim) == (
+    assert cluster_objects(sim) == (
         expected_objects(live["id"])
         | expected_objects(revoking.id)
         | {("ServiceAccount", GRANTS_NAMESPACE, "hand-made")}

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_principal_cannot_see_fetch_renew_or_revoke_anothers_grant(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     grant = await scangate.grant(who="alice")
     grant_id = grant["id"]
@@ -38,12 +38,12 @@ async def test_principal_cannot_see_fetch_renew_or_revoke_anothers_grant(
     assert (await scangate.request("GET", "/v1/grants", who="bob")).json()["items"] == []
 
     assert await scangate.status_of(grant_id) == "active"
-    assert cluster_objects(kubesim, grant_id) == expected_objects(grant_id)
+    assert cluster_objects(sim, grant_id) == expected_objects(grant_id)
     assert {e["actor"] for e in await scangate.events(grant_id)} == {"apikey:alice"}
 
 
 async def test_admin_lists_and_revokes_any_grant_but_gets_no_credentials(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     alices = await scangate.grant(who="alice")
     bobs = await scangate.grant(who="bob")
@@ -62,7 +62,7 @@ async def test_admin_lists_and_revokes_any_grant_but_gets_no_credentials(
     revoked = await scangate.revoke(alices["id"], who="root", reason="incident 42")
     assert revoked.status_code == 200
     assert revoked.json()["status"] == "revoked"
-    assert cluster_objects(kubesim, alices["id"]) == set()
+    assert cluster_objects(sim, alices["id"]) == set()
     revoking = [e for e in await scangate.events(alices["id"]) if e["type"] == "revoking"]
     assert [(e["actor"], e["detail"]["reason"]) for e in revoking] == [
         ("apikey:root", "incident 42")
@@ -81,15 +81,15 @@ async def test_admin_lists_and_revokes_any_grant_but_gets_no_credentials(
     ],
 )
 async def test_policies_deny_with_403_and_create_nothing(
-    scangate: Scangate, kubesim: Any, who: str, body: dict[str, Any], denied: str
+    scangate: Scangate, sim: Any, who: str, body: dict[str, Any], denied: str
 ) -> None:
     problem = assert_problem(await scangate.create(who=who, **body), 403, "policy-denied")
     assert problem["denied"] == denied
     assert (await scangate.request("GET", "/v1/grants", who="root")).json()["items"] == []
-    assert cluster_objects(kubesim) == set()
+    assert cluster_objects(sim) == set()
 
 
-async def test_policy_allows_what_it_names(scangate: Scangate, kubesim: Any) -> None:
+async def test_policy_allows_what_it_names(scangate: Scangate, sim: Any) -> None:
     grant = await scangate.grant(who="carol", namespace="orders", pods=["api-0"], ttl_seconds=600)
     assert grant["policy"] == "orders-exec"
-    assert cluster_objects(kubesim, grant["id"]) == expected_objects(grant["id"], "orders")
+    assert cluster_objects(sim, grant["id"]) == expected_objects(grant["id"], "orders")

@@ -105,7 +105,7 @@ def save(path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("scanner", ["exec", "debug", "sidecar"])
 async def test_kubeconfig_allows_exactly_the_profile_on_the_granted_pods(
-    scangate: Scangate, kubesim: Any, tmp_path: Path, scanner: str
+    scangate: Scangate, sim: Any, tmp_path: Path, scanner: str
 ) -> None:
     grant = await scangate.grant(scanner=scanner, pods=["web-0"])
     kubeconfig = await issued_kubeconfig(scangate, grant["id"], tmp_path / "grant.kubeconfig")

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_kubeconfig_is_yaml_or_json_never_cached_and_rotates_tokens(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     grant = await scangate.grant()
     first = await scangate.kubeconfig(grant["id"])
@@ -36,7 +36,7 @@ async def test_kubeconfig_is_yaml_or_json_never_cached_and_rotates_tokens(
     assert first.headers["cache-control"] == "no-store"
     document = yaml.safe_load(first.text)
     assert [c["name"] for c in document["contexts"]] == [f"scangate-{grant['id']}"]
-    assert document["clusters"][0]["cluster"]["server"] == kubesim.url
+    assert document["clusters"][0]["cluster"]["server"] == sim.url
 
     second = await scangate.request(
         "GET", f"/v1/grants/{grant['id']}/kubeconfig", params={"format": "json"}
@@ -46,7 +46,7 @@ async def test_kubeconfig_is_yaml_or_json_never_cached_and_rotates_tokens(
     tokens = [token_of(first.text), json.loads(second.text)["users"][0]["user"]["token"]]
     assert tokens[0] != tokens[1]  # every fetch mints a new token
     for token in tokens:
-        assert token_status(kubesim, token) == 200
+        assert token_status(sim, token) == 200
 
     fetches = [e for e in await scangate.events(grant["id"]) if e["type"] == "kubeconfig_issued"]
     assert len(fetches) == 2
@@ -62,18 +62,18 @@ async def test_short_grants_still_request_the_tokenrequest_minimum(scangate: Sca
     assert fetch["detail"]["expiration_seconds"] == 600
 
 
-async def test_revoked_grant_token_is_rejected(scangate: Scangate, kubesim: Any) -> None:
+async def test_revoked_grant_token_is_rejected(scangate: Scangate, sim: Any) -> None:
     grant = await scangate.grant()
     token = token_of((await scangate.kubeconfig(grant["id"])).text)
-    assert token_status(kubesim, token) == 200
+    assert token_status(sim, token) == 200
 
     response = await scangate.revoke(grant["id"], reason="scan finished")
     assert response.status_code == 200, response.text
     revoked = response.json()
     assert revoked["status"] == "revoked"
     assert revoked["ended_at"] is not None
-    assert token_status(kubesim, token) == 401
-    assert cluster_objects(kubesim, grant["id"]) == set()
+    assert token_status(sim, token) == 401
+    assert cluster_objects(sim, grant["id"]) == set()
 
     again = await scangate.revoke(grant["id"])
     assert again.status_code == 200
@@ -86,7 +86,7 @@ async def test_revoked_grant_token_is_rejected(scangate: Scangate, kubesim: Any)
 
 
 async def test_expired_grant_token_is_rejected_within_two_seconds(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, sim: Any
 ) -> None:
     # A long grant first, so the reaper is asleep until far in the future: the short grant
     # must wake it up (the reaper sleeps until the next expiry, it does not poll).
@@ -94,35 +94,35 @@ async def test_expired_grant_token_is_rejected_within_two_seconds(
     grant = await scangate.grant(ttl_seconds=30)
     token = token_of((await scangate.kubeconfig(grant["id"])).text)
     expires_at = parse_time(grant["expires_at"]).timestamp()
-    assert token_status(kubesim, token) == 200
+    assert token_status(sim, token) == 200
 
     await anyio.sleep(max(0.0, expires_at - time.time() - 0.5))
-    status = await asyncio.to_thread(token_status, kubesim, token)
+    status = await asyncio.to_thread(token_status, sim, token)
     assert status == 200  # not before its time
     while status != 401 and time.time() < expires_at + 5:
         await anyio.sleep(0.05)
-        status = await asyncio.to_thread(token_status, kubesim, token)
+        status = await asyncio.to_thread(token_status, sim, token)
     lag = time.time() - expires_at
     assert status == 401
     assert lag < 2.0, f"token still worked {lag:.2f} s after expiry"
 
     assert await scangate.wait_for_status(grant["id"], {"expired"}) == "expired"
-    assert cluster_objects(kubesim, grant["id"]) == set()
+    assert cluster_objects(sim, grant["id"]) == set()
     ended = (await scangate.get(grant["id"])).json()
     assert ended["status"] == "expired"
     assert [e["type"] for e in await scangate.events(grant["id"])][-2:] == ["revoking", "expired"]
     assert await scangate.status_of(long_lived["id"]) == "active"
-    assert cluster_objects(kubesim, long_lived["id"]) == expected_objects(long_lived["id"])
+    assert cluster_objects(sim, long_lived["id"]) == expected_objects(long_lived["id"])
 
 
-async def test_expiry_ends_access_promptly(scangate: Scangate, kubesim: Any) -> None:
+async def test_expiry_ends_access_promptly(scangate: Scangate, sim: Any) -> None:
     grant = await scangate.grant()
     token = token_of((await scangate.kubeconfig(grant["id"])).text)
     moment = await scangate.expire_soon(grant["id"], seconds=0.5)
     assert await scangate.wait_for_status(grant["id"], {"expired"}, within=5) == "expired"
     lag = parse_time((await scangate.get(grant["id"])).json()["ended_at"]) - moment
     assert lag < timedelta(seconds=1)
-    assert token_status(kubesim, token) == 401
+    assert token_status(sim, token) == 401
     assert_problem(await scangate.kubeconfig(grant["id"]), 409, "grant-not-active")
     assert_problem(
         await scangate.request("POST", f"/v1/grants/{grant['id']}/renew", json={"ttl_seconds": 60}),
@@ -132,7 +132,7 @@ async def test_expiry_ends_access_promptly(scangate: Scangate, kubesim: Any) -> 
 
 
 async def test_renew_extends_but_never_past_the_lifetime_cap(
-    deployment: Deployment, kubesim: Any
+    deployment: Deployment, sim: Any
 ) -> None:
     policy = deployment.document["policies"][0]
     policy.update(max_ttl_seconds=120, max_lifetime_seconds=120)
@@ -166,21 +166,28 @@ async def test_renew_extends_but_never_past_the_lifetime_cap(
         assert renewals[-1]["detail"]["expires_at"] == current["expires_at"]
 
 
-async def test_revocation_survives_a_failing_cluster(scangate: Scangate, kubesim: Any) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 503}, {"status": None, "drop_connection": True}],
+    ids=["503", "connection-dropped"],
+)
+async def test_revocation_survives_a_failing_cluster(
+    scangate: Scangate, sim: Any, fault: dict[str, Any]
+) -> None:
     grant = await scangate.grant()
     token = token_of((await scangate.kubeconfig(grant["id"])).text)
-    kubesim.inject_fault(status=503, methods=["DELETE"])
+    sim.inject_fault(methods=["DELETE"], **fault)
 
     response = await scangate.revoke(grant["id"])
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "revoking"
     assert response.json()["last_error"]
 
-    kubesim.clear_faults()
+    sim.clear_faults()
     # The reaper retries with backoff (1 s, 2 s, ...) and finishes the job.
     assert await scangate.wait_for_status(grant["id"], {"revoked"}, within=15) == "revoked"
-    assert token_status(kubesim, token) == 401
-    assert cluster_objects(kubesim, grant["id"]) == set()
+    assert token_status(sim, token) == 401
+    assert cluster_objects(sim, grant["id"]) == set()
     types = [e["type"] for e in await scangate.events(grant["id"])]
     assert "revocation_failed" in types
     assert types[-1] == "revoked"

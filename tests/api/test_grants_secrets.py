@@ -25,7 +25,7 @@ async def dump_database(scangate: Scangate) -> str:
 
 async def test_no_token_or_api_key_reaches_the_database_or_the_logs(
     scangate: Scangate,
-    kubesim: Any,
+    sim: Any,
     api_keys: dict[str, str],
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
@@ -36,12 +36,12 @@ async def test_no_token_or_api_key_reaches_the_database_or_the_logs(
     await scangate.request("POST", f"/v1/grants/{grant['id']}/renew", json={"ttl_seconds": 1200})
     # Failures are where secrets leak into logs: a refused token mint, a failed revocation,
     # a request with a wrong key.
-    kubesim.inject_fault(status=500, resources=["serviceaccounts/token"])
+    sim.inject_fault(status=500, resources=["serviceaccounts/token"])
     assert (await scangate.kubeconfig(grant["id"])).status_code == 503
-    kubesim.clear_faults()
-    kubesim.inject_fault(status=503, methods=["DELETE"])
+    sim.clear_faults()
+    sim.inject_fault(status=503, methods=["DELETE"])
     assert (await scangate.revoke(grant["id"])).status_code == 202
-    kubesim.clear_faults()
+    sim.clear_faults()
     assert await scangate.wait_for_status(grant["id"], {"revoked"}, within=15) == "revoked"
     wrong_key = api_keys["alice"][:-4] + "xxxx"
     response = await scangate.http.get(

@@ -91,18 +91,17 @@ def chart(install_scangate_chart: InstallScangateChart) -> InstalledChart:
     return install_scangate_chart({"scanners": ALL_PROFILES, "targetNamespaces": ["payments"]})
 
 
-@pytest.mark.parametrize(("verb", "resource", "namespace"), CANNOT)
-def test_chart_identity_cannot(
-    chart: InstalledChart, verb: str, resource: str, namespace: str | None
+def test_chart_identity_cannot_read_secrets_create_pods_or_act_outside_its_namespaces(
+    chart: InstalledChart,
 ) -> None:
-    assert can_i(chart.kubectl_kubeconfig, verb, resource, namespace) == "no"
+    # One install, every question: a list of wrong answers reads better than the first one.
+    allowed = [case for case in CANNOT if can_i(chart.kubectl_kubeconfig, *case) != "no"]
+    assert allowed == []
 
 
-@pytest.mark.parametrize(("verb", "resource", "namespace"), CAN)
-def test_chart_identity_can(
-    chart: InstalledChart, verb: str, resource: str, namespace: str | None
-) -> None:
-    assert can_i(chart.kubectl_kubeconfig, verb, resource, namespace) == "yes"
+def test_chart_identity_can_do_each_step_of_the_grant_lifecycle(chart: InstalledChart) -> None:
+    refused = [case for case in CAN if can_i(chart.kubectl_kubeconfig, *case) != "yes"]
+    assert refused == []
 
 
 def test_chart_identity_reads_only_its_target_namespace_objects(chart: InstalledChart) -> None:
@@ -218,4 +217,4 @@ def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     rbac.delete_namespaced_role(name, "payments")
     revoked = kubectl(grant, "get", "pod", "web-0", "-n", "payments")
     assert revoked.returncode != 0
-    assert "Unauthorized" in revoked.stderr + revoked.stdout
+    assert "You must be logged in to the server" in revoked.stderr  # 401: the token is dead

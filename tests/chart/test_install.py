@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.conftest import InstallScangateChart
@@ -84,3 +85,20 @@ def test_cluster_wide_install_binds_one_cluster_role(
     assert rbac.list_role_for_all_namespaces(label_selector=CHART_SELECTOR).items[
         0
     ].metadata.namespace == ("scangate-grants")
+
+
+def test_install_over_tls_gives_a_working_identity_for_the_service(
+    install_scangate_chart: InstallScangateChart, kubesim_tls: KubesimHandle
+) -> None:
+    """What a full grant flow run by scangate as the chart's identity starts from."""
+    installed = install_scangate_chart(cluster=kubesim_tls)
+    config = installed.cluster_config()
+    assert config["grants_namespace"] == "scangate-grants"
+    api = k8s_config.new_client_from_config(config_file=config["kubeconfig"])
+    try:
+        core = k8s.CoreV1Api(api)
+        assert core.read_namespace("payments").metadata.name == "payments"
+        names = {pod.metadata.name for pod in core.list_namespaced_pod("payments").items}
+        assert {"web-0", "web-1", "db-0"} <= names
+    finally:
+        api.close()

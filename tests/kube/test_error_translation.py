@@ -186,7 +186,9 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 def test_tls_failure_is_unavailable() -> None:
     exc = ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED]")
-    assert isinstance(translate_api_exception(exc, CREATE_ROLE, "prod"), KubeUnavailable)
+    error = translate_api_exception(exc, CREATE_ROLE, "prod")
+    assert isinstance(error, KubeUnavailable)
+    assert "certificate verification failed" in str(error)
 
 
 def test_connection_errors_are_unavailable_without_urllib3_internals() -> None:

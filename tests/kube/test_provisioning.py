@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,10 +135,10 @@ async def test_role_in_a_missing_namespace_is_not_found(cluster: ClusterClient) 
         await cluster.create_role(target, profile_rules("exec", ["web-0"]))
 
 
-async def test_invalid_rules_are_kube_invalid(cluster: ClusterClient) -> None:
-    target = grant_target()
-    with pytest.raises(KubeInvalid):
-        await cluster.create_role(target, [{"apiGroups": [""], "resources": ["pods"]}])
+async def test_objects_the_api_server_rejects_are_kube_invalid(cluster: ClusterClient) -> None:
+    target = dataclasses.replace(grant_target(), grant_id="Not_A_DNS_Name")
+    with pytest.raises(KubeInvalid, match="scangate-Not_A_DNS_Name"):
+        await cluster.create_service_account(target)
 
 
 async def test_pods_are_read_by_name_and_missing_names_are_absent(cluster: ClusterClient) -> None:

@@ -10,8 +10,9 @@ import pytest
 from kubernetes import client
 
 from app.kube.clusters import ClusterClient, RetryPolicy
-from app.kube.errors import KubeUnavailable
+from app.kube.errors import KubeConflict, KubeUnavailable
 from tests.kube.conftest import GRANTS_NAMESPACE, cluster_client, grant_target
+from tests.kube.kubeconfig_files import self_signed_ca_pem, write_kubeconfig
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +112,117 @@ async def test_unavailable_error_never_carries_the_token(kubesim_factory: Any) -
         with pytest.raises(KubeUnavailable) as raised:
             await cluster.namespace_exists("payments")
         assert handle.admin_token not in str(raised.value)
-        assert raised.value.__suppress_context__  # tracebacks stop at our error
+        # Tracebacks stop at our error: the urllib3 exception is not chained.
+        assert raised.value.__cause__ is None
+        assert raised.value.__context__ is None or raised.value.__suppress_context__
     finally:
         cluster.close()
+
+
+def api_requests(kubesim: Any, method: str, resource: str) -> list[int]:
+    """Statuses kubesim answered for matching API requests (0: connection dropped)."""
+    return [
+        r["status"]
+        for r in kubesim.requests()
+        if r["method"] == method and r["resource"] == resource
+    ]
+
+
+async def test_each_retry_is_a_real_request_and_success_stops_them(
+    cluster: ClusterClient, kubesim: Any
+) -> None:
+    kubesim.inject_fault(status=503, methods=["POST"], resources=["serviceaccounts"], count=2)
+    await cluster.create_service_account(grant_target())
+    assert api_requests(kubesim, "POST", "serviceaccounts") == [503, 503, 201]
+
+
+async def test_client_errors_are_answered_after_one_request(
+    cluster: ClusterClient, kubesim: Any
+) -> None:
+    assert not await cluster.namespace_exists("nope")
+    assert api_requests(kubesim, "GET", "namespaces") == [404]
+
+
+async def test_retried_create_whose_first_try_landed_counts_as_created(
+    cluster: ClusterClient, kubesim: Any
+) -> None:
+    # The first try's response is lost after the object was stored: modelled by storing the
+    # object (with this grant's label) and dropping the first request.
+    target = grant_target()
+    name = f"scangate-{target.grant_id}"
+    kubesim.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": name,
+                "namespace": GRANTS_NAMESPACE,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "scangate",
+                    "scangate.dev/grant": target.grant_id,
+                },
+            },
+        }
+    )
+    kubesim.inject_fault(
+        status=None, drop_connection=True, methods=["POST"], resources=["serviceaccounts"], count=1
+    )
+    await cluster.create_service_account(target)
+    assert api_requests(kubesim, "POST", "serviceaccounts") == [0, 409]
+
+
+async def test_retried_create_conflicting_with_a_foreign_object_is_a_conflict(
+    cluster: ClusterClient, kubesim: Any
+) -> None:
+    target = grant_target()
+    kubesim.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": f"scangate-{target.grant_id}", "namespace": GRANTS_NAMESPACE},
+        }
+    )
+    kubesim.inject_fault(
+        status=None, drop_connection=True, methods=["POST"], resources=["serviceaccounts"], count=1
+    )
+    with pytest.raises(KubeConflict):
+        await cluster.create_service_account(target)
+
+
+async def test_dropped_connections_over_tls_are_retried(
+    tls_cluster: ClusterClient, kubesim_tls: Any
+) -> None:
+    kubesim_tls.inject_fault(status=None, drop_connection=True, methods=["GET"], count=2)
+    assert await tls_cluster.namespace_exists("payments")
+    assert api_requests(kubesim_tls, "GET", "namespaces") == [0, 0, 200]
+
+
+async def test_slow_answers_hit_the_request_timeout(kubesim: Any) -> None:
+    policy = RetryPolicy(tries=2, base_delay=0.01, read_timeout=0.3)
+    cluster = cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
+    try:
+        kubesim.set_latency(fixed_ms=1500)
+        started = time.monotonic()
+        with pytest.raises(KubeUnavailable, match="ReadTimeoutError"):
+            await cluster.namespace_exists("payments")
+        assert time.monotonic() - started < 1.4
+    finally:
+        cluster.close()
+
+
+async def test_untrusted_certificate_is_unavailable_and_not_retried(
+    kubesim_tls: Any, tmp_path: Path
+) -> None:
+    config = write_kubeconfig(
+        tmp_path / "wrong-ca.kubeconfig",
+        server=kubesim_tls.url,
+        token=kubesim_tls.admin_token,
+        ca_data=self_signed_ca_pem(),
+    )
+    cluster = cluster_client(config)
+    try:
+        with pytest.raises(KubeUnavailable, match="certificate verification failed"):
+            await cluster.namespace_exists("payments")
+    finally:
+        cluster.close()
+    assert api_requests(kubesim_tls, "GET", "namespaces") == []

@@ -94,6 +94,16 @@ async def test_gives_up_after_the_bounded_number_of_tries(transport: Any) -> Non
     assert call.calls == 4
 
 
+async def test_no_new_try_starts_after_the_time_budget(transport: Any) -> None:
+    policy = RetryPolicy(tries=10, base_delay=0.2, max_delay=0.2, max_elapsed=0.5)
+    call = Script(*(failure(503) for _ in range(10)))
+    started = time.monotonic()
+    with pytest.raises(KubeUnavailable):
+        await transport(policy).call(OP, call)
+    assert time.monotonic() - started <= 0.6
+    assert 2 <= call.calls <= 4
+
+
 async def test_retry_after_is_honoured(transport: Any) -> None:
     call = Script(failure(429, retry_after="1"))
     started = time.monotonic()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -28,6 +30,15 @@ def token_client(handle: KubesimHandle, token: str) -> client.ApiClient:
         configuration.ssl_ca_cert = str(ca_file)
     configuration.retries = False
     return client.ApiClient(configuration)
+
+
+def raw_http(handle: KubesimHandle, token: str | None = None) -> httpx.Client:
+    """Plain HTTP to kubesim, for requests the official client refuses to build."""
+    verify: ssl.SSLContext | bool = False
+    if handle.ca_cert_pem is not None:
+        verify = ssl.create_default_context(cadata=handle.ca_cert_pem.decode())
+    headers = {"Authorization": f"Bearer {token or handle.admin_token}"}
+    return httpx.Client(base_url=handle.url, headers=headers, verify=verify, trust_env=False)
 
 
 def create_service_account(handle: KubesimHandle, namespace: str, name: str) -> None:
@@ -75,11 +86,11 @@ def admin_core(kubesim: KubesimHandle) -> Iterator[client.CoreV1Api]:
         yield client.CoreV1Api(api)
 
 
-@pytest.fixture
-def scanner_token(kubesim: KubesimHandle) -> str:
-    """A ServiceAccount token in the grants namespace that may get only pod web-0."""
-    create_service_account(kubesim, "scangate-grants", "scanner")
-    kubesim.apply(
+def grant_scanner(handle: KubesimHandle, get: list[str], exec_: list[str]) -> str:
+    """A token for ServiceAccount scangate-grants/scanner, which may get the pods named in
+    `get` and exec into those in `exec_` (in payments), like a scangate grant."""
+    create_service_account(handle, "scangate-grants", "scanner")
+    handle.apply(
         [
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -88,10 +99,16 @@ def scanner_token(kubesim: KubesimHandle) -> str:
                 "rules": [
                     {
                         "apiGroups": [""],
-                        "resources": ["pods", "pods/exec"],
+                        "resources": ["pods"],
+                        "verbs": ["get"],
+                        "resourceNames": get,
+                    },
+                    {
+                        "apiGroups": [""],
+                        "resources": ["pods/exec"],
                         "verbs": ["get", "create"],
-                        "resourceNames": ["web-0"],
-                    }
+                        "resourceNames": exec_,
+                    },
                 ],
             },
             {
@@ -109,8 +126,14 @@ def scanner_token(kubesim: KubesimHandle) -> str:
             },
         ]
     )
-    token: str = request_token(kubesim, "scangate-grants", "scanner").status.token
+    token: str = request_token(handle, "scangate-grants", "scanner").status.token
     return token
+
+
+@pytest.fixture
+def scanner_token(kubesim: KubesimHandle) -> str:
+    """A ServiceAccount token that may get and exec into pod web-0 only."""
+    return grant_scanner(kubesim, ["web-0"], ["web-0"])
 
 
 @pytest.fixture

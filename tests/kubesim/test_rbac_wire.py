@@ -9,6 +9,7 @@ the groups it gives ServiceAccounts, 403 Status messages, and escalation checks 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 import subprocess
@@ -111,13 +112,17 @@ def service_account_token(handle: KubesimHandle, namespace: str, name: str) -> s
     with handle.admin_client() as api_client:
         core = client.CoreV1Api(api_client)
         try:
-            core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+            account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+            core.create_namespaced_service_account(namespace, account)
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        request = {"spec": {"expirationSeconds": 600}}
+        # No audiences: the server's own, as a real TokenRequest defaults to.
+        spec = client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
+        request = client.AuthenticationV1TokenRequest(spec=spec)
         response = core.create_namespaced_service_account_token(name, namespace, request)
-    token: str = response.status.token
+    token = response.status.token if response.status is not None else None
+    assert token, "TokenRequest returned no token"
     return token
 
 
@@ -230,14 +235,21 @@ def alice_rbac(kubesim: KubesimHandle) -> Iterator[client.RbacAuthorizationV1Api
         yield client.RbacAuthorizationV1Api(api_client)
 
 
+def status_body(refused: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
+    """The Status object the server answered with."""
+    status: dict[str, Any] = json.loads(refused.value.body or "{}")
+    return status
+
+
+# The client sends plain dict bodies as they are, which keeps manifests in the API's own spelling.
 def _create_role(api: client.RbacAuthorizationV1Api, name: str, *rules: dict[str, Any]) -> None:
-    body = {"metadata": {"name": name}, "rules": list(rules)}
+    body: Any = {"metadata": {"name": name}, "rules": list(rules)}
     api.create_namespaced_role("payments", body)
 
 
 def _create_binding(api: client.RbacAuthorizationV1Api, role_ref: str) -> None:
     kind, _, name = role_ref.partition("/")
-    body = {
+    body: Any = {
         "metadata": {"name": "new-binding"},
         "roleRef": {"apiGroup": RBAC, "kind": kind, "name": name},
         "subjects": [service_account("scangate-x", GRANTS_NS)],
@@ -252,7 +264,9 @@ def test_role_within_held_permissions_is_created(
 
     _create_role(alice_rbac, "reader", rule("get", "pods", names="web-0"))
 
-    assert alice_rbac.read_namespaced_role("reader", "payments").metadata.name == "reader"
+    created = alice_rbac.read_namespaced_role("reader", "payments")
+    assert created.rules is not None
+    assert created.rules[0].resource_names == ["web-0"]
 
 
 def test_role_beyond_held_permissions_is_forbidden(
@@ -264,9 +278,9 @@ def test_role_beyond_held_permissions_is_forbidden(
         _create_role(alice_rbac, "too-much", rule("get delete", "pods"))
 
     assert refused.value.status == 403
-    body = yaml.safe_load(refused.value.body)
-    assert body["reason"] == "Forbidden"
-    assert body["message"] == (
+    status = status_body(refused)
+    assert status["reason"] == "Forbidden"
+    assert status["message"] == (
         'roles.rbac.authorization.k8s.io "too-much" is forbidden: user "alice"'
         ' (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently'
         ' held:\n{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}'
@@ -280,7 +294,9 @@ def test_escalate_allows_role_beyond_held_permissions(
 
     _create_role(alice_rbac, "powerful", rule("*", "secrets"))
 
-    assert alice_rbac.read_namespaced_role("powerful", "payments").rules[0].verbs == ["*"]
+    created = alice_rbac.read_namespaced_role("powerful", "payments")
+    assert created.rules is not None
+    assert created.rules[0].verbs == ["*"]
 
 
 def test_binding_role_beyond_held_permissions_is_forbidden(
@@ -292,7 +308,9 @@ def test_binding_role_beyond_held_permissions_is_forbidden(
         _create_binding(alice_rbac, "Role/powerful")
 
     assert refused.value.status == 403
-    assert "is attempting to grant RBAC permissions not currently held" in refused.value.body
+    message = status_body(refused)["message"]
+    assert message.startswith('rolebindings.rbac.authorization.k8s.io "new-binding" is forbidden:')
+    assert "is attempting to grant RBAC permissions not currently held" in message
 
 
 def test_bind_allows_binding_role_beyond_held_permissions(
@@ -319,8 +337,9 @@ def test_binding_to_missing_role_without_bind_is_not_found(
         _create_binding(alice_rbac, "Role/not-yet")
 
     assert refused.value.status == 404
-    message = yaml.safe_load(refused.value.body)["message"]
-    assert message == 'roles.rbac.authorization.k8s.io "not-yet" not found'
+    status = status_body(refused)
+    assert status["reason"] == "NotFound"
+    assert status["message"] == 'roles.rbac.authorization.k8s.io "not-yet" not found'
 
 
 def test_scangate_grant_flow_gives_exactly_the_named_pods(
@@ -350,7 +369,7 @@ def test_scangate_grant_flow_gives_exactly_the_named_pods(
     names = "web-0 web-1"
     with user_client(kubesim_tls, scangate_token) as api_client:
         scangate = client.RbacAuthorizationV1Api(api_client)
-        body = {
+        body: Any = {
             "metadata": {"name": "scangate-x"},
             "rules": [
                 rule("get", "pods", names=names),
@@ -369,5 +388,5 @@ def test_scangate_grant_flow_gives_exactly_the_named_pods(
     # kubectl prints one row per (resource, name); the grant lists exactly the two pods.
     exec_rows = [line for line in listing.stdout.splitlines() if line.startswith("pods/exec ")]
     # Columns after the resource: [non-resource URLs] [resource names] [verbs].
-    names = sorted(re.findall(r"\[([^\]]*)\]", row)[1] for row in exec_rows)
-    assert names == ["web-0", "web-1"]
+    listed = sorted(re.findall(r"\[([^\]]*)\]", row)[1] for row in exec_rows)
+    assert listed == ["web-0", "web-1"]

@@ -1,0 +1,192 @@
+"""`ScangateClient`: the service's REST API over httpx, as the CLI uses it.
+
+Where the URL and token come from (`--url`/`SCANGATE_URL`, `--token-file`/`SCANGATE_TOKEN`) is
+decided in `connection_from`. The token is only ever put in the Authorization header: it is not
+logged, not part of any error message, and httpx never includes headers in its exceptions.
+
+Retries: only idempotent calls (reads, revoke) are retried, on connection errors and 502-504,
+honouring Retry-After, a few times. Creating a grant is never retried automatically: a request
+that reached the service before the connection broke would otherwise create a second grant.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.client.errors import ApiError, Unreachable, UsageError
+
+URL_ENV: Final = "SCANGATE_URL"
+TOKEN_ENV: Final = "SCANGATE_TOKEN"
+DEFAULT_TIMEOUT_SECONDS: Final = 60.0  # a grant creation makes several cluster calls
+RETRY_ATTEMPTS: Final = 4
+MAX_RETRY_WAIT_SECONDS: Final = 10.0
+_RETRYABLE_STATUSES: Final = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Connection:
+    url: str
+    token: str
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ca_file: str | None = None
+
+    def __repr__(self) -> str:  # never show the token, even in a debugger or traceback
+        return f"Connection(url={self.url!r}, token=<hidden>, timeout={self.timeout})"
+
+
+def connection_from(
+    *, url: str | None, token_file: str | None, timeout: float, ca_file: str | None
+) -> Connection:
+    """The service and credential to use, from flags first, then the environment."""
+    url = url or os.environ.get(URL_ENV)
+    if not url:
+        raise UsageError(f"no scangate URL: set {URL_ENV} or pass --url")
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"{URL_ENV} must be an http(s) URL such as https://scangate.example.com")
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --token-file {token_file}: {exc.strerror}") from None
+        if not token:
+            raise UsageError(f"--token-file {token_file} is empty")
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise UsageError(f"no credential: set {TOKEN_ENV} or pass --token-file")
+    return Connection(url=url.rstrip("/"), token=token, timeout=timeout, ca_file=ca_file)
+
+
+def _user_agent() -> str:
+    try:
+        return f"scangate-cli/{metadata.version('scangate')}"
+    except metadata.PackageNotFoundError:
+        return "scangate-cli"
+
+
+class ScangateClient:
+    """One HTTP connection pool to the service; use as a context manager."""
+
+    def __init__(self, connection: Connection) -> None:
+        # httpx logs every request at INFO; the CLI's stderr is for the user.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        self._http = httpx.Client(
+            base_url=connection.url,
+            headers={
+                "Authorization": f"Bearer {connection.token}",
+                "User-Agent": _user_agent(),
+                "Accept": "application/json, application/problem+json",
+            },
+            timeout=httpx.Timeout(connection.timeout, connect=min(10.0, connection.timeout)),
+            verify=connection.ca_file or True,
+        )
+        self.url = connection.url
+
+    def __enter__(self) -> ScangateClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the API --------------------------------------------------------------------------------
+
+    def create_grant(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self._request("POST", "/v1/grants", json=body, retry=False))
+
+    def get_grant(self, grant_id: str) -> dict[str, Any]:
+        return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}"))
+
+    def list_grants(self, **filters: Any) -> dict[str, Any]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self._request("GET", "/v1/grants", params=params))
+
+    def kubeconfig(self, grant_id: str, *, as_json: bool = False) -> str:
+        """The kubeconfig text (YAML, or JSON). Each call mints a new token; not retried, so a
+        failure never leaves the caller wondering which token is current."""
+        path = f"/v1/grants/{_segment(grant_id)}/kubeconfig"
+        params = {"format": "json"} if as_json else None
+        return self._request("GET", path, params=params, retry=False).text
+
+    def revoke_grant(self, grant_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else {}
+        path = f"/v1/grants/{_segment(grant_id)}/revoke"
+        return self._json(self._request("POST", path, json=body))
+
+    def whoami(self) -> dict[str, Any]:
+        return self._json(self._request("GET", "/v1/whoami"))
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, *, retry: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        attempts = RETRY_ATTEMPTS if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                failure: Exception = Unreachable(f"scangate at {self.url} did not answer in time")
+            except httpx.TransportError as exc:
+                failure = Unreachable(f"cannot reach scangate at {self.url}: {_reason(exc)}")
+            else:
+                if response.is_success:
+                    return response
+                failure = _api_error(response)
+                if response.status_code not in _RETRYABLE_STATUSES:
+                    raise failure
+            if attempt == attempts:
+                raise failure
+            wait = getattr(failure, "retry_after", None) or 0.5 * 2 ** (attempt - 1)
+            time.sleep(min(wait, MAX_RETRY_WAIT_SECONDS))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise ApiError(response.status_code, {"title": "Not JSON"}) from None
+        if not isinstance(body, dict):
+            raise ApiError(response.status_code, {"title": "Unexpected response"})
+        return body
+
+
+def _segment(grant_id: str) -> str:
+    # Grant ids are [0-9a-z]; anything else cannot be a grant and must not reshape the path.
+    if not grant_id.isalnum():
+        raise UsageError(f"{grant_id!r} is not a grant id")
+    return grant_id
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    # The exception text can be long (SSL internals); the class says enough, plus the cause
+    # of a connection failure when it is short.
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text and len(text) < 200 else type(exc).__name__
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        # Not a problem document (a proxy's HTML page...): show the start of it, on one line.
+        snippet = " ".join(response.text.split())[:200]
+        body = {"title": response.reason_phrase or "Error", "detail": snippet or None}
+    retry_after = response.headers.get("retry-after")
+    seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+    return ApiError(response.status_code, body, retry_after=seconds)

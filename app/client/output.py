@@ -1,0 +1,83 @@
+"""How results read: plain text for people, `--output json` for scripts (the API's own JSON,
+unchanged, on stdout)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+_GRANT_FIELDS: Final = (
+    "id",
+    "status",
+    "cluster",
+    "namespace",
+    "scanner",
+    "pods",
+    "selector",
+    "requester",
+    "policy",
+    "reason",
+    "service_account",
+    "created_at",
+    "expires_at",
+    "ended_at",
+    "last_error",
+)
+_LIST_COLUMNS: Final = ("id", "status", "cluster", "namespace", "scanner", "pods", "expires_at")
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def grant_text(grant: dict[str, Any]) -> str:
+    """One grant as `field: value` lines (every field of the API's Grant JSON)."""
+    width = max(len(name) for name in _GRANT_FIELDS)
+    return "\n".join(
+        f"{name + ':':<{width + 1}} {_text(grant.get(name))}" for name in _GRANT_FIELDS
+    )
+
+
+def grants_table(grants: Sequence[dict[str, Any]]) -> str:
+    rows = [[name.upper() for name in _LIST_COLUMNS]]
+    rows += [[_text(grant.get(name)) for name in _LIST_COLUMNS] for grant in grants]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_LIST_COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def whoami_text(identity: dict[str, Any]) -> str:
+    lines = [
+        f"principal: {identity.get('principal')}",
+        f"kind:      {identity.get('kind')}",
+        f"admin:     {'yes' if identity.get('is_admin') else 'no'}",
+    ]
+    claims = identity.get("claims")
+    if claims:
+        lines.append("claims:")
+        lines += [f"  {name}: {_text(value)}" for name, value in sorted(claims.items())]
+    policies = identity.get("policies") or []
+    if not policies:
+        lines.append("policies:  none (every request will be denied)")
+    else:
+        lines.append("policies:")
+    for policy in policies:
+        lines.append(
+            f"  {policy.get('name')}: namespaces {_text(policy.get('namespaces'))}; "
+            f"scanners {_text(policy.get('scanners'))}; clusters {_text(policy.get('clusters'))}; "
+            f"max ttl {policy.get('max_ttl_seconds')}s; max pods {policy.get('max_pods')}"
+        )
+        for name, patterns in sorted((policy.get("claims") or {}).items()):
+            lines.append(f"    requires claim {name}: {_text(patterns)}")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Cluster calls run in a bounded pool per cluster and never block the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kube.conftest import cluster_client
+
+pytestmark = pytest.mark.anyio
+
+LATENCY_S = 0.2
+
+
+async def timed_reads(kubesim: Any, *, calls: int, max_concurrency: int) -> float:
+    cluster = cluster_client(Path(kubesim.admin_kubeconfig), max_concurrency=max_concurrency)
+    try:
+        await cluster.namespace_exists("payments")  # connect outside the measurement
+        kubesim.set_latency(fixed_ms=LATENCY_S * 1000)
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(cluster.namespace_exists("payments") for _ in range(calls))
+        )
+        assert all(results)
+        return time.monotonic() - started
+    finally:
+        cluster.close()
+
+
+async def test_calls_to_one_cluster_run_concurrently(kubesim: Any) -> None:
+    elapsed = await timed_reads(kubesim, calls=16, max_concurrency=16)
+    assert elapsed < 16 * LATENCY_S / 3  # far from serial
+
+
+async def test_concurrency_is_bounded_by_the_pool(kubesim: Any) -> None:
+    elapsed = await timed_reads(kubesim, calls=8, max_concurrency=2)
+    assert elapsed >= 4 * LATENCY_S * 0.9  # 8 calls, 2 at a time
+
+
+async def test_urllib3_pool_matches_so_no_connection_is_discarded(
+    kubesim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        await timed_reads(kubesim, calls=24, max_concurrency=12)
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+async def test_event_loop_keeps_running_during_slow_calls(kubesim: Any) -> None:
+    cluster = cluster_client(Path(kubesim.admin_kubeconfig), max_concurrency=4)
+    try:
+        kubesim.set_latency(fixed_ms=500)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.gather(*(cluster.namespace_exists("payments") for _ in range(4)))
+        task.cancel()
+        assert ticks >= 20  # ~50 if the loop was free for the whole half second
+    finally:
+        cluster.close()

@@ -1,0 +1,29 @@
+"""Run one `helm install` through helm-sdkpy and print the release as JSON.
+
+Helm's Go runtime reads its environment once, from the process's initial environment, so
+`HELM_DRIVER=memory` only takes effect in a process started with it: the Helm test runs this
+module in a subprocess.
+
+    python -m tests.kubesim.helm_install KUBECONFIG CHART NAMESPACE RELEASE [VALUES_JSON]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import helm_sdkpy
+
+
+def main(argv: list[str]) -> int:
+    kubeconfig, chart, namespace, release = argv[:4]
+    values = json.loads(argv[4]) if len(argv) > 4 else {}
+    config = helm_sdkpy.Configuration(namespace=namespace, kubeconfig=kubeconfig)
+    result = asyncio.run(helm_sdkpy.Install(config).run(release, chart, values=values, wait=False))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
