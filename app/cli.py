@@ -1,8 +1,19 @@
-"""The `scangate` command: operate the service (`migrate`, `serve`, `keys create`, `reap`).
+"""The `scangate` command: operate the service (`migrate`, `serve`, `keys create`, `reap`) and
+use it from CI (`grant request|kubeconfig|revoke|list|show`, `whoami`, `run`; see `app/client`).
 
-Subcommands are argparse sub-parsers, each in its own small function, so the client commands of
-a later issue (`scangate grant ...`, `scangate whoami`, `scangate run`) slot in beside them.
-Exit codes: 0 success, 1 failure at run time, 2 usage or configuration error.
+Subcommands are argparse sub-parsers, each in its own small function.
+
+Exit codes (also in `scangate --help`):
+    0  success
+    1  failure at run time (client: including errors inside scangate)
+    2  usage or configuration error (client: SCANGATE_URL or the token missing)
+    3  client: not authenticated (401)
+    4  client: denied by policy or not allowed (403)
+    5  client: grant not found (404)
+    6  client: request rejected (400, 409, 422)
+    7  client: scangate or its cluster unavailable (connection, timeout, 502-504)
+    `scangate run` exits with its command's status (128+N when killed by signal N, 126/127
+    when the command cannot be run), or 1-7 when scangate fails before the command starts.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
+from app.client.parser import CLIENT_HELP, add_client_commands
 from app.settings import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -52,11 +64,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Serving an old schema fails in confusing ways; migrating first makes a first run
         # just work. Replicas starting together are serialised by run_migrations.
         run_migrations(settings.database_url)
+    from app.observability.logs import logging_config
+
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        # JSON lines (or text, `log_format`) for the server's lines too; the app writes the one
+        # access record per request, so uvicorn's own access log is off.
+        log_config=logging_config(settings.log_format, args.log_level),
+        access_log=False,
     )
     return 0
 
@@ -97,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scangate",
         description="Just-in-time, least-privilege Kubernetes pod access for security scanners.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CLIENT_HELP,
     )
     parser.add_argument(
         "--config",
@@ -132,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     reap = commands.add_parser("reap", help="run the reaper")
     reap.add_argument("--once", action="store_true", help="one pass, then exit")
     reap.set_defaults(handler=cmd_reap)
+
+    add_client_commands(commands)
     return parser
 
 

@@ -10,6 +10,8 @@ the service as `application/problem+json`:
 Security rules enforced here rather than trusted to every caller:
 - request validation errors name the field and say what is wrong, but never echo the submitted
   value (a caller may have put a token or key in the wrong field);
+- `instance` (and the log line of a 5xx) repeats the request path only when it looks like one
+  of scangate's own paths (`safe_path`), so a credential pasted into a URL is never reflected;
 - unexpected exceptions become a bare 500 without internals; they are logged with a traceback
   for the operator. There is deliberately no catch-all that maps unknown errors to 4xx: a bug must
   look like a bug.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Final
@@ -29,6 +32,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.kube.errors import KubeForbidden, KubeUnavailable
+from app.observability.credentials import mask_credentials
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 PROBLEM_TYPE_BASE: Final = "https://scangate.dev/problems/"
@@ -36,6 +40,12 @@ PROBLEM_TYPE_BASE: Final = "https://scangate.dev/problems/"
 _STANDARD_MEMBERS: Final = frozenset({"type", "title", "status", "detail", "instance"})
 # Sent with 503s that do not know better: long enough not to hammer a struggling cluster.
 DEFAULT_RETRY_AFTER_SECONDS: Final = 5
+# Request fields are snake_case (headers kebab-case); any other key in an error location came
+# from the caller (an unknown body key) and is not repeated: it could be anything pasted there.
+_FIELD_PART: Final = re.compile(r"^[a-z_][a-z0-9_-]{0,63}$")
+# Segments of scangate's own paths: `v1`, `grants`, grant ids, `kubeconfig`... API keys contain
+# '_', and tokens contain capitals and '.', so neither can pass for one.
+_SAFE_SEGMENT: Final = re.compile(r"^[0-9a-z-]{1,64}$")
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +169,15 @@ def problem_response(
     )
 
 
+def safe_path(request: Request) -> str | None:
+    """The request path if every segment looks like one of scangate's own, else None."""
+    path = request.url.path
+    segments = path.strip("/").split("/")
+    if path == "/" or all(_SAFE_SEGMENT.match(segment) for segment in segments):
+        return path
+    return None
+
+
 def field_name(loc: Sequence[int | str]) -> str:
     """`("body", "pods", 0)` -> `"body.pods[0]"`: how a client would point at the field."""
     name = ""
@@ -170,19 +189,26 @@ def field_name(loc: Sequence[int | str]) -> str:
     return name
 
 
-def _validation_problem(exc: RequestValidationError, instance: str) -> dict[str, Any]:
+def _safe_location(loc: Sequence[int | str]) -> str:
+    return field_name(
+        [p if isinstance(p, int) or _FIELD_PART.match(p) else "(unknown key)" for p in loc]
+    )
+
+
+def _validation_problem(exc: RequestValidationError, instance: str | None) -> dict[str, Any]:
     # Only `loc`, `msg` and `type` are copied. Pydantic's `input` (and `ctx`, which can embed
     # it) is dropped on purpose: echoing submitted values would reflect a misplaced secret.
+    # Messages of our own validators may quote a value; credential-shaped text is masked.
     errors = [
         {
-            "field": field_name(tuple(error.get("loc", ()))),
-            "message": str(error.get("msg", "invalid value")),
+            "field": _safe_location(tuple(error.get("loc", ()))),
+            "message": mask_credentials(str(error.get("msg", "invalid value"))),
             "type": str(error.get("type", "value_error")),
         }
         for error in exc.errors()
     ]
     named = ", ".join(dict.fromkeys(e["field"] for e in errors if e["field"]))
-    return {
+    body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + "validation",
         "title": "Request Validation Failed",
         "status": 422,
@@ -190,19 +216,27 @@ def _validation_problem(exc: RequestValidationError, instance: str) -> dict[str,
         "instance": instance,
         "errors": errors,
     }
+    return _without_absent_instance(body)
+
+
+def _without_absent_instance(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("instance") is None:
+        body.pop("instance", None)
+    return body
 
 
 async def _handle_scangate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ScangateError)
     if exc.status >= 500:
         # Operators need to see 5xx the caller got; detail is already safe to log.
-        logger.warning("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.detail)
-    return problem_response(exc.status, exc.problem(request.url.path), exc.headers)
+        path = safe_path(request) or "(path withheld)"
+        logger.warning("%s %s -> %d %s", request.method, path, exc.status, exc.detail)
+    return problem_response(exc.status, exc.problem(safe_path(request)), exc.headers)
 
 
 async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(422, _validation_problem(exc, request.url.path))
+    return problem_response(422, _validation_problem(exc, safe_path(request)))
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -218,9 +252,9 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
         "title": phrase,
         "status": exc.status_code,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": safe_path(request),
     }
-    return problem_response(exc.status_code, body, exc.headers)
+    return problem_response(exc.status_code, _without_absent_instance(body), exc.headers)
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -230,7 +264,7 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "unhandled %s on %s %s",
         type(exc).__name__,
         request.method,
-        request.url.path,
+        safe_path(request) or "(path withheld)",
         exc_info=exc,
     )
     body = {
@@ -238,9 +272,9 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "title": "Internal Server Error",
         "status": 500,
         "detail": "an unexpected error occurred; the operator can find it in the service log",
-        "instance": request.url.path,
+        "instance": safe_path(request),
     }
-    return problem_response(500, body)
+    return problem_response(500, _without_absent_instance(body))
 
 
 async def _handle_kube_error(request: Request, exc: Exception) -> JSONResponse:

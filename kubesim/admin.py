@@ -12,7 +12,6 @@ from typing import Any
 
 from kubesim import errors
 from kubesim.cluster import Cluster
-from kubesim.errors import ApiError
 from kubesim.faults import FaultRule, Latency
 from kubesim.httpio import Request, Response, json_response
 
@@ -88,10 +87,7 @@ class AdminEndpoint:
 
     @staticmethod
     def _body(request: Request) -> dict[str, Any]:
-        try:
-            body = request.decode_body() if request.body.strip() else {}
-        except ApiError:
-            raise
+        body = request.decode_body() if request.body.strip() else {}
         if not isinstance(body, dict):
             raise errors.bad_request("the body must be a JSON object")
         return body

@@ -9,10 +9,8 @@ answered as a `Status` object.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 from kubesim import errors
 from kubesim.admin import PREFIX as ADMIN_PREFIX
@@ -26,15 +24,15 @@ from kubesim.httpio import (
     Response,
     json_response,
     read_request,
+    request_from_scope,
     send_response,
     status_response,
 )
+from kubesim.impersonation import impersonate
 from kubesim.openapi import openapi_group_version, openapi_root
 from kubesim.rbac import UserInfo, forbidden_message
 from kubesim.requestinfo import RequestInfo, parse_request
 from kubesim.resources import lookup
-
-log = logging.getLogger("kubesim")
 
 _HEALTH_PATHS: Final = frozenset({"/healthz", "/livez", "/readyz"})
 _REQUEST_LOG_SIZE: Final = 2000
@@ -80,9 +78,7 @@ class KubesimApp:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        request = Request("GET", scope["path"], query, headers)
+        request = request_from_scope(scope)
         response = await self._process(request, send)
         if response is None:
             return
@@ -112,6 +108,7 @@ class KubesimApp:
             )
             if user is None:
                 raise errors.unauthorized()
+            user = impersonate(self.cluster.authorizer, user, request)
             response = self._serve(user, info, request)
         except ApiError as exc:
             response = status_response(exc)

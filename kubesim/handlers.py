@@ -85,8 +85,10 @@ class ResourceHandler:
         if verb == "patch":
             content_type, patch = request.decode_patch()
             admit = self._admit(user, rt, namespace, info.name)
+            existed = self.cluster.store.exists(rt, namespace, info.name)
             obj = self.registry.patch(rt, namespace, info.name, content_type, patch, admit)
-            return json_response(obj)
+            # Server-side apply may create the object, which is a 201 like any create.
+            return json_response(obj, 200 if existed else 201)
         if verb == "delete":
             options = request.decode_optional_body()
             obj = self.registry.delete(rt, namespace, info.name, options)

@@ -29,6 +29,11 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    # Every header line, for headers that may repeat (Impersonate-Group).
+    header_lines: list[tuple[str, str]] = field(default_factory=list)
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.header_lines if k == name]
 
     @property
     def content_type(self) -> str:
@@ -89,6 +94,13 @@ def status_response(error: ApiError) -> Response:
     return json_response(error.status(), error.code, error.headers)
 
 
+def request_from_scope(scope: dict[str, Any], body: bytes = b"") -> Request:
+    lines = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    method = scope.get("method", "GET")  # WebSocket upgrades are GETs
+    return Request(method, scope["path"], query, dict(lines), body, lines)
+
+
 async def read_request(scope: dict[str, Any], receive: Any) -> Request:
     chunks: list[bytes] = []
     size = 0
@@ -102,9 +114,7 @@ async def read_request(scope: dict[str, Any], receive: Any) -> Request:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    request = Request(scope["method"], scope["path"], query, headers, b"".join(chunks))
+    request = request_from_scope(scope, b"".join(chunks))
     if size > _MAX_BODY:
         raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
     return request

@@ -6,6 +6,7 @@ configured before a restart reaches the new process, as it would a restarted API
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,6 +21,15 @@ _START_TIMEOUT: Final = 30.0
 
 class KubesimStartError(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the child when the process that started it dies, so a killed
+    test run (Ctrl-C twice, a CI timeout) cannot leave kubesim servers behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class KubesimProcess:
@@ -82,7 +92,11 @@ class KubesimProcess:
         stderr_path = self.directory / "kubesim.err"
         with stdout_path.open("wb") as stdout, stderr_path.open("ab") as stderr:
             self._popen = subprocess.Popen(  # the admin token is on argv: test-only process
-                self.command(), stdout=stdout, stderr=stderr, env={**os.environ}
+                self.command(),
+                stdout=stdout,
+                stderr=stderr,
+                env={**os.environ},
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:

@@ -143,6 +143,7 @@ class KubesimHandle:
         self._admin("PUT", "latency", {"fixed_ms": fixed_ms, "jitter_ms": jitter_ms})
 
     def clear_faults(self) -> None:
+        """No injected errors or dropped connections, and latency back to the start value."""
         self._admin("DELETE", "faults")
 
     # --- process ---------------------------------------------------------------------------

@@ -191,8 +191,15 @@ class Registry:
     ) -> Obj:
         old = self.store.get(rt, namespace, name)
         if old is None:
-            if content_type == APPLY_PATCH:
+            if content_type == APPLY_PATCH and isinstance(patch_body, dict):
                 # Server-side apply creates what does not exist yet.
+                meta = patch_body.setdefault("metadata", {})
+                if meta.get("name", name) != name:
+                    raise errors.bad_request(
+                        f"the name of the object ({meta['name']}) does not match the name on "
+                        f"the URL ({name})"
+                    )
+                meta["name"] = name
                 return self.create(rt, namespace, patch_body, admit)
             raise errors.not_found(rt, name)
         old = self._with_type(rt, old)

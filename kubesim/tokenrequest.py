@@ -142,6 +142,7 @@ def review_token(cluster: Cluster, body: Any) -> Obj:
         "kind": "TokenReview",
         "apiVersion": f"{_AUTHN_GROUP}/v1",
         "metadata": {"creationTimestamp": None},
-        "spec": {k: v for k, v in (spec or {}).items() if k != "token"},
+        # Echoed back as the apiserver does (the review is the caller's own object).
+        "spec": spec or {},
         "status": status,
     }

@@ -2,8 +2,9 @@
 
 The API docs must work in air-gapped clusters, so the browser may load nothing but scangate
 itself. This script fetches the two npm packages with `npm pack` (the registry's signed
-tarballs), copies only the files the pages need plus the licenses, and records versions and
-sha256 sums in `manifest.json`; tests check the files against it. Run it to upgrade:
+tarballs), copies only the files the pages need plus the licenses, applies the small patches in
+`PATCHES` (each removes a request to the internet), and records versions, patches and sha256
+sums in `manifest.json`; tests check the files against it. Run it to upgrade:
 
     python scripts/update_docs_assets.py [--swagger-ui VERSION] [--redoc VERSION]
 """
@@ -38,6 +39,19 @@ PACKAGES: dict[str, dict[str, str]] = {
 }
 
 
+# (asset, original text, replacement, why). Each original must occur exactly once, so an
+# upgrade that changes the code fails here instead of silently shipping the request again.
+PATCHES: list[tuple[str, str, str, str]] = [
+    (
+        "redoc.standalone.js",
+        'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"',
+        'src:"data:,"',
+        "ReDoc 2 always loads its footer logo from cdn.redoc.ly; an empty data: image fails "
+        "at once and ReDoc's onError hides it, so no request leaves the cluster",
+    ),
+]
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -56,12 +70,24 @@ def vendor(package: str, version: str, workdir: Path) -> dict[str, object]:
             member = tar.extractfile(f"package/{source}")
             if member is None:
                 raise SystemExit(f"{package}@{info['version']} has no {source}")
-            (ASSETS / target).write_bytes(member.read())
+            data = member.read()
+            for asset, original, replacement, _why in PATCHES:
+                if asset == target:
+                    text = data.decode("utf-8")
+                    if text.count(original) != 1:
+                        raise SystemExit(f"patch for {asset} does not apply: {original!r}")
+                    data = text.replace(original, replacement).encode("utf-8")
+            (ASSETS / target).write_bytes(data)
         license_name = json.load(tar.extractfile("package/package.json"))["license"]  # type: ignore[arg-type]
     return {
         "version": info["version"],
         "license": license_name,
         "integrity": info["integrity"],
+        "patches": [
+            {"file": asset, "why": why}
+            for asset, _o, _r, why in PATCHES
+            if asset in PACKAGES[package].values()
+        ],
         "files": {t: sha256(ASSETS / t) for t in sorted(PACKAGES[package].values())},
     }
 

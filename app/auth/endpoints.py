@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.dependencies import PolicyEngineDep, PrincipalDep
 from app.settings import PolicyConfig
@@ -50,14 +50,40 @@ class WhoAmI(BaseModel):
     claims: dict[str, Any] | None = None
     policies: list[PolicySummary]
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "principal": "apikey:ci-payments",
+                    "kind": "apikey",
+                    "is_admin": False,
+                    "policies": [
+                        {
+                            "name": "payments-ci",
+                            "clusters": ["default"],
+                            "namespaces": ["payments", "payments-*"],
+                            "scanners": ["exec", "debug"],
+                            "max_ttl_seconds": 3600,
+                            "max_pods": 20,
+                            "max_lifetime_seconds": 3600,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
 
 @router.get(
     "/whoami",
     response_model=WhoAmI,
     response_model_exclude_none=True,
     summary="The authenticated caller",
+    response_description="The caller's principal and the policies that apply to it.",
 )
 async def whoami(principal: PrincipalDep, policies: PolicyEngineDep) -> WhoAmI:
+    """Who the bearer credential authenticates as (`apikey:NAME` or `oidc:ISSUER#SUBJECT`),
+    whether it is an admin, and what each applicable policy allows: useful to debug a 403."""
     return WhoAmI(
         principal=principal.id,
         kind=principal.kind,

@@ -1,8 +1,9 @@
 """`ScangateClient`: the service's REST API over httpx, as the CLI uses it.
 
-Where the URL and token come from (`--url`/`SCANGATE_URL`, `--token-file`/`SCANGATE_TOKEN`) is
-decided in `connection_from`. The token is only ever put in the Authorization header: it is not
-logged, not part of any error message, and httpx never includes headers in its exceptions.
+Where the URL and token come from is decided in `connection_from` (the token: see
+`credentials.py`). The token is only ever put in the Authorization header: it is not logged,
+not part of any error message, and httpx never includes headers in its exceptions. A 401 makes
+the client refresh the credential once and repeat the request (short-lived CI tokens).
 
 Retries: only idempotent calls (reads, revoke) are retried, on connection errors and 502-504,
 honouring Retry-After, a few times. Creating a grant is never retried automatically: a request
@@ -16,16 +17,15 @@ import os
 import time
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
 
+from app.client.credentials import Credential, credential_from
 from app.client.errors import ApiError, Unreachable, UsageError
 
 URL_ENV: Final = "SCANGATE_URL"
-TOKEN_ENV: Final = "SCANGATE_TOKEN"
 DEFAULT_TIMEOUT_SECONDS: Final = 60.0  # a grant creation makes several cluster calls
 RETRY_ATTEMPTS: Final = 4
 MAX_RETRY_WAIT_SECONDS: Final = 10.0
@@ -35,16 +35,18 @@ _RETRYABLE_STATUSES: Final = frozenset({502, 503, 504})
 @dataclass(frozen=True)
 class Connection:
     url: str
-    token: str
+    credential: Credential
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     ca_file: str | None = None
 
-    def __repr__(self) -> str:  # never show the token, even in a debugger or traceback
-        return f"Connection(url={self.url!r}, token=<hidden>, timeout={self.timeout})"
-
 
 def connection_from(
-    *, url: str | None, token_file: str | None, timeout: float, ca_file: str | None
+    *,
+    url: str | None,
+    token_file: str | None,
+    token_command: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ca_file: str | None = None,
 ) -> Connection:
     """The service and credential to use, from flags first, then the environment."""
     url = url or os.environ.get(URL_ENV)
@@ -53,18 +55,8 @@ def connection_from(
     parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UsageError(f"{URL_ENV} must be an http(s) URL such as https://scangate.example.com")
-    if token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read --token-file {token_file}: {exc.strerror}") from None
-        if not token:
-            raise UsageError(f"--token-file {token_file} is empty")
-    else:
-        token = os.environ.get(TOKEN_ENV, "").strip()
-        if not token:
-            raise UsageError(f"no credential: set {TOKEN_ENV} or pass --token-file")
-    return Connection(url=url.rstrip("/"), token=token, timeout=timeout, ca_file=ca_file)
+    credential = credential_from(token_file=token_file, token_command=token_command)
+    return Connection(url.rstrip("/"), credential, timeout=timeout, ca_file=ca_file)
 
 
 def _user_agent() -> str:
@@ -80,10 +72,10 @@ class ScangateClient:
     def __init__(self, connection: Connection) -> None:
         # httpx logs every request at INFO; the CLI's stderr is for the user.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        self._credential = connection.credential
         self._http = httpx.Client(
             base_url=connection.url,
             headers={
-                "Authorization": f"Bearer {connection.token}",
                 "User-Agent": _user_agent(),
                 "Accept": "application/json, application/problem+json",
             },
@@ -134,9 +126,15 @@ class ScangateClient:
         self, method: str, path: str, *, retry: bool = True, **kwargs: Any
     ) -> httpx.Response:
         attempts = RETRY_ATTEMPTS if retry else 1
+        refreshed = False
         for attempt in range(1, attempts + 1):
             try:
-                response = self._http.request(method, path, **kwargs)
+                response = self._send(method, path, **kwargs)
+                if response.status_code == 401 and not refreshed and self._credential.refresh():
+                    # A short-lived CI token expired mid-job: one more try with a fresh one.
+                    # (Safe for POST /v1/grants too: a 401 means nothing was done.)
+                    refreshed = True
+                    response = self._send(method, path, **kwargs)
             except httpx.TimeoutException:
                 failure: Exception = Unreachable(f"scangate at {self.url} did not answer in time")
             except httpx.TransportError as exc:
@@ -152,6 +150,10 @@ class ScangateClient:
             wait = getattr(failure, "retry_after", None) or 0.5 * 2 ** (attempt - 1)
             time.sleep(min(wait, MAX_RETRY_WAIT_SECONDS))
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._credential.token()}"}
+        return self._http.request(method, path, headers=headers, **kwargs)
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Grant, GrantEvent
+from app.observability.audit import audit_fields, record_after_commit
 
 LIVE_STATUSES: Final = ("provisioning", "active", "revoking")
 # SQLite allows 32766 bound parameters per statement; stay far below for IN lists.
@@ -65,8 +66,17 @@ async def add_event(
     type: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(GrantEvent(grant_id=grant_id, at=at, actor=actor, type=type, detail=detail or {}))
-    await session.flush()
+    """Record an audit event; it is also logged (logger `scangate.audit`) once committed."""
+    event = GrantEvent(grant_id=grant_id, at=at, actor=actor, type=type, detail=detail or {})
+    session.add(event)
+    await session.flush()  # assigns the id the audit record carries
+    record_after_commit(
+        session,
+        audit_fields(
+            event_id=event.id, grant_id=grant_id, type=type, actor=actor, at=at,
+            detail=event.detail,
+        ),
+    )  # fmt: skip
 
 
 async def get_grant(session: AsyncSession, grant_id: str) -> Grant | None:
@@ -103,6 +113,35 @@ async def list_grants(
 async def list_events(session: AsyncSession, grant_id: str) -> list[GrantEvent]:
     stmt = select(GrantEvent).where(GrantEvent.grant_id == grant_id).order_by(GrantEvent.id)
     return list((await session.scalars(stmt)).all())
+
+
+async def list_events_since(
+    session: AsyncSession,
+    *,
+    since: datetime | None,
+    after_id: int | None,
+    settled_before: datetime,
+    limit: int,
+) -> list[GrantEvent]:
+    """Events of every grant in id order (the audit feed): after `after_id`, at or after
+    `since`, and older than `settled_before`."""
+    stmt = select(GrantEvent).where(GrantEvent.at < settled_before)
+    if since is not None:
+        stmt = stmt.where(GrantEvent.at >= since)
+    if after_id is not None:
+        stmt = stmt.where(GrantEvent.id > after_id)
+    stmt = stmt.order_by(GrantEvent.id).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def count_active_grants(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """`{(cluster, scanner): n}` of active grants (the metrics gauge)."""
+    stmt = (
+        select(Grant.cluster, Grant.scanner, func.count())
+        .where(Grant.status == "active")
+        .group_by(Grant.cluster, Grant.scanner)
+    )
+    return {(row[0], row[1]): int(row[2]) for row in await session.execute(stmt)}
 
 
 async def _transition(

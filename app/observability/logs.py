@@ -6,9 +6,9 @@ in `extra={...}` and lands as JSON fields.
 
 Secrets must never be logged, and the code is written so that they are not: credentials are not
 put in messages, request headers and bodies are not logged, routes are logged as templates.
-`scrub_credentials` is the last line of defence on top of that: every formatted line is
-searched for credential-shaped strings (scangate API keys, JWTs such as Kubernetes and OIDC
-tokens, `Bearer ...`) and they are masked, whichever library wrote the line.
+The formatters are the last line of defence on top of that: every formatted line is searched
+for credential-shaped strings (scangate API keys, JWTs such as Kubernetes and OIDC tokens,
+`Bearer ...`, see `credentials`) and they are masked, whichever library wrote the line.
 
 `logging_config` builds the `logging.config.dictConfig` document `scangate serve` hands to
 uvicorn, so the server's own lines are formatted the same way. The app factory never touches
@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from app.observability.context import current_request_id
+from app.observability.credentials import mask_credentials
 
 LogFormat = Literal["json", "text"]
 
@@ -31,22 +31,6 @@ LogFormat = Literal["json", "text"]
 _STANDARD_ATTRIBUTES: Final = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__
 ) | {"message", "asctime", "request_id", "taskName"}
-
-_CREDENTIALS: Final = (
-    # scangate API keys: `sg_` + urlsafe base64.
-    (re.compile(r"sg_[A-Za-z0-9_-]{16,}"), "sg_[REDACTED]"),
-    # JWTs (Kubernetes ServiceAccount tokens, OIDC ID tokens): base64url JSON header `{"...`.
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[REDACTED-JWT]"),
-    # Whatever follows a Bearer scheme, in case it is neither of the above.
-    (re.compile(r"(?i)(bearer\s+)[^\s\"',;]{8,}"), r"\1[REDACTED]"),
-)
-
-
-def scrub_credentials(text: str) -> str:
-    """`text` with credential-shaped substrings masked."""
-    for pattern, replacement in _CREDENTIALS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 class RequestIdFilter(logging.Filter):
@@ -89,7 +73,7 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             document["stack"] = self.formatStack(record.stack_info)
         line = json.dumps(document, default=str, ensure_ascii=False, separators=(",", ":"))
-        return scrub_credentials(line)
+        return mask_credentials(line)
 
 
 class TextFormatter(logging.Formatter):
@@ -109,7 +93,7 @@ class TextFormatter(logging.Formatter):
             line += "\n" + self.formatException(record.exc_info)
         elif record.exc_text:
             line += "\n" + record.exc_text
-        return scrub_credentials(line)
+        return mask_credentials(line)
 
 
 def build_formatter(log_format: LogFormat) -> logging.Formatter:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.grants import repository
+from app.grants import reaper, repository
 from tests.api.conftest import Deployment, cluster_objects
 
 pytestmark = pytest.mark.anyio
@@ -18,11 +18,18 @@ GRANTS = 24
 
 
 async def test_racing_reapers_end_every_expired_grant_exactly_once(
-    deployment: Deployment, database_url: str, sim: Any, caplog: pytest.LogCaptureFixture
+    deployment: Deployment,
+    database_url: str,
+    sim: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL database; SQLite is single-node")
     caplog.set_level(logging.INFO)
+    # Small claim batches, so the replicas take turns claiming instead of one statement
+    # claiming everything: the race is then fought row by row.
+    monkeypatch.setattr(reaper, "BATCH_SIZE", 2)
     async with deployment.running() as first, deployment.running() as second:
         created = await asyncio.gather(
             *(
@@ -49,6 +56,7 @@ async def test_racing_reapers_end_every_expired_grant_exactly_once(
         assert [t.errors for t in totals] == [[], []]
         # Counted once in all: no grant was ended by both replicas.
         assert sum(t.expired for t in totals) == GRANTS
+        assert all(t.expired for t in totals), "one replica did all the work: no race happened"
     assert cluster_objects(sim) == set()
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == [], [r.getMessage() for r in problems]

@@ -168,3 +168,12 @@ def test_stopped_cluster_refuses_connections_and_restarts_on_same_url(
     kubesim.start()
     assert kubesim.url == url
     assert _get_pod_status(kubesim) == 200
+
+
+def test_dropped_connection_over_tls(kubesim_tls: KubesimHandle) -> None:
+    kubesim_tls.inject_fault(status=None, drop_connection=True, count=1, resources=["pods"])
+
+    with raw_http(kubesim_tls) as http:
+        with pytest.raises(httpx.TransportError):
+            http.get("/api/v1/namespaces/payments/pods/web-0")
+        assert http.get("/api/v1/namespaces/payments/pods/web-0").status_code == 200

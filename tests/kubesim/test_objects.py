@@ -280,3 +280,72 @@ def test_discovery_lists_served_groups(kubesim: KubesimHandle) -> None:
     assert {"apps", "rbac.authorization.k8s.io", "authorization.k8s.io", "policy"} <= names
     assert version.git_version.startswith("v1.")
     assert "pods/exec" in {r.name for r in core.resources}
+
+
+def test_list_pages_with_limit_and_continue(admin_core: client.CoreV1Api) -> None:
+    first = admin_core.list_namespaced_pod("payments", limit=3)
+    rest = admin_core.list_namespaced_pod("payments", limit=3, _continue=first.metadata._continue)
+
+    assert [p.metadata.name for p in first.items] == ["db-0", "web-0", "web-1"]
+    assert first.metadata.remaining_item_count == 1
+    assert [p.metadata.name for p in rest.items] == ["web-2"]
+    assert rest.metadata._continue is None
+
+
+def test_delete_collection_by_label(admin_core: client.CoreV1Api) -> None:
+    admin_core.delete_collection_namespaced_pod("payments", label_selector="app=web")
+
+    assert [p.metadata.name for p in admin_core.list_namespaced_pod("payments").items] == ["db-0"]
+
+
+def test_delete_precondition_on_uid_is_a_conflict(admin_core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as rejected:
+        admin_core.delete_namespaced_pod(
+            "web-0", "payments", body={"preconditions": {"uid": "not-the-uid"}}
+        )
+
+    assert rejected.value.status == 409
+    assert (
+        "Precondition failed: UID in precondition: not-the-uid"
+        in (status_of(rejected.value)["message"])
+    )
+
+
+def test_server_side_apply_creates_then_merges(kubesim: KubesimHandle) -> None:
+    path = "/api/v1/namespaces/payments/configmaps/applied?fieldManager=test"
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    with raw_http(kubesim) as http:
+        created = http.patch(
+            path,
+            content=b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: applied}\ndata: {a: '1'}\n",
+            headers=headers,
+        )
+        merged = http.patch(
+            path,
+            content=b'{"apiVersion": "v1", "kind": "ConfigMap", "data": {"b": "2"}}',
+            headers=headers,
+        )
+
+    assert created.status_code == 201
+    assert merged.json()["data"] == {"a": "1", "b": "2"}
+
+
+def test_unknown_patch_type_is_unsupported_media_type(kubesim: KubesimHandle) -> None:
+    with raw_http(kubesim) as http:
+        response = http.patch(
+            "/api/v1/namespaces/payments/pods/web-0",
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
+
+    assert response.status_code == 415
+    assert "application/strategic-merge-patch+json" in response.json()["message"]
+
+
+def test_status_subresource_changes_only_status(admin_core: client.CoreV1Api) -> None:
+    patched = admin_core.patch_namespaced_pod_status(
+        "web-2", "payments", {"status": {"phase": "Running"}, "metadata": {"labels": {"x": "y"}}}
+    )
+
+    assert patched.status.phase == "Running"
+    assert "x" not in patched.metadata.labels

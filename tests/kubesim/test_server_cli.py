@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from kubesim.process import KubesimProcess
+
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
@@ -104,3 +106,16 @@ def test_bad_seed_fails_fast_with_a_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "bad --seed" in result.stderr
     assert 'Pod "Not_Valid" is invalid' in result.stderr
+
+
+def test_admin_token_starting_with_a_dash_is_accepted(tmp_path: Path) -> None:
+    process = KubesimProcess(tmp_path, admin_token="-starts-with-dash")
+    process.start()
+    try:
+        response = httpx.get(
+            f"{process.url}/version", headers={"Authorization": "Bearer -starts-with-dash"}
+        )
+    finally:
+        process.stop()
+
+    assert response.status_code == 200

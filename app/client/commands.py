@@ -1,0 +1,195 @@
+"""The client subcommands: `grant request|kubeconfig|revoke|list|show` and `whoami`.
+
+Each handler takes the parsed arguments and returns an exit code (`app.client.errors.ExitCode`).
+Results go to stdout (text, or the API's JSON with `--output json`); progress, warnings and
+errors go to stderr, so `ID=$(scangate grant request ...)` captures only the grant id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from app.client.api import ScangateClient, connection_from
+from app.client.errors import ClientError, ExitCode
+from app.client.files import write_private_file
+from app.client.output import as_json, grant_text, grants_table, whoami_text
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def reports_errors(handler: Handler) -> Handler:
+    """Turn `ClientError`s into a readable message on stderr and their exit code."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ClientError as exc:
+            print(f"scangate: error: {exc}", file=sys.stderr)
+            return int(exc.exit_code)
+        except KeyboardInterrupt:
+            print("scangate: interrupted", file=sys.stderr)
+            return 130
+
+    return run
+
+
+def client_for(args: argparse.Namespace) -> ScangateClient:
+    return ScangateClient(
+        connection_from(
+            url=args.url,
+            token_file=args.token_file,
+            token_command=args.token_command,
+            timeout=args.timeout,
+            ca_file=args.ca_file,
+        )
+    )
+
+
+def note(message: str) -> None:
+    print(f"scangate: {message}", file=sys.stderr)
+
+
+def grant_request_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The POST /v1/grants body from `grant request` / `run` arguments."""
+    body: dict[str, Any] = {"namespace": args.namespace, "scanner": args.scanner}
+    if args.pods:
+        body["pods"] = args.pods
+    else:
+        body["selector"] = args.selector
+    for name, value in (("ttl_seconds", args.ttl), ("reason", args.reason)):
+        if value is not None:
+            body[name] = value
+    if args.cluster:
+        body["cluster"] = args.cluster
+    return body
+
+
+def describe_grant(grant: dict[str, Any]) -> str:
+    target = ",".join(grant.get("pods") or []) or f"selector {grant.get('selector')!r}"
+    return (
+        f"grant {grant['id']}: {grant['scanner']} access to {grant['namespace']}/{target} "
+        f"on cluster {grant['cluster']} until {grant['expires_at']}"
+    )
+
+
+def revoke_quietly(client: ScangateClient, grant_id: str, reason: str) -> str | None:
+    """Best effort, for cleaning up: the grant's status afterwards, or None (and a warning on
+    stderr) when the service could not be told."""
+    try:
+        grant = client.revoke_grant(grant_id, reason)
+    except ClientError as exc:
+        note(
+            f"warning: could not revoke grant {grant_id} ({exc}); it ends at its expiry, "
+            f"or run: scangate grant revoke {grant_id}"
+        )
+        return None
+    return str(grant.get("status"))
+
+
+@reports_errors
+def cmd_grant_request(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        grant = client.create_grant(grant_request_body(args))
+        if args.kubeconfig_out:
+            try:
+                write_private_file(args.kubeconfig_out, client.kubeconfig(grant["id"]))
+            except (ClientError, OSError) as exc:
+                # A grant whose credentials never arrived is access nobody will use: end it
+                # rather than leave it open until it expires.
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                status = revoke_quietly(client, grant["id"], "kubeconfig could not be written")
+                code = exc.exit_code if isinstance(exc, ClientError) else ExitCode.FAILURE
+                raise ClientError(
+                    f"grant {grant['id']} was created but its kubeconfig could not be written "
+                    f"to {args.kubeconfig_out}: {reason}"
+                    + ("; the grant has been revoked" if status is not None else ""),
+                    exit_code=code,
+                ) from None
+    if args.output == "json":
+        print(as_json(grant))
+    else:
+        print(grant["id"])
+    note(describe_grant(grant))
+    if args.kubeconfig_out:
+        note(f"kubeconfig written to {args.kubeconfig_out} (mode 0600)")
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_kubeconfig(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        text = client.kubeconfig(args.grant_id, as_json=args.output == "json")
+    if args.out:
+        try:
+            write_private_file(args.out, text)
+        except OSError as exc:
+            raise ClientError(f"cannot write {args.out}: {exc.strerror}") from None
+        note(f"kubeconfig written to {args.out} (mode 0600)")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_revoke(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        grant = client.revoke_grant(args.grant_id, args.reason)
+    if args.output == "json":
+        print(as_json(grant))
+    elif grant["status"] == "revoking":
+        print(
+            f"grant {grant['id']}: revoking (the cluster did not answer; scangate finishes "
+            "the revocation in the background)"
+        )
+    else:
+        print(f"grant {grant['id']}: {grant['status']}")
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_list(args: argparse.Namespace) -> int:
+    grants: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with client_for(args) as client:
+        while True:
+            page = client.list_grants(
+                status=args.status,
+                namespace=args.namespace,
+                cluster=args.cluster,
+                limit=args.limit,
+                cursor=cursor,
+            )
+            grants += page.get("items", [])
+            cursor = page.get("next_cursor")
+            if not cursor or not args.all:
+                break
+    if args.output == "json":
+        print(as_json({"items": grants, "next_cursor": cursor}))
+    elif grants:
+        print(grants_table(grants))
+        if cursor:
+            note("more grants exist: pass --all to list every page")
+    else:
+        note("no grants")
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_show(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        grant = client.get_grant(args.grant_id)
+    print(as_json(grant) if args.output == "json" else grant_text(grant))
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_whoami(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        identity = client.whoami()
+    print(as_json(identity) if args.output == "json" else whoami_text(identity))
+    return ExitCode.OK

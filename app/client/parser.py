@@ -1,0 +1,193 @@
+"""The client subcommands' arguments, added to the one `scangate` parser by `app/cli.py`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, Final
+
+from app.client.api import DEFAULT_TIMEOUT_SECONDS
+from app.client.commands import (
+    cmd_grant_kubeconfig,
+    cmd_grant_list,
+    cmd_grant_request,
+    cmd_grant_revoke,
+    cmd_grant_show,
+    cmd_whoami,
+)
+from app.client.durations import parse_duration
+from app.client.errors import EXIT_CODES_HELP
+from app.client.run import cmd_run
+
+# The service's scanner profiles (app.kube.profiles.SCANNER_PROFILES; a test keeps them equal).
+# Not imported: that would load the Kubernetes client into every CLI call.
+SCANNERS: Final = ("exec", "debug", "sidecar")
+GRANT_STATUSES: Final = ("provisioning", "active", "revoking", "revoked", "expired", "failed")
+
+_ENVIRONMENT_HELP: Final = """\
+environment:
+  SCANGATE_URL      the scangate service, e.g. https://scangate.example.com
+  SCANGATE_TOKEN    bearer credential: an API key (sg_...) or a CI OIDC ID token
+                    (audience: scangate)
+  SCANGATE_TOKEN_COMMAND
+                    a shell command printing a fresh token, run again when the
+                    service answers 401 (short-lived CI tokens); --token-command
+                    and --token-file FILE (re-read on 401) take precedence
+  SCANGATE_CA_FILE  CA bundle for a service certificate from a private CA
+"""
+CLIENT_HELP: Final = _ENVIRONMENT_HELP + "\n" + EXIT_CODES_HELP
+RUN_DESCRIPTION: Final = """\
+Request a grant, run COMMAND with KUBECONFIG pointing at a private kubeconfig
+for it, and revoke the grant when COMMAND exits, fails or is interrupted:
+SIGINT, SIGTERM and SIGHUP are forwarded to COMMAND, then the grant is revoked.
+Exits with COMMAND's status. COMMAND gets KUBECONFIG, SCANGATE_GRANT_ID,
+SCANGATE_NAMESPACE and SCANGATE_PODS (the granted pods, space-separated), and
+does not see SCANGATE_TOKEN, SCANGATE_TOKEN_COMMAND or the GitHub Actions ID
+token request variables.
+
+example:
+  scangate run -n payments --pod web-0 --scanner exec --ttl 15m -- \\
+    cinc-auditor exec profile/ -t k8s-container://payments/web-0/app
+"""
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("connection and output")
+    group.add_argument("--url", help="scangate service URL (default: $SCANGATE_URL)")
+    group.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the bearer token from FILE (default: $SCANGATE_TOKEN)",
+    )
+    group.add_argument(
+        "--token-command",
+        metavar="CMD",
+        help="shell command printing a fresh token (default: $SCANGATE_TOKEN_COMMAND)",
+    )
+    group.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        default=os.environ.get("SCANGATE_CA_FILE"),
+        help="CA bundle to verify the service's certificate (default: $SCANGATE_CA_FILE)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"per-request timeout (default: {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+    group.add_argument(
+        "-o", "--output", choices=("text", "json"), default="text", help="output format"
+    )
+    return options
+
+
+def _target_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("what to scan")
+    group.add_argument("-n", "--namespace", required=True, help="target namespace")
+    pods = group.add_mutually_exclusive_group(required=True)
+    pods.add_argument(
+        "--pod", dest="pods", action="append", metavar="POD", help="a pod name (repeatable)"
+    )
+    pods.add_argument(
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        help="label selector, resolved once, at grant time, to the matching Running pods",
+    )
+    group.add_argument("--scanner", required=True, choices=SCANNERS, help="scanner profile")
+    group.add_argument(
+        "--ttl",
+        type=parse_duration,
+        metavar="DURATION",
+        help="grant lifetime, e.g. 15m or 1h (default: the service's, 15m)",
+    )
+    group.add_argument("--reason", help="why (recorded in the audit trail)")
+    group.add_argument("--cluster", help="configured cluster name (default: the service's first)")
+    return options
+
+
+def add_client_commands(commands: Any) -> None:
+    """Add `grant`, `whoami` and `run` to the `scangate` subparsers."""
+    connection, target = _connection_options(), _target_options()
+    common: dict[str, Any] = {
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+        "epilog": CLIENT_HELP,
+    }
+
+    grant = commands.add_parser(
+        "grant", help="request, inspect and revoke grants (client)", **common
+    )
+    actions = grant.add_subparsers(dest="grant_command", required=True, metavar="ACTION")
+
+    request = actions.add_parser(
+        "request",
+        parents=[target, connection],
+        help="request access; prints the grant id",
+        description="Request access to pods. Prints the grant id on stdout.",
+        **common,
+    )
+    request.add_argument(
+        "--kubeconfig-out",
+        metavar="FILE",
+        help="also fetch the kubeconfig and write it to FILE (mode 0600)",
+    )
+    request.set_defaults(handler=cmd_grant_request)
+
+    kubeconfig = actions.add_parser(
+        "kubeconfig",
+        parents=[connection],
+        help="print a kubeconfig with a fresh token (requester only)",
+        **common,
+    )
+    kubeconfig.add_argument("grant_id", metavar="ID")
+    kubeconfig.add_argument("--out", metavar="FILE", help="write to FILE (mode 0600) instead")
+    kubeconfig.set_defaults(handler=cmd_grant_kubeconfig)
+
+    revoke = actions.add_parser(
+        "revoke", parents=[connection], help="revoke a grant (idempotent)", **common
+    )
+    revoke.add_argument("grant_id", metavar="ID")
+    revoke.add_argument("--reason", help="why (recorded in the audit trail)")
+    revoke.set_defaults(handler=cmd_grant_revoke)
+
+    listing = actions.add_parser(
+        "list", parents=[connection], help="list your grants (admins: all)", **common
+    )
+    listing.add_argument("--status", choices=GRANT_STATUSES)
+    listing.add_argument("-n", "--namespace")
+    listing.add_argument("--cluster")
+    listing.add_argument("--limit", type=int, default=50, help="page size (default: 50)")
+    listing.add_argument("--all", action="store_true", help="follow every page")
+    listing.set_defaults(handler=cmd_grant_list)
+
+    show = actions.add_parser("show", parents=[connection], help="show one grant", **common)
+    show.add_argument("grant_id", metavar="ID")
+    show.set_defaults(handler=cmd_grant_show)
+
+    whoami = commands.add_parser(
+        "whoami",
+        parents=[connection],
+        help="who scangate thinks you are, and what you may request (client)",
+        **common,
+    )
+    whoami.set_defaults(handler=cmd_whoami)
+
+    run = commands.add_parser(
+        "run",
+        parents=[target, connection],
+        help="run a command with a grant, revoked when it ends (client)",
+        usage="scangate run [options] -- COMMAND [ARGS...]",
+        description=RUN_DESCRIPTION,
+        **common,
+    )
+    run.add_argument(
+        "--grant-id-file",
+        metavar="FILE",
+        help="write the grant id to FILE (for a cleanup step that runs even if this job is killed)",
+    )
+    run.add_argument("command", nargs="*", metavar="COMMAND", help="the command, after --")
+    run.set_defaults(handler=cmd_run)

@@ -1,0 +1,211 @@
+"""`scangate run`: request a grant, run one command with it, and always revoke it.
+
+The scripts this replaces left access open whenever the scan failed or the job was cancelled.
+Here the revocation does not depend on how the command ends:
+- the command exits (any status): revoke, then exit with the command's status;
+- SIGINT / SIGTERM / SIGHUP arrive (a cancelled CI job): forward the signal to the command, then
+  revoke at once - without waiting for the command to finish, because CI runners follow up
+  with SIGKILL after a few seconds and a revocation must not race that - then wait for the
+  command and exit with its status (128+N when the signal killed it);
+- the command cannot be started: revoke, exit 126/127 like a shell.
+Only SIGKILL of this process defeats it; the grant's TTL is the backstop then, which is why
+`--ttl` should stay close to the scan's real duration.
+
+The kubeconfig lives in a private (0600) temporary file that is deleted on the way out. The
+command gets `KUBECONFIG`, `SCANGATE_GRANT_ID`, `SCANGATE_NAMESPACE` and `SCANGATE_PODS` (the
+granted pods, space-separated: what a selector resolved to), but not the credentials scangate
+itself uses (`SCANGATE_TOKEN`, `SCANGATE_TOKEN_COMMAND`, GitHub's ID token request variables):
+the scanner needs the pods it was granted, not the right to ask for more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from app.client.api import ScangateClient
+from app.client.commands import (
+    client_for,
+    describe_grant,
+    grant_request_body,
+    note,
+    reports_errors,
+    revoke_quietly,
+)
+from app.client.errors import UsageError
+from app.client.files import private_temp_file
+
+# SIGHUP: a runner whose session ends. getattr keeps the module importable where it is absent.
+FORWARDED_SIGNALS: Final = tuple(
+    s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
+)
+_POLL_SECONDS: Final = 0.1
+
+
+class _Interruptions:
+    """Signals received while the command runs; forwarded to it from the handler itself so it
+    learns immediately, even while the main loop is busy revoking."""
+
+    def __init__(self, *, terminal: bool) -> None:
+        self.received: list[int] = []
+        self.child: subprocess.Popen[bytes] | None = None
+        self._pending: list[int] = []  # arrived while the command was starting
+        # On a terminal, Ctrl-C already reached the command (same process group): sending it
+        # again would count as a second Ctrl-C, which many programs treat as "abort cleanup".
+        # The command stays in our process group on purpose: it keeps the terminal, and a CI
+        # runner that kills the whole group takes it down too instead of orphaning it.
+        self._skip = {signal.SIGINT} if terminal else set()
+
+    def forwards(self, signum: int) -> bool:
+        return signum not in self._skip
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.child is not None:
+            self._forward(signum)
+        elif len(self.received) > 1:
+            # Asked twice while still talking to scangate (a hung request?): give up now. A
+            # grant created meanwhile ends at its TTL.
+            raise KeyboardInterrupt
+        else:
+            self._pending.append(signum)
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        """From now on signals go to `child`, starting with those that arrived meanwhile."""
+        self.child = child
+        while self._pending:
+            self._forward(self._pending.pop(0))
+
+    def _forward(self, signum: int) -> None:
+        child = self.child
+        if child is not None and child.returncode is None and self.forwards(signum):
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+
+@contextlib.contextmanager
+def _handling(interruptions: _Interruptions) -> Iterator[None]:
+    previous = {s: signal.signal(s, interruptions.handle) for s in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# Credentials that would let the command ask scangate (or the CI's token endpoint, for any
+# audience) for more than it was given.
+_WITHHELD_VARIABLES: Final = (
+    "SCANGATE_TOKEN",
+    "SCANGATE_TOKEN_COMMAND",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+)
+
+
+def _command_env(kubeconfig: Path, grant: dict[str, Any]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _WITHHELD_VARIABLES}
+    env["KUBECONFIG"] = str(kubeconfig)
+    env["SCANGATE_GRANT_ID"] = grant["id"]
+    env["SCANGATE_NAMESPACE"] = grant["namespace"]
+    # What a selector resolved to, so the command can scan exactly the granted pods (names are
+    # DNS-1123, so a space never occurs inside one: `for pod in $SCANGATE_PODS`).
+    env["SCANGATE_PODS"] = " ".join(grant.get("pods") or [])
+    return env
+
+
+def _exit_status(returncode: int) -> int:
+    # Popen reports death by signal N as -N; shells (and CI systems) expect 128+N.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class _Revocation:
+    """Revokes the grant exactly once, whichever path gets there first."""
+
+    def __init__(self, client: ScangateClient, grant_id: str) -> None:
+        self._client = client
+        self._grant_id = grant_id
+        self.done = False
+
+    def __call__(self, reason: str) -> None:
+        if self.done:
+            return
+        self.done = True
+        status = revoke_quietly(self._client, self._grant_id, reason)
+        if status == "revoking":
+            note(f"grant {self._grant_id}: revoking (scangate finishes it in the background)")
+        elif status is not None:
+            note(f"grant {self._grant_id} {status}")
+
+
+def _supervise(
+    command: list[str],
+    env: dict[str, str],
+    interruptions: _Interruptions,
+    revoke: _Revocation,
+) -> int:
+    if interruptions.received:
+        return 128 + interruptions.received[0]  # cancelled before the command started
+    try:
+        child = subprocess.Popen(command, env=env)
+    except FileNotFoundError:
+        note(f"error: command not found: {command[0]}")
+        return 127
+    except PermissionError:
+        note(f"error: command not executable: {command[0]}")
+        return 126
+    interruptions.attach(child)
+    while True:
+        try:
+            returncode: int | None = child.wait(timeout=_POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        if interruptions.received and not revoke.done:
+            signum = interruptions.received[0]
+            how = "forwarded to the command" if interruptions.forwards(signum) else "not forwarded"
+            name = signal.Signals(signum).name
+            note(f"{name} received: {how}; revoking the grant now")
+            revoke(f"scangate run interrupted by {name}")
+        if returncode is not None:
+            return _exit_status(returncode)
+
+
+@reports_errors
+def cmd_run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command: scangate run [options] -- COMMAND [ARGS...]")
+    interruptions = _Interruptions(terminal=sys.stdin is not None and sys.stdin.isatty())
+    # Handlers go in before the grant is requested: a signal during the request is remembered,
+    # and the grant it creates is revoked instead of being leaked.
+    with _handling(interruptions), client_for(args) as client:
+        grant = client.create_grant(grant_request_body(args))
+        note(describe_grant(grant))
+        revoke = _Revocation(client, grant["id"])
+        if args.grant_id_file:
+            with contextlib.suppress(OSError):  # a convenience; never worth failing the scan
+                Path(args.grant_id_file).write_text(grant["id"] + "\n", encoding="utf-8")
+        kubeconfig: Path | None = None
+        try:
+            kubeconfig = private_temp_file(
+                client.kubeconfig(grant["id"]), prefix=f"scangate-{grant['id']}-"
+            )
+            env = _command_env(kubeconfig, grant)
+            status = _supervise(command, env, interruptions, revoke)
+            note(f"command exited with status {status}")
+            return status
+        finally:
+            if kubeconfig is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    kubeconfig.unlink()
+            revoke("scangate run finished")
