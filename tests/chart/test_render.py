@@ -113,6 +113,10 @@ def test_configuration_has_the_design_keys_and_the_service_accepts_it(
     assert [key.name for key in settings.api_keys] == ["ci-payments", "root"]
     assert settings.clusters[0].kubeconfig is None
     assert settings.admins == ["apikey:root"]
+    assert settings.policies[1].claims == {
+        "ref": ["refs/heads/main"],
+        "environment": ["production", "production-*"],
+    }
     assert {"scangate", "scangate-grants"} <= settings.never_grantable_namespaces
 
 
