@@ -80,7 +80,9 @@ def _string_maps() -> set[str]:
     return {
         path
         for path, node in schema_nodes(SCHEMA)
-        if node.get("type") == "object" and node.get("additionalProperties") == {"type": "string"}
+        # Maps with free keys whose values have a schema: labels (strings), OIDC claims
+        # (a pattern or a list of patterns).
+        if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict)
     }
 
 
