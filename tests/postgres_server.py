@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+_BIN_CANDIDATES = (
+    "/usr/lib/postgresql/15/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/17/bin",
+)
 
 
 def _pg_bin(name: str) -> str | None:
@@ -65,7 +70,18 @@ def throwaway_postgres() -> Iterator[str]:
     port = _free_port()
     log = base / "server.log"
     subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        [
+            *prefix,
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
         check=True,
         capture_output=True,
     )
@@ -74,13 +90,37 @@ def throwaway_postgres() -> Iterator[str]:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
     )
     subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"],
+        [
+            *prefix,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
         check=True,
         capture_output=True,
     )
+    # A test run killed hard (timeout, Ctrl-C twice) never reaches the `finally` below; this
+    # watchdog stops the server once the test process is gone, so nothing is left running.
+    stop = shlex.join([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"])
+    watchdog = subprocess.Popen(
+        ["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; {stop}; "
+         f"rm -rf {shlex.quote(str(base))}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
+        watchdog.kill()
         subprocess.run(
             [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
             check=False,
@@ -104,4 +144,6 @@ def fresh_database(server_url: str) -> Iterator[str]:
         yield f"{head}/{name}"
     finally:
         with psycopg.connect(_libpq_url(server_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
