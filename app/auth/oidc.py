@@ -72,10 +72,6 @@ class OidcVerifier:
                 trusted = self._issuers[config.issuer]
             trusted.audiences.append(config.audience)
 
-    def keys_of(self, issuer: str) -> IssuerKeys:
-        """The key cache of a configured issuer (for diagnostics and tests)."""
-        return self._issuers[issuer.rstrip("/")].keys
-
     async def verify(self, credential: str) -> Principal | None:
         if not _JWT_SHAPE.match(credential):
             return None  # not a JWT: some other verifier's kind
@@ -84,10 +80,9 @@ class OidcVerifier:
         except _Rejected as rejected:
             logger.info("OIDC token rejected: %s", rejected)
             raise Unauthorized(f"invalid ID token: {rejected}", error="invalid_token") from None
-        except OidcIssuerUnavailable:
-            raise
         except jwt.PyJWTError as exc:
-            # A failure the checks below did not name (malformed segments and the like).
+            # A failure the checks below do not name (malformed segments and the like).
+            # OidcIssuerUnavailable (503: the keys cannot be fetched) passes through.
             logger.info("OIDC token rejected: %s", type(exc).__name__)
             raise Unauthorized("invalid ID token: malformed", error="invalid_token") from None
 

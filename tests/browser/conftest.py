@@ -27,6 +27,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+NETWORK_SCHEMES = frozenset({"http", "https", "ws", "wss"})  # data: and blob: stay in the page
 # Chromium must not reach out on its own (updates, sync, safe browsing...): those requests do
 # not go through page routing, so they are switched off instead of intercepted.
 CHROMIUM_FLAGS = [
@@ -111,8 +112,8 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 
         def only_loopback(route: Any) -> None:
             url = route.request.url
-            host = urlsplit(url).hostname or ""
-            if urlsplit(url).scheme in ("http", "https", "ws", "wss") and host not in LOOPBACK_HOSTS:
+            parts = urlsplit(url)
+            if parts.scheme in NETWORK_SCHEMES and (parts.hostname or "") not in LOOPBACK_HOSTS:
                 session.blocked.append(url)
                 route.abort("blockedbyclient")
             else:
@@ -121,9 +122,9 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         context.route("**/*", only_loopback)
         page.on(
             "console",
-            lambda message: session.errors.append(message.text)
-            if message.type == "error"
-            else None,
+            lambda message: (
+                session.errors.append(message.text) if message.type == "error" else None
+            ),
         )
         page.on("pageerror", lambda error: session.errors.append(str(error)))
         try:

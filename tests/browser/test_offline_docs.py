@@ -28,7 +28,7 @@ def test_swagger_ui_renders_offline_and_shows_the_grant_request_example(
     text = example.inner_text()
     assert '"namespace": "payments"' in text
     assert '"scanner": "exec"' in text
-    operation.scroll_into_view_if_needed()
+    operation.evaluate("element => element.scrollIntoView({block: 'start'})")
     shot = browser.screenshot("docs-swagger-ui.png")
 
     assert shot.stat().st_size > 10_000
@@ -42,7 +42,7 @@ def test_redoc_renders_offline(live_server: str, browser: Browser) -> None:
     page.wait_for_selector(".api-content", timeout=30_000)
     heading = page.get_by_role("heading", name="Request access to pods")
     heading.first.wait_for(timeout=20_000)
-    heading.first.scroll_into_view_if_needed()
+    heading.first.evaluate("element => element.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(300)  # let ReDoc finish laying out the right-hand samples
     samples = page.locator("[data-section-id='operation/create_grant']")
     assert "/v1/grants" in samples.inner_text()

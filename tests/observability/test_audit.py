@@ -89,12 +89,15 @@ async def test_an_event_rolled_back_with_its_transaction_is_never_audited(
     async with db.session() as session:
         await repository.insert_grant(session, row)
 
-    with pytest.raises(RuntimeError):
+    async def failing_unit_of_work() -> None:
         async with db.session() as session:
             await repository.add_event(
                 session, row.id, at=utcnow(), actor="test", type="renewed", detail={"n": 1}
             )
             raise RuntimeError("the unit of work fails after the event was flushed")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit_of_work()
     async with db.session() as session:
         await repository.add_event(
             session, row.id, at=utcnow(), actor="test", type="revoking", detail={"n": 2}

@@ -3,11 +3,14 @@ accepted, what is refused and why, and how signing keys are cached, rotated and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
 
 from app.auth import build_authenticator
@@ -115,8 +118,6 @@ async def test_any_configured_audience_of_an_issuer_is_accepted(issuer: LocalIss
 
 async def test_token_without_kid_uses_the_issuers_only_key(issuer: LocalIssuer) -> None:
     key = issuer.published[0]
-    import jwt
-
     token = jwt.encode(issuer.claims(), key.private_key, algorithm="RS256")
 
     assert await verifier_for(issuer).verify(token) is not None
@@ -324,8 +325,6 @@ async def test_discovery_naming_another_issuer_is_not_trusted(issuer: LocalIssue
 
 
 async def test_fetches_time_out_instead_of_hanging() -> None:
-    import socket
-
     # A listening socket that never answers: connect succeeds, the response never comes.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -343,3 +342,13 @@ async def test_fetches_time_out_instead_of_hanging() -> None:
             await verifier.verify(token)
 
         assert time.monotonic() - started < 3
+
+
+async def test_concurrent_first_requests_share_one_fetch(issuer: LocalIssuer) -> None:
+    verifier = verifier_for(issuer, FetchPolicy())
+    token = issuer.token()
+
+    principals = await asyncio.gather(*(verifier.verify(token) for _ in range(10)))
+
+    assert all(p is not None for p in principals)
+    assert issuer.jwks_requests == 1
