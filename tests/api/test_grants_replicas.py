@@ -18,6 +18,8 @@ pytestmark = pytest.mark.anyio
 GRANTS = 24
 
 
+# Replicas share a PostgreSQL database; SQLite is single-node, so only PostgreSQL is exercised.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_racing_reapers_end_every_expired_grant_exactly_once(
     deployment: Deployment,
     database_url: str,
@@ -25,8 +27,7 @@ async def test_racing_reapers_end_every_expired_grant_exactly_once(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share a PostgreSQL database; SQLite is single-node")
+    assert database_url.startswith("postgresql")
     caplog.set_level(logging.INFO)
     # Small claim batches, so the replicas take turns claiming instead of one statement
     # claiming everything: the race is then fought row by row.
