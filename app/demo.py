@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,46 @@ from app.auth.api_keys import generate_api_key
 DEMO_NAMESPACE = "shop"
 GRANTS_NAMESPACE = "scangate-grants"
 
+# Files of the simulated containers (kubesim's `kubesim.dev/files` annotation; every container
+# also gets a Debian /etc/os-release, /etc/group, /etc/shadow...). web-0 is hardened, web-1 is
+# the stock image with an SSH daemon's configuration left in: the demo scan
+# (examples/demo-scan) passes on the first and finds three problems on the second.
+_HARDENED_WEB_FILES = """\
+/etc/passwd: |
+  root:x:0:0:root:/root:/usr/sbin/nologin
+  nginx:x:101:101:nginx user:/nonexistent:/bin/false
+  nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+/etc/nginx/nginx.conf: |
+  user nginx;
+  worker_processes auto;
+  events { worker_connections 1024; }
+  http {
+      include /etc/nginx/mime.types;
+      server_tokens off;
+  }
+"""
+_STOCK_WEB_FILES = """\
+/etc/passwd: |
+  root:x:0:0:root:/root:/bin/bash
+  nginx:x:101:101:nginx user:/nonexistent:/bin/false
+  nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+/etc/nginx/nginx.conf: |
+  user nginx;
+  worker_processes auto;
+  events { worker_connections 1024; }
+  http {
+      include /etc/nginx/mime.types;
+  }
+/etc/ssh/sshd_config: |
+  PermitRootLogin yes
+"""
+
+
+def _files(text: str) -> str:
+    """A `kubesim.dev/files` annotation value, indented for the seed's block scalar."""
+    return textwrap.indent(text, " " * 6)
+
+
 _SEED = f"""\
 apiVersion: v1
 kind: Namespace
@@ -36,7 +77,13 @@ metadata: {{name: {GRANTS_NAMESPACE}}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {{name: web-0, namespace: {DEMO_NAMESPACE}, labels: {{app: web, tier: frontend}}}}
+metadata:
+  name: web-0
+  namespace: {DEMO_NAMESPACE}
+  labels: {{app: web, tier: frontend}}
+  annotations:
+    kubesim.dev/files: |
+{_files(_HARDENED_WEB_FILES)}
 spec:
   containers:
     - {{name: app, image: nginx:1.27}}
@@ -45,7 +92,13 @@ status: {{phase: Running}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {{name: web-1, namespace: {DEMO_NAMESPACE}, labels: {{app: web, tier: frontend}}}}
+metadata:
+  name: web-1
+  namespace: {DEMO_NAMESPACE}
+  labels: {{app: web, tier: frontend}}
+  annotations:
+    kubesim.dev/files: |
+{_files(_STOCK_WEB_FILES)}
 spec:
   containers:
     - {{name: app, image: nginx:1.27}}
@@ -182,6 +235,7 @@ Try it (in another terminal):
   $K auth can-i list pods                              # no
   $K auth can-i get secrets                            # no
   $K get pod web-0                                     # works
+  $K exec web-0 -- cat /etc/os-release                 # runs in the pod (simulated)
   # 3. revoke: the ServiceAccount is deleted, so the token stops working at once
   curl -s -X POST $SG/v1/grants/$GRANT/revoke -H "$AUTH"
   $K get pod web-0                                     # error: Unauthorized

@@ -12,6 +12,8 @@ Security rules enforced here rather than trusted to every caller:
   value (a caller may have put a token or key in the wrong field);
 - `instance` (and the log line of a 5xx) repeats the request path only when it looks like one
   of scangate's own paths (`safe_path`), so a credential pasted into a URL is never reflected;
+- a database that cannot be reached (or is restarting) is an outage like an unreachable
+  cluster: 503 with `Retry-After` (`app.db.errors` decides which failures are outages);
 - unexpected exceptions become a bare 500 without internals; they are logged with a traceback
   for the operator. There is deliberately no catch-all that maps unknown errors to 4xx: a bug must
   look like a bug.
@@ -29,8 +31,10 @@ from typing import Any, ClassVar, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db.errors import database_unavailable
 from app.kube.errors import KubeForbidden, KubeUnavailable
 from app.observability.credentials import mask_credentials
 
@@ -291,6 +295,22 @@ async def _handle_kube_error(request: Request, exc: Exception) -> JSONResponse:
     return await _handle_scangate_error(request, error)
 
 
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A database that is down or restarting is an outage, not a bug: 503 with Retry-After, as
+    # for an unreachable cluster, so clients retry and the service recovers by itself. Only the
+    # exception's type is logged: driver messages name hosts and users.
+    if not database_unavailable(exc):
+        return await _handle_unexpected(request, exc)
+    logger.warning(
+        "%s %s: the database is unavailable (%s)",
+        request.method,
+        safe_path(request) or "(path withheld)",
+        type(getattr(exc, "orig", None) or exc).__name__,
+    )
+    error = UpstreamUnavailable("the database is unavailable; retry later")
+    return problem_response(error.status, error.problem(safe_path(request)), error.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on `app` (call once from the app factory)."""
     app.add_exception_handler(ScangateError, _handle_scangate_error)
@@ -299,3 +319,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _handle_unexpected)
     app.add_exception_handler(KubeForbidden, _handle_kube_error)
     app.add_exception_handler(KubeUnavailable, _handle_kube_error)
+    app.add_exception_handler(SQLAlchemyError, _handle_database_error)

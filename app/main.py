@@ -28,6 +28,7 @@ from app.grants.endpoints import router as grants_router
 from app.grants.reaper import Reaper
 from app.health import router as health_router
 from app.kube.clusters import CallObserver, ClusterRegistry, ClusterSettings
+from app.limits import install_request_limits
 from app.observability.install import install_observability
 from app.observability.metrics import ScangateMetrics
 from app.settings import Settings, load_settings
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Before observability: its middleware must stay outermost (413s get a request id too).
+    install_request_limits(app, settings)
     install_observability(app, metrics)
     for router in (auth_router, grants_router, audit_router, health_router):
         app.include_router(router)

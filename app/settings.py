@@ -4,7 +4,7 @@ Precedence (highest first): keyword overrides passed to `load_settings`, environ
 (`SCANGATE_DATABASE_URL`, `SCANGATE_REAPER__ENABLED=false`, lists/objects as JSON), the YAML file
 named by `SCANGATE_CONFIG` (default `scangate.yaml`; a missing *default* file is fine so a first
 run just works), then the defaults below. Keys are exactly DESIGN.md's, plus `reaper`,
-`default_ttl_seconds` and `log_format`.
+`default_ttl_seconds`, `log_format`, `rate_limit` and `max_request_body_bytes`.
 
 Bad configuration never starts the service: `load_settings` raises `ConfigError`, whose message
 names every bad key (`policies[0].max_ttl_seconds: ...`) and never repeats a submitted value that
@@ -218,6 +218,14 @@ class ReaperConfig(_Model):
     sweep_interval_seconds: int = Field(default=60, ge=1)
 
 
+class RateLimitConfig(_Model):
+    """Per-principal token bucket (app/limits): `burst` requests at once, refilled at
+    `requests_per_minute`. Enforced by each replica on its own."""
+
+    requests_per_minute: int = Field(ge=1)
+    burst: int = Field(default=20, ge=1)
+
+
 # The YAML document for the settings being built; a ContextVar so concurrent loads (tests) of
 # different files never see each other's data.
 _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("scangate_yaml_data", default=None)
@@ -260,6 +268,10 @@ class Settings(BaseSettings):
     default_ttl_seconds: int = Field(default=900, ge=MIN_TTL_SECONDS)
     # `json`: one JSON object per line, for log pipelines; `text`: for people at a terminal.
     log_format: Literal["json", "text"] = "json"
+    # Off unless configured: a limit is a deployment decision (how many CI jobs share a key).
+    rate_limit: RateLimitConfig | None = None
+    # Larger request bodies get 413 before they are parsed (app/limits/body_size.py).
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ answered as a `Status` object.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from typing import Any, Final
 
@@ -30,7 +31,9 @@ from kubesim.httpio import (
 )
 from kubesim.impersonation import impersonate
 from kubesim.openapi import openapi_group_version, openapi_root
-from kubesim.rbac import UserInfo, forbidden_message
+from kubesim.openapi_v2 import openapi_v2_document, openapi_v2_protobuf, protobuf_content_type
+from kubesim.podexec import CONNECT_SUBRESOURCES, StreamSession
+from kubesim.rbac import Decision, UserInfo, forbidden_message
 from kubesim.requestinfo import RequestInfo, parse_request
 from kubesim.resources import lookup
 
@@ -68,19 +71,26 @@ class KubesimApp:
             await send_response(send, admin_response)
             return
         response = await self._process(request, send)
+        if isinstance(response, StreamSession):
+            # Only a WebSocket upgrade opens a stream; open_stream refuses anything else.
+            response = status_response(errors.internal_error("stream without an upgrade"))
         if response is not None:
             await send_response(send, response)
 
     async def _websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """WebSocket upgrades (kubectl >= 1.30 exec/attach) go through the same pipeline, and
-        are answered with a plain HTTP Status: 401/403 as a real server would, and for an
-        authorized exec the "not implemented" Status until a later issue adds streaming."""
+        """WebSocket upgrades (pods/exec and pods/attach; kubectl >= 1.30 and the Python
+        client's stream()) go through the same pipeline. Refusals are plain HTTP Status
+        responses before the upgrade (401, 403, 404, 400...), as a real server answers them;
+        an accepted stream is then served by its session."""
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         request = request_from_scope(scope)
-        response = await self._process(request, send)
-        if response is None:
+        outcome = await self._process(request, send)
+        if outcome is None:
+            return
+        if isinstance(outcome, StreamSession):
+            await outcome.run(receive, send)
             return
         if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close", "code": 1008})
@@ -88,14 +98,15 @@ class KubesimApp:
         await send(
             {
                 "type": "websocket.http.response.start",
-                "status": response.status,
-                "headers": [(b"content-type", response.content_type.encode())],
+                "status": outcome.status,
+                "headers": [(b"content-type", outcome.content_type.encode())],
             }
         )
-        await send({"type": "websocket.http.response.body", "body": response.body})
+        await send({"type": "websocket.http.response.body", "body": outcome.body})
 
-    async def _process(self, request: Request, send: Any) -> Response | None:
-        """Answer one API request; None when an injected fault dropped the connection."""
+    async def _process(self, request: Request, send: Any) -> Response | StreamSession | None:
+        """Answer one API request (or open its stream); None when an injected fault dropped
+        the connection."""
         user: UserInfo | None = None
         info: RequestInfo | None = None
         try:
@@ -112,7 +123,8 @@ class KubesimApp:
             response = self._serve(user, info, request)
         except ApiError as exc:
             response = status_response(exc)
-        self._record(request.method, request.path, info, user, response.status)
+        status = 101 if isinstance(response, StreamSession) else response.status
+        self._record(request.method, request.path, info, user, status)
         return response
 
     async def _survives_faults(self, info: RequestInfo, request: Request, send: Any) -> bool:
@@ -128,9 +140,11 @@ class KubesimApp:
             return False
         raise rule.error()
 
-    def _serve(self, user: UserInfo, info: RequestInfo, request: Request) -> Response:
+    def _serve(
+        self, user: UserInfo, info: RequestInfo, request: Request
+    ) -> Response | StreamSession:
         attrs = info.attributes()
-        decision = self.cluster.authorizer.authorize(user, attrs)
+        decision = self._authorize(user, info, request)
         if not decision.allowed:
             rt = lookup(info.api_group, info.api_version, info.resource)
             details: dict[str, Any] = {}
@@ -146,6 +160,12 @@ class KubesimApp:
             return self.resources.handle(user, info, request)
         if request.path in _HEALTH_PATHS:
             return Response(200, b"ok", "text/plain; charset=utf-8")
+        if request.path == "/openapi/v2" and request.method in ("GET", "HEAD"):
+            # Go clients only ask for (and only read) the protobuf form; people get JSON.
+            protobuf_type = protobuf_content_type(request.headers.get("accept", ""))
+            if protobuf_type is not None:
+                return Response(200, openapi_v2_protobuf(), protobuf_type)
+            return json_response(openapi_v2_document())
         document = discovery_document(request.path, request.headers.get("host", ""))
         if document is None and request.path.startswith("/openapi/v3"):
             rest = request.path[len("/openapi/v3") :].strip("/")
@@ -153,6 +173,30 @@ class KubesimApp:
         if document is None or request.method not in ("GET", "HEAD"):
             raise errors.path_not_found()
         return json_response(document)
+
+    def _authorize(self, user: UserInfo, info: RequestInfo, request: Request) -> Decision:
+        """RBAC for the request's verb, with one addition for streaming upgrades.
+
+        A WebSocket upgrade is a GET, so clusters before 1.35 authorize kubectl's exec as `get`
+        on pods/exec (kubernetes/kubernetes#78741); 1.35+ also require `create`
+        (AuthorizePodWebsocketUpgradeCreatePermission, kubernetes/kubernetes#134577).
+        kubesim answers as a 1.32 cluster does *from the client's point of view*: `get` allows
+        the WebSocket, and a user with only `create` (the verb of the SPDY POST) still gets a
+        working exec, because on a real 1.32 cluster kubectl's refused WebSocket falls back to
+        SPDY, which kubesim does not implement. So either verb allows the upgrade; the 403 for
+        neither names `get`, as the real one does."""
+        attrs = info.attributes()
+        decision = self.cluster.authorizer.authorize(user, attrs)
+        if (
+            not decision.allowed
+            and request.websocket
+            and info.verb == "get"
+            and info.subresource in CONNECT_SUBRESOURCES
+        ):
+            as_create = dataclasses.replace(attrs, verb="create")
+            if self.cluster.authorizer.authorize(user, as_create).allowed:
+                return Decision(True)
+        return decision
 
     def _record(
         self,

@@ -1,6 +1,6 @@
 """Defaulting applied to new objects, standing in for the apiserver's defaulters and the
 controllers a real cluster would run (a Namespace is Active at once, a Pod without status is
-Pending, a Service gets a cluster IP).
+Pending, a Service gets a cluster IP, a PersistentVolumeClaim stays Pending).
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def _service(obj: Obj) -> list[FieldError]:
     return []
 
 
+def _persistent_volume_claim(obj: Obj) -> list[FieldError]:
+    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    # No provisioner or volume binder runs here: a claim stays Pending, as it does on a
+    # cluster without a default StorageClass (Helm installs it without waiting for it).
+    obj.setdefault("status", {}).setdefault("phase", "Pending")
+    return []
+
+
 def _deployment(obj: Obj) -> list[FieldError]:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -96,6 +104,7 @@ _DEFAULTERS: Final[dict[str, Callable[[Obj], list[FieldError]]]] = {
     "Secret": _secret,
     "Service": _service,
     "Deployment": _deployment,
+    "PersistentVolumeClaim": _persistent_volume_claim,
 }
 
 

@@ -14,6 +14,7 @@ from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
 from kubesim.httpio import Request, Response, json_response
 from kubesim.patch import MERGE_PATCH, apply_patch
+from kubesim.podexec import StreamSession, container_name, open_stream
 from kubesim.rbac import NOT_FOUND_PREFIX, UserInfo, denial_detail
 from kubesim.registry import Admit
 from kubesim.requestinfo import RequestInfo
@@ -26,10 +27,6 @@ from kubesim.tokenrequest import create_token, review_token
 _ROLE_KINDS: Final = ("Role", "ClusterRole")
 _BINDING_KINDS: Final = ("RoleBinding", "ClusterRoleBinding")
 _GC_FIELDS: Final = ("ownerReferences", "finalizers")
-_NOT_IMPLEMENTED: Final = (
-    "kubesim does not implement {sub} streaming yet: the request was authorized, but there is "
-    "no container runtime behind this simulated API server"
-)
 
 
 def _only_gc_fields_changed(new: Obj, old: Obj) -> bool:
@@ -48,7 +45,9 @@ class ResourceHandler:
         self.cluster = cluster
         self.registry = cluster.registry
 
-    def handle(self, user: UserInfo, info: RequestInfo, request: Request) -> Response:
+    def handle(
+        self, user: UserInfo, info: RequestInfo, request: Request
+    ) -> Response | StreamSession:
         rt = lookup(info.api_group, info.api_version, info.resource)
         if rt is None or info.extra_parts:
             raise errors.path_not_found()
@@ -151,7 +150,7 @@ class ResourceHandler:
 
     def _subresource(
         self, user: UserInfo, info: RequestInfo, request: Request, rt: ResourceType
-    ) -> Response:
+    ) -> Response | StreamSession:
         sub = rt.subresource(info.subresource)
         if sub is None or info.verb not in sub.verbs:
             if sub is None:
@@ -162,10 +161,8 @@ class ResourceHandler:
         if sub.name == "token":
             body = request.decode_body()
             return json_response(create_token(self.cluster, namespace, name, body), 201)
-        if sub.name in ("exec", "attach", "portforward"):
-            self.registry.get(rt, namespace, name)  # 404 for a missing pod comes first
-            message = _NOT_IMPLEMENTED.format(sub=f"pods/{sub.name}")
-            raise ApiError(501, "NotImplemented", message, {"name": name, "kind": "pods"})
+        if sub.name in ("exec", "attach"):
+            return open_stream(self.registry, sub.name, namespace, name, request)
         if sub.name == "log":
             return self._log(namespace, name, request)
         if sub.name in ("status", "ephemeralcontainers", "finalize"):
@@ -186,15 +183,7 @@ class ResourceHandler:
 
     def _log(self, namespace: str, name: str, request: Request) -> Response:
         pod = self.registry.get(resource("", "pods"), namespace, name)
-        containers = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
-        wanted = request.query.get("container", "")
-        if not wanted and len(containers) > 1:
-            raise errors.bad_request(
-                f"a container name must be specified for pod {name}, choose one of: "
-                f"[{' '.join(containers)}]"
-            )
-        if wanted and wanted not in containers:
-            raise errors.bad_request(f"container {wanted} is not valid for pod {name}")
+        container_name(pod, request.query.get("container", ""))  # 400 as for exec
         # No container runs, so there is nothing to show; an empty log is the honest answer.
         return Response(200, b"", "text/plain")
 

@@ -31,9 +31,18 @@ class Request:
     body: bytes = b""
     # Every header line, for headers that may repeat (Impersonate-Group).
     header_lines: list[tuple[str, str]] = field(default_factory=list)
+    # Every query parameter, blanks included: exec's `command` repeats (one per argv element,
+    # and an empty argument is a real one).
+    query_lines: list[tuple[str, str]] = field(default_factory=list)
+    # A WebSocket upgrade (ASGI "websocket" scope) and the subprotocols the client offered.
+    websocket: bool = False
+    subprotocols: list[str] = field(default_factory=list)
 
     def header_values(self, name: str) -> list[str]:
         return [v for k, v in self.header_lines if k == name]
+
+    def query_values(self, name: str) -> list[str]:
+        return [v for k, v in self.query_lines if k == name]
 
     @property
     def content_type(self) -> str:
@@ -96,9 +105,22 @@ def status_response(error: ApiError) -> Response:
 
 def request_from_scope(scope: dict[str, Any], body: bytes = b"") -> Request:
     lines = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    query = dict(parse_qsl(query_string))
+    query_lines = parse_qsl(query_string, keep_blank_values=True)
     method = scope.get("method", "GET")  # WebSocket upgrades are GETs
-    return Request(method, scope["path"], query, dict(lines), body, lines)
+    websocket = scope.get("type") == "websocket"
+    return Request(
+        method,
+        scope["path"],
+        query,
+        dict(lines),
+        body,
+        lines,
+        query_lines,
+        websocket,
+        list(scope.get("subprotocols") or []) if websocket else [],
+    )
 
 
 async def read_request(scope: dict[str, Any], receive: Any) -> Request:

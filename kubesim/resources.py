@@ -129,6 +129,17 @@ RESOURCE_TYPES: Final[tuple[ResourceType, ...]] = (
             Subresource("token", "TokenRequest", ("create",), group=_AUTHN, version="v1"),
         ),
     ),
+    ResourceType(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        namespaced=True,
+        singular="persistentvolumeclaim",
+        short_names=("pvc",),
+        verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
+        subresources=(Subresource("status", "PersistentVolumeClaim", ("get", "patch", "update")),),
+    ),
     ResourceType("", "v1", "secrets", "Secret", namespaced=True, singular="secret"),
     ResourceType(
         "",

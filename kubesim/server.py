@@ -38,8 +38,9 @@ class ServerOptions:
 class _SpuriousHandshakeError(logging.Filter):
     """uvicorn's websockets-sansio protocol logs "returned without completing handshake" even
     after an app rejected an upgrade with a full HTTP response (the ASGI
-    `websocket.http.response` extension, which is how kubesim answers exec with 403/501).
-    The response is sent correctly; only that false alarm is dropped."""
+    `websocket.http.response` extension, which is how kubesim refuses an exec or attach
+    upgrade with a Status: 401, 403, 400...). The response is sent correctly; only that false
+    alarm is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "returned without completing handshake" not in record.getMessage()

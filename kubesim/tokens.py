@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kubesim.store import Clock
@@ -39,13 +38,11 @@ class TokenSigner:
         # The API audience: tokens requested without audiences get it, and only tokens that
         # carry it authenticate to this server (like --api-audiences defaulting to the issuer).
         self.api_audiences: tuple[str, ...] = (issuer,)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._private_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        self._public_key = key.public_key()
+        # The key object itself is handed to PyJWT: given PEM bytes, it would parse them and
+        # re-run the RSA key consistency checks on every token (~50 ms each), making every
+        # TokenRequest far slower than a real API server's.
+        self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._public_key = self._private_key.public_key()
         self._kid = uuid.uuid4().hex
         # Signature checks cost far more than the rest of a request; tokens are immutable, so
         # remember the claims of each good one (expiry and the SA are still checked per request).
@@ -79,7 +76,7 @@ class TokenSigner:
             "nbf": now,
             "sub": f"system:serviceaccount:{namespace}:{name}",
         }
-        token = jwt.encode(claims, self._private_pem, algorithm="RS256", headers={"kid": self._kid})
+        token = jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self._kid})
         return token, expires
 
     def verify(self, token: str) -> Mapping[str, Any] | None:

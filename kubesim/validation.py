@@ -290,6 +290,33 @@ def _validate_deployment(obj: Mapping[str, Any]) -> list[FieldError]:
     return errors
 
 
+_ACCESS_MODES: Final = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
+_QUANTITY_RE: Final = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+
+
+def _validate_persistent_volume_claim(obj: Mapping[str, Any]) -> list[FieldError]:
+    spec = obj.get("spec") or {}
+    errors: list[FieldError] = []
+    modes = spec.get("accessModes") or []
+    if not modes:
+        errors.append(
+            FieldError("spec.accessModes", "at least 1 access mode is required", kind="required")
+        )
+    supported = ", ".join(f'"{m}"' for m in _ACCESS_MODES)
+    errors += [
+        FieldError("spec.accessModes", f"supported values: {supported}", mode, "unsupported")
+        for mode in modes
+        if mode not in _ACCESS_MODES
+    ]
+    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+    if storage is None:
+        errors.append(FieldError("spec.resources[storage]", "", kind="required"))
+    elif not _QUANTITY_RE.match(str(storage)):
+        why = f"quantities must match the regular expression '{_QUANTITY_RE.pattern}'"
+        errors.append(FieldError("spec.resources.requests[storage]", why, str(storage)))
+    return errors
+
+
 _KIND_CHECKS: Final = {
     "Pod": _validate_pod,
     "Role": _validate_role,
@@ -297,4 +324,5 @@ _KIND_CHECKS: Final = {
     "RoleBinding": lambda o: _validate_binding(o, cluster_scoped=False),
     "ClusterRoleBinding": lambda o: _validate_binding(o, cluster_scoped=True),
     "Deployment": _validate_deployment,
+    "PersistentVolumeClaim": _validate_persistent_volume_claim,
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import fresh_database, postgres_available, throwaway_postgres
+from devsupport.postgres_server import fresh_database, postgres_available, throwaway_postgres
 
 pytest_plugins = ["kubesim.pytest_plugin"]
 

@@ -11,7 +11,7 @@ on replicas' clocks agreeing to well under the window, as NTP provides.)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
@@ -20,12 +20,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from app.auth import AdminDep
 from app.db.session import SessionDep
 from app.docs.openapi import problem_responses
+from app.errors import UnprocessableError
 from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.schemas import GrantEventOut
 
 SETTLE_SECONDS: Final = 2.0
 MAX_LIMIT: Final = 1000
+MAX_EVENT_ID: Final = 2**63 - 1  # event ids are BIGINT
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -98,7 +100,16 @@ async def list_events(
     """Every grant event of every principal, for export to a SIEM or archive: requests,
     activations, kubeconfig fetches, renewals, revocations, expiries and failures. Events appear
     here a couple of seconds after they happen (see `next_cursor` for polling)."""
+    if since is not None:
+        try:
+            # Stored times are UTC; an offset at the edge of the calendar (9999-12-31T23:59-14:00)
+            # has no UTC equivalent and must be the caller's error, not the database's.
+            since = since.astimezone(UTC)
+        except OverflowError:
+            raise UnprocessableError("since is out of range", field="query.since") from None
     after_id = int(cursor) if cursor is not None else None
+    if after_id is not None and after_id > MAX_EVENT_ID:
+        raise UnprocessableError("not a cursor returned by this API", field="query.cursor")
     events = await repository.list_events_since(
         session,
         since=since,

@@ -11,6 +11,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.policies import PolicyEngine
 from app.auth.principals import Principal
 from app.errors import ForbiddenError, Unauthorized
+from app.limits.rate_limit import enforce_rate_limit
 
 # Only documents the scheme in OpenAPI (the "Authorize" button in /docs); parsing and every
 # error response stay ours so all failures are problem+json with WWW-Authenticate.
@@ -39,10 +40,14 @@ async def current_principal(
     request: Request,
     _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Principal:
-    """The caller, or a 401 problem. Also stored on `request.state.principal` for audit."""
+    """The caller, or a 401 problem (429 when it is over its rate limit). Also stored on
+    `request.state.principal` for audit."""
     authenticator: Authenticator = request.app.state.authenticator
     principal = await authenticator.authenticate(_bearer_credential(request))
     request.state.principal = principal
+    # After authentication: the principal is what is limited, and an unauthenticated flood
+    # must not drain a real principal's bucket.
+    enforce_rate_limit(request.app.state, principal.id)
     return principal
 
 

@@ -147,6 +147,25 @@ _PROBLEMS: Final[dict[int, tuple[str, dict[str, Any]]]] = {
             ],
         },
     ),
+    413: (
+        "The request body is larger than the configured limit (`max_request_body_bytes`).",
+        _example(
+            "content-too-large",
+            "Content Too Large",
+            413,
+            "the request body exceeds the limit of 65536 bytes",
+        ),
+    ),
+    429: (
+        "The caller exceeded its rate limit (`rate_limit`); retry after `Retry-After` seconds.",
+        _example(
+            "rate-limited",
+            "Too Many Requests",
+            429,
+            "rate limit exceeded: at most 20 requests at once and 120 per minute for each "
+            "principal; retry in 1 s",
+        ),
+    ),
     502: (
         "The cluster refused scangate's own identity; the detail names the missing permission.",
         _example(
@@ -195,7 +214,14 @@ def _problem_content(status: int) -> dict[str, Any]:
 def _enrich_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if operation.get("security"):
-        responses.setdefault("401", {})
+        # Any authenticated call: bad credentials, the principal's rate limit, and a database
+        # (or cluster) that is unavailable.
+        for code in ("401", "429", "503"):
+            responses.setdefault(code, {})
+    if "requestBody" in operation:
+        # Bodies that are not JSON at all (400) or too large to be read (413).
+        for code in ("400", "413"):
+            responses.setdefault(code, {})
     for code, response in responses.items():
         if not code.isdigit() or int(code) < 400:
             continue

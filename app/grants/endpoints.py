@@ -11,6 +11,8 @@ from fastapi import status as http_status
 
 from app.auth import PrincipalDep
 from app.db.session import SessionDep
+from app.docs.openapi import problem_responses
+from app.grants import examples
 from app.grants.schemas import (
     GrantCreate,
     GrantEventList,
@@ -29,12 +31,17 @@ router = APIRouter(prefix="/v1/grants", tags=["grants"])
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def get_grant_service(request: Request) -> GrantService:
+async def get_grant_service(request: Request) -> GrantService:
+    # `async` although it awaits nothing: FastAPI runs plain `def` dependencies in a worker
+    # thread, a thread hop on every request for a constructor.
     return GrantService.from_state(request.app.state)
 
 
 ServiceDep = Annotated[GrantService, Depends(get_grant_service)]
-GrantId = Annotated[str, Path(description="A grant id (26 lowercase characters).")]
+GrantId = Annotated[
+    str,
+    Path(description="A grant id (26 lowercase characters).", examples=[examples.GRANT_ID]),
+]
 
 
 @router.post(
@@ -42,26 +49,57 @@ GrantId = Annotated[str, Path(description="A grant id (26 lowercase characters).
     status_code=http_status.HTTP_201_CREATED,
     response_model=GrantOut,
     summary="Request access to pods",
+    response_description="The grant, `active`: its ServiceAccount, Role and RoleBinding exist. "
+    "`Location` names it.",
+    responses=problem_responses(
+        403,
+        422,
+        502,
+        503,
+        _403="No policy allows this principal this cluster, namespace or scanner.",
+    ),
 )
 async def create_grant(
-    body: GrantCreate, principal: PrincipalDep, service: ServiceDep, response: Response
+    body: Annotated[GrantCreate, Body(openapi_examples=examples.CREATE)],
+    principal: PrincipalDep,
+    service: ServiceDep,
+    response: Response,
 ) -> GrantOut:
+    """Creates a ServiceAccount (in the grants namespace), a Role naming exactly the resolved
+    pods in `resourceNames` with the scanner profile's rules, and a RoleBinding, then answers
+    with the active grant. A failure at any step deletes what was created and records the grant
+    as `failed`; nothing half-provisioned is ever active. Fetch credentials from
+    `GET /v1/grants/{grant_id}/kubeconfig`."""
     grant = await service.provision_grant(principal, body)
     response.headers["Location"] = f"{router.prefix}/{grant.id}"
     return GrantOut.of(grant)
 
 
-@router.get("", response_model=GrantPage, summary="List grants (admins: all grants)")
+@router.get(
+    "",
+    response_model=GrantPage,
+    summary="List grants (admins: all grants)",
+    response_description="One page of grants, newest first.",
+    responses=problem_responses(422),
+)
 async def list_grants(
     principal: PrincipalDep,
     service: ServiceDep,
     session: SessionDep,
-    status: Annotated[GrantStatus | None, Query()] = None,
-    namespace: Annotated[str | None, Query(max_length=63)] = None,
-    cluster: Annotated[str | None, Query(max_length=253)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=26)] = None,
+    status: Annotated[GrantStatus | None, Query(description="Only grants in this state.")] = None,
+    namespace: Annotated[
+        str | None, Query(max_length=63, description="Only grants for this namespace.")
+    ] = None,
+    cluster: Annotated[
+        str | None, Query(max_length=253, description="Only grants on this cluster.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Grants per page.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=26, description="The `next_cursor` of the previous page."),
+    ] = None,
 ) -> GrantPage:
+    """The caller's own grants; admins see every principal's."""
     grants, next_cursor = await service.list_grants(
         session,
         principal,
@@ -74,10 +112,17 @@ async def list_grants(
     return GrantPage(items=[GrantOut.of(g) for g in grants], next_cursor=next_cursor)
 
 
-@router.get("/{grant_id}", response_model=GrantOut, summary="One grant")
+@router.get(
+    "/{grant_id}",
+    response_model=GrantOut,
+    summary="One grant",
+    response_description="The grant.",
+    responses=problem_responses(404),
+)
 async def get_grant(
     grant_id: GrantId, principal: PrincipalDep, service: ServiceDep, session: SessionDep
 ) -> GrantOut:
+    """A grant the caller requested (admins: any grant)."""
     return GrantOut.of(await service.get_grant(session, principal, grant_id))
 
 
@@ -86,17 +131,38 @@ async def get_grant(
     summary="A kubeconfig with a fresh token (requester only)",
     responses={
         200: {
-            "content": {"application/yaml": {}, "application/json": {}},
-            "description": "The kubeconfig; every fetch mints a new token.",
-        }
+            "content": {
+                "application/yaml": {"example": examples.KUBECONFIG_YAML},
+                "application/json": {"example": examples.KUBECONFIG_JSON},
+            },
+            "description": "The kubeconfig (`Cache-Control: no-store`); every fetch mints a "
+            "new token.",
+        },
+        **problem_responses(
+            403,
+            404,
+            409,
+            422,
+            502,
+            503,
+            _403="Admins may see and revoke any grant, but credentials are the requester's.",
+            _409="The grant is not active (still provisioning, or ended).",
+        ),
     },
 )
 async def get_kubeconfig(
     grant_id: GrantId,
     principal: PrincipalDep,
     service: ServiceDep,
-    format: Annotated[Literal["yaml", "json"], Query()] = "yaml",
+    format: Annotated[
+        Literal["yaml", "json"], Query(description="`yaml` (the default) or `json`.")
+    ] = "yaml",
 ) -> Response:
+    """One cluster (the server and its CA, never `insecure-skip-tls-verify`), one user with a
+    freshly minted ServiceAccount token, one context `scangate-<id>` in the target namespace.
+    The token is valid for max(600 s, the grant's remaining time); the grant's real end is
+    enforced by deleting the ServiceAccount, which invalidates every token at once. Each fetch
+    is audited."""
     kubeconfig = await service.issue_kubeconfig(principal, grant_id)
     if format == "json":
         return Response(json.dumps(kubeconfig), media_type="application/json", headers=_NO_STORE)
@@ -104,14 +170,29 @@ async def get_kubeconfig(
     return Response(text, media_type="application/yaml", headers=_NO_STORE)
 
 
-@router.post("/{grant_id}/renew", response_model=GrantOut, summary="Extend a grant")
+@router.post(
+    "/{grant_id}/renew",
+    response_model=GrantOut,
+    summary="Extend a grant",
+    response_description="The grant with its new `expires_at`.",
+    responses=problem_responses(
+        403,
+        404,
+        409,
+        422,
+        _403="Only the requester may renew, and a policy must still allow the grant.",
+        _409="The grant is not active, or already lasts its policy's maximum lifetime.",
+    ),
+)
 async def renew_grant(
     grant_id: GrantId,
-    body: GrantRenew,
+    body: Annotated[GrantRenew, Body(openapi_examples=examples.RENEW)],
     principal: PrincipalDep,
     service: ServiceDep,
     session: SessionDep,
 ) -> GrantOut:
+    """Moves the expiry to now + `ttl_seconds`, never past the policy's maximum lifetime counted
+    from the grant's creation, and never earlier than it already is."""
     grant = await service.renew_grant(session, principal, grant_id, body.ttl_seconds)
     return GrantOut.of(grant)
 
@@ -120,12 +201,14 @@ async def renew_grant(
     "/{grant_id}/revoke",
     response_model=GrantOut,
     summary="Revoke a grant (idempotent)",
+    response_description="The grant, `revoked` (or as it was, if it had already ended).",
     responses={
         202: {
             "model": GrantOut,
             "description": "Accepted: the cluster is unreachable; "
             "the grant stays `revoking` until the reaper finishes it.",
-        }
+        },
+        **problem_responses(404, 422),
     },
 )
 async def revoke_grant(
@@ -133,17 +216,27 @@ async def revoke_grant(
     principal: PrincipalDep,
     service: ServiceDep,
     response: Response,
-    body: Annotated[GrantRevoke | None, Body()] = None,
+    body: Annotated[GrantRevoke | None, Body(openapi_examples=examples.REVOKE)] = None,
 ) -> GrantOut:
+    """Deletes the ServiceAccount first (that alone ends every token), then the RoleBinding and
+    the Role. The requester or an admin may revoke; revoking an ended grant changes nothing."""
     grant = await service.revoke_grant(principal, grant_id, body.reason if body else None)
     if grant.status == "revoking":
         response.status_code = http_status.HTTP_202_ACCEPTED
     return GrantOut.of(grant)
 
 
-@router.get("/{grant_id}/events", response_model=GrantEventList, summary="Audit trail")
+@router.get(
+    "/{grant_id}/events",
+    response_model=GrantEventList,
+    summary="Audit trail",
+    response_description="The grant's events, oldest first.",
+    responses=problem_responses(404),
+)
 async def list_grant_events(
     grant_id: GrantId, principal: PrincipalDep, service: ServiceDep, session: SessionDep
 ) -> GrantEventList:
+    """Every state change of the grant and every kubeconfig fetch: who, when and details.
+    Admins export the events of all grants from `GET /v1/events`."""
     events = await service.list_events(session, principal, grant_id)
     return GrantEventList(items=[GrantEventOut.of(e) for e in events])

@@ -12,6 +12,7 @@ from app.errors import (
     UpstreamForbidden,
     UpstreamUnavailable,
 )
+from app.grants.ids import is_grant_id
 from app.kube.errors import KubeError, KubeForbidden, KubeUnavailable
 
 
@@ -23,7 +24,10 @@ class GrantNotFound(NotFoundError):
     type_slug = "grant-not-found"
 
     def __init__(self, grant_id: str) -> None:
-        super().__init__(f"grant {grant_id!r} not found")
+        # Only an id-shaped value is repeated: a path segment can hold anything a caller typed,
+        # a pasted token included.
+        shown = f" {grant_id!r}" if is_grant_id(grant_id) else ""
+        super().__init__(f"grant{shown} not found")
 
 
 class GrantNotActive(ConflictError):

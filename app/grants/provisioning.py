@@ -1,8 +1,10 @@
 """Creating a grant: from a validated request to an `active` grant with its Kubernetes objects.
 
 Crash safety rests on one ordering rule: the `provisioning` row is committed before the first
-cluster call. Whatever happens afterwards (an error, a timeout, the process dying), the database
-knows the grant may have objects in the cluster, and either this code or the reaper removes them.
+cluster call that creates anything. Whatever happens afterwards (an error, a timeout, the process
+dying), the database knows the grant may have objects in the cluster, and either this code or the
+reaper removes them. The pod lookup is the one call that may start earlier: it only reads, so a
+crash during it leaves nothing to clean up, and it hides the commit's round trips behind its own.
 No transaction is open during a cluster call.
 
 Critical path (DESIGN.md): the ServiceAccount is created alongside pod resolution and the Role;
@@ -16,7 +18,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from app.auth import PolicyEngine, Principal
 from app.db.engine import Database
@@ -42,6 +45,7 @@ from app.kube.errors import KubeError
 from app.kube.models import GrantTarget, PodInfo
 from app.kube.naming import object_name
 from app.kube.profiles import profile_rules
+from app.observability.metrics import ScangateMetrics
 from app.settings import PolicyConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -77,20 +81,17 @@ async def resolve_target_pods(cluster: ClusterClient, request: PodRequest) -> li
     else:
         assert request.selector is not None
         lookup = cluster.list_pods(request.namespace, request.selector)
-    # Both at once for latency; errors are then reported in a fixed order, namespace first,
-    # so the same request always gets the same answer.
-    exists, found = await asyncio.gather(
-        cluster.namespace_exists(request.namespace), lookup, return_exceptions=True
-    )
-    if isinstance(exists, BaseException):
-        raise exists
-    if not exists:
-        raise NamespaceNotFound(
-            f"namespace {request.namespace!r} does not exist", field="body.namespace"
-        )
-    if isinstance(found, BaseException):
-        raise found
-    pods = _check_found(request, found)
+    try:
+        pods = _check_found(request, await lookup)
+    except (KubeError, ScangateError):
+        # The namespace is looked up only when the pods were not found (had they been, it
+        # exists), so a grant spends no API call on it. A missing namespace is reported first,
+        # whatever else failed, so the same request always gets the same answer.
+        if not await cluster.namespace_exists(request.namespace):
+            raise NamespaceNotFound(
+                f"namespace {request.namespace!r} does not exist", field="body.namespace"
+            ) from None
+        raise
     if len(pods) > request.max_pods:
         raise TooManyPods(
             f"{len(pods)} pods requested but the policy allows at most {request.max_pods}",
@@ -140,13 +141,15 @@ class GrantProvisioner:
         db: Database,
         clusters: ClusterRegistry,
         policies: PolicyEngine,
-        wake_reaper: Callable[[], None],
+        wake_reaper: Callable[[datetime], None],
+        metrics: ScangateMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._clusters = clusters
         self._policies = policies
         self._wake_reaper = wake_reaper
+        self._metrics = metrics
 
     async def provision_grant(self, principal: Principal, request: GrantCreate) -> Grant:
         cluster_name = request.cluster or self._settings.clusters[0].name
@@ -167,14 +170,6 @@ class GrantProvisioner:
                 field="body.pods",
                 max_pods=policy.max_pods,
             )
-        grant = await self._insert(principal, request, cluster, policy, ttl)
-        target = GrantTarget(
-            grant_id=grant.id,
-            namespace=grant.namespace,
-            scanner=grant.scanner,
-            requester=grant.requester,
-            expires_at=grant.expires_at,
-        )
         pod_request = PodRequest(
             namespace=request.namespace,
             pods=request.pods,
@@ -183,8 +178,24 @@ class GrantProvisioner:
             max_pods=policy.max_pods,
             sidecar_container=self._settings.sidecar_container,
         )
+        # The pod lookup only reads, so it may run while the provisioning row commits (see the
+        # module docstring): the commit then costs no time on the critical path.
+        lookup = asyncio.create_task(resolve_target_pods(cluster, pod_request))
         try:
-            pods = await self._create_objects(cluster, target, pod_request)
+            grant = await self._insert(principal, request, cluster, policy, ttl)
+        except BaseException:
+            lookup.cancel()
+            await _settle(lookup)
+            raise
+        target = GrantTarget(
+            grant_id=grant.id,
+            namespace=grant.namespace,
+            scanner=grant.scanner,
+            requester=grant.requester,
+            expires_at=grant.expires_at,
+        )
+        try:
+            pods = await self._create_objects(cluster, target, lookup)
         except ScangateError as exc:
             await self._abandon(grant, cluster, exc, actor=principal.id)
             raise
@@ -260,24 +271,24 @@ class GrantProvisioner:
                     "claims": self._policies.matched_claims(principal, policy),
                 },
             )
-        # The reaper must learn of this row: if this request dies, it is what cleans up.
-        self._wake_reaper()
+        # The reaper must learn of this row: if this request dies, it is what cleans up, once
+        # the provisioning timeout has passed.
+        timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
+        self._wake_reaper(now + timeout)
         return grant
 
     async def _create_objects(
-        self, cluster: ClusterClient, target: GrantTarget, request: PodRequest
+        self, cluster: ClusterClient, target: GrantTarget, lookup: asyncio.Task[list[str]]
     ) -> list[str]:
         service_account = asyncio.create_task(cluster.create_service_account(target))
         try:
-            pods = await resolve_target_pods(cluster, request)
+            pods = await lookup
             await cluster.create_role(target, profile_rules(target.scanner, pods))
         except BaseException:
             # Let the ServiceAccount call settle before anyone cleans up: its HTTP request runs
             # in a worker thread that cancellation cannot stop, so it could land after the
             # cleanup and leave an orphan. The first error is the one reported.
-            await asyncio.wait([service_account])
-            if not service_account.cancelled():
-                service_account.exception()  # retrieved, so asyncio does not log it as lost
+            await _settle(service_account)
             raise
         await service_account
         await cluster.create_role_binding(target)
@@ -306,8 +317,10 @@ class GrantProvisioner:
                 f"grant {grant.id!r} was revoked or timed out while it was being provisioned"
             )
         grant.status, grant.pods, grant.updated_at = "active", pods, now
+        if self._metrics is not None:
+            self._metrics.grant_created(cluster.name, grant.scanner)
         # A new expiry the reaper may need to wake up earlier for.
-        self._wake_reaper()
+        self._wake_reaper(grant.expires_at)
         log.info(
             "grant %s active: %d pod(s) in %s/%s",
             grant.id,
@@ -324,7 +337,8 @@ class GrantProvisioner:
         cleaned = await self._delete_objects(grant, cluster)
         now = utcnow()
         async with self._db.session() as session:
-            if await repository.fail_provisioning(session, grant.id, error=error, now=now):
+            failed = await repository.fail_provisioning(session, grant.id, error=error, now=now)
+            if failed:
                 await repository.add_event(
                     session,
                     grant.id,
@@ -333,6 +347,8 @@ class GrantProvisioner:
                     type="failed",
                     detail={"error": error, "cleaned_up": cleaned},
                 )
+        if failed and self._metrics is not None:
+            self._metrics.grant_failed(cluster.name, grant.scanner)
         log.info("grant %s failed: %s", grant.id, error)
 
     async def _delete_objects(self, grant: Grant, cluster: ClusterClient) -> bool:
@@ -343,6 +359,14 @@ class GrantProvisioner:
             log.warning("grant %s: cleanup deferred to the reaper's sweep: %s", grant.id, exc)
             return False
         return True
+
+
+async def _settle(task: asyncio.Task[Any]) -> None:
+    """Wait for `task` to finish, whatever its outcome, and mark its error as retrieved (so
+    asyncio does not log it as lost): the caller is already reporting another error."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 def _describe(exc: BaseException) -> str:

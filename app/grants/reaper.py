@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from app.grants.revocation import REAPER_ACTOR, carry_out_revocation, lease_unti
 from app.grants.sweep import sweep_cluster
 from app.kube.clusters import ClusterRegistry, ClusterSettings
 from app.kube.errors import KubeError
+from app.observability.metrics import ScangateMetrics
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,27 @@ class ReapReport:
 
 
 class ReaperPass:
-    def __init__(self, settings: Settings, db: Database, clusters: ClusterRegistry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clusters: ClusterRegistry,
+        *,
+        metrics: ScangateMetrics | None = None,
+    ) -> None:
         self._settings = settings
         self._db = db
         self._clusters = clusters
+        self._metrics = metrics
 
     async def run(self, *, sweep: bool) -> ReapReport:
+        started = time.perf_counter()
+        report = await self._run_steps(sweep=sweep)
+        if self._metrics is not None:
+            self._metrics.reaper_pass_finished(time.perf_counter() - started, len(report.errors))
+        return report
+
+    async def _run_steps(self, *, sweep: bool) -> ReapReport:
         report = ReapReport()
         steps: list[tuple[str, Callable[[ReapReport], Awaitable[None]]]] = [
             ("expire", self._expire),
@@ -162,6 +179,8 @@ class ReaperPass:
                     )
             for grant in stale:
                 log.warning("grant %s: %s; deleting its objects", grant.id, error)
+                if self._metrics is not None:
+                    self._metrics.grant_failed(grant.cluster, grant.scanner)
             await self._bounded(self._delete_objects, stale)
             report.failed_provisioning += len(stale)
             if len(stale) < BATCH_SIZE:
@@ -171,12 +190,16 @@ class ReaperPass:
         for name in self._clusters.names():
             # Each cluster on its own: one unreachable cluster must not shield the others.
             try:
-                report.swept += await sweep_cluster(
+                swept = await sweep_cluster(
                     self._db, self._clusters.get(name), self._policy_namespaces(name)
                 )
             except KubeError as exc:
                 log.warning("reaper: sweep of cluster %s failed: %s", name, exc)
                 report.errors.append(f"sweep {name}: {exc}")
+                continue
+            report.swept += swept
+            if self._metrics is not None:
+                self._metrics.orphans_swept_in(name, swept)
 
     def _policy_namespaces(self, cluster: str) -> set[str]:
         """Namespaces policies name exactly for `cluster`: where to look for orphans if scangate
@@ -205,6 +228,7 @@ class ReaperPass:
                 grant,
                 actor=REAPER_ACTOR,
                 retry_max_seconds=self._settings.reaper.revoke_retry_max_seconds,
+                metrics=self._metrics,
             )
 
         return await self._bounded(end, claimed)
@@ -238,14 +262,25 @@ class Reaper:
     def __init__(self, state: Any) -> None:
         self._state = state
         self._wakeup = asyncio.Event()
+        # When the current sleep ends; None while a pass runs (a pass may already have read
+        # the next due moment, so any wake() during it must trigger another pass).
+        self._asleep_until: datetime | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.last_report: ReapReport | None = None
         # Since start: what this replica did (operators and the replica tests read it).
         self.totals = ReapReport()
 
-    def wake(self) -> None:
-        """Recompute when the next work is due (a sooner expiry may have appeared)."""
+    def wake(self, due: datetime | None = None) -> None:
+        """Recompute when the next work is due (a sooner expiry may have appeared).
+
+        `due` is when the new work becomes due. If the reaper is asleep and will wake by then
+        anyway, nothing happens: every grant created would otherwise cost a whole pass (a
+        handful of claims and queries) that finds nothing to do.
+        """
+        asleep_until = self._asleep_until
+        if due is not None and asleep_until is not None and asleep_until <= due:
+            return
         self._wakeup.set()
 
     async def start(self) -> None:
@@ -270,7 +305,9 @@ class Reaper:
 
     async def _run(self) -> None:
         state = self._state
-        reaper_pass = ReaperPass(state.settings, state.db, state.clusters)
+        reaper_pass = ReaperPass(
+            state.settings, state.db, state.clusters, metrics=getattr(state, "metrics", None)
+        )
         sweep_interval = timedelta(seconds=state.settings.reaper.sweep_interval_seconds)
         next_sweep = utcnow()  # sweep on the first pass: a restart is when orphans appear
         failures = 0
@@ -296,7 +333,9 @@ class Reaper:
                 failures += 1
                 delay = min(_MAX_FAILURE_BACKOFF_SECONDS, 2.0**failures)
                 log.exception("reaper pass failed; next try in %.0f s", delay)
+            self._asleep_until = utcnow() + timedelta(seconds=delay)
             await self._sleep(delay)
+            self._asleep_until = None
         log.info("reaper stopped")
 
     async def _sleep(self, seconds: float) -> None:

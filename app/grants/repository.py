@@ -37,19 +37,24 @@ class ClaimedGrant:
     namespace: str
     end_status: str | None
     attempts: int
+    scanner: str  # metrics labels
+    expires_at: datetime  # revocation lag is measured from it
 
 
+# In ClaimedGrant's field order.
 _CLAIM_COLUMNS: Final = (
     Grant.id,
     Grant.cluster,
     Grant.namespace,
     Grant.end_status,
     Grant.attempts,
+    Grant.scanner,
+    Grant.expires_at,
 )
 
 
 def _claimed(rows: Iterable[Any]) -> list[ClaimedGrant]:
-    return [ClaimedGrant(r.id, r.cluster, r.namespace, r.end_status, r.attempts) for r in rows]
+    return [ClaimedGrant(*row) for row in rows]
 
 
 async def insert_grant(session: AsyncSession, grant: Grant) -> None:

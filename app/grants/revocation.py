@@ -21,6 +21,7 @@ from app.grants.clock import format_rfc3339, utcnow
 from app.grants.repository import ClaimedGrant
 from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError
+from app.observability.metrics import ScangateMetrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ async def carry_out_revocation(
     *,
     actor: str,
     retry_max_seconds: int,
+    metrics: ScangateMetrics | None = None,
 ) -> str:
     """Delete a claimed grant's objects and finish it. Returns what happened: `revoked` or
     `expired` (this call ended it), `revoking` (the cluster failed; a retry is scheduled) or
@@ -108,4 +110,11 @@ async def carry_out_revocation(
         # Another claimant (whose lease ran out mid-attempt, yet it went on) finished it first.
         return ENDED_ELSEWHERE
     log.info("grant %s %s", claimed.id, status)
+    if metrics is not None:
+        metrics.grant_ended(claimed.cluster, claimed.scanner, status)
+        if status == "expired":
+            # `now` was taken once the objects were gone, the ServiceAccount first: an upper
+            # bound of the moment the grant's tokens stopped working.
+            lag = (now - claimed.expires_at).total_seconds()
+            metrics.revocation_lag_observed(claimed.cluster, lag)
     return status

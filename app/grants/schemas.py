@@ -6,6 +6,7 @@ configuration (the policy's max TTL and max pods) or on the cluster is checked b
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 
 from app.db.models import Grant, GrantEvent
 from app.grants.clock import format_rfc3339
+from app.grants.examples import EVENT, GRANT
 from app.grants.selectors import is_dns1123_label, is_dns1123_subdomain, label_selector_problem
+from app.observability.credentials import contains_credential
 
 MIN_TTL_SECONDS = 30
 MAX_PODS_PER_REQUEST = 1000  # a syntax bound; the policy's max_pods is the real limit
@@ -41,7 +44,29 @@ def _cluster(value: str) -> str:
     return value
 
 
+def _no_credential(value: str) -> str:
+    # Free text is stored, listed to admins and exported with the audit trail: a token or key
+    # pasted here (say, a CI variable expanded by mistake) must be refused, not kept.
+    if contains_credential(value):
+        raise ValueError("must not contain a credential (an API key, a token or a JWT)")
+    return value
+
+
+# C0 and C1 control characters other than tab and line breaks, and lone UTF-16 surrogates (a
+# JSON "\ud800" escape decodes to one): PostgreSQL cannot store a NUL, no UTF-8 encoder takes a
+# surrogate, and escape sequences would be replayed to whoever reads the audit trail in a
+# terminal.
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _plain_text(value: str) -> str:
+    if _CONTROL_OR_SURROGATE.search(value):
+        raise ValueError("must not contain control characters or unpaired surrogates")
+    return value
+
+
 def _selector(value: str) -> str:
+    _no_credential(value)  # before the syntax check, whose messages quote the selector
     problem = label_selector_problem(value)
     if problem:
         raise ValueError(f"invalid label selector: {problem}")
@@ -67,7 +92,7 @@ class GrantCreate(_Body):
     cluster: Annotated[str, AfterValidator(_cluster)] | None = Field(
         default=None, description="Configured cluster name; the first configured by default."
     )
-    namespace: NamespaceName
+    namespace: NamespaceName = Field(description="The target namespace.")
     pods: (
         Annotated[
             list[PodName],
@@ -75,18 +100,23 @@ class GrantCreate(_Body):
             AfterValidator(_unique_sorted),
         ]
         | None
-    ) = None
+    ) = Field(default=None, description="Pod names (give `pods` or `selector`, not both).")
     selector: Annotated[str, Field(max_length=4096), AfterValidator(_selector)] | None = Field(
         default=None,
         description="Label selector, resolved once at grant time to the matching Running pods.",
     )
-    scanner: ScannerName
+    scanner: ScannerName = Field(
+        description="The scanner profile: `exec` (kubectl exec), `debug` (ephemeral debug "
+        "containers) or `sidecar` (read a scanner sidecar's logs)."
+    )
     ttl_seconds: int | None = Field(
         default=None,
         ge=MIN_TTL_SECONDS,
         description="Default 900 (or the policy's max if lower); at most the policy's max.",
     )
-    reason: str | None = Field(default=None, max_length=1024)
+    reason: Annotated[str, AfterValidator(_plain_text), AfterValidator(_no_credential)] | None = (
+        Field(default=None, max_length=1024, description="Why, for the audit trail.")
+    )
 
     @model_validator(mode="after")
     def _exactly_one_target(self) -> GrantCreate:
@@ -100,10 +130,17 @@ class GrantRenew(_Body):
 
 
 class GrantRevoke(_Body):
-    reason: str | None = Field(default=None, max_length=1024)
+    reason: Annotated[str, AfterValidator(_plain_text), AfterValidator(_no_credential)] | None = (
+        Field(default=None, max_length=1024, description="Why, for the audit trail.")
+    )
 
 
 class GrantOut(BaseModel):
+    """A grant. `pods` are the pods its Role names (for a selector grant: the Running pods the
+    selector matched when the grant was made)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [GRANT]})
+
     id: str
     status: GrantStatus
     cluster: str
@@ -126,13 +163,22 @@ class GrantOut(BaseModel):
 
 
 class GrantPage(BaseModel):
-    items: list[GrantOut]
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [GRANT], "next_cursor": GRANT["id"]}]}
+    )
+
+    items: list[GrantOut] = Field(description="Newest first.")
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
     )
 
 
 class GrantEventOut(BaseModel):
+    """One audit event: `type` is requested, activated, failed, kubeconfig_issued, renewed,
+    revoking, revocation_failed, revoked or expired; `actor` a principal or `scangate:reaper`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT]})
+
     id: int
     grant_id: str
     at: Rfc3339
@@ -146,4 +192,6 @@ class GrantEventOut(BaseModel):
 
 
 class GrantEventList(BaseModel):
-    items: list[GrantEventOut]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [EVENT]}]})
+
+    items: list[GrantEventOut] = Field(description="Oldest first.")

@@ -39,16 +39,18 @@ from app.grants.provisioning import GrantProvisioner
 from app.grants.repository import ClaimedGrant
 from app.grants.revocation import carry_out_revocation, lease_until
 from app.grants.schemas import GrantCreate
+from app.grants.selectors import is_dns1123_label
 from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.kubeconfig import render_kubeconfig
+from app.observability.metrics import ScangateMetrics
 from app.settings import Settings
 
 # TokenRequest.expirationSeconds minimum enforced by the API server.
 MIN_TOKEN_SECONDS = 600
 
 
-def _no_wakeup() -> None:
+def _no_wakeup(_due: datetime) -> None:
     """Used when no reaper runs in this process (tests, `start_reaper=False`)."""
 
 
@@ -60,13 +62,15 @@ class GrantService:
         db: Database,
         clusters: ClusterRegistry,
         policies: PolicyEngine,
-        wake_reaper: Callable[[], None] = _no_wakeup,
+        wake_reaper: Callable[[datetime], None] = _no_wakeup,
+        metrics: ScangateMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._clusters = clusters
         self._policies = policies
         self._wake_reaper = wake_reaper
+        self._metrics = metrics
 
     @classmethod
     def from_state(cls, state: Any) -> GrantService:
@@ -78,6 +82,7 @@ class GrantService:
             clusters=state.clusters,
             policies=state.policies,
             wake_reaper=reaper.wake if reaper is not None else _no_wakeup,
+            metrics=getattr(state, "metrics", None),
         )
 
     # -- create -------------------------------------------------------------------------------
@@ -89,6 +94,7 @@ class GrantService:
             clusters=self._clusters,
             policies=self._policies,
             wake_reaper=self._wake_reaper,
+            metrics=self._metrics,
         )
         return await provisioner.provision_grant(principal, request)
 
@@ -111,6 +117,13 @@ class GrantService:
         """A page of grants, newest first, and the cursor of the next page (None at the end)."""
         if cursor is not None and not is_grant_id(cursor):
             raise UnprocessableError("not a cursor returned by this API", field="query.cursor")
+        # Filters are names, checked like names: anything else matches no grant anyway, and
+        # some text (a NUL byte) cannot even be sent to PostgreSQL as a query parameter.
+        for field, value in (("namespace", namespace), ("cluster", cluster)):
+            if value is not None and not is_dns1123_label(value):
+                raise UnprocessableError(
+                    f"{field} must be a DNS-1123 label", field=f"query.{field}"
+                )
         rows = await repository.list_grants(
             session,
             requester=None if principal.is_admin else principal.id,
@@ -259,10 +272,11 @@ class GrantService:
                 claim,
                 actor=principal.id,
                 retry_max_seconds=self._settings.reaper.revoke_retry_max_seconds,
+                metrics=self._metrics,
             )
             if status == "revoking":
                 # A deferred revocation has a retry time the reaper should wake up for.
-                self._wake_reaper()
+                self._wake_reaper(utcnow())
         async with self._db.session() as session:
             return await self._visible_grant(session, principal, grant_id)
 

@@ -3,9 +3,12 @@
 - `metrics`: `ScangateMetrics`, one Prometheus registry per app (several apps share a test
   process, so nothing here is a module-level singleton) and the instruments the service updates.
 - `requests`: the ASGI middleware that gives every request an id (`X-Request-ID`), times it by
-  route template and writes the one access record per request.
-- `logs`: JSON-lines (default) or text formatting, request-id injection and a last-line scrubber
-  that masks credential-shaped strings in any log record.
+  route template and writes the one access record per request (`context` carries the id).
+- `logs`: JSON-lines (default) or text formatting and request-id injection; `credentials`
+  masks credential-shaped strings in every formatted line and refuses them in free text.
 - `audit`: every grant event, once committed, also becomes a structured audit log record.
-- `endpoint`: `GET /metrics`.
+- `endpoint`: `GET /metrics`; `install`: wires all of it into one app.
+
+From the rest of scangate it imports only `app.grants.ids` (to log well-formed grant ids) and,
+in `endpoint`, the grants repository (the active-grants gauge), so every package may use it.
 """

@@ -10,9 +10,9 @@ codes and error messages a Debian container would give.
 `run_command` is the entry point used by the exec endpoint.
 """
 
-from kubesim.userland.container import Container, container_for_pod
+from kubesim.userland.container import Container
 from kubesim.userland.filesystem import FilesAnnotationError
-from kubesim.userland.interpreter import CommandNotFound, run_command
+from kubesim.userland.interpreter import CommandNotFound, container_for_pod, run_command
 from kubesim.userland.streams import BufferOutput, BytesInput, Input, NullOutput, Output
 
 __all__ = [

@@ -10,7 +10,7 @@ user without `runAsGroup` gets its primary group from /etc/passwd, and the pod's
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -52,7 +52,9 @@ def read_accounts(fs: Filesystem, path: str) -> list[Account]:
             members = tuple(m for m in fields[3].split(",") if m)
             accounts.append(Account(fields[0], int(fields[2]), members=members))
         elif len(fields) >= 7 and fields[3].isdigit():
-            accounts.append(Account(fields[0], int(fields[2]), int(fields[3]), fields[5], fields[6]))
+            accounts.append(
+                Account(fields[0], int(fields[2]), int(fields[3]), fields[5], fields[6])
+            )
     return accounts
 
 
@@ -67,6 +69,7 @@ class Container:
     gid: int = 0
     supplemental_groups: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    working_dir: str = "/"
 
     @property
     def groups(self) -> tuple[int, ...]:
@@ -97,7 +100,7 @@ def _security_value(container: Mapping[str, Any], pod_spec: Mapping[str, Any], k
     return own if own is not None else (pod_spec.get("securityContext") or {}).get(key)
 
 
-def container_for_pod(pod: Mapping[str, Any], container_name: str, programs: list[str]) -> Container:
+def build_container(pod: Mapping[str, Any], container_name: str, programs: list[str]) -> Container:
     """The container `container_name` of `pod` (which the caller has checked exists)."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     specs = [
@@ -105,7 +108,7 @@ def container_for_pod(pod: Mapping[str, Any], container_name: str, programs: lis
         *(spec.get("initContainers") or []),
         *(spec.get("ephemeralContainers") or []),
     ]
-    container = next((c for c in specs if c.get("name") == container_name), {})
+    container: Mapping[str, Any] = next((c for c in specs if c.get("name") == container_name), {})
     hostname = str(spec.get("hostname") or meta.get("name", ""))
     fs = default_filesystem(hostname, programs)
     annotations = meta.get("annotations") or {}
@@ -121,6 +124,7 @@ def container_for_pod(pod: Mapping[str, Any], container_name: str, programs: lis
         hostname=hostname,
         fs=fs,
         uid=int(uid) if uid is not None else 0,
+        working_dir=resolve(str(container.get("workingDir") or "/")),
     )
     account = next((a for a in read_accounts(fs, "/etc/passwd") if a.id == sim.uid), None)
     sim.gid = int(gid) if gid is not None else (account.gid if account else 0)
@@ -180,3 +184,6 @@ class Process:
 
     def basename(self) -> str:
         return posixpath.basename(self.name)
+
+
+Program = Callable[[Process], Awaitable[int]]

@@ -157,7 +157,9 @@ def apply_files_annotation(fs: Filesystem, annotation_key: str, text: str) -> No
     try:
         entries = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise FilesAnnotationError(f"annotation {annotation_key} is not valid YAML: {exc}") from None
+        raise FilesAnnotationError(
+            f"annotation {annotation_key} is not valid YAML: {exc}"
+        ) from None
     if entries is None:
         return
     if not isinstance(entries, Mapping):

@@ -12,48 +12,42 @@ splitting of expansions. Syntax errors read like dash's, the /bin/sh of Debian i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
-_OPERATORS: Final = ("&&", "||", ";;", "|", ";", "&", "(", ")")
-_REDIRECTS: Final = (">>", ">&", "<&", ">|", "<", ">")
-_META: Final = frozenset(" \t\n&|;()<>")
-_SPECIAL_PARAMETERS: Final = frozenset("?$#!@*-0123456789")
+from kubesim.userland.shell_lexer import (
+    Part,
+    ShellSyntaxError,
+    Token,
+    Word,
+    is_name,
+    literal,
+    tokenize,
+)
+
+__all__ = [
+    "AndOr",
+    "Command",
+    "Group",
+    "Part",
+    "Pipeline",
+    "Redirect",
+    "Script",
+    "ShellSyntaxError",
+    "Simple",
+    "Word",
+    "literal",
+    "parse",
+]
+
 RESERVED_WORDS: Final = frozenset(
     {"if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for"}
 )
 
 
-class ShellSyntaxError(Exception):
-    """The script cannot be parsed; `str()` is dash's message after "sh: LINE: "."""
-
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-@dataclass(frozen=True)
-class Part:
-    """A piece of a word: literal text, a parameter to expand, or a command to substitute."""
-
-    kind: Literal["text", "param", "command"]
-    value: str
-    quoted: bool
-
-
-Word = tuple[Part, ...]
-
-
-def literal(word: Word) -> str | None:
-    """The word's text if it is entirely unquoted literal text (reserved words, `!`)."""
-    if all(p.kind == "text" and not p.quoted for p in word):
-        return "".join(p.value for p in word)
-    return None
-
-
 @dataclass(frozen=True)
 class Redirect:
     fd: int
-    op: str  # one of _REDIRECTS
+    op: str  # ">", ">>", ">|", "<", ">&" or "<&"
     target: Word
 
 
@@ -62,6 +56,7 @@ class Simple:
     assignments: list[tuple[str, Word]] = field(default_factory=list)
     words: list[Word] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
+    line: int = 1
 
 
 @dataclass
@@ -71,6 +66,7 @@ class Group:
     body: Script
     subshell: bool
     redirects: list[Redirect] = field(default_factory=list)
+    line: int = 1
 
 
 Command = Simple | Group
@@ -91,200 +87,12 @@ class AndOr:
 Script = list[AndOr]
 
 
-@dataclass(frozen=True)
-class _Token:
-    kind: Literal["word", "op", "redirect", "newline"]
-    line: int
-    word: Word = ()
-    op: str = ""
-    fd: int = -1
-
-
-class _Lexer:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = 1
-
-    def tokens(self) -> list[_Token]:
-        out: list[_Token] = []
-        while self._skip_blanks():
-            c = self.text[self.pos]
-            if c == "\n":
-                out.append(_Token("newline", self.line))
-                self.pos += 1
-                self.line += 1
-            elif c.isdigit() and self.text[self.pos + 1 : self.pos + 2] in ("<", ">"):
-                self.pos += 1
-                out.append(self._redirect(int(c)))
-            elif c in "<>":
-                out.append(self._redirect(0 if c == "<" else 1))
-            elif c in _META:
-                op = next(o for o in _OPERATORS if self.text.startswith(o, self.pos))
-                if op == ";;":
-                    raise ShellSyntaxError('Syntax error: ";;" unexpected', self.line)
-                self.pos += len(op)
-                out.append(_Token("op", self.line, op=op))
-            else:
-                out.append(_Token("word", self.line, word=self._word()))
-        return out
-
-    def _skip_blanks(self) -> bool:
-        """Skip blanks, line continuations and comments; False at end of input."""
-        text = self.text
-        while self.pos < len(text):
-            c = text[self.pos]
-            if c in " \t":
-                self.pos += 1
-            elif text.startswith("\\\n", self.pos):
-                self.pos += 2
-                self.line += 1
-            elif c == "#":
-                end = text.find("\n", self.pos)
-                self.pos = len(text) if end < 0 else end
-            else:
-                return True
-        return False
-
-    def _redirect(self, fd: int) -> _Token:
-        op = next(o for o in _REDIRECTS if self.text.startswith(o, self.pos))
-        self.pos += len(op)
-        if not self._skip_blanks() or self.text[self.pos] in _META:
-            found = "end of file" if self.pos >= len(self.text) else f'"{self.text[self.pos]}"'
-            raise ShellSyntaxError(f"Syntax error: {found} unexpected", self.line)
-        return _Token("redirect", self.line, word=self._word(), op=op, fd=fd)
-
-    def _word(self) -> Word:
-        parts: list[Part] = []
-        text = self.text
-        while self.pos < len(text) and text[self.pos] not in _META:
-            c = text[self.pos]
-            if c == "'":
-                end = text.find("'", self.pos + 1)
-                if end < 0:
-                    raise ShellSyntaxError("Syntax error: Unterminated quoted string", self.line)
-                parts.append(Part("text", text[self.pos + 1 : end], quoted=True))
-                self.line += text.count("\n", self.pos, end)
-                self.pos = end + 1
-            elif c == '"':
-                self.pos += 1
-                parts.extend(self._double_quoted())
-            elif c == "\\":
-                escaped = text[self.pos + 1 : self.pos + 2]
-                self.pos += 2
-                if escaped == "\n":
-                    self.line += 1
-                else:
-                    parts.append(Part("text", escaped or "\\", quoted=True))
-            elif c in "$`":
-                parts.append(self._expansion(quoted=False))
-            else:
-                parts.append(Part("text", c, quoted=False))
-                self.pos += 1
-        return _merge(parts)
-
-    def _double_quoted(self) -> list[Part]:
-        parts: list[Part] = [Part("text", "", quoted=True)]  # "" is an (empty) argument
-        text = self.text
-        while True:
-            if self.pos >= len(text):
-                raise ShellSyntaxError("Syntax error: Unterminated quoted string", self.line)
-            c = text[self.pos]
-            if c == '"':
-                self.pos += 1
-                return parts
-            if c == "\\" and text[self.pos + 1 : self.pos + 2] in ('"', "\\", "$", "`", "\n"):
-                escaped = text[self.pos + 1]
-                self.pos += 2
-                if escaped != "\n":
-                    parts.append(Part("text", escaped, quoted=True))
-            elif c in "$`":
-                parts.append(self._expansion(quoted=True))
-            else:
-                self.line += c == "\n"
-                parts.append(Part("text", c, quoted=True))
-                self.pos += 1
-
-    def _expansion(self, quoted: bool) -> Part:
-        text = self.text
-        if text[self.pos] == "`":
-            end = text.find("`", self.pos + 1)
-            if end < 0:
-                raise ShellSyntaxError('Syntax error: EOF in backquote substitution', self.line)
-            source = text[self.pos + 1 : end]
-            self.pos = end + 1
-            return Part("command", source, quoted)
-        self.pos += 1  # the "$"
-        nxt = text[self.pos : self.pos + 1]
-        if nxt == "(":
-            if text.startswith("((", self.pos):
-                raise ShellSyntaxError("arithmetic expansion is not supported by kubesim", self.line)
-            return Part("command", self._parenthesized(), quoted)
-        if nxt == "{":
-            end = text.find("}", self.pos)
-            name = text[self.pos + 1 : end] if end > 0 else ""
-            if not _is_name(name) and name not in _SPECIAL_PARAMETERS:
-                raise ShellSyntaxError(f"${{{name}}}: Bad substitution", self.line)
-            self.pos = end + 1
-            return Part("param", name, quoted)
-        if nxt and nxt in _SPECIAL_PARAMETERS:
-            self.pos += 1
-            return Part("param", nxt, quoted)
-        end = self.pos
-        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
-            end += 1
-        if end == self.pos or text[self.pos].isdigit():
-            return Part("text", "$", quoted)
-        name, self.pos = text[self.pos : end], end
-        return Part("param", name, quoted)
-
-    def _parenthesized(self) -> str:
-        """The source inside `$( ... )`, skipping parentheses in quotes."""
-        text, depth, start = self.text, 0, self.pos + 1
-        i = self.pos
-        while i < len(text):
-            c = text[i]
-            if c in "'\"":
-                close = text.find(c, i + 1)
-                i = len(text) if close < 0 else close
-            elif c == "\\":
-                i += 1
-            elif c == "(":
-                depth += 1
-            elif c == ")":
-                depth -= 1
-                if depth == 0:
-                    self.pos = i + 1
-                    return text[start:i]
-            i += 1
-        raise ShellSyntaxError('Syntax error: end of file unexpected (expecting ")")', self.line)
-
-
-def _is_name(text: str) -> bool:
-    return bool(text) and not text[0].isdigit() and all(c.isalnum() or c == "_" for c in text)
-
-
-def _merge(parts: list[Part]) -> Word:
-    merged: list[Part] = []
-    for part in parts:
-        last = merged[-1] if merged else None
-        if (
-            last is not None
-            and part.kind == last.kind == "text"
-            and part.quoted == last.quoted
-        ):
-            merged[-1] = Part("text", last.value + part.value, last.quoted)
-        else:
-            merged.append(part)
-    return tuple(merged)
-
-
 class _Parser:
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.pos = 0
 
-    def peek(self) -> _Token | None:
+    def peek(self) -> Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
     def at_op(self, *ops: str) -> bool:
@@ -301,9 +109,9 @@ class _Parser:
         if token is None:
             line = self.tokens[-1].line if self.tokens else 1
             return ShellSyntaxError(f"Syntax error: end of file unexpected{suffix}", line)
-        shown = token.op or ("newline" if token.kind == "newline" else "".join(
-            p.value for p in token.word
-        ))
+        shown = token.op or (
+            "newline" if token.kind == "newline" else "".join(p.value for p in token.word)
+        )
         return ShellSyntaxError(f'Syntax error: "{shown}" unexpected{suffix}', token.line)
 
     def skip_newlines(self) -> None:
@@ -360,13 +168,13 @@ class _Parser:
             if not (self.at_op(")") if subshell else self.at_word("}")):
                 raise self.unexpected(closer)
             self.pos += 1
-            return Group(body, subshell, self.redirects())
+            return Group(body, subshell, self.redirects(), token.line)
         if token.kind == "word" and literal(token.word) in RESERVED_WORDS:
             raise ShellSyntaxError(
                 f"{literal(token.word)}: compound commands are not supported by kubesim's shell",
                 token.line,
             )
-        simple = Simple()
+        simple = Simple(line=token.line)
         while (token := self.peek()) is not None and token.kind in ("word", "redirect"):
             if token.kind == "redirect":
                 simple.redirects.append(Redirect(token.fd, token.op, token.word))
@@ -392,14 +200,14 @@ def _assignment(word: Word) -> tuple[str, Word] | None:
     if first is None or first.kind != "text" or first.quoted or "=" not in first.value:
         return None
     name, _, rest = first.value.partition("=")
-    if not _is_name(name):
+    if not is_name(name):
         return None
     value = (Part("text", rest, False), *word[1:]) if rest else word[1:]
     return name, value
 
 
 def parse(text: str) -> Script:
-    parser = _Parser(_Lexer(text).tokens())
+    parser = _Parser(tokenize(text))
     script = parser.script()
     if parser.peek() is not None:
         raise parser.unexpected()

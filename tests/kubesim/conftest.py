@@ -142,3 +142,40 @@ def user_token(kubesim: KubesimHandle) -> str:
     token = secrets.token_urlsafe(24)
     kubesim.add_user_token(token, "alice", ["developers"])
     return token
+
+
+def grant_exec_profile(handle: KubesimHandle, pods: list[str], name: str = "scanner") -> str:
+    """A token for ServiceAccount scangate-grants/NAME holding exactly what scangate's `exec`
+    profile grants on `pods` in payments: pods get, pods/exec create+get, pods/log get."""
+    create_service_account(handle, "scangate-grants", name)
+    rules = [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceNames": pods},
+        {
+            "apiGroups": [""],
+            "resources": ["pods/exec"],
+            "verbs": ["create", "get"],
+            "resourceNames": pods,
+        },
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"], "resourceNames": pods},
+    ]
+    handle.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name, "namespace": "payments"},
+                "rules": rules,
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": "payments"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": name, "namespace": "scangate-grants"}
+                ],
+            },
+        ]
+    )
+    token: str = request_token(handle, "scangate-grants", name).status.token
+    return token

@@ -4,7 +4,10 @@ Helm's Go runtime reads its environment once, from the process's initial environ
 `HELM_DRIVER=memory` only takes effect in a process started with it: the Helm test runs this
 module in a subprocess.
 
-    python -m tests.kubesim.helm_install KUBECONFIG CHART NAMESPACE RELEASE [VALUES_JSON]
+    python -m tests.kubesim.helm_install KUBECONFIG CHART NAMESPACE RELEASE [VALUES_JSON
+        [OPTIONS_JSON]]
+
+OPTIONS_JSON holds keyword arguments of `Install.run` (`create_namespace`, ...).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import helm_sdkpy
 def main(argv: list[str]) -> int:
     kubeconfig, chart, namespace, release = argv[:4]
     values = json.loads(argv[4]) if len(argv) > 4 else {}
+    options = json.loads(argv[5]) if len(argv) > 5 else {}
     config = helm_sdkpy.Configuration(namespace=namespace, kubeconfig=kubeconfig)
-    result = asyncio.run(helm_sdkpy.Install(config).run(release, chart, values=values, wait=False))
+    install = helm_sdkpy.Install(config).run(release, chart, values=values, wait=False, **options)
+    result = asyncio.run(install)
     print(json.dumps(result, default=str))
     return 0
 

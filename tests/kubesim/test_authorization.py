@@ -100,15 +100,20 @@ def test_exec_is_forbidden_without_the_subresource(kubesim: KubesimHandle, user_
     assert 'cannot create resource "pods/exec"' in response.json()["message"]
 
 
-def test_allowed_exec_and_attach_are_not_implemented(kubesim: KubesimHandle) -> None:
+def test_allowed_exec_without_a_websocket_upgrade_is_refused(kubesim: KubesimHandle) -> None:
+    # Streaming needs an upgrade (the apiserver's "Upgrade request required"); SPDY upgrades
+    # get a clear 501, since kubesim streams over WebSocket only (tests/kubesim/test_exec_*).
+    exec_url = "/api/v1/namespaces/payments/pods/web-0/exec?command=true&container=app"
     with raw_http(kubesim) as http:
-        exec_ = http.post("/api/v1/namespaces/payments/pods/web-0/exec?command=true")
-        attach = http.get("/api/v1/namespaces/payments/pods/web-0/attach")
+        plain = http.post(exec_url)
+        spdy = http.post(exec_url, headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1"})
+        attach = http.get("/api/v1/namespaces/payments/pods/web-0/attach?container=app")
         missing = http.post("/api/v1/namespaces/payments/pods/nope/exec?command=true")
 
-    assert exec_.status_code == 501
-    assert "does not implement pods/exec" in exec_.json()["message"]
-    assert attach.status_code == 501
+    assert (plain.status_code, plain.json()["message"]) == (400, "Upgrade request required")
+    assert spdy.status_code == 501
+    assert "kubesim serves pods/exec over WebSocket only" in spdy.json()["message"]
+    assert attach.status_code == 400
     assert missing.status_code == 404
 
 

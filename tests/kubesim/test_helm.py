@@ -98,7 +98,13 @@ def _write_chart(directory: Path) -> Path:
     return chart
 
 
-def _helm_install(handle: KubesimHandle, chart: Path, values: dict[str, object]) -> Any:
+def _helm_install(
+    handle: KubesimHandle,
+    chart: Path,
+    values: dict[str, object],
+    namespace: str = "payments",
+    **options: object,
+) -> Any:
     result = subprocess.run(
         [
             sys.executable,
@@ -106,9 +112,10 @@ def _helm_install(handle: KubesimHandle, chart: Path, values: dict[str, object])
             "tests.kubesim.helm_install",
             str(handle.admin_kubeconfig),
             str(chart),
-            "payments",
+            namespace,
             "demo",
             json.dumps(values),
+            json.dumps(options),
         ],
         env={**os.environ, "HELM_DRIVER": "memory"},
         cwd=Path(__file__).resolve().parents[2],
@@ -141,3 +148,35 @@ def test_helm_installs_a_chart(kubesim_tls: KubesimHandle, tmp_path: Path) -> No
     # Helm read each object before creating it, as DESIGN.md describes.
     calls = [(r["method"], r["resource"]) for r in kubesim_tls.requests()]
     assert calls.index(("GET", "deployments")) < calls.index(("POST", "deployments"))
+
+
+def test_helm_creates_the_namespace_and_a_persistent_volume_claim(
+    kubesim_tls: KubesimHandle, tmp_path: Path
+) -> None:
+    # create_namespace=True with OpenAPI validation on: Helm checks every kind's
+    # `fieldValidation` support in /openapi/v3 before creating anything (scangate's chart
+    # needs this for its SQLite volume).
+    chart = _write_chart(tmp_path)
+    (chart / "templates" / "pvc.yaml").write_text(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: {{ .Release.Name }}-data}\n"
+        "spec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n"
+    )
+
+    release = _helm_install(
+        kubesim_tls,
+        chart,
+        {},
+        namespace="fresh",
+        create_namespace=True,
+        disable_openapi_validation=False,
+    )
+
+    assert release["info"]["status"] == "deployed"
+    with kubesim_tls.admin_client() as api:
+        core = client.CoreV1Api(api)
+        assert core.read_namespace("fresh").status.phase == "Active"
+        claim = core.read_namespaced_persistent_volume_claim("demo-data", "fresh")
+    assert claim.spec.resources.requests == {"storage": "1Gi"}
+    assert claim.status.phase == "Pending"  # no provisioner binds it
+    paths = {r["path"] for r in kubesim_tls.requests()}
+    assert {"/openapi/v3", "/openapi/v3/api/v1"} <= paths

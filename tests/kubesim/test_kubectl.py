@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import create_service_account, grant_scanner, kubectl, request_token
+from tests.kubesim.conftest import create_service_account, kubectl, request_token
 
 
 @pytest.fixture(params=["http", "https"])
@@ -139,24 +139,3 @@ def test_kubectl_apply_creates_and_updates(kubesim_tls: KubesimHandle, tmp_path:
     assert created.stdout.strip() == "configmap/settings created", created.stderr
     assert updated.stdout.strip() == "configmap/settings configured", updated.stderr
     assert shown.stdout == "lenient"
-
-
-def test_kubectl_exec_is_forbidden_or_not_implemented(
-    kubesim_tls: KubesimHandle, tmp_path: Path
-) -> None:
-    token = grant_scanner(kubesim_tls, get=["web-0", "web-1"], exec_=["web-0"])
-    kubeconfig = _kubeconfig(kubesim_tls, token, tmp_path)
-
-    allowed = kubectl(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")
-    denied = kubectl(kubeconfig, "exec", "web-1", "-c", "app", "--", "true")
-
-    assert allowed.returncode == 1
-    assert "Error from server (NotImplemented): kubesim does not implement pods/exec" in (
-        allowed.stderr
-    )
-    assert denied.returncode == 1
-    assert (
-        'Error from server (Forbidden): pods "web-1" is forbidden: User '
-        '"system:serviceaccount:scangate-grants:scanner" cannot'
-    ) in denied.stderr
-    assert 'resource "pods/exec"' in denied.stderr

@@ -217,3 +217,15 @@ def test_operation_ids_are_the_endpoint_names(openapi: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids))
     assert "create_grant" in ids
     assert "list_events" in ids
+
+
+def test_request_examples_are_valid_requests() -> None:
+    from app.grants import examples
+    from app.grants.schemas import GrantCreate, GrantRenew, GrantRevoke
+
+    for example in examples.CREATE.values():
+        GrantCreate.model_validate(example["value"])
+    for example in examples.RENEW.values():
+        GrantRenew.model_validate(example["value"])
+    for example in examples.REVOKE.values():
+        GrantRevoke.model_validate(example["value"])

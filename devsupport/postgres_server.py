@@ -1,9 +1,9 @@
-"""A throwaway PostgreSQL server for the test suite.
+"""A throwaway PostgreSQL server, for the test suite and the benchmark (`python -m bench`).
 
 Tests need a real PostgreSQL (the grant claims are conditional UPDATEs whose behaviour under
 concurrency differs between SQLite and PostgreSQL), but nothing may be left running on the
 machine. This module starts a private cluster in a temporary directory on a free loopback port
-and stops it at the end of the session.
+and stops it at the end of the session (or of the benchmark run).
 
 ``initdb`` refuses to run as root, and CI runs as root: in that case the server runs as the
 ``postgres`` system user through ``runuser``.

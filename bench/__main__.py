@@ -1,0 +1,146 @@
+"""`python -m bench [--quick] [--json PATH] [--plot PATH] [--latency-ms N] [--database D]`.
+
+Per database, two stages, each with its own fresh kubesim, database and scangate process (so
+one stage's objects never slow another's listing): the request path against the floor, then
+revocation lag and mass reaping. Prints a Markdown table; writes the JSON document and the
+latency plot when asked (the full run plots to docs/bench/latency.png by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.db.engine import Database
+from bench.cluster import simulated_cluster
+from bench.expiry import LagResults, ReapResults, measure_reap, measure_revocation_lag
+from bench.floor import Floor
+from bench.grant_requests import RequestResults, measure_requests
+from bench.plan import DATABASES, Plan, plan_for
+from bench.report import database_report, describe_machine, document, table
+from bench.service import BenchError, ScangateClient, database, scangate_server
+from devsupport.postgres_server import throwaway_postgres
+
+DEFAULT_PLOT = Path("docs/bench/latency.png")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny counts (a smoke test, under a minute)"
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PATH",
+        help=f"write the latency plot here (full runs default to {DEFAULT_PLOT})",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    parser.add_argument(
+        "--latency-ms", type=float, default=5.0, help="kubesim latency per API request"
+    )
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        action="append",
+        help="only this database (repeatable; default: both)",
+    )
+    return parser
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _request_stage(plan: Plan, kind: str, postgres: str | None) -> RequestResults:
+    with (
+        tempfile.TemporaryDirectory(prefix="scangate-bench-") as directory,
+        simulated_cluster(plan.latency_ms) as cluster,
+        database(kind, Path(directory), postgres) as url,
+        scangate_server(cluster, url, Path(directory)) as server,
+    ):
+        _log(f"{kind}: request path (scangate pid {server.pid}, kubesim {cluster.url})")
+        floor = Floor(cluster, plan.concurrency)
+
+        async def run() -> RequestResults:
+            async with ScangateClient(server, connections=plan.concurrency) as client:
+                return await measure_requests(plan, client, floor)
+
+        try:
+            return asyncio.run(run())
+        finally:
+            floor.close()
+
+
+def _expiry_stage(plan: Plan, kind: str, postgres: str | None) -> tuple[LagResults, ReapResults]:
+    with (
+        tempfile.TemporaryDirectory(prefix="scangate-bench-") as directory,
+        simulated_cluster(plan.latency_ms) as cluster,
+        database(kind, Path(directory), postgres) as url,
+        scangate_server(cluster, url, Path(directory)) as server,
+    ):
+        _log(f"{kind}: revocation lag and reaping (scangate pid {server.pid})")
+
+        async def run() -> tuple[LagResults, ReapResults]:
+            db = Database(url)
+            try:
+                async with ScangateClient(server, connections=plan.concurrency) as client:
+                    lag = await measure_revocation_lag(plan, cluster, client, db)
+                    _log(f"{kind}: reaping {plan.reap} grants")
+                    reap = await measure_reap(plan, cluster, client, db)
+                    return lag, reap
+            finally:
+                await db.dispose()
+
+        return asyncio.run(run())
+
+
+def run(plan: Plan) -> dict[str, Any]:
+    machine = describe_machine()
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        postgres = None
+        if "postgresql" in plan.databases:
+            postgres = stack.enter_context(throwaway_postgres())
+        for kind in plan.databases:
+            requests = _request_stage(plan, kind, postgres)
+            lag, reap = _expiry_stage(plan, kind, postgres)
+            results[kind] = database_report(requests, lag, reap)
+    return document(plan, machine, results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    databases = tuple(dict.fromkeys(args.database)) if args.database else DATABASES
+    plan = plan_for(quick=args.quick, latency_ms=args.latency_ms, databases=databases)
+    started = time.perf_counter()
+    try:
+        doc = run(plan)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    doc["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+    print(table(doc))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    plot_path = args.plot or (None if args.quick else DEFAULT_PLOT)
+    if plot_path is not None and not args.no_plot:
+        from bench.plot import draw
+
+        draw(doc, plot_path)
+        _log(f"plot written to {plot_path}")
+    _log(f"done in {doc['elapsed_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The floor: the Kubernetes calls a grant cannot do without, made directly with the official
+`kubernetes` client, with nothing of scangate in between (no HTTP API, authentication, policy,
+database, retries or audit).
+
+One grant is what DESIGN.md's critical path allows at best: the pod lookup with the
+ServiceAccount created alongside, then the Role (it names the pods found), then the RoleBinding
+(the API server looks the Role up when the creator lacks `bind`, so the Role must exist). The
+kubeconfig is one TokenRequest; a revocation deletes the ServiceAccount, RoleBinding and Role
+in the order scangate uses. The objects are the ones scangate creates (same manifests), except
+that their managed-by label says `bench-floor`, so scangate's orphan sweep leaves them alone.
+
+Calls are made exactly as scangate's cluster layer makes them (`app/kube/clusters.py`): the
+same request bodies, and responses that scangate does not use are not decoded. The floor so
+measures the cluster and the client library, never a handicap scangate does not have.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from kubernetes import client, config
+
+from app.grants.ids import new_grant_id
+from app.kube.manifests import role_binding_manifest, role_manifest, service_account_manifest
+from app.kube.models import GrantTarget
+from app.kube.naming import MANAGED_BY_LABEL, object_name
+from app.kube.profiles import profile_rules
+from bench.cluster import GRANTS_NAMESPACE, TARGET_NAMESPACE, TARGET_POD, SimulatedCluster
+
+FLOOR_MANAGED_BY: Final = "bench-floor"
+_TOKEN_SECONDS: Final = 3600
+
+
+@dataclass(frozen=True)
+class FloorGrant:
+    grant_id: str
+
+    @property
+    def name(self) -> str:
+        return object_name(self.grant_id)
+
+
+def _floor_labelled(manifest: dict[str, Any]) -> dict[str, Any]:
+    manifest["metadata"]["labels"][MANAGED_BY_LABEL] = FLOOR_MANAGED_BY
+    return manifest
+
+
+class Floor:
+    """The minimal calls, in threads. `concurrency` is the most grants in flight at once."""
+
+    def __init__(self, cluster: SimulatedCluster, concurrency: int) -> None:
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(Path(cluster.admin_kubeconfig)),
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        # Two calls per grant can be in flight (the ServiceAccount beside the pod lookup):
+        # a connection for each, so no call waits for one.
+        configuration.connection_pool_maxsize = 2 * concurrency
+        configuration.retries = False
+        self._api = client.ApiClient(configuration=configuration)
+        self._core = client.CoreV1Api(self._api)
+        self._rbac = client.RbacAuthorizationV1Api(self._api)
+        self._side = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="floor-sa")
+
+    def close(self) -> None:
+        self._side.shutdown(wait=True)
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    def grant(self, _: object = None) -> FloorGrant:
+        grant_id = new_grant_id()
+        target = GrantTarget(
+            grant_id=grant_id,
+            namespace=TARGET_NAMESPACE,
+            scanner="exec",
+            requester="apikey:bench",
+            expires_at=datetime.now(UTC) + timedelta(seconds=_TOKEN_SECONDS),
+        )
+        account = _floor_labelled(service_account_manifest(target, GRANTS_NAMESPACE))
+        created = self._side.submit(
+            self._core.create_namespaced_service_account, GRANTS_NAMESPACE, account
+        )
+        pod = self._core.read_namespaced_pod(TARGET_POD, TARGET_NAMESPACE)
+        rules = profile_rules("exec", [pod.metadata.name])
+        role = _floor_labelled(role_manifest(target, rules))
+        self._rbac.create_namespaced_role(TARGET_NAMESPACE, role)
+        created.result()
+        binding = _floor_labelled(role_binding_manifest(target, GRANTS_NAMESPACE))
+        self._rbac.create_namespaced_role_binding(TARGET_NAMESPACE, binding)
+        return FloorGrant(grant_id)
+
+    def kubeconfig(self, grant: FloorGrant) -> None:
+        body = {"spec": {"expirationSeconds": _TOKEN_SECONDS}}
+        response = self._core.create_namespaced_service_account_token(
+            grant.name, GRANTS_NAMESPACE, body
+        )
+        if not response.status.token:
+            raise RuntimeError("TokenRequest returned no token")
+
+    def revoke(self, grant: FloorGrant) -> None:
+        self._core.delete_namespaced_service_account(grant.name, GRANTS_NAMESPACE)
+        self._rbac.delete_namespaced_role_binding(grant.name, TARGET_NAMESPACE)
+        self._rbac.delete_namespaced_role(grant.name, TARGET_NAMESPACE)

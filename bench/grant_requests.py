@@ -1,0 +1,133 @@
+"""The request-path stage: POST /v1/grants at concurrency 1 and at high concurrency, GET
+kubeconfig and POST revoke, each measured for scangate and for the floor in alternating rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.floor import Floor, FloorGrant
+from bench.load import run_async, run_threads
+from bench.plan import Plan
+from bench.service import ScangateClient
+from bench.stats import Latencies, ratio
+
+
+@dataclass
+class Comparison:
+    """One measurement for scangate and for the floor."""
+
+    scangate: list[Latencies] = field(default_factory=list)
+    floor: list[Latencies] = field(default_factory=list)
+
+    @property
+    def scangate_all(self) -> Latencies:
+        return Latencies.merge(self.scangate)
+
+    @property
+    def floor_all(self) -> Latencies:
+        return Latencies.merge(self.floor)
+
+    def report(self) -> dict[str, Any]:
+        ours, floor = self.scangate_all, self.floor_all
+        return {
+            "scangate": ours.summary_ms(),
+            "floor": floor.summary_ms(),
+            "p50_ratio": round(ratio(ours.p50, floor.p50), 3),
+            "p99_ratio": round(ratio(ours.p99, floor.p99), 3),
+            "scangate_per_s": round(ours.throughput, 1),
+            "floor_per_s": round(floor.throughput, 1),
+            "throughput_ratio": round(ratio(ours.throughput, floor.throughput), 3),
+        }
+
+
+@dataclass
+class RequestResults:
+    concurrency: int
+    post_c1: Comparison = field(default_factory=Comparison)
+    post_concurrent: Comparison = field(default_factory=Comparison)
+    kubeconfig: Comparison = field(default_factory=Comparison)
+    revoke: Comparison = field(default_factory=Comparison)
+
+
+def _shares(total: int, rounds: int) -> list[int]:
+    base, extra = divmod(total, rounds)
+    return [base + (1 if index < extra else 0) for index in range(rounds)]
+
+
+async def _both(
+    comparison: Comparison,
+    scangate: Callable[[], Awaitable[tuple[Latencies, list[Any]]]],
+    floor: Callable[[], tuple[Latencies, list[Any]]],
+    *,
+    floor_first: bool,
+) -> tuple[list[Any], list[Any]]:
+    """Run one round of each side, in the given order (alternated between rounds so that
+    neither side always runs on the warmer, or the busier, machine)."""
+    if floor_first:
+        floor_latencies, floor_results = await asyncio.to_thread(floor)
+        ours, our_results = await scangate()
+    else:
+        ours, our_results = await scangate()
+        floor_latencies, floor_results = await asyncio.to_thread(floor)
+    comparison.scangate.append(ours)
+    comparison.floor.append(floor_latencies)
+    return our_results, floor_results
+
+
+async def measure_requests(plan: Plan, scangate: ScangateClient, floor: Floor) -> RequestResults:
+    results = RequestResults(concurrency=plan.concurrency)
+    c = plan.concurrency
+    # Connections, thread pools, first-use imports and caches on both sides.
+    await run_async(c, range(plan.warmup), lambda _: scangate.create_grant())
+    await asyncio.to_thread(run_threads, c, range(plan.warmup), floor.grant)
+
+    our_grants: list[str] = []
+    floor_grants: list[FloorGrant] = []
+    for index, (n1, nc) in enumerate(
+        zip(_shares(plan.post_c1, plan.rounds), _shares(plan.post_concurrent, plan.rounds))
+    ):
+        floor_first = index % 2 == 1
+        ours, theirs = await _both(
+            results.post_c1,
+            lambda n=n1: run_async(1, range(n), lambda _: scangate.create_grant()),
+            lambda n=n1: run_threads(1, range(n), floor.grant),
+            floor_first=floor_first,
+        )
+        our_grants += ours
+        floor_grants += theirs
+        await _both(
+            results.post_concurrent,
+            lambda n=nc: run_async(c, range(n), lambda _: scangate.create_grant()),
+            lambda n=nc: run_threads(c, range(n), floor.grant),
+            floor_first=not floor_first,
+        )
+
+    # Sequential kubeconfig fetches, then revocations, of grants made above.
+    for index, (lo, hi) in enumerate(_ranges(plan.kubeconfig, plan.rounds)):
+        await _both(
+            results.kubeconfig,
+            lambda lo=lo, hi=hi: run_async(1, our_grants[lo:hi], scangate.kubeconfig),
+            lambda lo=lo, hi=hi: run_threads(1, floor_grants[lo:hi], floor.kubeconfig),
+            floor_first=index % 2 == 1,
+        )
+    for index, (lo, hi) in enumerate(_ranges(plan.revoke, plan.rounds)):
+        await _both(
+            results.revoke,
+            lambda lo=lo, hi=hi: run_async(1, our_grants[lo:hi], scangate.revoke),
+            lambda lo=lo, hi=hi: run_threads(1, floor_grants[lo:hi], floor.revoke),
+            floor_first=index % 2 == 0,
+        )
+    return results
+
+
+def _ranges(total: int, rounds: int) -> list[tuple[int, int]]:
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for share in _shares(total, rounds):
+        bounds.append((start, start + share))
+        start += share
+    return bounds

@@ -1,0 +1,195 @@
+"""scangate as production runs it, for one benchmark stage: its database (a fresh SQLite file or
+a fresh PostgreSQL database, migrated with Alembic), `scangate serve` in its own process on a
+real socket (uvicorn, the production logging configuration), and an HTTP client for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import yaml
+
+from app.auth import generate_api_key
+from app.db.engine import run_migrations
+from bench.cluster import GRANTS_NAMESPACE, TARGET_NAMESPACE, TARGET_POD, SimulatedCluster
+from devsupport.postgres_server import fresh_database
+
+PRINCIPAL: Final = "bench"
+TTL_SECONDS: Final = 3600
+GRANT_BODY: Final = {
+    "namespace": TARGET_NAMESPACE,
+    "pods": [TARGET_POD],
+    "scanner": "exec",
+    "ttl_seconds": TTL_SECONDS,
+}
+_START_TIMEOUT: Final = 60.0
+
+
+class BenchError(RuntimeError):
+    """Something the benchmark needs did not work; the message says what."""
+
+
+@contextlib.contextmanager
+def database(kind: str, directory: Path, postgres_server: str | None) -> Iterator[str]:
+    """A fresh, migrated database of `kind` for one stage."""
+    if kind == "sqlite":
+        url = f"sqlite:///{directory / 'scangate.db'}"
+        run_migrations(url)
+        yield url
+        return
+    if postgres_server is None:
+        raise BenchError("PostgreSQL requested but no server is running")
+    with fresh_database(postgres_server) as url:
+        run_migrations(url)
+        yield url
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # A benchmark killed midway must not leave a server behind.
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class ScangateServer:
+    url: str
+    api_key: str
+    pid: int
+    log_path: Path
+
+
+def scangate_config(cluster: SimulatedCluster, database_url: str, key_hash: str) -> dict[str, Any]:
+    return {
+        "database_url": database_url,
+        "clusters": [
+            {
+                "name": "default",
+                "kubeconfig": str(cluster.admin_kubeconfig),
+                "grants_namespace": GRANTS_NAMESPACE,
+            }
+        ],
+        "api_keys": [{"name": PRINCIPAL, "sha256": key_hash}],
+        "policies": [
+            {
+                "name": "bench",
+                "subjects": [f"apikey:{PRINCIPAL}"],
+                "namespaces": [TARGET_NAMESPACE],
+                "scanners": ["exec"],
+                "max_ttl_seconds": TTL_SECONDS,
+                "max_pods": 20,
+            }
+        ],
+    }
+
+
+@contextlib.contextmanager
+def scangate_server(
+    cluster: SimulatedCluster, database_url: str, directory: Path
+) -> Iterator[ScangateServer]:
+    """`scangate serve` (migrations already applied) until the block ends."""
+    key, key_hash = generate_api_key()
+    config_path = directory / "scangate.yaml"
+    config_path.write_text(yaml.safe_dump(scangate_config(cluster, database_url, key_hash)))
+    port = _free_port()
+    log_path = directory / "scangate.log"
+    command = [
+        sys.executable, "-m", "app.cli", "--config", str(config_path),
+        "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+            preexec_fn=_die_with_parent,
+        )
+    server = ScangateServer(f"http://127.0.0.1:{port}", key, process.pid, log_path)
+    try:
+        _wait_until_ready(server, process)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(server: ScangateServer, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    with httpx.Client(timeout=2, trust_env=False) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise BenchError(
+                    f"scangate exited with {process.returncode}; see {server.log_path}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if http.get(f"{server.url}/readyz").status_code == 200:
+                    return
+            time.sleep(0.05)
+    raise BenchError(f"scangate did not become ready in {_START_TIMEOUT:.0f}s")
+
+
+class ScangateClient:
+    """The benchmark's HTTP client: one keep-alive connection per concurrent caller."""
+
+    def __init__(self, server: ScangateServer, *, connections: int) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            limits=httpx.Limits(
+                max_connections=connections, max_keepalive_connections=connections
+            ),
+            timeout=120,
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> ScangateClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def create_grant(self, ttl_seconds: int = TTL_SECONDS) -> str:
+        response = await self._http.post("/v1/grants", json={**GRANT_BODY, "ttl_seconds": ttl_seconds})
+        _expect(response, 201)
+        grant_id: str = response.json()["id"]
+        return grant_id
+
+    async def kubeconfig(self, grant_id: str) -> None:
+        response = await self._http.get(f"/v1/grants/{grant_id}/kubeconfig")
+        _expect(response, 200)
+
+    async def revoke(self, grant_id: str) -> None:
+        response = await self._http.post(f"/v1/grants/{grant_id}/revoke", json={})
+        _expect(response, 200)
+        if response.json()["status"] != "revoked":
+            raise BenchError(f"revoke left grant {grant_id} {response.json()['status']}")
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise BenchError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
