@@ -167,6 +167,7 @@ def _start_kubesim(directory: Path) -> tuple[subprocess.Popen[str], str]:
 def _write_config(directory: Path, kubeconfig: Path, api_key_sha256: str) -> Path:
     config = {
         "database_url": f"sqlite:///{directory / 'scangate.db'}",
+        "log_format": "text",
         "clusters": [
             {"name": "default", "kubeconfig": str(kubeconfig), "grants_namespace": GRANTS_NAMESPACE}
         ],
@@ -250,11 +251,19 @@ def run_demo(*, host: str, port: int, directory: Path | None = None) -> int:
 
     from app.db.engine import run_migrations
     from app.main import create_app
+    from app.observability.logs import logging_config
     from app.settings import load_settings
 
     with demo_environment(directory or Path(".scangate-demo").resolve()) as env:
         settings = load_settings(env.config_path)
         run_migrations(settings.database_url)
         print(demo_instructions(env, f"http://{host}:{port}"), flush=True)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        # Human-readable lines, warnings and up only, so the instructions above stay readable.
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=logging_config(settings.log_format, "warning"),
+            access_log=False,
+        )
     return 0
