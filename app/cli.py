@@ -75,6 +75,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # access record per request, so uvicorn's own access log is off.
         log_config=logging_config(settings.log_format, args.log_level),
         access_log=False,
+        # Longer than clients' idle keep-alive (httpx: 5 s, uvicorn's own default): a server
+        # closing an idle connection just as a client reuses it loses that request in transit.
+        timeout_keep_alive=65,
     )
     return 0
 
