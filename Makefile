@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint format demo bench e2e clean
+.PHONY: setup test lint format demo bench e2e soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ format: $(STAMP)
 ## Start scangate with a simulated cluster and a demo configuration.
 demo: $(STAMP)
 	$(BIN)/scangate serve --demo
+
+## Reliability soak: tests/reliability at the full sizes (300 faulty grant requests, 30 kill -9
+## rounds, 200 clients for 60 s...); see docs/RELIABILITY.md.
+soak: $(STAMP)
+	$(BIN)/pytest -m soak -q
+
+## Benchmark: scangate against the floor (the bare Kubernetes calls) on SQLite and PostgreSQL;
+## writes docs/bench/results.json and docs/bench/latency.png (see docs/bench/RESULTS.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench --json docs/bench/results.json
 
 ## Opt-in end-to-end suite against a real cluster (set SCANGATE_E2E_KUBECONFIG).
 e2e: $(STAMP)

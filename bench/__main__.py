@@ -1,8 +1,8 @@
 """`python -m bench [--quick] [--json PATH] [--plot PATH] [--latency-ms N] [--database D]`.
 
-Per database, two stages, each with its own fresh kubesim, database and scangate process (so
-one stage's objects never slow another's listing): the request path against the floor, then
-revocation lag and mass reaping. Prints a Markdown table; writes the JSON document and the
+Per database, three stages, each with its own fresh kubesim, database and scangate process (so
+one stage's objects and reaper schedule never affect another's): the request path against the
+floor, revocation lag, and mass reaping. Prints a Markdown table; writes the JSON document and the
 latency plot when asked (the full run plots to docs/bench/latency.png by default).
 """
 
@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-plot", action="store_true", help="do not draw the plot")
     parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="PATH",
+        help="measure nothing: print the table and draw the plot of an earlier run's JSON",
+    )
+    parser.add_argument(
         "--latency-ms", type=float, default=5.0, help="kubesim latency per API request"
     )
     parser.add_argument(
@@ -80,23 +86,40 @@ def _request_stage(plan: Plan, kind: str, postgres: str | None) -> RequestResult
             floor.close()
 
 
-def _expiry_stage(plan: Plan, kind: str, postgres: str | None) -> tuple[LagResults, ReapResults]:
+def _lag_stage(plan: Plan, kind: str, postgres: str | None) -> LagResults:
     with (
         tempfile.TemporaryDirectory(prefix="scangate-bench-") as directory,
         simulated_cluster(plan.latency_ms) as cluster,
         database(kind, Path(directory), postgres) as url,
         scangate_server(cluster, url, Path(directory)) as server,
     ):
-        _log(f"{kind}: revocation lag and reaping (scangate pid {server.pid})")
+        _log(f"{kind}: revocation lag, {plan.expiring_together} grants (pid {server.pid})")
 
-        async def run() -> tuple[LagResults, ReapResults]:
+        async def run() -> LagResults:
             db = Database(url)
             try:
                 async with ScangateClient(server, connections=plan.concurrency) as client:
-                    lag = await measure_revocation_lag(plan, cluster, client, db)
-                    _log(f"{kind}: reaping {plan.reap} grants")
-                    reap = await measure_reap(plan, cluster, client, db)
-                    return lag, reap
+                    return await measure_revocation_lag(plan, cluster, client, db)
+            finally:
+                await db.dispose()
+
+        return asyncio.run(run())
+
+
+def _reap_stage(plan: Plan, kind: str, postgres: str | None) -> ReapResults:
+    with (
+        tempfile.TemporaryDirectory(prefix="scangate-bench-") as directory,
+        simulated_cluster(plan.latency_ms) as cluster,
+        database(kind, Path(directory), postgres) as url,
+        scangate_server(cluster, url, Path(directory)) as server,
+    ):
+        _log(f"{kind}: reaping {plan.reap} expired grants (pid {server.pid})")
+
+        async def run() -> ReapResults:
+            db = Database(url)
+            try:
+                async with ScangateClient(server, connections=plan.concurrency) as client:
+                    return await measure_reap(plan, cluster, client, db)
             finally:
                 await db.dispose()
 
@@ -112,7 +135,8 @@ def run(plan: Plan) -> dict[str, Any]:
             postgres = stack.enter_context(throwaway_postgres())
         for kind in plan.databases:
             requests = _request_stage(plan, kind, postgres)
-            lag, reap = _expiry_stage(plan, kind, postgres)
+            lag = _lag_stage(plan, kind, postgres)
+            reap = _reap_stage(plan, kind, postgres)
             results[kind] = database_report(requests, lag, reap)
     return document(plan, machine, results)
 
@@ -122,23 +146,26 @@ def main(argv: list[str] | None = None) -> int:
     databases = tuple(dict.fromkeys(args.database)) if args.database else DATABASES
     plan = plan_for(quick=args.quick, latency_ms=args.latency_ms, databases=databases)
     started = time.perf_counter()
-    try:
-        doc = run(plan)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    doc["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+    if args.from_json is not None:
+        doc = json.loads(args.from_json.read_text())
+    else:
+        try:
+            doc = run(plan)
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
+        doc["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     print(table(doc))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    plot_path = args.plot or (None if args.quick else DEFAULT_PLOT)
+    plot_path = args.plot or (None if args.quick and args.from_json is None else DEFAULT_PLOT)
     if plot_path is not None and not args.no_plot:
         from bench.plot import draw
 
         draw(doc, plot_path)
         _log(f"plot written to {plot_path}")
-    _log(f"done in {doc['elapsed_seconds']} s")
+    _log(f"done in {round(time.perf_counter() - started, 1)} s")
     return 0
 
 

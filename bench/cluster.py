@@ -1,6 +1,6 @@
 """The simulated cluster of a benchmark stage: a `python -m kubesim` process with a fixed
 injected latency, and what the harness itself does to it as admin (seeding objects in bulk,
-watching ServiceAccounts disappear).
+reading when objects were deleted from its request log).
 
 kubesim serves plain HTTP here: the Python client sends bearer tokens over HTTP (only Go
 clients refuse to), and TLS would add the same handshake-free per-request cost to scangate
@@ -9,11 +9,9 @@ and to the floor alike.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,42 +71,23 @@ class SimulatedCluster:
                 counts[kind] = len(response.json().get("items") or [])
         return counts
 
+    def clear_request_log(self) -> None:
+        with self._admin() as admin:
+            admin.delete("/_kubesim/requests").raise_for_status()
 
-class ServiceAccountWatch:
-    """Polls the grants namespace and notes when each ServiceAccount was first seen gone.
-
-    kubesim has no watch, so this lists the labelled ServiceAccounts every `interval` seconds.
-    A disappearance is stamped with the moment the list that no longer showed it came back:
-    an upper bound, late by at most one interval plus one list round trip.
-    """
-
-    def __init__(self, cluster: SimulatedCluster, names: Sequence[str]) -> None:
-        self._cluster = cluster
-        self._pending = set(names)
-        self.gone_at: dict[str, float] = {}
-
-    async def run(self, *, interval: float, timeout: float) -> None:
-        deadline = time.time() + timeout
-        path = f"/api/v1/namespaces/{GRANTS_NAMESPACE}/serviceaccounts"
-        async with httpx.AsyncClient(
-            base_url=self._cluster.url,
-            headers={"Authorization": f"Bearer {self._cluster.admin_token}"},
-            timeout=30,
-            trust_env=False,
-        ) as admin:
-            while self._pending and time.time() < deadline:
-                response = await admin.get(path, params={"labelSelector": MANAGED_SELECTOR})
-                seen_at = time.time()
-                response.raise_for_status()
-                present = {item["metadata"]["name"] for item in response.json()["items"] or []}
-                for name in self._pending - present:
-                    self.gone_at[name] = seen_at
-                self._pending &= present
-                await asyncio.sleep(interval)
-
-    @property
-    def remaining(self) -> int:
-        return len(self._pending)
+    def deletions(self, resource: str) -> dict[str, float]:
+        """`{name: when}` of the successful deletions of `resource` that kubesim's request log
+        holds (its last 2,000 requests), stamped when kubesim answered, after the deletion
+        took effect: the moment the object stopped existing, observed by the cluster itself."""
+        with self._admin() as admin:
+            response = admin.get("/_kubesim/requests")
+            response.raise_for_status()
+        return {
+            entry["name"]: float(entry["at"])
+            for entry in response.json()["requests"]
+            if entry["verb"] == "delete" and entry["resource"] == resource
+            and not entry["subresource"] and entry["status"] == 200
+        }  # fmt: skip
 
 
 @contextlib.contextmanager

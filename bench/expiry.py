@@ -3,14 +3,16 @@ a mass of expired grants.
 
 Grants are made to expire together by moving their `expires_at` in the database (the API's
 minimum TTL is 30 s, and grants created one after another would not expire together), exactly
-as the API tests do. The reaper sleeps until the earliest expiry it knows of; it learns of the
-new moment the way it does in production, when a grant is created (each creation wakes it).
+as the API tests do. The reaper sleeps until the earliest moment it knows work is due; it learns
+of the new moment the way it does in production: a grant is activated whose expiry (the API's
+minimum, 30 s) is sooner than the reaper's wake-up time (everything else expires in an hour and
+the sweep is hourly here), so it wakes, finds the moved expiries and sleeps until them.
 
 Measured:
-- revocation lag: expiry moment -> the grant's ServiceAccount is gone, observed from outside in
-  kubesim (see `ServiceAccountWatch`; deleting the ServiceAccount is what invalidates every
-  token of the grant). Also the lag until the grant is finished (`expired` recorded after all
-  three objects are deleted), from its audit event's timestamp in the database.
+- revocation lag: expiry moment -> the grant's ServiceAccount is deleted (deleting it is what
+  invalidates every token of the grant), as the cluster saw it: the time kubesim answered the
+  DELETE, from its request log. Also the lag until the grant is finished (`expired` recorded
+  once all three objects are deleted), from its audit event's timestamp in the database.
 - reaping: grants seeded straight into the database and the cluster (identical rows and
   objects to what the API creates, made in bulk), expiring together; the time from that moment
   to the last one's `expired` event.
@@ -35,13 +37,7 @@ from app.kube.manifests import role_binding_manifest, role_manifest, service_acc
 from app.kube.models import GrantTarget
 from app.kube.naming import object_name
 from app.kube.profiles import profile_rules
-from bench.cluster import (
-    GRANTS_NAMESPACE,
-    TARGET_NAMESPACE,
-    TARGET_POD,
-    ServiceAccountWatch,
-    SimulatedCluster,
-)
+from bench.cluster import GRANTS_NAMESPACE, TARGET_NAMESPACE, TARGET_POD, SimulatedCluster
 from bench.load import run_async
 from bench.plan import Plan
 from bench.service import PRINCIPAL, BenchError, ScangateClient
@@ -52,15 +48,15 @@ _IN_CHUNK: Final = 500
 # Expiry is scheduled this far after the setup finished, so the reaper has recomputed its
 # wake-up time well before the moment comes.
 _LEAD_SECONDS: Final = 1.5
-_WATCH_INTERVAL: Final = 0.01
 _TIMEOUT: Final = 300.0
+_WAKE_TTL_SECONDS: Final = 30  # the API's minimum
 
 
 @dataclass
 class LagResults:
-    account_gone: Latencies  # expiry -> ServiceAccount observed gone
-    finished: Latencies  # expiry -> grant recorded `expired`
-    unobserved: int  # ServiceAccounts still present when the watch gave up
+    account_gone: Latencies  # expiry -> ServiceAccount deleted (kubesim's clock)
+    finished: Latencies  # expiry -> grant recorded `expired` (scangate's clock, ms precision)
+    unobserved: int  # ServiceAccount deletions missing from kubesim's request log
 
 
 @dataclass
@@ -103,8 +99,10 @@ async def _wait_all_expired(db: Database, grant_ids: list[str]) -> dict[str, dat
         await asyncio.sleep(0.1)
 
 
-async def _sleep_until(moment: datetime) -> None:
-    await asyncio.sleep(max(0.0, (moment - utcnow()).total_seconds()))
+async def _wake_reaper(scangate: ScangateClient) -> None:
+    """A grant expiring sooner than anything the reaper knows of wakes it (see the module
+    docstring); it then finds the moved expiries and sleeps until them."""
+    await scangate.create_grant(ttl_seconds=_WAKE_TTL_SECONDS)
 
 
 async def measure_revocation_lag(
@@ -115,20 +113,21 @@ async def measure_revocation_lag(
     )
     moment = utcnow() + timedelta(seconds=_LEAD_SECONDS)
     await _expire_at(db, grant_ids, moment)
-    await scangate.create_grant()  # wakes the reaper, which then sleeps until `moment`
-    watch = ServiceAccountWatch(cluster, [object_name(grant_id) for grant_id in grant_ids])
-    await _sleep_until(moment - timedelta(seconds=0.1))
-    await watch.run(interval=_WATCH_INTERVAL, timeout=_TIMEOUT)
-    expiry = moment.timestamp()
-    account_gone = tuple(at - expiry for at in watch.gone_at.values())
+    # From here on the log holds the wake-up grant's few calls and the reaper's deletions.
+    await asyncio.to_thread(cluster.clear_request_log)
+    await _wake_reaper(scangate)
     events = await _wait_all_expired(db, grant_ids)
-    finished = tuple((at - moment).total_seconds() for at in events.values())
     if len(events) < len(grant_ids):
         raise BenchError(f"only {len(events)} of {len(grant_ids)} grants expired")
+    deleted = await asyncio.to_thread(cluster.deletions, "serviceaccounts")
+    expiry = moment.timestamp()
+    names = [object_name(grant_id) for grant_id in grant_ids]
+    account_gone = tuple(deleted[name] - expiry for name in names if name in deleted)
+    finished = tuple((at - moment).total_seconds() for at in events.values())
     return LagResults(
         account_gone=Latencies(account_gone, 0.0),
         finished=Latencies(finished, 0.0),
-        unobserved=watch.remaining,
+        unobserved=len(names) - len(account_gone),
     )
 
 
@@ -189,7 +188,7 @@ async def measure_reap(
     await asyncio.to_thread(cluster.apply, _seed_objects(grant_ids, now))
     moment = utcnow() + timedelta(seconds=_LEAD_SECONDS)
     await _expire_at(db, grant_ids, moment)
-    await scangate.create_grant()  # wakes the reaper
+    await _wake_reaper(scangate)
     events = await _wait_all_expired(db, grant_ids)
     if len(events) < len(grant_ids):
         raise BenchError(f"only {len(events)} of {len(grant_ids)} seeded grants were reaped")
@@ -198,4 +197,6 @@ async def measure_reap(
     counts = await asyncio.to_thread(cluster.count_managed)
     # The invariant the reaper keeps: objects exist exactly for live grants.
     left = {kind: count - live for kind, count in counts.items()}
-    return ReapResults(grants=len(grant_ids), seconds=seconds, reaped=len(events), objects_left=left)
+    return ReapResults(
+        grants=len(grant_ids), seconds=seconds, reaped=len(events), objects_left=left
+    )

@@ -10,12 +10,14 @@ in the order scangate uses. The objects are the ones scangate creates (same mani
 that their managed-by label says `bench-floor`, so scangate's orphan sweep leaves them alone.
 
 Calls are made exactly as scangate's cluster layer makes them (`app/kube/clusters.py`): the
-same request bodies, and responses that scangate does not use are not decoded. The floor so
-measures the cluster and the client library, never a handicap scangate does not have.
+same request bodies, and the answers to creates and deletes are read but not decoded into the
+client's models (scangate does not use them either). The floor so measures the cluster and the
+client library, never a handicap scangate does not have.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +49,14 @@ class FloorGrant:
 def _floor_labelled(manifest: dict[str, Any]) -> dict[str, Any]:
     manifest["metadata"]["labels"][MANAGED_BY_LABEL] = FLOOR_MANAGED_BY
     return manifest
+
+
+def _discarding(call: Callable[..., Any], *args: Any) -> None:
+    """A call whose answer is not needed: its body is read and dropped, not decoded into
+    models, exactly as scangate's cluster layer does it (app/kube/transport.py)."""
+    response = call(*args, _preload_content=False)
+    response.drain_conn()
+    response.release_conn()
 
 
 class Floor:
@@ -83,26 +93,28 @@ class Floor:
         )
         account = _floor_labelled(service_account_manifest(target, GRANTS_NAMESPACE))
         created = self._side.submit(
-            self._core.create_namespaced_service_account, GRANTS_NAMESPACE, account
+            _discarding, self._core.create_namespaced_service_account, GRANTS_NAMESPACE, account
         )
-        pod = self._core.read_namespaced_pod(TARGET_POD, TARGET_NAMESPACE)
-        rules = profile_rules("exec", [pod.metadata.name])
+        self._core.read_namespaced_pod(TARGET_POD, TARGET_NAMESPACE)  # it exists
+        rules = profile_rules("exec", [TARGET_POD])
         role = _floor_labelled(role_manifest(target, rules))
-        self._rbac.create_namespaced_role(TARGET_NAMESPACE, role)
+        _discarding(self._rbac.create_namespaced_role, TARGET_NAMESPACE, role)
         created.result()
         binding = _floor_labelled(role_binding_manifest(target, GRANTS_NAMESPACE))
-        self._rbac.create_namespaced_role_binding(TARGET_NAMESPACE, binding)
+        _discarding(self._rbac.create_namespaced_role_binding, TARGET_NAMESPACE, binding)
         return FloorGrant(grant_id)
 
     def kubeconfig(self, grant: FloorGrant) -> None:
-        body = {"spec": {"expirationSeconds": _TOKEN_SECONDS}}
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(expiration_seconds=_TOKEN_SECONDS)
+        )
         response = self._core.create_namespaced_service_account_token(
             grant.name, GRANTS_NAMESPACE, body
         )
-        if not response.status.token:
+        if response.status is None or not response.status.token:
             raise RuntimeError("TokenRequest returned no token")
 
     def revoke(self, grant: FloorGrant) -> None:
-        self._core.delete_namespaced_service_account(grant.name, GRANTS_NAMESPACE)
-        self._rbac.delete_namespaced_role_binding(grant.name, TARGET_NAMESPACE)
-        self._rbac.delete_namespaced_role(grant.name, TARGET_NAMESPACE)
+        _discarding(self._core.delete_namespaced_service_account, grant.name, GRANTS_NAMESPACE)
+        _discarding(self._rbac.delete_namespaced_role_binding, grant.name, TARGET_NAMESPACE)
+        _discarding(self._rbac.delete_namespaced_role, grant.name, TARGET_NAMESPACE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from bench.floor import Floor, FloorGrant
@@ -81,28 +82,33 @@ async def _both(
 async def measure_requests(plan: Plan, scangate: ScangateClient, floor: Floor) -> RequestResults:
     results = RequestResults(concurrency=plan.concurrency)
     c = plan.concurrency
+
+    async def create(_: int) -> str:
+        return await scangate.create_grant()
+
     # Connections, thread pools, first-use imports and caches on both sides.
-    await run_async(c, range(plan.warmup), lambda _: scangate.create_grant())
+    await run_async(c, range(plan.warmup), create)
     await asyncio.to_thread(run_threads, c, range(plan.warmup), floor.grant)
 
     our_grants: list[str] = []
     floor_grants: list[FloorGrant] = []
-    for index, (n1, nc) in enumerate(
-        zip(_shares(plan.post_c1, plan.rounds), _shares(plan.post_concurrent, plan.rounds))
-    ):
+    shares = zip(
+        _shares(plan.post_c1, plan.rounds), _shares(plan.post_concurrent, plan.rounds), strict=True
+    )
+    for index, (n1, nc) in enumerate(shares):
         floor_first = index % 2 == 1
         ours, theirs = await _both(
             results.post_c1,
-            lambda n=n1: run_async(1, range(n), lambda _: scangate.create_grant()),
-            lambda n=n1: run_threads(1, range(n), floor.grant),
+            partial(run_async, 1, range(n1), create),
+            partial(run_threads, 1, range(n1), floor.grant),
             floor_first=floor_first,
         )
         our_grants += ours
         floor_grants += theirs
         await _both(
             results.post_concurrent,
-            lambda n=nc: run_async(c, range(n), lambda _: scangate.create_grant()),
-            lambda n=nc: run_threads(c, range(n), floor.grant),
+            partial(run_async, c, range(nc), create),
+            partial(run_threads, c, range(nc), floor.grant),
             floor_first=not floor_first,
         )
 
@@ -110,15 +116,15 @@ async def measure_requests(plan: Plan, scangate: ScangateClient, floor: Floor) -
     for index, (lo, hi) in enumerate(_ranges(plan.kubeconfig, plan.rounds)):
         await _both(
             results.kubeconfig,
-            lambda lo=lo, hi=hi: run_async(1, our_grants[lo:hi], scangate.kubeconfig),
-            lambda lo=lo, hi=hi: run_threads(1, floor_grants[lo:hi], floor.kubeconfig),
+            partial(run_async, 1, our_grants[lo:hi], scangate.kubeconfig),
+            partial(run_threads, 1, floor_grants[lo:hi], floor.kubeconfig),
             floor_first=index % 2 == 1,
         )
     for index, (lo, hi) in enumerate(_ranges(plan.revoke, plan.rounds)):
         await _both(
             results.revoke,
-            lambda lo=lo, hi=hi: run_async(1, our_grants[lo:hi], scangate.revoke),
-            lambda lo=lo, hi=hi: run_threads(1, floor_grants[lo:hi], floor.revoke),
+            partial(run_async, 1, our_grants[lo:hi], scangate.revoke),
+            partial(run_threads, 1, floor_grants[lo:hi], floor.revoke),
             floor_first=index % 2 == 0,
         )
     return results

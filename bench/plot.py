@@ -13,7 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers and CI
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def _ecdf(samples: list[float]) -> tuple[list[float], list[float]]:
@@ -44,7 +44,9 @@ def draw(doc: dict[str, Any], path: Path) -> None:
                 for side, style in (("scangate", "-"), ("floor", "--")):
                     xs, ys = _ecdf(samples[key][side])
                     if xs:
-                        axis.step(xs, ys, style, where="post", label=f"{prefix}{side}")
+                        p50 = values[key][side]["p50_ms"]
+                        label = f"{prefix}{side} (p50 {p50:.1f} ms)"
+                        axis.step(xs, ys, style, where="post", label=label)
             axis.set_title(f"{database}: {title}", fontsize=10)
             axis.set_xlabel("latency (ms)")
             axis.set_ylabel("fraction of requests")
@@ -54,7 +56,7 @@ def draw(doc: dict[str, Any], path: Path) -> None:
     machine = doc["machine"]
     figure.suptitle(
         f"scangate vs the floor (direct kubernetes client), kubesim latency "
-        f"{plan['latency_ms']:g} ms; {machine['nproc']} × {machine['cpu_model']}, "
+        f"{plan['latency_ms']:g} ms; {machine['nproc']} x {machine['cpu_model']}, "
         f"Python {machine['python']} (shared machine)",
         fontsize=11,
     )

@@ -45,9 +45,7 @@ def _r(value: float, digits: int = 3) -> float:
     return round(value, digits) if math.isfinite(value) else value
 
 
-def database_report(
-    requests: RequestResults, lag: LagResults, reap: ReapResults
-) -> dict[str, Any]:
+def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults) -> dict[str, Any]:
     c1, cn = requests.post_c1, requests.post_concurrent
     kubeconfig, revoke = requests.kubeconfig, requests.revoke
     c1_report, cn_report = c1.report(), cn.report()
@@ -159,7 +157,7 @@ def table(doc: dict[str, Any]) -> str:
     )
     n_lag = doc["plan"]["expiring_together"]
     add(
-        f"revocation lag, {n_lag} expiring together: SA gone p50 / p99 / max s",
+        f"revocation lag, {n_lag} expiring together: SA deleted p50 / p99 / max s",
         lambda v: (
             f"{v['revocation_lag_p50_s']:.3f} / {v['revocation_lag_p99_s']:.3f} / "
             f"{v['revocation_lag_max_s']:.3f}"

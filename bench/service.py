@@ -24,6 +24,7 @@ import yaml
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
 from bench.cluster import GRANTS_NAMESPACE, TARGET_NAMESPACE, TARGET_POD, SimulatedCluster
+from bench.http import HttpClient, HttpResponse
 from devsupport.postgres_server import fresh_database
 
 PRINCIPAL: Final = "bench"
@@ -87,6 +88,11 @@ def scangate_config(cluster: SimulatedCluster, database_url: str, key_hash: str)
             }
         ],
         "api_keys": [{"name": PRINCIPAL, "sha256": key_hash}],
+        # The orphan sweep lists every scangate object in the cluster. It runs when scangate
+        # starts and then hourly here (default: every 60 s), so that no sweep lands inside a
+        # measurement by chance, and so that the reaper, with nothing due for an hour, can be
+        # woken by a short grant (see bench/expiry.py).
+        "reaper": {"sweep_interval_seconds": 3600},
         "policies": [
             {
                 "name": "bench",
@@ -151,45 +157,66 @@ def _wait_until_ready(server: ScangateServer, process: subprocess.Popen[bytes]) 
 
 
 class ScangateClient:
-    """The benchmark's HTTP client: one keep-alive connection per concurrent caller."""
+    """The benchmark's client of scangate: one keep-alive connection per concurrent caller.
 
-    def __init__(self, server: ScangateServer, *, connections: int) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=server.url,
-            headers={"Authorization": f"Bearer {server.api_key}"},
-            limits=httpx.Limits(
-                max_connections=connections, max_keepalive_connections=connections
-            ),
-            timeout=120,
-            trust_env=False,
-        )
+    `http="raw"` (the default) is `bench.http`'s minimal client; `http="httpx"` uses httpx
+    instead, to show what a heavier client adds (see bench/http.py for why it is not the
+    default).
+    """
+
+    def __init__(self, server: ScangateServer, *, connections: int, http: str = "raw") -> None:
+        headers = {"Authorization": f"Bearer {server.api_key}"}
+        self._raw: HttpClient | None = None
+        self._httpx: httpx.AsyncClient | None = None
+        if http == "raw":
+            self._raw = HttpClient(server.url, connections=connections, headers=headers)
+        elif http == "httpx":
+            self._httpx = httpx.AsyncClient(
+                base_url=server.url,
+                headers=headers,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                timeout=120,
+                trust_env=False,
+            )
+        else:
+            raise ValueError(f"unknown HTTP client {http!r}")
 
     async def __aenter__(self) -> ScangateClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+        if self._raw is not None:
+            await self._raw.aclose()
+        if self._httpx is not None:
+            await self._httpx.aclose()
+
+    async def _request(self, method: str, path: str, body: Any = None) -> HttpResponse:
+        if self._raw is not None:
+            return await self._raw.request(method, path, body)
+        assert self._httpx is not None
+        response = await self._httpx.request(method, path, json=body)
+        return HttpResponse(response.status_code, response.content)
 
     async def create_grant(self, ttl_seconds: int = TTL_SECONDS) -> str:
-        response = await self._http.post("/v1/grants", json={**GRANT_BODY, "ttl_seconds": ttl_seconds})
-        _expect(response, 201)
+        body = {**GRANT_BODY, "ttl_seconds": ttl_seconds}
+        response = _expect(await self._request("POST", "/v1/grants", body), 201, "POST grant")
         grant_id: str = response.json()["id"]
         return grant_id
 
     async def kubeconfig(self, grant_id: str) -> None:
-        response = await self._http.get(f"/v1/grants/{grant_id}/kubeconfig")
-        _expect(response, 200)
+        response = await self._request("GET", f"/v1/grants/{grant_id}/kubeconfig")
+        _expect(response, 200, "GET kubeconfig")
 
     async def revoke(self, grant_id: str) -> None:
-        response = await self._http.post(f"/v1/grants/{grant_id}/revoke", json={})
-        _expect(response, 200)
-        if response.json()["status"] != "revoked":
-            raise BenchError(f"revoke left grant {grant_id} {response.json()['status']}")
+        response = await self._request("POST", f"/v1/grants/{grant_id}/revoke", {})
+        status = _expect(response, 200, "POST revoke").json()["status"]
+        if status != "revoked":
+            raise BenchError(f"revoke left grant {grant_id} {status}")
 
 
-def _expect(response: httpx.Response, status: int) -> None:
-    if response.status_code != status:
-        raise BenchError(
-            f"{response.request.method} {response.request.url.path} answered "
-            f"{response.status_code}: {response.text[:300]}"
-        )
+def _expect(response: HttpResponse, status: int, what: str) -> HttpResponse:
+    if response.status != status:
+        raise BenchError(f"{what} answered {response.status}: {response.text[:300]}")
+    return response

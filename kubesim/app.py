@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections import deque
 from typing import Any, Final
 
@@ -217,6 +218,9 @@ class KubesimApp:
                 "name": info.name if info else "",
                 "user": user.name if user else "",
                 "status": status,  # 0: the connection was dropped
+                # When it was answered (Unix time): when a deletion took effect, for the
+                # benchmark's revocation lag.
+                "at": time.time(),
             }
         )
 

@@ -105,8 +105,8 @@ class KubesimHandle:
         self._admin("POST", "clock", {"advance_seconds": seconds})
 
     def requests(self) -> list[dict[str, Any]]:
-        """API requests kubesim served since the last reset (method, path, verb, user, status;
-        status 0 is a dropped connection)."""
+        """API requests kubesim served since the last reset (method, path, verb, user, status,
+        `at`: when it was answered, Unix time; status 0 is a dropped connection)."""
         answer: list[dict[str, Any]] = self._admin("GET", "requests")["requests"]
         return answer
 

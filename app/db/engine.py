@@ -41,7 +41,7 @@ _MIGRATION_LOCK_KEY: Final = 0x5CA9_6A7E
 class Database:
     """An async engine and its session factory for one database URL."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 32, max_overflow: int = 8) -> None:
         self.url: URL = async_database_url(url)
         self.is_sqlite = is_sqlite(self.url)
         kwargs: dict[str, Any] = {}
@@ -50,9 +50,20 @@ class Database:
                 # An in-memory database exists per connection: share exactly one.
                 kwargs["poolclass"] = StaticPool
             else:
-                # SQLite has one writer at a time; a few connections cover concurrent readers.
-                kwargs.update(pool_size=5, max_overflow=5)
+                # SQLite has one writer at a time. With several connections, writers that
+                # collide wait in SQLite's busy handler, which sleeps in steps of up to 100 ms
+                # (p99 latency of seconds under load), and a transaction that read before
+                # writing can fail outright; with one, they queue for it in the pool, in
+                # order, and never sleep. Transactions are short (none is ever open across a
+                # cluster call), so readers lose little by queueing too. The price: a task
+                # must not open a second session while it holds one (it would wait for itself).
+                kwargs.update(pool_size=1, max_overflow=0)
         else:
+            # Sized for the API's concurrency (tens of requests at once, each holding a
+            # connection only for its short transactions): a pool that is too small makes
+            # PostgreSQL fork a backend for an overflow connection on every busy moment and
+            # close it right after. 40 at most per replica, so a few fit PostgreSQL's default
+            # max_connections (100).
             kwargs.update(
                 pool_size=pool_size,
                 max_overflow=max_overflow,

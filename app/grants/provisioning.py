@@ -299,16 +299,14 @@ class GrantProvisioner:
     ) -> Grant:
         now = utcnow()
         async with self._db.session() as session:
-            activated = await repository.activate(session, grant.id, pods=pods, now=now)
-            if activated:
-                await repository.add_event(
-                    session,
-                    grant.id,
-                    at=now,
-                    actor=actor,
-                    type="activated",
-                    detail={"pods": pods, "expires_at": format_rfc3339(grant.expires_at)},
-                )
+            activated = await repository.activate_with_event(
+                session,
+                grant.id,
+                pods=pods,
+                now=now,
+                actor=actor,
+                detail={"pods": pods, "expires_at": format_rfc3339(grant.expires_at)},
+            )
         if not activated:
             # The reaper declared it stale, or it was revoked meanwhile: whoever did that owns
             # the end state; this request only makes sure nothing it created survives.

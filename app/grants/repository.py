@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import JSON, ColumnElement, String, Table, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Grant, GrantEvent
+from app.db.models import Grant, GrantEvent, UTCDateTime
 from app.observability.audit import audit_fields, record_after_commit
 
 LIVE_STATUSES: Final = ("provisioning", "active", "revoking")
@@ -82,6 +82,40 @@ async def add_event(
             detail=event.detail,
         ),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One audit event of a batch (`add_events`)."""
+
+    grant_id: str
+    type: str
+    detail: dict[str, Any]
+
+
+async def add_events(
+    session: AsyncSession, events: Sequence[NewEvent], *, at: datetime, actor: str
+) -> None:
+    """`add_event` for many events in one statement: a multi-row INSERT instead of a round
+    trip per event (the reaper records hundreds at once). Core rather than ORM objects: for a
+    batch of 500 this takes about half the time (single events are faster through the ORM)."""
+    if not events:
+        return
+    table = cast(Table, GrantEvent.__table__)
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    rows = [
+        {"grant_id": e.grant_id, "at": at, "actor": actor, "type": e.type, "detail": e.detail}
+        for e in events
+    ]
+    event_ids = (await session.execute(stmt, rows)).scalars().all()
+    for event, event_id in zip(events, event_ids, strict=True):
+        record_after_commit(
+            session,
+            audit_fields(
+                event_id=event_id, grant_id=event.grant_id, type=event.type, actor=actor, at=at,
+                detail=event.detail,
+            ),
+        )  # fmt: skip
 
 
 async def get_grant(session: AsyncSession, grant_id: str) -> Grant | None:
@@ -180,6 +214,61 @@ async def activate(session: AsyncSession, grant_id: str, *, pods: list[str], now
     )
 
 
+async def activate_with_event(
+    session: AsyncSession,
+    grant_id: str,
+    *,
+    pods: list[str],
+    now: datetime,
+    actor: str,
+    detail: dict[str, Any],
+) -> bool:
+    """`activate` and its `activated` audit event, atomically; False (and no event) if the
+    grant left `provisioning` meanwhile.
+
+    This runs on every grant's critical path, after its last cluster call and before the 201.
+    On PostgreSQL it is one statement, a data-modifying CTE that inserts the event only for the
+    row the UPDATE matched: one round trip instead of two (about 0.4 ms of a 20-25 ms request).
+    SQLite has no data-modifying CTEs, and no network round trip to save.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        if not await activate(session, grant_id, pods=pods, now=now):
+            return False
+        await add_event(session, grant_id, at=now, actor=actor, type="activated", detail=detail)
+        return True
+    grants, events = cast(Table, Grant.__table__), cast(Table, GrantEvent.__table__)
+    activated = (
+        update(grants)
+        .where(grants.c.id == grant_id, grants.c.status == "provisioning")
+        .values(status="active", pods=pods, updated_at=now)
+        .returning(grants.c.id)
+        .cte("activated")
+    )
+    event = select(
+        activated.c.id,
+        literal(now, UTCDateTime()),
+        literal(actor, String()),
+        literal("activated", String()),
+        literal(detail, JSON()),
+    )
+    stmt = (
+        insert(events)
+        .from_select(["grant_id", "at", "actor", "type", "detail"], event)
+        .returning(events.c.id)
+    )
+    event_id = (await session.execute(stmt)).scalar_one_or_none()
+    if event_id is None:
+        return False
+    record_after_commit(
+        session,
+        audit_fields(
+            event_id=event_id, grant_id=grant_id, type="activated", actor=actor, at=now,
+            detail=detail,
+        ),
+    )  # fmt: skip
+    return True
+
+
 async def fail_provisioning(
     session: AsyncSession, grant_id: str, *, error: str, now: datetime
 ) -> bool:
@@ -261,6 +350,31 @@ async def finish_revocation(session: AsyncSession, grant_id: str, *, now: dateti
         .execution_options(synchronize_session=False)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def finish_revocations(
+    session: AsyncSession, grant_ids: Sequence[str], *, now: datetime
+) -> dict[str, str]:
+    """`finish_revocation` for many grants, in a statement per chunk of ids: `{id: status}`
+    of those this call finished (the others were finished by another claimant)."""
+    finished: dict[str, str] = {}
+    for start in range(0, len(grant_ids), _IN_CHUNK):
+        chunk = grant_ids[start : start + _IN_CHUNK]
+        stmt = (
+            update(Grant)
+            .where(Grant.id.in_(chunk), Grant.status == "revoking")
+            .values(
+                status=func.coalesce(Grant.end_status, "revoked"),
+                ended_at=now,
+                updated_at=now,
+                next_attempt_at=None,
+                last_error=None,
+            )
+            .returning(Grant.id, Grant.status)
+            .execution_options(synchronize_session=False)
+        )
+        finished.update({row.id: row.status for row in await session.execute(stmt)})
+    return finished
 
 
 async def postpone_revocation(

@@ -175,9 +175,20 @@ class ClusterClient:
         """Delete the SA first: that alone invalidates every token minted for it (the token
         authenticator checks the SA still exists), so access ends even if a later step fails.
         Then the RoleBinding and the Role. 404 counts as already deleted."""
+        await self.delete_grant_access(grant_id)
+        await self.delete_grant_rbac(grant_id, namespace)
+
+    async def delete_grant_access(self, grant_id: str) -> None:
+        """The first step of `delete_grant_objects`: the ServiceAccount, which ends access."""
+        name = object_name(grant_id)
+        await self.delete_managed_object(
+            ManagedObject("ServiceAccount", self.grants_namespace, name, grant_id)
+        )
+
+    async def delete_grant_rbac(self, grant_id: str, namespace: str) -> None:
+        """The rest of `delete_grant_objects`: the RoleBinding, then the Role."""
         name = object_name(grant_id)
         for obj in (
-            ManagedObject("ServiceAccount", self.grants_namespace, name, grant_id),
             ManagedObject("RoleBinding", namespace, name, grant_id),
             ManagedObject("Role", namespace, name, grant_id),
         ):
@@ -223,7 +234,9 @@ class ClusterClient:
             delete = self._rbac.delete_namespaced_role_binding
         # 404: already gone, or deleted by an earlier try whose response was lost.
         with contextlib.suppress(KubeNotFound):
-            await self._transport.call(operation, delete, obj.name, obj.namespace)
+            await self._transport.call(
+                operation, delete, obj.name, obj.namespace, discard_response=True
+            )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -256,7 +269,12 @@ class ClusterClient:
             return True if labels.get(GRANT_LABEL) == grant_id else None
 
         await self._transport.call(
-            operation, create, namespace, body, on_conflict_after_retry=ours_already
+            operation,
+            create,
+            namespace,
+            body,
+            on_conflict_after_retry=ours_already,
+            discard_response=True,
         )
 
 

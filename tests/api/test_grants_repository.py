@@ -186,3 +186,55 @@ async def test_next_due_reports_the_earliest_work(db: Database) -> None:
         now + timedelta(seconds=9),
         None,
     )
+
+
+async def test_activation_records_its_event_atomically_and_only_when_it_wins(
+    db: Database,
+) -> None:
+    won, lost = grant_row(status="provisioning"), grant_row(status="provisioning")
+    await _insert(db, won, lost)
+    now = utcnow()
+    detail = {"pods": ["web-0", "web-1"], "expires_at": "2030-01-01T00:00:00.000Z"}
+    async with db.session() as session:
+        assert await repository.fail_provisioning(session, lost.id, error="boom", now=now)
+    async with db.session() as session:
+        assert await repository.activate_with_event(
+            session, won.id, pods=["web-0", "web-1"], now=now, actor="apikey:alice", detail=detail
+        )
+        assert not await repository.activate_with_event(
+            session, lost.id, pods=["web-0"], now=now, actor="apikey:alice", detail=detail
+        )
+    async with db.session() as session:
+        stored = await repository.get_grant(session, won.id)
+        [event] = await repository.list_events(session, won.id)
+        assert await repository.list_events(session, lost.id) == []
+    assert stored is not None
+    assert (stored.status, stored.pods, stored.updated_at) == ("active", ["web-0", "web-1"], now)
+    assert (event.type, event.actor, event.at, event.detail) == (
+        "activated", "apikey:alice", now, detail,
+    )  # fmt: skip
+
+
+async def test_batched_events_and_finishes_match_their_grants(db: Database) -> None:
+    grants = [grant_row(status="revoking", end_status="expired") for _ in range(3)]
+    done_elsewhere = grant_row(status="expired")
+    await _insert(db, *grants, done_elsewhere)
+    now = utcnow()
+    async with db.session() as session:
+        await repository.add_events(
+            session,
+            [repository.NewEvent(g.id, "revoking", {"n": i}) for i, g in enumerate(grants)],
+            at=now,
+            actor="scangate:reaper",
+        )
+        finished = await repository.finish_revocations(
+            session, [g.id for g in grants] + [done_elsewhere.id], now=now
+        )
+    assert finished == {g.id: "expired" for g in grants}  # not the one already ended
+    async with db.session() as session:
+        for i, grant in enumerate(grants):
+            [event] = await repository.list_events(session, grant.id)
+            assert (event.type, event.detail) == ("revoking", {"n": i})
+            stored = await repository.get_grant(session, grant.id)
+            assert stored is not None
+            assert (stored.status, stored.ended_at) == ("expired", now)

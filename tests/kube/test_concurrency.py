@@ -68,3 +68,38 @@ async def test_event_loop_keeps_running_during_slow_calls(kubesim: Any) -> None:
         assert ticks >= 20  # ~50 if the loop was free for the whole half second
     finally:
         cluster.close()
+
+
+async def test_creates_and_deletes_whose_answers_are_dropped_reuse_their_connections(
+    kubesim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Creates and deletes read their answer without decoding it; the connection must still go
+    # back to the pool, or every call would open a new one (and the pool would overflow).
+    from datetime import UTC, datetime, timedelta
+
+    from app.kube.models import GrantTarget
+    from app.kube.profiles import profile_rules
+
+    cluster = cluster_client(Path(kubesim.admin_kubeconfig), max_concurrency=3)
+    targets = [
+        GrantTarget(f"g{i:025d}", "payments", "exec", "apikey:a", datetime.now(UTC) + timedelta(1))
+        for i in range(8)
+    ]
+    try:
+        with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+            for target in targets:
+                await asyncio.gather(
+                    cluster.create_service_account(target),
+                    cluster.create_role(target, profile_rules("exec", ["web-0"])),
+                )
+                await cluster.create_role_binding(target)
+            await asyncio.gather(
+                *(cluster.delete_grant_objects(t.grant_id, "payments") for t in targets)
+            )
+        calls = [r for r in kubesim.requests() if r["verb"] in ("create", "delete")]
+        assert [r["status"] for r in calls] == [201] * 24 + [200] * 24
+        pool = cluster._api_client.rest_client.pool_manager.connection_from_url(kubesim.url)
+        assert pool.num_connections <= 3  # 48 calls over the pool's 3 connections
+        assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    finally:
+        cluster.close()

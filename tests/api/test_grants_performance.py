@@ -1,0 +1,113 @@
+"""The behaviours scangate's speed rests on (bench/ measures the speed itself).
+
+Each optimisation is a promise about what happens, so it is checked as one: which Kubernetes
+calls a grant makes, when the reaper wakes, in which order a mass expiry deletes objects, and
+that concurrent requests on one database all succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Scangate, cluster_objects, eventually
+
+pytestmark = pytest.mark.anyio
+
+
+def _calls(sim: Any, verb: str) -> list[tuple[str, str]]:
+    """(resource, name) of the API requests with this RBAC verb that kubesim served."""
+    return [(r["resource"], r["name"]) for r in sim.requests() if r["verb"] == verb]
+
+
+async def test_a_grant_makes_only_the_calls_on_its_critical_path(
+    scangate: Scangate, sim: Any
+) -> None:
+    await scangate.grant(pods=["web-0"])
+
+    assert _calls(sim, "get") == [("pods", "web-0")]  # no namespace lookup: the pod proves it
+    created = sorted(resource for resource, _ in _calls(sim, "create"))
+    assert created == ["rolebindings", "roles", "serviceaccounts"]
+
+
+def _reaper_passes(scangate: Scangate) -> float:
+    value = scangate.app.state.metrics.registry.get_sample_value(
+        "scangate_reaper_pass_duration_seconds_count"
+    )
+    return float(value or 0)
+
+
+async def test_grants_due_after_the_reapers_wake_up_do_not_wake_it(scangate: Scangate) -> None:
+    # After its first pass the reaper sleeps until the next sweep (60 s in this deployment).
+    assert await eventually(lambda: _reaper_passes(scangate) >= 1)
+    await asyncio.sleep(0.3)
+    passes = _reaper_passes(scangate)
+
+    for _ in range(5):  # each expires in an hour: nothing for the reaper to do sooner
+        await scangate.grant(ttl_seconds=3600)
+    await asyncio.sleep(0.3)
+    assert _reaper_passes(scangate) == passes
+
+    await scangate.grant(ttl_seconds=30)  # due before the reaper's wake-up: it must look
+    assert await eventually(lambda: _reaper_passes(scangate) > passes)
+
+
+async def test_grants_expiring_together_all_lose_access_before_any_rbac_cleanup(
+    scangate: Scangate, sim: Any
+) -> None:
+    grants = [await scangate.grant() for _ in range(6)]
+    ids = [g["id"] for g in grants]
+
+    await scangate.expire_soon(*ids)
+    for grant_id in ids:
+        assert await scangate.wait_for_status(grant_id, {"expired"}) == "expired"
+
+    deletes = [resource for resource, _ in _calls(sim, "delete")]
+    assert sorted(deletes) == sorted(["serviceaccounts", "rolebindings", "roles"] * 6)
+    # Every ServiceAccount (what ends access) went before any RoleBinding or Role.
+    assert deletes[:6] == ["serviceaccounts"] * 6
+    assert cluster_objects(sim) == set()
+    for grant_id in ids:
+        types = [e["type"] for e in await scangate.events(grant_id)]
+        assert types[-2:] == ["revoking", "expired"]
+
+
+async def test_a_failing_deletion_in_a_mass_expiry_defers_only_its_own_grant(
+    scangate: Scangate, sim: Any
+) -> None:
+    ids = [(await scangate.grant())["id"] for _ in range(4)]
+    # One refusal (not retried, unlike a 5xx): exactly one grant's RoleBinding stays.
+    sim.inject_fault(status=403, methods=["DELETE"], resources=["rolebindings"], count=1)
+
+    await scangate.expire_soon(*ids)
+
+    async def statuses() -> list[str]:
+        return [await scangate.status_of(grant_id) for grant_id in ids]
+
+    for _ in range(200):
+        if sorted(await statuses()) == ["expired", "expired", "expired", "revoking"]:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(await statuses()) == ["expired", "expired", "expired", "revoking"]
+    [deferred] = [g for g, s in zip(ids, await statuses(), strict=True) if s == "revoking"]
+    assert (await scangate.events(deferred))[-1]["type"] == "revocation_failed"
+    # Its retry (after a backoff of about a second) finishes it.
+    assert await scangate.wait_for_status(deferred, {"expired"}, within=15) == "expired"
+    assert cluster_objects(sim) == set()
+
+
+async def test_concurrent_requests_on_one_database_all_succeed(
+    scangate: Scangate, sim: Any
+) -> None:
+    # SQLite has one writer: requests queue for it instead of failing or sleeping in its busy
+    # handler; revocations read before they write, which must not fail either.
+    created = await asyncio.gather(*(scangate.create() for _ in range(24)))
+    assert [r.status_code for r in created] == [201] * 24
+    ids = [r.json()["id"] for r in created]
+    more = asyncio.gather(*(scangate.create() for _ in range(8)))
+    revoked = await asyncio.gather(*(scangate.revoke(grant_id) for grant_id in ids))
+    assert [r.status_code for r in revoked] == [200] * 24
+    assert [r.status_code for r in await more] == [201] * 8
+    assert len(cluster_objects(sim)) == 8 * 3
