@@ -21,7 +21,7 @@ class Plan:
     revoke: int = 200
     # The measurements alternate between scangate and the floor in this many rounds, so a
     # burst of load from elsewhere on a shared machine hits both sides alike.
-    rounds: int = 3
+    rounds: int = 6
     # Revocation lag: this many grants expire at the same moment.
     expiring_together: int = 500
     # Mass expiry: this many expired grants are reaped (seeded straight into the database and

@@ -190,3 +190,30 @@ def test_downgrade_to_base_then_upgrade_again(database_url: str) -> None:
 
     run_migrations(database_url)
     assert _revision(database_url) == head
+
+
+async def test_postgres_connection_that_died_while_idle_is_replaced_not_failed(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pooled connections are pinged before use only once idle for a while (busy ones are not:
+    # a round trip per transaction); one killed meanwhile (a restart, a proxy's idle timeout)
+    # must be swapped for a fresh one, not fail the request.
+    import asyncio
+
+    import psycopg
+
+    from app.db import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_PING_AFTER_IDLE_SECONDS", 0.05)
+    db = Database(postgres_url)
+    try:
+        async with db.session() as session:
+            backend = await session.scalar(text("SELECT pg_backend_pid()"))
+        libpq_url = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(libpq_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        await asyncio.sleep(0.2)
+        async with db.session() as session:
+            assert await session.scalar(text("SELECT pg_backend_pid()")) != backend
+    finally:
+        await db.dispose()
