@@ -131,35 +131,34 @@ def _check_found(request: PodRequest, found: list[PodInfo]) -> list[PodInfo]:
     return running
 
 
+@dataclass(frozen=True)
+class GrantCollaborators:
+    """What the grant use cases work with, built once per request from the app's state."""
+
+    settings: Settings
+    db: Database
+    clusters: ClusterRegistry
+    policies: PolicyEngine
+    # Tells the reaper about a new due moment (a no-op where no reaper runs).
+    wake_reaper: Callable[[datetime], None]
+    metrics: ScangateMetrics | None = None
+
+
 class GrantProvisioner:
     """provision_grant and its cleanup. One instance per request (cheap; holds references)."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        db: Database,
-        clusters: ClusterRegistry,
-        policies: PolicyEngine,
-        wake_reaper: Callable[[datetime], None],
-        metrics: ScangateMetrics | None = None,
-    ) -> None:
-        self._settings = settings
-        self._db = db
-        self._clusters = clusters
-        self._policies = policies
-        self._wake_reaper = wake_reaper
-        self._metrics = metrics
+    def __init__(self, deps: GrantCollaborators) -> None:
+        self._deps = deps
 
     async def provision_grant(self, principal: Principal, request: GrantCreate) -> Grant:
-        cluster_name = request.cluster or self._settings.clusters[0].name
+        cluster_name = request.cluster or self._deps.settings.clusters[0].name
         try:
-            cluster = self._clusters.get(cluster_name)
+            cluster = self._deps.clusters.get(cluster_name)
         except KeyError:
             raise UnknownCluster(
                 f"cluster {cluster_name!r} is not configured", field="body.cluster"
             ) from None
-        policy = self._policies.authorize(
+        policy = self._deps.policies.authorize(
             principal, cluster=cluster_name, namespace=request.namespace, scanner=request.scanner
         )
         ttl = self._ttl(request.ttl_seconds, policy)
@@ -176,7 +175,7 @@ class GrantProvisioner:
             selector=request.selector,
             scanner=request.scanner,
             max_pods=policy.max_pods,
-            sidecar_container=self._settings.sidecar_container,
+            sidecar_container=self._deps.settings.sidecar_container,
         )
         # The pod lookup only reads, so it may run while the provisioning row commits (see the
         # module docstring): the commit then costs no time on the critical path.
@@ -211,7 +210,7 @@ class GrantProvisioner:
     def _ttl(self, requested: int | None, policy: PolicyConfig) -> int:
         if requested is None:
             # The configured default, but never more than the policy allows.
-            return min(self._settings.default_ttl_seconds, policy.max_ttl_seconds)
+            return min(self._deps.settings.default_ttl_seconds, policy.max_ttl_seconds)
         if requested > policy.max_ttl_seconds:
             raise TtlTooLong(
                 f"ttl_seconds {requested} exceeds the policy's max_ttl_seconds "
@@ -249,7 +248,7 @@ class GrantProvisioner:
             attempts=0,
         )
         # Committed here, before any cluster call (see the module docstring).
-        async with self._db.session() as session:
+        async with self._deps.db.session() as session:
             await repository.insert_grant(session, grant)
             await repository.add_event(
                 session,
@@ -268,13 +267,13 @@ class GrantProvisioner:
                     "reason": request.reason,
                     # The OIDC claims the policy required, as the token carried them: why
                     # this CI job (repository, ref, environment...) was allowed.
-                    "claims": self._policies.matched_claims(principal, policy),
+                    "claims": self._deps.policies.matched_claims(principal, policy),
                 },
             )
         # The reaper must learn of this row: if this request dies, it is what cleans up, once
         # the provisioning timeout has passed.
-        timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
-        self._wake_reaper(now + timeout)
+        timeout = timedelta(seconds=self._deps.settings.reaper.provisioning_timeout_seconds)
+        self._deps.wake_reaper(now + timeout)
         return grant
 
     async def _create_objects(
@@ -298,7 +297,7 @@ class GrantProvisioner:
         self, grant: Grant, cluster: ClusterClient, pods: list[str], *, actor: str
     ) -> Grant:
         now = utcnow()
-        async with self._db.session() as session:
+        async with self._deps.db.session() as session:
             activated = await repository.activate_with_event(
                 session,
                 grant.id,
@@ -315,10 +314,10 @@ class GrantProvisioner:
                 f"grant {grant.id!r} was revoked or timed out while it was being provisioned"
             )
         grant.status, grant.pods, grant.updated_at = "active", pods, now
-        if self._metrics is not None:
-            self._metrics.grant_created(cluster.name, grant.scanner)
+        if self._deps.metrics is not None:
+            self._deps.metrics.grant_created(cluster.name, grant.scanner)
         # A new expiry the reaper may need to wake up earlier for.
-        self._wake_reaper(grant.expires_at)
+        self._deps.wake_reaper(grant.expires_at)
         log.info(
             "grant %s active: %d pod(s) in %s/%s",
             grant.id,
@@ -334,7 +333,7 @@ class GrantProvisioner:
         error = _describe(exc)
         cleaned = await self._delete_objects(grant, cluster)
         now = utcnow()
-        async with self._db.session() as session:
+        async with self._deps.db.session() as session:
             failed = await repository.fail_provisioning(session, grant.id, error=error, now=now)
             if failed:
                 await repository.add_event(
@@ -345,8 +344,8 @@ class GrantProvisioner:
                     type="failed",
                     detail={"error": error, "cleaned_up": cleaned},
                 )
-        if failed and self._metrics is not None:
-            self._metrics.grant_failed(cluster.name, grant.scanner)
+        if failed and self._deps.metrics is not None:
+            self._deps.metrics.grant_failed(cluster.name, grant.scanner)
         log.info("grant %s failed: %s", grant.id, error)
 
     async def _delete_objects(self, grant: Grant, cluster: ClusterClient) -> bool:

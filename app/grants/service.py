@@ -13,14 +13,12 @@ committed before the first one (see `provisioning.py`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import PolicyEngine, Principal
-from app.db.engine import Database
+from app.auth import Principal
 from app.db.models import Grant, GrantEvent
 from app.errors import UnprocessableError
 from app.grants import repository
@@ -35,16 +33,13 @@ from app.grants.errors import (
     cluster_problem,
 )
 from app.grants.ids import is_grant_id
-from app.grants.provisioning import GrantProvisioner
+from app.grants.provisioning import GrantCollaborators, GrantProvisioner
 from app.grants.repository import ClaimedGrant
 from app.grants.revocation import carry_out_revocation, lease_until
 from app.grants.schemas import GrantCreate
 from app.grants.selectors import is_dns1123_label
-from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.kubeconfig import render_kubeconfig
-from app.observability.metrics import ScangateMetrics
-from app.settings import Settings
 
 # TokenRequest.expirationSeconds minimum enforced by the API server.
 MIN_TOKEN_SECONDS = 600
@@ -55,48 +50,28 @@ def _no_wakeup(_due: datetime) -> None:
 
 
 class GrantService:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        db: Database,
-        clusters: ClusterRegistry,
-        policies: PolicyEngine,
-        wake_reaper: Callable[[datetime], None] = _no_wakeup,
-        metrics: ScangateMetrics | None = None,
-    ) -> None:
-        self._settings = settings
-        self._db = db
-        self._clusters = clusters
-        self._policies = policies
-        self._wake_reaper = wake_reaper
-        self._metrics = metrics
+    def __init__(self, deps: GrantCollaborators) -> None:
+        self._deps = deps
 
     @classmethod
     def from_state(cls, state: Any) -> GrantService:
         """Built per request from what the app lifespan put on `app.state`."""
         reaper = getattr(state, "reaper", None)
         return cls(
-            settings=state.settings,
-            db=state.db,
-            clusters=state.clusters,
-            policies=state.policies,
-            wake_reaper=reaper.wake if reaper is not None else _no_wakeup,
-            metrics=getattr(state, "metrics", None),
+            GrantCollaborators(
+                settings=state.settings,
+                db=state.db,
+                clusters=state.clusters,
+                policies=state.policies,
+                wake_reaper=reaper.wake if reaper is not None else _no_wakeup,
+                metrics=getattr(state, "metrics", None),
+            )
         )
 
     # -- create -------------------------------------------------------------------------------
 
     async def provision_grant(self, principal: Principal, request: GrantCreate) -> Grant:
-        provisioner = GrantProvisioner(
-            settings=self._settings,
-            db=self._db,
-            clusters=self._clusters,
-            policies=self._policies,
-            wake_reaper=self._wake_reaper,
-            metrics=self._metrics,
-        )
-        return await provisioner.provision_grant(principal, request)
+        return await GrantProvisioner(self._deps).provision_grant(principal, request)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -155,7 +130,7 @@ class GrantService:
         now = utcnow()
         if grant.status != "active" or grant.expires_at <= now:
             raise GrantNotActive(grant_id, _effective_status(grant, now))
-        policy = self._policies.authorize(
+        policy = self._deps.policies.authorize(
             principal, cluster=grant.cluster, namespace=grant.namespace, scanner=grant.scanner
         )
         if ttl_seconds > policy.max_ttl_seconds:
@@ -202,13 +177,13 @@ class GrantService:
         """A kubeconfig with a freshly minted token (each fetch rotates it). The token lives
         max(600, remaining) seconds (the TokenRequest minimum); the grant's real end is
         enforced by deleting the ServiceAccount, which invalidates the token with it."""
-        async with self._db.session() as session:
+        async with self._deps.db.session() as session:
             grant = await self._own_grant(session, principal, grant_id)
         now = utcnow()
         if grant.status != "active" or grant.expires_at <= now:
             raise GrantNotActive(grant_id, _effective_status(grant, now))
         try:
-            cluster = self._clusters.get(grant.cluster)
+            cluster = self._deps.clusters.get(grant.cluster)
         except KeyError:
             raise ClusterError(f"cluster {grant.cluster!r} is no longer configured") from None
         remaining = math.ceil((grant.expires_at - now).total_seconds())
@@ -220,7 +195,7 @@ class GrantService:
             raise GrantNotActive(grant_id, "revoking") from None
         except KubeError as exc:
             raise cluster_problem(exc) from exc
-        async with self._db.session() as session:
+        async with self._deps.db.session() as session:
             await repository.add_event(
                 session,
                 grant.id,
@@ -243,7 +218,7 @@ class GrantService:
         still `revoking` when the cluster failed (the reaper retries), or unchanged when the
         grant had already ended."""
         now = utcnow()
-        async with self._db.session() as session:
+        async with self._deps.db.session() as session:
             grant = await self._visible_grant(session, principal, grant_id)
             claim: ClaimedGrant | None = None
             if grant.status in ("provisioning", "active"):
@@ -267,17 +242,17 @@ class GrantService:
                 )
         if claim is not None:
             status = await carry_out_revocation(
-                self._db,
-                self._clusters,
+                self._deps.db,
+                self._deps.clusters,
                 claim,
                 actor=principal.id,
-                retry_max_seconds=self._settings.reaper.revoke_retry_max_seconds,
-                metrics=self._metrics,
+                retry_max_seconds=self._deps.settings.reaper.revoke_retry_max_seconds,
+                metrics=self._deps.metrics,
             )
             if status == "revoking":
                 # A deferred revocation has a retry time the reaper should wake up for.
-                self._wake_reaper(utcnow())
-        async with self._db.session() as session:
+                self._deps.wake_reaper(utcnow())
+        async with self._deps.db.session() as session:
             return await self._visible_grant(session, principal, grant_id)
 
     # -- visibility ---------------------------------------------------------------------------
