@@ -25,6 +25,7 @@ from app.docs.openapi import API_DESCRIPTION, OPENAPI_TAGS, install_openapi
 from app.docs.pages import install_docs_pages
 from app.errors import install_error_handlers
 from app.grants.endpoints import router as grants_router
+from app.grants.group_commit import GrantWriter
 from app.grants.reaper import Reaper
 from app.health import router as health_router
 from app.kube.clusters import CallObserver, ClusterRegistry, ClusterSettings
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
         async with contextlib.AsyncExitStack() as stack:
             state.db = Database(settings.database_url)
             stack.push_async_callback(state.db.dispose)
+            state.grant_writer = GrantWriter(state.db)
+            # Before the engine is disposed: writes already handed over still commit.
+            stack.push_async_callback(state.grant_writer.drain)
             state.clusters = _build_cluster_registry(settings, metrics.kube_call_finished)
             stack.callback(state.clusters.close)
             state.reaper = None

@@ -38,6 +38,7 @@ from app.grants.errors import (
     UnknownCluster,
     cluster_problem,
 )
+from app.grants.group_commit import GrantWriter
 from app.grants.ids import new_grant_id
 from app.grants.schemas import GrantCreate
 from app.kube.clusters import ClusterClient, ClusterRegistry
@@ -139,6 +140,8 @@ class GrantCollaborators:
     db: Database
     clusters: ClusterRegistry
     policies: PolicyEngine
+    # Writes the rows and events of grant creation (group commit: `group_commit.py`).
+    writer: GrantWriter
     # Tells the reaper about a new due moment (a no-op where no reaper runs).
     wake_reaper: Callable[[datetime], None]
     metrics: ScangateMetrics | None = None
@@ -248,28 +251,23 @@ class GrantProvisioner:
             attempts=0,
         )
         # Committed here, before any cluster call (see the module docstring).
-        async with self._deps.db.session() as session:
-            await repository.insert_grant(session, grant)
-            await repository.add_event(
-                session,
-                grant_id,
-                at=now,
-                actor=principal.id,
-                type="requested",
-                detail={
-                    "cluster": grant.cluster,
-                    "namespace": grant.namespace,
-                    "scanner": grant.scanner,
-                    "pods": grant.pods,
-                    "selector": grant.selector,
-                    "ttl_seconds": ttl,
-                    "policy": policy.name,
-                    "reason": request.reason,
-                    # The OIDC claims the policy required, as the token carried them: why
-                    # this CI job (repository, ref, environment...) was allowed.
-                    "claims": self._deps.policies.matched_claims(principal, policy),
-                },
-            )
+        await self._deps.writer.insert(
+            grant,
+            actor=principal.id,
+            detail={
+                "cluster": grant.cluster,
+                "namespace": grant.namespace,
+                "scanner": grant.scanner,
+                "pods": grant.pods,
+                "selector": grant.selector,
+                "ttl_seconds": ttl,
+                "policy": policy.name,
+                "reason": request.reason,
+                # The OIDC claims the policy required, as the token carried them: why this CI
+                # job (repository, ref, environment...) was allowed.
+                "claims": self._deps.policies.matched_claims(principal, policy),
+            },
+        )
         # The reaper must learn of this row: if this request dies, it is what cleans up, once
         # the provisioning timeout has passed.
         timeout = timedelta(seconds=self._deps.settings.reaper.provisioning_timeout_seconds)
@@ -297,15 +295,13 @@ class GrantProvisioner:
         self, grant: Grant, cluster: ClusterClient, pods: list[str], *, actor: str
     ) -> Grant:
         now = utcnow()
-        async with self._deps.db.session() as session:
-            activated = await repository.activate_with_event(
-                session,
-                grant.id,
-                pods=pods,
-                now=now,
-                actor=actor,
-                detail={"pods": pods, "expires_at": format_rfc3339(grant.expires_at)},
-            )
+        activated = await self._deps.writer.activate(
+            grant.id,
+            pods=pods,
+            now=now,
+            actor=actor,
+            detail={"pods": pods, "expires_at": format_rfc3339(grant.expires_at)},
+        )
         if not activated:
             # The reaper declared it stale, or it was revoked meanwhile: whoever did that owns
             # the end state; this request only makes sure nothing it created survives.

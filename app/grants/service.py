@@ -63,6 +63,7 @@ class GrantService:
                 db=state.db,
                 clusters=state.clusters,
                 policies=state.policies,
+                writer=state.grant_writer,
                 wake_reaper=reaper.wake if reaper is not None else _no_wakeup,
                 metrics=getattr(state, "metrics", None),
             )

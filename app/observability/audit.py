@@ -61,17 +61,26 @@ def record_after_commit(session: AsyncSession, fields: dict[str, Any]) -> None:
     note_grant(str(fields["grant_id"]))
 
 
+def record_committed(fields: dict[str, Any]) -> None:
+    """Log one audit record whose event has already committed (the grants' group commit,
+    `app.grants.group_commit`, writes events outside the request's session; the request logs
+    them itself afterwards, so that they carry its request id)."""
+    note_grant(str(fields["grant_id"]))
+    _log(fields)
+
+
+def _log(fields: dict[str, Any]) -> None:
+    audit_log.info(
+        "grant %s %s by %s", fields["grant_id"], fields["type"], fields["actor"],
+        extra={"audit": fields},
+    )  # fmt: skip
+
+
 def _emit_pending(session: Session) -> None:
     pending: list[dict[str, Any]] = session.info.get(_PENDING) or []
     records, pending[:] = list(pending), []
     for fields in records:
-        audit_log.info(
-            "grant %s %s by %s",
-            fields["grant_id"],
-            fields["type"],
-            fields["actor"],
-            extra={"audit": fields},
-        )
+        _log(fields)
 
 
 def _drop_pending(session: Session) -> None:
