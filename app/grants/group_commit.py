@@ -28,48 +28,30 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, cast
-
-from sqlalchemy import JSON, Table, case, insert, literal, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, Final
 
 from app.db.engine import Database
 from app.db.errors import database_unavailable
-from app.db.models import Grant, GrantEvent, UTCDateTime
+from app.db.models import Grant
+from app.grants.batch_writes import (
+    Activation,
+    NewGrant,
+    Write,
+    postgresql_writes,
+    sqlite_writes,
+)
 from app.observability.audit import audit_fields, record_committed
 
 log = logging.getLogger(__name__)
 
-_GRANTS: Final = cast(Table, Grant.__table__)
-_EVENTS: Final = cast(Table, GrantEvent.__table__)
 # The most writes per transaction. Large enough for any realistic burst; it bounds the
 # statements' sizes (bind parameters) and how long one transaction holds its locks.
 MAX_BATCH: Final = 128
 
 
-@dataclass(frozen=True)
-class _Insert:
-    """A new `provisioning` grant and its `requested` event."""
-
-    grant: Grant
-    actor: str
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _Activation:
-    """provisioning -> active, and its `activated` event."""
-
-    grant_id: str
-    pods: list[str]
-    at: datetime
-    actor: str
-    detail: dict[str, Any]
-
-
 @dataclass
 class _Pending:
-    write: _Insert | _Activation
+    write: Write
     # The id of the write's audit event once committed; None for an activation whose grant
     # had left `provisioning` (nothing written).
     done: asyncio.Future[int | None] = field(repr=False)
@@ -88,7 +70,7 @@ class GrantWriter:
     async def insert(self, grant: Grant, *, actor: str, detail: dict[str, Any]) -> None:
         """Insert `grant` (a new, transient `provisioning` grant) with its `requested` event;
         returns once committed."""
-        event_id = await self._submit(_Insert(grant, actor, detail))
+        event_id = await self._submit(NewGrant(grant, actor, detail))
         assert event_id is not None
         record_committed(
             audit_fields(
@@ -103,7 +85,7 @@ class GrantWriter:
         """provisioning -> active with its `activated` event, once committed. False (and no
         event) if the grant left `provisioning` meanwhile (revoked, or given up by the
         reaper)."""
-        event_id = await self._submit(_Activation(grant_id, pods, now, actor, detail))
+        event_id = await self._submit(Activation(grant_id, pods, now, actor, detail))
         if event_id is None:
             return False
         record_committed(
@@ -119,7 +101,7 @@ class GrantWriter:
         while self._flusher is not None and not self._flusher.done():
             await asyncio.wait([self._flusher])
 
-    async def _submit(self, write: _Insert | _Activation) -> int | None:
+    async def _submit(self, write: Write) -> int | None:
         loop = asyncio.get_running_loop()
         pending = _Pending(write, loop.create_future())
         self._queue.append(pending)
@@ -147,69 +129,42 @@ class GrantWriter:
             raise
 
     async def _write(self, batch: list[_Pending]) -> None:
+        # Inserts and activations are separate transactions: each write only needs its own
+        # row and event to be atomic, and this way one statement does each kind on PostgreSQL.
+        inserts = [p for p in batch if isinstance(p.write, NewGrant)]
+        activations = [p for p in batch if isinstance(p.write, Activation)]
+        for group in (inserts, activations):
+            if group:
+                await self._write_group(group)
+
+    async def _write_group(self, group: list[_Pending]) -> None:
         try:
-            event_ids = await self._transaction([p.write for p in batch])
+            event_ids = await self._execute([p.write for p in group])
         except Exception as exc:
-            if len(batch) == 1 or database_unavailable(exc):
-                for pending in batch:
+            if len(group) == 1 or database_unavailable(exc):
+                for pending in group:
                     _fail(pending, exc)
                 return
             log.warning(
                 "a batch of %d grant writes failed (%s); retrying them one by one",
-                len(batch), type(exc).__name__,
+                len(group), type(exc).__name__,
             )  # fmt: skip
-            for pending in batch:
-                await self._write([pending])
+            for pending in group:
+                await self._write_group([pending])
             return
-        for pending, event_id in zip(batch, event_ids, strict=True):
+        for pending in group:
             if not pending.done.done():
-                pending.done.set_result(event_id)
+                pending.done.set_result(event_ids.get(pending.write.grant_id))
 
-    async def _transaction(self, writes: list[_Insert | _Activation]) -> list[int | None]:
-        inserts = [w for w in writes if isinstance(w, _Insert)]
-        activations = [w for w in writes if isinstance(w, _Activation)]
-        async with self._db.session() as session:
-            if inserts:
-                await session.execute(insert(_GRANTS), [_row(w.grant) for w in inserts])
-            activated = await _activate(session, activations)
-            events: dict[int, dict[str, Any]] = {}
-            for index, write in enumerate(writes):
-                if isinstance(write, _Insert):
-                    events[index] = {
-                        "grant_id": write.grant.id, "at": write.grant.created_at,
-                        "actor": write.actor, "type": "requested", "detail": write.detail,
-                    }  # fmt: skip
-                elif write.grant_id in activated:
-                    events[index] = {
-                        "grant_id": write.grant_id, "at": write.at, "actor": write.actor,
-                        "type": "activated", "detail": write.detail,
-                    }  # fmt: skip
-            ids: list[int] = []
-            if events:
-                stmt = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
-                ids = list((await session.execute(stmt, list(events.values()))).scalars())
-        event_ids = dict(zip(events, ids, strict=True))
-        return [event_ids.get(index) for index in range(len(writes))]
-
-
-async def _activate(session: AsyncSession, activations: list[_Activation]) -> set[str]:
-    """One conditional UPDATE for all activations; the ids it changed."""
-    if not activations:
-        return set()
-    ids = [a.grant_id for a in activations]
-    pods = case({a.grant_id: literal(a.pods, JSON()) for a in activations}, value=_GRANTS.c.id)
-    at = case({a.grant_id: literal(a.at, UTCDateTime()) for a in activations}, value=_GRANTS.c.id)
-    stmt = (
-        update(_GRANTS)
-        .where(_GRANTS.c.id.in_(ids), _GRANTS.c.status == "provisioning")
-        .values(status="active", pods=pods, updated_at=at)
-        .returning(_GRANTS.c.id)
-    )
-    return set((await session.execute(stmt)).scalars())
-
-
-def _row(grant: Grant) -> dict[str, Any]:
-    return {column.key: getattr(grant, column.key) for column in _GRANTS.columns}
+    async def _execute(self, writes: list[Write]) -> dict[str, int]:
+        """Carry out writes of one kind; the event id of each grant that was written."""
+        async with self._db.engine.connect() as connection:
+            if self._db.is_sqlite:
+                async with connection.begin():
+                    return await sqlite_writes(connection, writes)
+            # One statement, atomic on its own: no BEGIN and COMMIT round trips.
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await postgresql_writes(connection, writes)
 
 
 def _fail(pending: _Pending, exc: BaseException) -> None:

@@ -1,0 +1,242 @@
+"""The statements of the grant writer's group commit (`group_commit.py`): many grants' rows
+and audit events written at once, on PostgreSQL and on SQLite.
+
+Each batch holds writes of one kind: new `provisioning` grants with their `requested` events,
+or activations with their `activated` events. A write is atomic (its row and its event, or
+neither); the batch as a whole need not be.
+
+PostgreSQL: one statement per batch, run outside a transaction (a statement is atomic on its
+own, so no BEGIN and COMMIT round trips). A data-modifying CTE writes the grants and the events
+are inserted for exactly the rows it returned. The rows come in as arrays (`unnest`), so the
+statement's text is the same for every batch size: SQLAlchemy compiles it once and PostgreSQL
+prepares it once.
+
+SQLite: a short transaction of two statements (there are no round trips to save, and no
+data-modifying CTEs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, cast
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy import (
+    cast as cast_to,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
+
+from app.db.models import Grant, GrantEvent, UTCDateTime
+
+_GRANTS: Final = cast(Table, Grant.__table__)
+_EVENTS: Final = cast(Table, GrantEvent.__table__)
+_EVENT_COLUMNS: Final = ("grant_id", "at", "actor", "type", "detail")
+
+
+@dataclass(frozen=True)
+class NewGrant:
+    """A new `provisioning` grant (transient, not in any session) and its `requested` event."""
+
+    grant: Grant
+    actor: str
+    detail: dict[str, Any]
+
+    @property
+    def grant_id(self) -> str:
+        return self.grant.id
+
+
+@dataclass(frozen=True)
+class Activation:
+    """provisioning -> active, and the `activated` event."""
+
+    grant_id: str
+    pods: list[str]
+    at: datetime
+    actor: str
+    detail: dict[str, Any]
+
+
+Write = NewGrant | Activation
+
+
+def event_row(write: Write) -> dict[str, Any]:
+    if isinstance(write, NewGrant):
+        return {
+            "grant_id": write.grant.id, "at": write.grant.created_at, "actor": write.actor,
+            "type": "requested", "detail": write.detail,
+        }  # fmt: skip
+    return {
+        "grant_id": write.grant_id, "at": write.at, "actor": write.actor, "type": "activated",
+        "detail": write.detail,
+    }  # fmt: skip
+
+
+def grant_row(grant: Grant) -> dict[str, Any]:
+    return {column.key: getattr(grant, column.key) for column in _GRANTS.columns}
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _array_item(sql_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The element type a column's values travel in (JSON as its text, cast on arrival)."""
+    if isinstance(sql_type, UTCDateTime | DateTime):
+        return DateTime(timezone=True)
+    if isinstance(sql_type, Integer):
+        return Integer()
+    return Text()
+
+
+def _unnest(prefix: str, columns: Sequence[tuple[str, TypeEngine[Any]]]) -> TableValuedAlias:
+    """`unnest(:prefix_a, :prefix_b, ...) AS prefix(a, b, ...)`: one row per array element."""
+    # Cast explicitly: an array of NULLs (a column no new grant has a value for) has no type
+    # PostgreSQL could infer.
+    arrays = [
+        cast_to(bindparam(f"{prefix}_{name}"), ARRAY(_array_item(sql_type)))
+        for name, sql_type in columns
+    ]
+    return (
+        func.unnest(*arrays)
+        .table_valued(*(name for name, _ in columns))
+        .render_derived(name=prefix)
+    )
+
+
+def _arrival(rows: TableValuedAlias, name: str, sql_type: TypeEngine[Any]) -> ColumnElement[Any]:
+    column: ColumnElement[Any] = rows.c[name]
+    return cast_to(column, JSON) if isinstance(sql_type, JSON) else column
+
+
+def _events_for(written: Any) -> Any:
+    """INSERT the events of the rows `written` (a CTE returning grant ids) returned."""
+    types = {name: _EVENTS.c[name].type for name in _EVENT_COLUMNS}
+    events = _unnest("event", list(types.items()))
+    chosen = select(*(_arrival(events, name, t) for name, t in types.items())).join_from(
+        events, written, written.c.id == events.c.grant_id
+    )
+    return (
+        insert(_EVENTS)
+        .from_select(list(_EVENT_COLUMNS), chosen)
+        .returning(_EVENTS.c.id, _EVENTS.c.grant_id)
+    )
+
+
+def _postgresql_insert_statement() -> Any:
+    columns = [(c.key, c.type) for c in _GRANTS.columns]
+    rows = _unnest("grant", columns)
+    written = (
+        insert(_GRANTS)
+        .from_select(
+            [name for name, _ in columns],
+            select(*(_arrival(rows, name, t) for name, t in columns)),
+        )
+        .returning(_GRANTS.c.id)
+        .cte("written")
+    )
+    return _events_for(written)
+
+
+def _postgresql_activation_statement() -> Any:
+    changes = _unnest("change", [("grant_id", Text()), ("pods", JSON()), ("at", UTCDateTime())])
+    written = (
+        update(_GRANTS)
+        .where(_GRANTS.c.id == changes.c.grant_id, _GRANTS.c.status == "provisioning")
+        .values(status="active", pods=cast_to(changes.c.pods, JSON), updated_at=changes.c.at)
+        .returning(_GRANTS.c.id)
+        .cte("written")
+    )
+    return _events_for(written)
+
+
+_POSTGRESQL_INSERT: Final = _postgresql_insert_statement()
+_POSTGRESQL_ACTIVATION: Final = _postgresql_activation_statement()
+
+
+def _arrays(prefix: str, rows: Sequence[dict[str, Any]], json_columns: set[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in rows[0]:
+        items = [row[name] for row in rows]
+        if name in json_columns:
+            items = [json.dumps(item) for item in items]
+        params[f"{prefix}_{name}"] = items
+    return params
+
+
+async def postgresql_writes(connection: AsyncConnection, writes: Sequence[Write]) -> dict[str, int]:
+    """Carry out writes of one kind in one statement; the event id of each grant written."""
+    events = _arrays("event", [event_row(w) for w in writes], {"detail"})
+    if isinstance(writes[0], NewGrant):
+        grants = [grant_row(cast(NewGrant, w).grant) for w in writes]
+        params = {**_arrays("grant", grants, {"pods"}), **events}
+        result = await connection.execute(_POSTGRESQL_INSERT, params)
+    else:
+        activations = cast(Sequence[Activation], writes)
+        changes = {
+            "change_grant_id": [a.grant_id for a in activations],
+            "change_pods": [json.dumps(a.pods) for a in activations],
+            "change_at": [a.at for a in activations],
+        }
+        result = await connection.execute(_POSTGRESQL_ACTIVATION, {**changes, **events})
+    return {grant_id: event_id for event_id, grant_id in result}
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
+
+
+async def sqlite_writes(connection: AsyncConnection, writes: Sequence[Write]) -> dict[str, int]:
+    """Carry out writes of one kind (the caller holds the transaction)."""
+    if isinstance(writes[0], NewGrant):
+        rows = [grant_row(cast(NewGrant, w).grant) for w in writes]
+        await connection.execute(insert(_GRANTS), rows)
+        written: Sequence[Write] = writes
+    else:
+        activations = cast(Sequence[Activation], writes)
+        activated = await _sqlite_activate(connection, activations)
+        written = [a for a in activations if a.grant_id in activated]
+    if not written:
+        return {}
+    # One multi-row INSERT. Its RETURNING rows come in no guaranteed order (why SQLAlchemy's
+    # ordered executemany would run one statement per row here), so they name their grant.
+    stmt = (
+        insert(_EVENTS)
+        .values([event_row(w) for w in written])
+        .returning(_EVENTS.c.id, _EVENTS.c.grant_id)
+    )
+    return {grant_id: event_id for event_id, grant_id in await connection.execute(stmt)}
+
+
+async def _sqlite_activate(
+    connection: AsyncConnection, activations: Sequence[Activation]
+) -> set[str]:
+    """One conditional UPDATE for all activations; the ids it changed."""
+    ids = [a.grant_id for a in activations]
+    pods = case({a.grant_id: literal(a.pods, JSON()) for a in activations}, value=_GRANTS.c.id)
+    at = case({a.grant_id: literal(a.at, UTCDateTime()) for a in activations}, value=_GRANTS.c.id)
+    stmt = (
+        update(_GRANTS)
+        .where(_GRANTS.c.id.in_(ids), _GRANTS.c.status == "provisioning")
+        .values(status="active", pods=pods, updated_at=at)
+        .returning(_GRANTS.c.id)
+    )
+    return set((await connection.execute(stmt)).scalars())
