@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from kubernetes import client
 
+from app.kube.call_threads import CallThreads
 from app.kube.connection import ClusterSettings, connect
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.inventory import ManagedObjectInventory
@@ -62,11 +62,9 @@ class ClusterClient:
         self._api_client = connection.api_client
         # The client is synchronous: each call holds a thread for its whole round trip, so the
         # pool bounds concurrent calls per cluster and keeps them off the event loop.
-        self._executor = ThreadPoolExecutor(
-            max_workers=max_concurrency, thread_name_prefix=f"kube-{settings.name}"
-        )
+        self._threads = CallThreads(max_concurrency, name=f"kube-{settings.name}")
         self._transport = ClusterTransport(
-            settings.name, self._executor, retry or RetryPolicy(), observer
+            settings.name, self._threads, retry or RetryPolicy(), observer
         )
         self._core = client.CoreV1Api(self._api_client)
         self._rbac = client.RbacAuthorizationV1Api(self._api_client)
@@ -239,7 +237,7 @@ class ClusterClient:
             )
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown()
         self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _create(

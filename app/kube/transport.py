@@ -1,9 +1,10 @@
 """Runs the official (synchronous) client's calls off the event loop, with bounded retries.
 
-Each cluster gets its own bounded thread pool; the urllib3 connection pool is sized to match
-(see `connection.py`) so concurrent calls never queue on a connection. The client's own urllib3
-retries are disabled: retrying here keeps the policy in one place, makes it honour Retry-After
-and lets the retry loop sleep on the event loop instead of holding a worker thread.
+Each cluster gets its own bounded set of threads (`call_threads.py`); the urllib3 connection
+pool is sized to match (see `connection.py`) so concurrent calls never queue on a connection.
+The client's own urllib3 retries are disabled: retrying here keeps the policy in one place,
+makes it honour Retry-After and lets the retry loop sleep on the event loop instead of holding
+a worker thread.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from app.kube.call_threads import CallThreads
 from app.kube.error_translation import (
     RETRYABLE_STATUSES,
     api_status,
@@ -100,13 +101,13 @@ class ClusterTransport:
     def __init__(
         self,
         cluster: str,
-        executor: ThreadPoolExecutor,
+        threads: CallThreads,
         policy: RetryPolicy,
         observer: CallObserver | None = None,
     ) -> None:
         self.cluster = cluster
         self.policy = policy
-        self._executor = executor
+        self._threads = threads
         self._observer = observer
 
     def _observe(self, operation: Operation, started: float, error: str | None) -> None:
@@ -151,7 +152,7 @@ class ClusterTransport:
         while True:
             attempt_started = time.perf_counter()
             try:
-                result: T = await loop.run_in_executor(self._executor, bound)
+                result: T = await self._threads.run(bound)
             except ApiException as exc:
                 error = translate_api_exception(exc, operation, self.cluster)
                 self._observe(operation, attempt_started, _error_kind(error))

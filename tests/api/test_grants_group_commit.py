@@ -90,9 +90,12 @@ async def test_batched_activations_set_each_grants_pods_and_refuse_one_that_left
     outcomes = await asyncio.gather(
         *(
             writer.activate(
-                g.id, pods=[f"pod-{i}", "shared"], now=moments[i], actor="apikey:alice",
+                g.id,
+                pods=[f"pod-{i}", "shared"],
+                now=moments[i],
+                actor="apikey:alice",
                 detail={"i": i},
-            )  # fmt: skip
+            )
             for i, g in enumerate(grants)
         )
     )

@@ -7,13 +7,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from app.kube.call_threads import CallThreads
 from app.kube.errors import KubeConflict, KubeInvalid, KubeUnavailable
 from app.kube.operations import Operation
 from app.kube.transport import ClusterTransport, RetryPolicy
@@ -51,16 +51,16 @@ class Script:
 
 @pytest.fixture
 def transport() -> Iterator[Callable[[RetryPolicy], ClusterTransport]]:
-    executors: list[ThreadPoolExecutor] = []
+    pools: list[CallThreads] = []
 
     def build(policy: RetryPolicy = FAST) -> ClusterTransport:
-        executor = ThreadPoolExecutor(2, thread_name_prefix="kube-test")
-        executors.append(executor)
-        return ClusterTransport("prod", executor, policy)
+        threads = CallThreads(2, name="kube-test")
+        pools.append(threads)
+        return ClusterTransport("prod", threads, policy)
 
     yield build
-    for executor in executors:
-        executor.shutdown()
+    for threads in pools:
+        threads.shutdown()
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
