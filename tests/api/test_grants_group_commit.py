@@ -139,9 +139,10 @@ async def test_a_write_that_cannot_succeed_fails_only_its_own_request(
 
 
 async def test_an_unavailable_database_fails_the_whole_batch_at_once(
-    tmp_path: Any, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'missing-directory' / 'scangate.db'}")
+    # Nothing listens on port 1: every connection attempt is refused at once.
+    db = Database("postgresql://scangate@127.0.0.1:1/scangate")
     writer = GrantWriter(db)
     try:
         with caplog.at_level(logging.WARNING, logger="app.grants.group_commit"):
