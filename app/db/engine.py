@@ -81,11 +81,21 @@ class Database:
                 connect_args={"connect_timeout": 10},
             )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # PostgreSQL: single statements that are atomic on their own (the grant writer's, see
+        # app/grants/batch_writes.py) run without BEGIN and COMMIT round trips, on connections
+        # of their own that stay in autocommit mode (switching a pooled connection's mode and
+        # back costs more than the statement's own work). None on SQLite.
+        self.autocommit_engine: AsyncEngine | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _configure_sqlite_connection)
         else:
-            event.listen(self.engine.sync_engine, "checkin", _note_idle_since)
-            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
+            self.autocommit_engine = create_async_engine(
+                self.url, **{**kwargs, "pool_size": 2, "max_overflow": 2},
+                isolation_level="AUTOCOMMIT",
+            )  # fmt: skip
+            for engine in (self.engine, self.autocommit_engine):
+                event.listen(engine.sync_engine, "checkin", _note_idle_since)
+                event.listen(engine.sync_engine, "checkout", _ping_if_idle)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
@@ -109,6 +119,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.autocommit_engine is not None:
+            await self.autocommit_engine.dispose()
 
 
 def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:

@@ -158,13 +158,12 @@ class GrantWriter:
 
     async def _execute(self, writes: list[Write]) -> dict[str, int]:
         """Carry out writes of one kind; the event id of each grant that was written."""
-        async with self._db.engine.connect() as connection:
-            if self._db.is_sqlite:
-                async with connection.begin():
-                    return await sqlite_writes(connection, writes)
-            # One statement, atomic on its own: no BEGIN and COMMIT round trips.
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return await postgresql_writes(connection, writes)
+        if self._db.autocommit_engine is not None:
+            # PostgreSQL: one statement, atomic on its own (no BEGIN and COMMIT round trips).
+            async with self._db.autocommit_engine.connect() as connection:
+                return await postgresql_writes(connection, writes)
+        async with self._db.engine.begin() as connection:
+            return await sqlite_writes(connection, writes)
 
 
 def _fail(pending: _Pending, exc: BaseException) -> None:

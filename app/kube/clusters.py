@@ -117,7 +117,12 @@ class ClusterClient:
             return _pod_info(pod)
 
         unique = list(dict.fromkeys(names))
-        found = await asyncio.gather(*(read(name) for name in unique))
+        if len(unique) == 1:
+            # The common case, without a task per name: the GET leaves now, before whatever
+            # the caller runs alongside (the grant's insert) takes the event loop.
+            found = [await read(unique[0])]
+        else:
+            found = await asyncio.gather(*(read(name) for name in unique))
         return [pod for pod in found if pod is not None]
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[PodInfo]:

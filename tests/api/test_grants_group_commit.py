@@ -31,7 +31,9 @@ def count_event_writes(db: Database) -> list[int]:
         if "INSERT INTO grant_events" in sql:
             statements[0] += 1
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", before_execute)
+    for engine in (db.engine, db.autocommit_engine):
+        if engine is not None:
+            event.listen(engine.sync_engine, "before_cursor_execute", before_execute)
     return statements
 
 
