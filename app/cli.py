@@ -64,7 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Serving an old schema fails in confusing ways; migrating first makes a first run
         # just work. Replicas starting together are serialised by run_migrations.
         run_migrations(settings.database_url)
-    from app.observability.logs import logging_config
+    from app.observability.logs import logging_config, skip_unused_record_fields
+
+    skip_unused_record_fields()
 
     uvicorn.run(
         create_app(settings),

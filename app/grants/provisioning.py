@@ -314,13 +314,7 @@ class GrantProvisioner:
             self._deps.metrics.grant_created(cluster.name, grant.scanner)
         # A new expiry the reaper may need to wake up earlier for.
         self._deps.wake_reaper(grant.expires_at)
-        log.info(
-            "grant %s active: %d pod(s) in %s/%s",
-            grant.id,
-            len(pods),
-            cluster.name,
-            grant.namespace,
-        )
+        # Logged by its `activated` audit record (with the pods): no second line for it.
         return grant
 
     async def _abandon(
