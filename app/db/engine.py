@@ -66,8 +66,8 @@ class Database:
             # Sized for the API's concurrency (tens of requests at once, each holding a
             # connection only for its short transactions): a pool that is too small makes
             # PostgreSQL fork a backend for an overflow connection on every busy moment and
-            # close it right after. 40 at most per replica, so a few fit PostgreSQL's default
-            # max_connections (100).
+            # close it right after. 40 at most per replica (44 with the grant writer's, below),
+            # so a couple of replicas fit PostgreSQL's default max_connections (100).
             kwargs.update(
                 pool_size=pool_size,
                 max_overflow=max_overflow,
