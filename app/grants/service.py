@@ -7,7 +7,8 @@ requester alone: an admin gets 403 for someone else's grant, never a kubeconfig.
 Transactions: reads and renew run in the request's session (the request scope commits). The
 use cases that call the cluster (create, kubeconfig, revoke) open their own short units of work
 instead, so that no transaction is open during a cluster call and the `provisioning` row is
-committed before the first one (see `provisioning.py`).
+committed before the first one (see `provisioning.py`); create's two writes go through the
+grant writer, which commits concurrent requests' writes together (`group_commit.py`).
 """
 
 from __future__ import annotations

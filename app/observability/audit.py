@@ -2,8 +2,10 @@
 
 The database's `grant_events` table is the audit trail (`GET /v1/grants/{id}/events`,
 `GET /v1/events`); every event is also written to the log stream, so a log pipeline (SIEM)
-receives it without polling. `app.grants.repository.add_event`, the one place events are
-written, calls `record_after_commit`.
+receives it without polling. Events are written in two places: `app.grants.repository`
+(`add_event`, `add_events`), which calls `record_after_commit`, and the grant writer's group
+commit (`app.grants.group_commit`), whose callers log their records with `record_committed`
+once the write has committed.
 
 A record is emitted only once its transaction has committed: an event rolled back with its
 transaction never happened, and must not appear in an audit log. The records wait in the

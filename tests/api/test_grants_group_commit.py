@@ -120,6 +120,25 @@ async def test_batched_activations_set_each_grants_pods_and_refuse_one_that_left
     assert [e.type for e in await events_of(db, grants[3].id)] == ["requested"]
 
 
+async def test_a_lone_activation_loses_to_a_grant_that_was_failed_meanwhile(
+    db: Database,
+) -> None:
+    writer = GrantWriter(db)
+    grant = grant_row(status="provisioning")
+    await writer.insert(grant, actor="apikey:alice", detail={})
+    now = utcnow()
+    async with db.session() as session:
+        assert await repository.fail_provisioning(session, grant.id, error="boom", now=now)
+    assert not await writer.activate(
+        grant.id, pods=["web-0"], now=utcnow(), actor="apikey:alice", detail={}
+    )
+    async with db.session() as session:
+        stored = await repository.get_grant(session, grant.id)
+    assert stored is not None
+    assert (stored.status, stored.last_error, stored.ended_at) == ("failed", "boom", now)
+    assert [e.type for e in await events_of(db, grant.id)] == ["requested"]
+
+
 async def test_a_write_that_cannot_succeed_fails_only_its_own_request(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -34,19 +34,6 @@ async def test_times_come_back_timezone_aware_utc(db: Database) -> None:
     assert stored.expires_at == grant.expires_at.astimezone(UTC)
 
 
-async def test_activation_loses_to_a_grant_that_was_failed_meanwhile(db: Database) -> None:
-    grant = grant_row(status="provisioning")
-    await _insert(db, grant)
-    now = utcnow()
-    async with db.session() as session:
-        assert await repository.fail_provisioning(session, grant.id, error="boom", now=now)
-        assert not await repository.activate(session, grant.id, pods=["web-0"], now=now)
-    async with db.session() as session:
-        stored = await repository.get_grant(session, grant.id)
-    assert stored is not None
-    assert (stored.status, stored.last_error, stored.ended_at) == ("failed", "boom", now)
-
-
 async def test_revocation_is_claimed_once_and_finished_once(db: Database) -> None:
     grant = grant_row()
     await _insert(db, grant)
@@ -186,33 +173,6 @@ async def test_next_due_reports_the_earliest_work(db: Database) -> None:
         now + timedelta(seconds=9),
         None,
     )
-
-
-async def test_activation_records_its_event_atomically_and_only_when_it_wins(
-    db: Database,
-) -> None:
-    won, lost = grant_row(status="provisioning"), grant_row(status="provisioning")
-    await _insert(db, won, lost)
-    now = utcnow()
-    detail = {"pods": ["web-0", "web-1"], "expires_at": "2030-01-01T00:00:00.000Z"}
-    async with db.session() as session:
-        assert await repository.fail_provisioning(session, lost.id, error="boom", now=now)
-    async with db.session() as session:
-        assert await repository.activate_with_event(
-            session, won.id, pods=["web-0", "web-1"], now=now, actor="apikey:alice", detail=detail
-        )
-        assert not await repository.activate_with_event(
-            session, lost.id, pods=["web-0"], now=now, actor="apikey:alice", detail=detail
-        )
-    async with db.session() as session:
-        stored = await repository.get_grant(session, won.id)
-        [event] = await repository.list_events(session, won.id)
-        assert await repository.list_events(session, lost.id) == []
-    assert stored is not None
-    assert (stored.status, stored.pods, stored.updated_at) == ("active", ["web-0", "web-1"], now)
-    assert (event.type, event.actor, event.at, event.detail) == (
-        "activated", "apikey:alice", now, detail,
-    )  # fmt: skip
 
 
 async def test_batched_events_and_finishes_match_their_grants(db: Database) -> None:
