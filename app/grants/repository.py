@@ -19,6 +19,7 @@ from typing import Any, Final, cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.models import Grant, GrantEvent
 from app.observability.audit import audit_fields, record_after_commit
@@ -335,82 +336,75 @@ async def extend_expiry(
     )
 
 
-async def claim_expired(
-    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+async def _claim_batch(
+    session: AsyncSession,
+    *,
+    status: str,
+    due: ColumnElement[bool],
+    order_by: InstrumentedAttribute[Any],
+    limit: int,
+    values: dict[str, Any],
 ) -> list[ClaimedGrant]:
-    """active grants past their expiry -> revoking (ending as `expired`), leased to the caller."""
-    due = (
-        select(Grant.id)
-        .where(Grant.status == "active", Grant.expires_at <= now)
-        .order_by(Grant.expires_at)
-        .limit(limit)
-    )
+    """Up to `limit` grants in `status` for which `due` holds, oldest by `order_by` first,
+    updated with `values` in one conditional UPDATE; the ones this statement changed."""
+    candidates = select(Grant.id).where(Grant.status == status, due).order_by(order_by).limit(limit)
     stmt = (
         update(Grant)
-        # The status test is repeated outside the subquery: it is what PostgreSQL re-checks
-        # on a row another replica changed while this statement waited for its lock.
-        .where(
-            Grant.id.in_(due.scalar_subquery()), Grant.status == "active", Grant.expires_at <= now
-        )
-        .values(
-            status="revoking",
-            end_status="expired",
-            attempts=1,
-            next_attempt_at=lease_until,
-            updated_at=now,
-        )
+        # The conditions are repeated outside the subquery: they are what PostgreSQL
+        # re-checks on a row another replica changed while this statement waited for its lock.
+        .where(Grant.id.in_(candidates.scalar_subquery()), Grant.status == status, due)
+        .values(**values)
         .returning(*_CLAIM_COLUMNS)
         .execution_options(synchronize_session=False)
     )
     return _claimed(await session.execute(stmt))
+
+
+async def claim_expired(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedGrant]:
+    """active grants past their expiry -> revoking (ending as `expired`), leased to the caller."""
+    return await _claim_batch(
+        session,
+        status="active",
+        due=Grant.expires_at <= now,
+        order_by=Grant.expires_at,
+        limit=limit,
+        values={
+            "status": "revoking", "end_status": "expired", "attempts": 1,
+            "next_attempt_at": lease_until, "updated_at": now,
+        },
+    )  # fmt: skip
 
 
 async def claim_due_revocations(
     session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[ClaimedGrant]:
     """`revoking` grants whose retry is due (or whose claimant died): lease the next attempt."""
-    due = (
-        select(Grant.id)
-        .where(Grant.status == "revoking", Grant.next_attempt_at <= now)
-        .order_by(Grant.next_attempt_at)
-        .limit(limit)
-    )
-    stmt = (
-        update(Grant)
-        .where(
-            Grant.id.in_(due.scalar_subquery()),
-            Grant.status == "revoking",
-            Grant.next_attempt_at <= now,
-        )
-        .values(attempts=Grant.attempts + 1, next_attempt_at=lease_until, updated_at=now)
-        .returning(*_CLAIM_COLUMNS)
-        .execution_options(synchronize_session=False)
-    )
-    return _claimed(await session.execute(stmt))
+    return await _claim_batch(
+        session,
+        status="revoking",
+        due=Grant.next_attempt_at <= now,
+        order_by=Grant.next_attempt_at,
+        limit=limit,
+        values={
+            "attempts": Grant.attempts + 1, "next_attempt_at": lease_until, "updated_at": now,
+        },
+    )  # fmt: skip
 
 
 async def fail_stale_provisioning(
     session: AsyncSession, *, created_before: datetime, now: datetime, error: str, limit: int
 ) -> list[ClaimedGrant]:
     """provisioning grants older than the timeout (their request crashed) -> failed."""
-    stale = (
-        select(Grant.id)
-        .where(Grant.status == "provisioning", Grant.created_at <= created_before)
-        .order_by(Grant.created_at)
-        .limit(limit)
+    return await _claim_batch(
+        session,
+        status="provisioning",
+        due=Grant.created_at <= created_before,
+        order_by=Grant.created_at,
+        limit=limit,
+        values={"status": "failed", "ended_at": now, "updated_at": now, "last_error": error},
     )
-    stmt = (
-        update(Grant)
-        .where(
-            Grant.id.in_(stale.scalar_subquery()),
-            Grant.status == "provisioning",
-            Grant.created_at <= created_before,
-        )
-        .values(status="failed", ended_at=now, updated_at=now, last_error=error)
-        .returning(*_CLAIM_COLUMNS)
-        .execution_options(synchronize_session=False)
-    )
-    return _claimed(await session.execute(stmt))
 
 
 @dataclass(frozen=True)
