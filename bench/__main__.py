@@ -15,6 +15,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bench.grant_requests import RequestResults, measure_requests
 from bench.plan import DATABASES, Plan, plan_for
 from bench.report import database_report, describe_machine, document, table
 from bench.service import BenchError, ScangateClient, database, scangate_server
+from bench.stats import process_cpu_seconds
 from devsupport.postgres_server import throwaway_postgres
 
 DEFAULT_PLOT = Path("docs/bench/latency.png")
@@ -78,7 +80,9 @@ def _request_stage(plan: Plan, kind: str, postgres: str | None) -> RequestResult
 
         async def run() -> RequestResults:
             async with ScangateClient(server, connections=plan.concurrency) as client:
-                return await measure_requests(plan, client, floor)
+                return await measure_requests(
+                    plan, client, floor, partial(process_cpu_seconds, server.pid)
+                )
 
         try:
             return asyncio.run(run())

@@ -5,6 +5,7 @@ kubeconfig and POST revoke, each measured for scangate and for the floor in alte
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,6 +24,9 @@ class Comparison:
 
     scangate: list[Latencies] = field(default_factory=list)
     floor: list[Latencies] = field(default_factory=list)
+    # CPU seconds each side's process spent on its rounds (measured for some comparisons).
+    scangate_cpu_s: list[float] = field(default_factory=list)
+    floor_cpu_s: list[float] = field(default_factory=list)
 
     @property
     def scangate_all(self) -> Latencies:
@@ -31,6 +35,15 @@ class Comparison:
     @property
     def floor_all(self) -> Latencies:
         return Latencies.merge(self.floor)
+
+    def cpu_ms_per_operation(self) -> dict[str, float] | None:
+        if not self.scangate_cpu_s or not self.floor_cpu_s:
+            return None
+        ours, floor = self.scangate_all.count, self.floor_all.count
+        return {
+            "scangate": round(sum(self.scangate_cpu_s) / ours * 1000, 3),
+            "floor": round(sum(self.floor_cpu_s) / floor * 1000, 3),
+        }
 
     def report(self) -> dict[str, Any]:
         ours, floor = self.scangate_all, self.floor_all
@@ -65,21 +78,43 @@ async def _both(
     floor: Callable[[], tuple[Latencies, list[Any]]],
     *,
     floor_first: bool,
+    scangate_cpu: Callable[[], float] | None = None,
 ) -> tuple[list[Any], list[Any]]:
     """Run one round of each side, in the given order (alternated between rounds so that
-    neither side always runs on the warmer, or the busier, machine)."""
+    neither side always runs on the warmer, or the busier, machine).
+
+    With `scangate_cpu` (the server process's CPU seconds so far), the CPU each side used is
+    recorded too: scangate's process, and this one while the floor ran (the floor's threads;
+    the benchmark's event loop is idle meanwhile)."""
+
+    async def ours_round() -> tuple[Latencies, list[Any]]:
+        before = scangate_cpu() if scangate_cpu else 0.0
+        outcome = await scangate()
+        if scangate_cpu:
+            comparison.scangate_cpu_s.append(scangate_cpu() - before)
+        return outcome
+
+    async def floor_round() -> tuple[Latencies, list[Any]]:
+        before = time.process_time()
+        outcome = await asyncio.to_thread(floor)
+        if scangate_cpu:
+            comparison.floor_cpu_s.append(time.process_time() - before)
+        return outcome
+
     if floor_first:
-        floor_latencies, floor_results = await asyncio.to_thread(floor)
-        ours, our_results = await scangate()
+        floor_latencies, floor_results = await floor_round()
+        ours, our_results = await ours_round()
     else:
-        ours, our_results = await scangate()
-        floor_latencies, floor_results = await asyncio.to_thread(floor)
+        ours, our_results = await ours_round()
+        floor_latencies, floor_results = await floor_round()
     comparison.scangate.append(ours)
     comparison.floor.append(floor_latencies)
     return our_results, floor_results
 
 
-async def measure_requests(plan: Plan, scangate: ScangateClient, floor: Floor) -> RequestResults:
+async def measure_requests(
+    plan: Plan, scangate: ScangateClient, floor: Floor, scangate_cpu: Callable[[], float]
+) -> RequestResults:
     results = RequestResults(concurrency=plan.concurrency)
     c = plan.concurrency
 
@@ -109,6 +144,7 @@ async def measure_requests(plan: Plan, scangate: ScangateClient, floor: Floor) -
             partial(run_async, c, range(n), create),
             partial(run_threads, c, range(n), floor.grant),
             floor_first=index % 2 == 0,
+            scangate_cpu=scangate_cpu,
         )
 
     # Sequential kubeconfig fetches, then revocations, of grants made above.

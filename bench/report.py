@@ -62,6 +62,9 @@ def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults
         "post_p99_ratio_c1": c1_report["p99_ratio"],
         "throughput_c32_per_s": cn_report["scangate_per_s"],
         "floor_throughput_c32_per_s": cn_report["floor_per_s"],
+        # CPU per grant of scangate's process and of the floor's, at high concurrency: why
+        # the throughputs differ when both are bound by one core.
+        "cpu_ms_per_grant_c32": cn.cpu_ms_per_operation(),
         "kubeconfig": kubeconfig.report(),
         "kubeconfig_p50_ratio": kubeconfig.report()["p50_ratio"],
         "revoke": revoke.report(),
@@ -155,6 +158,14 @@ def table(doc: dict[str, Any]) -> str:
             f"{v['throughput_ratio_c32']:.2f}"
         ),
     )
+    if all(v.get("cpu_ms_per_grant_c32") for v in results.values()):
+        add(
+            f"CPU per grant at c{c}, ms (scangate process / floor process)",
+            lambda v: (
+                f"{v['cpu_ms_per_grant_c32']['scangate']:.2f} / "
+                f"{v['cpu_ms_per_grant_c32']['floor']:.2f}"
+            ),
+        )
     n_lag = doc["plan"]["expiring_together"]
     add(
         f"revocation lag, {n_lag} expiring together: SA deleted p50 / p99 / max s",

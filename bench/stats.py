@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,3 +67,12 @@ class Latencies:
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else math.nan
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) process `pid` has used so far: Linux's
+    /proc/PID/stat (fields 14 and 15, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name (field 2) is in parentheses and may contain spaces.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

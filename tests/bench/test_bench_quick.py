@@ -65,6 +65,9 @@ def test_quick_run_measures_both_sides_and_cleans_up(
             assert summary["n"] > 0
             assert _positive_finite(summary["p50_ms"])
             assert _positive_finite(summary["p99_ms"])
+    cpu = values["cpu_ms_per_grant_c32"]
+    assert _positive_finite(cpu["scangate"])
+    assert _positive_finite(cpu["floor"])
     assert values["revocation_lag_unobserved"] == 0
     assert values["reap_grants"] == quick_results["plan"]["reap"]
     # The reaper's invariant held: no object outlived its grant.
