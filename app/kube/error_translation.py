@@ -121,7 +121,8 @@ def missing_permission(message: str, operation: Operation) -> str:
             f"bind roles.rbac.authorization.k8s.io {operation.scope} "
             f'(or create the Role "{missing_role["name"]}" first: it does not exist)'
         )
-    not_held = [_describe_rule(rule) for rule in _NOT_HELD_RULE.findall(message)]
+    # Once each: a rule per pod repeats the same permission for every pod.
+    not_held = list(dict.fromkeys(_describe_rule(r) for r in _NOT_HELD_RULE.findall(message)))
     if not_held:
         # To create a Role (or bind one) RBAC requires holding every permission in it
         # (escalation prevention); name what is missing, not the create itself.

@@ -126,6 +126,24 @@ def test_escalation_denial_names_the_permissions_not_held() -> None:
     )
 
 
+def test_escalation_denial_names_each_permission_once_however_many_pods() -> None:
+    # A Role names its pods rule by rule; one missing permission is listed once per pod.
+    rule = (
+        '{{APIGroups:[""], Resources:["pods/ephemeralcontainers"], ResourceNames:["{pod}"], '
+        'Verbs:["update"]}}'
+    )
+    message = (
+        'roles.rbac.authorization.k8s.io "scangate-x" is forbidden: user "sg" is attempting to '
+        "grant RBAC permissions not currently held:\n"
+        + "\n".join(rule.format(pod=pod) for pod in ("web-0", "web-1", "web-2"))
+    )
+    error = translate_api_exception(api_error(403, message, "Forbidden"), CREATE_ROLE, "prod")
+    assert isinstance(error, KubeForbidden)
+    assert error.permission == (
+        'update pods/ephemeralcontainers in namespace "payments" (RBAC escalation prevention)'
+    )
+
+
 def test_binding_to_a_missing_role_names_bind_and_the_role() -> None:
     message = (
         'rolebindings.rbac.authorization.k8s.io "scangate-x" is forbidden: '
