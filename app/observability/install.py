@@ -11,5 +11,10 @@ from app.observability.requests import RequestObservabilityMiddleware
 
 def install_observability(app: FastAPI, metrics: ScangateMetrics) -> None:
     app.state.metrics = metrics
-    app.add_middleware(RequestObservabilityMiddleware, metrics=metrics)
+    # install_error_handlers has run (app/main.py): its handler of unexpected exceptions.
+    app.add_middleware(
+        RequestObservabilityMiddleware,
+        metrics=metrics,
+        on_unexpected=app.exception_handlers.get(Exception),
+    )
     app.include_router(metrics_router)

@@ -19,13 +19,17 @@ middleware, so a 500 caused by a bug goes out without `X-Request-ID`; the access
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.grants.ids import is_grant_id
@@ -87,9 +91,18 @@ def _grant_of(scope: Scope, context: RequestContext) -> str | None:
 
 
 class RequestObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ScangateMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ScangateMetrics,
+        on_unexpected: Callable[[Request, Any], Response | Awaitable[Response]] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        # The app's handler of unexpected exceptions (bugs): called here, inside this
+        # middleware, rather than by Starlette's outermost error middleware, so that the 500 it
+        # answers carries X-Request-ID and its log record the request id.
+        self.on_unexpected = on_unexpected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,11 +111,12 @@ class RequestObservabilityMiddleware:
         request_id = accepted_request_id(_header(scope, b"x-request-id")) or new_request_id()
         context = RequestContext(request_id)
         status = 500  # what the caller gets if the app raises before responding
+        responded = False
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, responded = int(message["status"]), True
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
@@ -110,6 +124,15 @@ class RequestObservabilityMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_request_id)
+        except Exception as exc:
+            if responded or self.on_unexpected is None:
+                raise  # too late for a 500 (the server cuts the connection), or nobody to ask
+            # Logged by the handler (with the traceback); not re-raised, which would log it
+            # a second time without the request id.
+            response = self.on_unexpected(Request(scope, receive), exc)
+            if inspect.isawaitable(response):
+                response = await response
+            await response(scope, receive, send_with_request_id)
         finally:
             seconds = time.perf_counter() - started
             self._record(scope, context, status, seconds)

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from app.grants.service import GrantService
 from app.observability.logs import JsonFormatter, TextFormatter, logging_config
 from tests.api.conftest import Scangate
 from tests.observability.conftest import LogCapture
@@ -137,6 +138,28 @@ async def test_concurrent_grants_audit_records_carry_their_own_request_ids(
             ("requested", response.json()["id"]),
             ("activated", response.json()["id"]),
         ]
+
+
+async def test_a_bug_answers_500_with_the_request_id_and_logs_it_once(
+    scangate: Scangate, json_logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug with a secret-looking detail")
+
+    monkeypatch.setattr(GrantService, "list_grants", broken)
+    response = await scangate.http.get(
+        "/v1/grants", headers={**scangate.auth("alice"), "X-Request-ID": "bug-report-1"}
+    )
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "bug-report-1"
+    assert response.json()["type"] == "https://scangate.dev/problems/internal"
+    assert "secret-looking" not in response.text
+    [error] = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert error["request_id"] == "bug-report-1"
+    assert "RuntimeError" in error["exception"]
+    (access,) = json_logs.by_logger("scangate.access")
+    assert (access["request_id"], access["http"]["status"]) == ("bug-report-1", 500)
 
 
 async def test_unmatched_paths_are_logged_without_the_path(
