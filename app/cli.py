@@ -64,12 +64,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Serving an old schema fails in confusing ways; migrating first makes a first run
         # just work. Replicas starting together are serialised by run_migrations.
         run_migrations(settings.database_url)
+    from app.gc_tuning import tune_garbage_collector
     from app.observability.logs import logging_config, skip_unused_record_fields
 
     skip_unused_record_fields()
+    app = create_app(settings)
+    tune_garbage_collector()
 
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

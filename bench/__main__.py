@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.db.engine import Database
+from app.gc_tuning import tune_garbage_collector
 from bench.cluster import simulated_cluster
 from bench.expiry import LagResults, ReapResults, measure_reap, measure_revocation_lag
 from bench.floor import Floor
@@ -133,6 +134,9 @@ def _reap_stage(plan: Plan, kind: str, postgres: str | None) -> ReapResults:
 def run(plan: Plan) -> dict[str, Any]:
     machine = describe_machine()
     results: dict[str, Any] = {}
+    # The floor runs in this process: it gets the garbage collector settings `scangate serve`
+    # gives itself, so that neither side of the comparison has them alone.
+    tune_garbage_collector()
     with contextlib.ExitStack() as stack:
         postgres = None
         if "postgresql" in plan.databases:

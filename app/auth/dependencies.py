@@ -59,7 +59,9 @@ async def current_admin(
     return principal
 
 
-def get_policy_engine(request: Request) -> PolicyEngine:
+async def get_policy_engine(request: Request) -> PolicyEngine:
+    # `async` although it awaits nothing: FastAPI runs plain `def` dependencies in a worker
+    # thread, a thread hop per request for an attribute lookup.
     engine: PolicyEngine = request.app.state.policies
     return engine
 
