@@ -142,8 +142,6 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("SELECT 1")
-        # Handed out idle, outside a transaction: a user may still switch it to autocommit.
-        dbapi_connection.rollback()
     except Exception as exc:
         # The pool discards this connection and checks out (or opens) another.
         raise DisconnectionError("stale database connection") from exc

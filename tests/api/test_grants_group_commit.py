@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from app.db import engine as engine_module
 from app.db.engine import Database
 from app.db.models import GrantEvent
 from app.grants import repository
@@ -197,3 +198,17 @@ async def test_a_write_cancelled_before_its_transaction_started_is_not_written(
     async with db.session() as session:
         assert await repository.get_grant(session, kept.id) is not None
         assert await repository.get_grant(session, dropped.id) is None
+
+
+async def test_a_writer_connection_idle_long_enough_to_be_pinged_still_writes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL the writer's own autocommit connections are pinged after sitting idle, as
+    # the main pool's are; the ping must leave them fit for a statement outside a transaction.
+    monkeypatch.setattr(engine_module, "_PING_AFTER_IDLE_SECONDS", 0.05)
+    writer = GrantWriter(db)
+    first, second = grant_row(status="provisioning"), grant_row(status="provisioning")
+    await writer.insert(first, actor="a", detail={})
+    await asyncio.sleep(0.2)
+    await writer.insert(second, actor="a", detail={})
+    assert [e.type for e in await events_of(db, second.id)] == ["requested"]
