@@ -38,6 +38,7 @@ from app.grants.batch_writes import (
     Activation,
     NewGrant,
     Write,
+    event_row,
     postgresql_writes,
     sqlite_writes,
 )
@@ -71,14 +72,8 @@ class GrantWriter:
     async def insert(self, grant: Grant, *, actor: str, detail: dict[str, Any]) -> None:
         """Insert `grant` (a new, transient `provisioning` grant) with its `requested` event;
         returns once committed."""
-        event_id = await self._submit(NewGrant(grant, actor, detail))
-        assert event_id is not None
-        record_committed(
-            audit_fields(
-                event_id=event_id, grant_id=grant.id, type="requested", actor=actor,
-                at=grant.created_at, detail=detail,
-            )
-        )  # fmt: skip
+        written = await self._submit(NewGrant(grant, actor, detail))
+        assert written  # an insert writes its row and event, or raises
 
     async def activate(
         self, grant_id: str, *, pods: list[str], now: datetime, actor: str, detail: dict[str, Any]
@@ -86,23 +81,17 @@ class GrantWriter:
         """provisioning -> active with its `activated` event, once committed. False (and no
         event) if the grant left `provisioning` meanwhile (revoked, or given up by the
         reaper)."""
-        event_id = await self._submit(Activation(grant_id, pods, now, actor, detail))
-        if event_id is None:
-            return False
-        record_committed(
-            audit_fields(
-                event_id=event_id, grant_id=grant_id, type="activated", actor=actor, at=now,
-                detail=detail,
-            )
-        )  # fmt: skip
-        return True
+        return await self._submit(Activation(grant_id, pods, now, actor, detail))
 
     async def drain(self) -> None:
         """Wait until every write handed over so far has been carried out (at shutdown)."""
         while self._flusher is not None and not self._flusher.done():
             await asyncio.wait([self._flusher])
 
-    async def _submit(self, write: Write) -> int | None:
+    async def _submit(self, write: Write) -> bool:
+        """Hand `write` over and wait for its commit; False if it wrote nothing (an activation
+        whose grant left `provisioning`). The audit record of its event is logged here, in the
+        caller's task, so that it carries the caller's request id."""
         loop = asyncio.get_running_loop()
         pending = _Pending(write, loop.create_future())
         self._queue.append(pending)
@@ -111,7 +100,12 @@ class GrantWriter:
         # If this request is cancelled before its batch starts, the write is dropped; once
         # started it still commits (as if the process had died after the commit: the reaper
         # handles both outcomes).
-        return await pending.done
+        event_id = await pending.done
+        if event_id is None:
+            return False
+        # The same fields as the event row written, so the two cannot differ.
+        record_committed(audit_fields(event_id=event_id, **event_row(write)))
+        return True
 
     async def _flush(self) -> None:
         try:
