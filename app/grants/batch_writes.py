@@ -128,11 +128,20 @@ def _arrival(rows: TableValuedAlias, name: str, sql_type: TypeEngine[Any]) -> Co
     return cast_to(column, JSON) if isinstance(sql_type, JSON) else column
 
 
+# The columns each statement takes as arrays, with their SQL types (JSON travels as text).
+_GRANT_ARRAYS: Final = [(c.key, c.type) for c in _GRANTS.columns]
+_EVENT_ARRAYS: Final = [(name, _EVENTS.c[name].type) for name in _EVENT_COLUMNS]
+_CHANGE_ARRAYS: Final[list[tuple[str, TypeEngine[Any]]]] = [
+    ("grant_id", Text()),
+    ("pods", JSON()),
+    ("at", UTCDateTime()),
+]
+
+
 def _events_for(written: Any) -> Any:
     """INSERT the events of the rows `written` (a CTE returning grant ids) returned."""
-    types = {name: _EVENTS.c[name].type for name in _EVENT_COLUMNS}
-    events = _unnest("event", list(types.items()))
-    chosen = select(*(_arrival(events, name, t) for name, t in types.items())).join_from(
+    events = _unnest("event", _EVENT_ARRAYS)
+    chosen = select(*(_arrival(events, name, t) for name, t in _EVENT_ARRAYS)).join_from(
         events, written, written.c.id == events.c.grant_id
     )
     return (
@@ -143,13 +152,12 @@ def _events_for(written: Any) -> Any:
 
 
 def _postgresql_insert_statement() -> Any:
-    columns = [(c.key, c.type) for c in _GRANTS.columns]
-    rows = _unnest("grant", columns)
+    rows = _unnest("grant", _GRANT_ARRAYS)
     written = (
         insert(_GRANTS)
         .from_select(
-            [name for name, _ in columns],
-            select(*(_arrival(rows, name, t) for name, t in columns)),
+            [name for name, _ in _GRANT_ARRAYS],
+            select(*(_arrival(rows, name, t) for name, t in _GRANT_ARRAYS)),
         )
         .returning(_GRANTS.c.id)
         .cte("written")
@@ -158,7 +166,7 @@ def _postgresql_insert_statement() -> Any:
 
 
 def _postgresql_activation_statement() -> Any:
-    changes = _unnest("change", [("grant_id", Text()), ("pods", JSON()), ("at", UTCDateTime())])
+    changes = _unnest("change", _CHANGE_ARRAYS)
     written = (
         update(_GRANTS)
         .where(_GRANTS.c.id == changes.c.grant_id, _GRANTS.c.status == "provisioning")
@@ -173,11 +181,14 @@ _POSTGRESQL_INSERT: Final = _postgresql_insert_statement()
 _POSTGRESQL_ACTIVATION: Final = _postgresql_activation_statement()
 
 
-def _arrays(prefix: str, rows: Sequence[dict[str, Any]], json_columns: set[str]) -> dict[str, Any]:
+def _arrays(
+    prefix: str, columns: Sequence[tuple[str, TypeEngine[Any]]], rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The parameters of `_unnest(prefix, columns)` for `rows`: one array per column."""
     params: dict[str, Any] = {}
-    for name in rows[0]:
+    for name, sql_type in columns:
         items = [row[name] for row in rows]
-        if name in json_columns:
+        if isinstance(sql_type, JSON):
             items = [json.dumps(item) for item in items]
         params[f"{prefix}_{name}"] = items
     return params
@@ -185,19 +196,19 @@ def _arrays(prefix: str, rows: Sequence[dict[str, Any]], json_columns: set[str])
 
 async def postgresql_writes(connection: AsyncConnection, writes: Sequence[Write]) -> dict[str, int]:
     """Carry out writes of one kind in one statement; the event id of each grant written."""
-    events = _arrays("event", [event_row(w) for w in writes], {"detail"})
+    params = _arrays("event", _EVENT_ARRAYS, [event_row(w) for w in writes])
     if isinstance(writes[0], NewGrant):
         grants = [grant_row(cast(NewGrant, w).grant) for w in writes]
-        params = {**_arrays("grant", grants, {"pods"}), **events}
-        result = await connection.execute(_POSTGRESQL_INSERT, params)
+        params |= _arrays("grant", _GRANT_ARRAYS, grants)
+        statement = _POSTGRESQL_INSERT
     else:
-        activations = cast(Sequence[Activation], writes)
-        changes = {
-            "change_grant_id": [a.grant_id for a in activations],
-            "change_pods": [json.dumps(a.pods) for a in activations],
-            "change_at": [a.at for a in activations],
-        }
-        result = await connection.execute(_POSTGRESQL_ACTIVATION, {**changes, **events})
+        changes = [
+            {"grant_id": a.grant_id, "pods": a.pods, "at": a.at}
+            for a in cast(Sequence[Activation], writes)
+        ]
+        params |= _arrays("change", _CHANGE_ARRAYS, changes)
+        statement = _POSTGRESQL_ACTIVATION
+    result = await connection.execute(statement, params)
     return {grant_id: event_id for event_id, grant_id in result}
 
 
