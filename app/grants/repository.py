@@ -58,11 +58,6 @@ def _claimed(rows: Iterable[Any]) -> list[ClaimedGrant]:
     return [ClaimedGrant(*row) for row in rows]
 
 
-async def insert_grant(session: AsyncSession, grant: Grant) -> None:
-    session.add(grant)
-    await session.flush()
-
-
 async def add_event(
     session: AsyncSession,
     grant_id: str,

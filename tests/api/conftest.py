@@ -86,6 +86,12 @@ def grant_row(**overrides: Any) -> Grant:
     return Grant(**values)
 
 
+async def insert_grants(db: Database, *grants: Grant) -> None:
+    """Store grant rows as they are (the service itself creates grants through its writer)."""
+    async with db.session() as session:
+        session.add_all(grants)
+
+
 # -- the running service ------------------------------------------------------------------------
 
 GRANTS_NAMESPACE = "scangate-grants"

@@ -20,6 +20,7 @@ from tests.api.conftest import (
     eventually,
     expected_objects,
     grant_row,
+    insert_grants,
 )
 from tests.api.test_grants_api import assert_problem
 
@@ -97,9 +98,7 @@ async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
     # A request that died mid-create: its row says provisioning, its objects exist.
     orphan = grant_row(status="provisioning", created_at=utcnow() - timedelta(minutes=10))
     fresh = grant_row(status="provisioning")  # still within the timeout: left alone
-    async with db.session() as session:
-        await repository.insert_grant(session, orphan)
-        await repository.insert_grant(session, fresh)
+    await insert_grants(db, orphan, fresh)
     plant_objects(sim, orphan.id)
     plant_objects(sim, fresh.id)
 
@@ -126,8 +125,7 @@ async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
     deployment.reconfigure(reaper={"provisioning_timeout_seconds": 1})
     async with deployment.running() as scangate:
         orphan = grant_row(status="provisioning")
-        async with db.session() as session:
-            await repository.insert_grant(session, orphan)
+        await insert_grants(db, orphan)
         plant_objects(sim, orphan.id)
         scangate.app.state.reaper.wake()
         assert await scangate.wait_for_status(orphan.id, {"failed"}, within=5) == "failed"
@@ -142,9 +140,7 @@ async def test_labelled_objects_without_a_live_grant_are_swept(
     revoking = grant_row(status="revoking", end_status="revoked", attempts=1,
                          next_attempt_at=utcnow() + timedelta(hours=1))  # fmt: skip
     ended = grant_row(status="revoked", ended_at=utcnow())
-    async with db.session() as session:
-        await repository.insert_grant(session, revoking)
-        await repository.insert_grant(session, ended)
+    await insert_grants(db, revoking, ended)
     unknown = new_grant_id()  # never in the database
     for grant_id in (unknown, ended.id, revoking.id):
         plant_objects(sim, grant_id)

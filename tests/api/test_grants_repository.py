@@ -11,20 +11,14 @@ import pytest
 from app.db.engine import Database
 from app.grants import repository
 from app.grants.clock import utcnow
-from tests.api.conftest import grant_row
+from tests.api.conftest import grant_row, insert_grants
 
 pytestmark = pytest.mark.anyio
 
 
-async def _insert(db: Database, *grants: object) -> None:
-    async with db.session() as session:
-        for grant in grants:
-            await repository.insert_grant(session, grant)  # type: ignore[arg-type]
-
-
 async def test_times_come_back_timezone_aware_utc(db: Database) -> None:
     grant = grant_row()
-    await _insert(db, grant)
+    await insert_grants(db, grant)
     async with db.session() as session:
         stored = await repository.get_grant(session, grant.id)
     assert stored is not None
@@ -36,7 +30,7 @@ async def test_times_come_back_timezone_aware_utc(db: Database) -> None:
 
 async def test_revocation_is_claimed_once_and_finished_once(db: Database) -> None:
     grant = grant_row()
-    await _insert(db, grant)
+    await insert_grants(db, grant)
     now = utcnow()
     async with db.session() as session:
         first = await repository.claim_for_revocation(
@@ -63,7 +57,7 @@ async def test_racing_expiry_claims_split_the_due_grants_without_overlap(
         due = [grant_row(expires_at=now - timedelta(seconds=1)) for _ in range(40)]
         later = [grant_row(expires_at=now + timedelta(hours=1)) for _ in range(5)]
         ended = [grant_row(status="revoked", expires_at=now - timedelta(seconds=5))]
-        await _insert(replicas[0], *due, *later, *ended)
+        await insert_grants(replicas[0], *due, *later, *ended)
 
         async def claim(db: Database) -> list[str]:
             claimed: list[str] = []
@@ -95,7 +89,7 @@ async def test_due_revocations_respect_the_lease(db: Database) -> None:
                        next_attempt_at=now + timedelta(seconds=30))  # fmt: skip
     due = grant_row(status="revoking", end_status="expired", attempts=2,
                     next_attempt_at=now - timedelta(seconds=1))  # fmt: skip
-    await _insert(db, leased, due)
+    await insert_grants(db, leased, due)
     async with db.session() as session:
         claimed = await repository.claim_due_revocations(
             session, now=now, lease_until=now + timedelta(seconds=30), limit=10
@@ -111,7 +105,7 @@ async def test_stale_provisioning_is_failed_and_fresh_left_alone(db: Database) -
     now = utcnow()
     stale = grant_row(status="provisioning", created_at=now - timedelta(minutes=5))
     fresh = grant_row(status="provisioning", created_at=now)
-    await _insert(db, stale, fresh)
+    await insert_grants(db, stale, fresh)
     async with db.session() as session:
         failed = await repository.fail_stale_provisioning(
             session, created_before=now - timedelta(minutes=2), now=now, error="timeout", limit=10
@@ -126,7 +120,7 @@ async def test_stale_provisioning_is_failed_and_fresh_left_alone(db: Database) -
 async def test_renewal_loses_to_expiry(db: Database) -> None:
     now = utcnow()
     expired = grant_row(expires_at=now - timedelta(seconds=1))
-    await _insert(db, expired)
+    await insert_grants(db, expired)
     async with db.session() as session:
         assert not await repository.extend_expiry(
             session, expired.id, expires_at=now + timedelta(minutes=5), now=now
@@ -136,7 +130,7 @@ async def test_renewal_loses_to_expiry(db: Database) -> None:
 async def test_listing_pages_newest_first_by_cursor(db: Database) -> None:
     mine = [grant_row() for _ in range(7)]
     theirs = [grant_row(requester="apikey:bob") for _ in range(3)]
-    await _insert(db, *mine, *theirs)
+    await insert_grants(db, *mine, *theirs)
     seen: list[str] = []
     cursor: str | None = None
     pages = 0
@@ -159,7 +153,7 @@ async def test_listing_pages_newest_first_by_cursor(db: Database) -> None:
 async def test_next_due_reports_the_earliest_work(db: Database) -> None:
     now = utcnow()
     soon, late = now + timedelta(seconds=5), now + timedelta(hours=1)
-    await _insert(
+    await insert_grants(
         db,
         grant_row(expires_at=late),
         grant_row(expires_at=soon),
@@ -178,7 +172,7 @@ async def test_next_due_reports_the_earliest_work(db: Database) -> None:
 async def test_batched_events_and_finishes_match_their_grants(db: Database) -> None:
     grants = [grant_row(status="revoking", end_status="expired") for _ in range(3)]
     done_elsewhere = grant_row(status="expired")
-    await _insert(db, *grants, done_elsewhere)
+    await insert_grants(db, *grants, done_elsewhere)
     now = utcnow()
     async with db.session() as session:
         await repository.add_events(

@@ -15,7 +15,7 @@ from app.audit.endpoints import SETTLE_SECONDS
 from app.db.engine import run_migrations
 from app.grants import repository
 from app.grants.clock import format_rfc3339, utcnow
-from tests.api.conftest import Deployment, Scangate, grant_row, scangate_config
+from tests.api.conftest import Deployment, Scangate, grant_row, insert_grants, scangate_config
 from tests.observability.conftest import LogCapture
 
 pytestmark = pytest.mark.anyio
@@ -86,8 +86,7 @@ async def test_an_event_rolled_back_with_its_transaction_is_never_audited(
 ) -> None:
     db = scangate.app.state.db
     row = grant_row()
-    async with db.session() as session:
-        await repository.insert_grant(session, row)
+    await insert_grants(db, row)
 
     async def failing_unit_of_work() -> None:
         async with db.session() as session:
