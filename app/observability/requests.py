@@ -13,8 +13,9 @@ the request acted on. Bodies and headers are never logged.
 
 This is a plain ASGI middleware, not Starlette's BaseHTTPMiddleware, which would run the app in
 another task and break streaming. Starlette always puts its ServerErrorMiddleware outside user
-middleware, so a 500 caused by a bug goes out without `X-Request-ID`; the access record (status
-500) and the error log line still carry the id.
+middleware, so this middleware answers a bug's 500 itself (with the app's handler for
+unexpected exceptions): the response carries `X-Request-ID`, and the error record and the
+access record (status 500) carry the id.
 """
 
 from __future__ import annotations
