@@ -273,9 +273,11 @@ class Reaper:
     def __init__(self, state: Any) -> None:
         self._state = state
         self._wakeup = asyncio.Event()
-        # When the current sleep ends; None while a pass runs (a pass may already have read
-        # the next due moment, so any wake() during it must trigger another pass).
+        # When the current sleep ends; None while a pass runs.
         self._asleep_until: datetime | None = None
+        # The earliest due moment reported by wake() while a pass ran: that pass may have read
+        # the next due moment before the new work was committed, so it sleeps no longer.
+        self._due_during_pass: datetime | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.last_report: ReapReport | None = None
@@ -289,10 +291,17 @@ class Reaper:
         anyway, nothing happens: every grant created would otherwise cost a whole pass (a
         handful of claims and queries) that finds nothing to do.
         """
-        asleep_until = self._asleep_until
-        if due is not None and asleep_until is not None and asleep_until <= due:
+        if due is None:
+            self._wakeup.set()
             return
-        self._wakeup.set()
+        asleep_until = self._asleep_until
+        if asleep_until is None:
+            # Mid-pass: the pass sleeps until this moment at the latest. Waking it now would
+            # cost a pass per grant created under load, each one finding nothing to do.
+            pending = self._due_during_pass
+            self._due_during_pass = due if pending is None else min(pending, due)
+        elif due < asleep_until:
+            self._wakeup.set()
 
     async def start(self) -> None:
         if self._task is None:
@@ -324,7 +333,8 @@ class Reaper:
         failures = 0
         log.info("reaper started")
         while not self._stopping:
-            self._wakeup.clear()  # a wake() during the pass triggers another pass
+            self._wakeup.clear()  # a wake() without a due moment during the pass: another
+            self._due_during_pass = None
             try:
                 sweep = utcnow() >= next_sweep
                 report = self.last_report = await reaper_pass.run(sweep=sweep)
@@ -344,7 +354,15 @@ class Reaper:
                 failures += 1
                 delay = min(_MAX_FAILURE_BACKOFF_SECONDS, 2.0**failures)
                 log.exception("reaper pass failed; next try in %.0f s", delay)
-            self._asleep_until = utcnow() + timedelta(seconds=delay)
+            now = utcnow()
+            wake_at = now + timedelta(seconds=delay)
+            due_during_pass = self._due_during_pass
+            if due_during_pass is not None:
+                reported = due_during_pass + timedelta(seconds=_WAKE_SLACK_SECONDS)
+                if reported < wake_at:
+                    wake_at = max(now, reported)
+                    delay = (wake_at - now).total_seconds()
+            self._asleep_until = wake_at
             await self._sleep(delay)
             self._asleep_until = None
         log.info("reaper stopped")

@@ -8,10 +8,15 @@ that concurrent requests on one database all succeed.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from app.db.models import Grant
+from app.grants.clock import utcnow
+from app.grants.reaper import ReaperPass
 from tests.api.conftest import Scangate, cluster_objects, eventually
 
 pytestmark = pytest.mark.anyio
@@ -52,6 +57,64 @@ async def test_grants_due_after_the_reapers_wake_up_do_not_wake_it(scangate: Sca
 
     await scangate.grant(ttl_seconds=30)  # due before the reaper's wake-up: it must look
     assert await eventually(lambda: _reaper_passes(scangate) > passes)
+
+
+async def test_a_steady_stream_of_grants_does_not_keep_the_reaper_busy(
+    scangate: Scangate,
+) -> None:
+    # Grants created while a pass runs cannot be known to that pass, but they are not due for
+    # an hour: the reaper must not answer each one with another pass (it used to, and under
+    # load that kept it running passes back to back).
+    assert await eventually(lambda: _reaper_passes(scangate) >= 1)
+    await asyncio.sleep(0.3)
+    passes = _reaper_passes(scangate)
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + 1.5
+
+    async def keep_granting() -> int:
+        created = 0
+        while loop.time() < stop_at:
+            await scangate.grant(ttl_seconds=3600)
+            created += 1
+        return created
+
+    streams = [asyncio.create_task(keep_granting()) for _ in range(6)]
+    await asyncio.sleep(0.1)
+    scangate.app.state.reaper.wake()  # one pass, started in the middle of the stream
+    created = sum(await asyncio.gather(*streams))
+
+    assert created >= 30
+    assert _reaper_passes(scangate) - passes <= 2
+
+
+async def test_an_expiry_reported_during_a_pass_after_it_looked_is_still_met(
+    scangate: Scangate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grant_id = (await scangate.grant(ttl_seconds=3600))["id"]
+    assert await eventually(lambda: _reaper_passes(scangate) >= 1)
+    # Hold the next pass just after it has read when its next work is due (an hour away).
+    looked, resume = asyncio.Event(), asyncio.Event()
+    next_due = ReaperPass.next_due
+
+    async def held(self: ReaperPass, **kwargs: Any) -> Any:
+        due = await next_due(self, **kwargs)
+        looked.set()
+        await resume.wait()
+        return due
+
+    monkeypatch.setattr(ReaperPass, "next_due", held)
+    scangate.app.state.reaper.wake()
+    await asyncio.wait_for(looked.wait(), 5)
+
+    # Now the grant's expiry moves to 0.3 s from now: too late for that pass to have seen it.
+    async with scangate.app.state.db.session() as session:
+        moment = utcnow() + timedelta(seconds=0.3)
+        await session.execute(update(Grant).where(Grant.id == grant_id).values(expires_at=moment))
+    scangate.app.state.reaper.wake(moment)
+    monkeypatch.setattr(ReaperPass, "next_due", next_due)
+    resume.set()
+
+    assert await scangate.wait_for_status(grant_id, {"expired"}, within=5) == "expired"
 
 
 async def test_grants_expiring_together_all_lose_access_before_any_rbac_cleanup(
