@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
             # Before the engine is disposed: writes already handed over still commit.
             stack.push_async_callback(state.grant_writer.drain)
             state.clusters = _build_cluster_registry(settings, metrics.kube_call_finished)
-            stack.callback(state.clusters.close)
+            stack.push_async_callback(state.clusters.aclose)
             state.reaper = None
             if start_reaper and settings.reaper.enabled:
                 state.reaper = Reaper(state)

@@ -9,10 +9,13 @@ kubeconfig is one TokenRequest; a revocation deletes the ServiceAccount, RoleBin
 in the order scangate uses. The objects are the ones scangate creates (same manifests), except
 that their managed-by label says `bench-floor`, so scangate's orphan sweep leaves them alone.
 
-Calls are made exactly as scangate's cluster layer makes them (`app/kube/clusters.py`): the
-same request bodies, and the answers to creates and deletes are read but not decoded into the
-client's models (scangate does not use them either). The floor so measures the cluster and the
-client library, never a handicap scangate does not have.
+The floor uses the client as its documentation does: synchronous calls, each holding a
+thread for its round trip (the ServiceAccount in a second thread beside the pod lookup). The
+request bodies are the ones scangate sends, and the answers to creates and deletes are read but
+not decoded into the client's models (scangate does not decode them either). scangate sends the
+same requests from its event loop instead (`app/kube/wire.py`); the client still builds them
+and decodes the answers. So the floor is the cluster plus the stock way of calling it, and the
+ratios say what scangate costs against that.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def _floor_labelled(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _discarding(call: Callable[..., Any], *args: Any) -> None:
     """A call whose answer is not needed: its body is read and dropped, not decoded into
-    models, exactly as scangate's cluster layer does it (app/kube/transport.py)."""
+    models (scangate does not decode these answers either)."""
     response = call(*args, _preload_content=False)
     response.drain_conn()
     response.release_conn()

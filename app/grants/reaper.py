@@ -392,5 +392,5 @@ async def run_once(settings: Settings) -> ReapReport:
     try:
         return await ReaperPass(settings, db, clusters).run(sweep=True)
     finally:
-        clusters.close()
+        await clusters.aclose()
         await db.dispose()

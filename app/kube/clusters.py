@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from kubernetes import client
-
-from app.kube.call_threads import CallThreads
 from app.kube.connection import ClusterSettings, connect
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.inventory import ManagedObjectInventory
@@ -32,6 +29,7 @@ from app.kube.models import GrantTarget, IssuedToken, ManagedObject, PodInfo
 from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, object_name
 from app.kube.operations import Operation
 from app.kube.transport import CallObserver, ClusterTransport, RetryPolicy
+from app.kube.wire import ApiRequest, ApiWire
 
 __all__ = ["CallObserver", "ClusterClient", "ClusterRegistry", "ClusterSettings", "RetryPolicy"]
 
@@ -42,7 +40,7 @@ MIN_TOKEN_SECONDS: Final = 600
 
 
 class ClusterClient:
-    """Talks to one cluster with its own ApiClient, thread pool and retry policy."""
+    """Talks to one cluster with its own ApiClient, connection pool and retry policy."""
 
     def __init__(
         self,
@@ -54,23 +52,22 @@ class ClusterClient:
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        connection = connect(settings, pool_size=max_concurrency)
+        connection = connect(settings)
         self.name = settings.name
         self.server = connection.server
         self.certificate_authority_data = connection.certificate_authority_data
         self.grants_namespace = settings.grants_namespace
         self._api_client = connection.api_client
-        # The client is synchronous: each call holds a thread for its whole round trip, so the
-        # pool bounds concurrent calls per cluster and keeps them off the event loop.
-        self._threads = CallThreads(max_concurrency, name=f"kube-{settings.name}")
+        try:
+            # At most `max_concurrency` requests in flight to this cluster (one connection each).
+            self._wire = ApiWire(settings.name, self._api_client, max_connections=max_concurrency)
+        except BaseException:
+            self._api_client.close()  # type: ignore[no-untyped-call]
+            raise
         self._transport = ClusterTransport(
-            settings.name, self._threads, retry or RetryPolicy(), observer
+            settings.name, self._wire.send, retry or RetryPolicy(), observer
         )
-        self._core = client.CoreV1Api(self._api_client)
-        self._rbac = client.RbacAuthorizationV1Api(self._api_client)
-        self._inventory = ManagedObjectInventory(
-            self._transport, self._core, self._rbac, self.grants_namespace
-        )
+        self._inventory = ManagedObjectInventory(self._transport, self.grants_namespace)
 
     async def ping(self) -> None:
         """Check that the cluster answers and accepts scangate's credentials.
@@ -78,21 +75,16 @@ class ClusterClient:
         One try only: a readiness probe should report the state now, and it retries itself.
         """
         await self._transport.call(
-            Operation("list", "serviceaccounts", namespace=self.grants_namespace),
-            self._core.list_namespaced_service_account,
-            self.grants_namespace,
-            label_selector=MANAGED_SELECTOR,
-            limit=1,
+            ApiRequest(
+                Operation("list", "serviceaccounts", namespace=self.grants_namespace),
+                query=(("labelSelector", MANAGED_SELECTOR), ("limit", 1)),
+            ),
             tries=1,
         )
 
     async def namespace_exists(self, namespace: str) -> bool:
         try:
-            await self._transport.call(
-                Operation("get", "namespaces", name=namespace),
-                self._core.read_namespace,
-                namespace,
-            )
+            await self._transport.call(ApiRequest(Operation("get", "namespaces", name=namespace)))
         except KubeNotFound:
             return False
         return True
@@ -107,10 +99,9 @@ class ClusterClient:
         async def read(name: str) -> PodInfo | None:
             try:
                 pod = await self._transport.call(
-                    Operation("get", "pods", namespace=namespace, name=name),
-                    self._core.read_namespaced_pod,
-                    name,
-                    namespace,
+                    ApiRequest(
+                        Operation("get", "pods", namespace=namespace, name=name), returns="V1Pod"
+                    )
                 )
             except KubeNotFound:
                 return None
@@ -127,50 +118,39 @@ class ClusterClient:
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[PodInfo]:
         pods = await self._transport.call(
-            Operation("list", "pods", namespace=namespace),
-            self._core.list_namespaced_pod,
-            namespace,
-            label_selector=label_selector,
+            ApiRequest(
+                Operation("list", "pods", namespace=namespace),
+                query=(("labelSelector", label_selector),),
+                returns="V1PodList",
+            )
         )
         return [_pod_info(pod) for pod in pods.items or []]
 
     async def create_service_account(self, target: GrantTarget) -> None:
         namespace = self.grants_namespace
-        body = client.V1ServiceAccount.from_dict(service_account_manifest(target, namespace))
         await self._create(
             Operation(
                 "create", "serviceaccounts", namespace=namespace, name=_object_name_of(target)
             ),
-            self._core.create_namespaced_service_account,
-            self._core.read_namespaced_service_account,
-            namespace,
-            body,
+            service_account_manifest(target, namespace),
             target.grant_id,
         )
 
     async def create_role(self, target: GrantTarget, rules: list[dict[str, Any]]) -> None:
         # Escalation prevention: the API server refuses a Role holding any permission scangate
         # lacks itself (unless it had `escalate`, which it must not).
-        body = client.V1Role.from_dict(role_manifest(target, rules))
         await self._create(
             Operation("create", "roles", RBAC_GROUP, target.namespace, _object_name_of(target)),
-            self._rbac.create_namespaced_role,
-            self._rbac.read_namespaced_role,
-            target.namespace,
-            body,
+            role_manifest(target, rules),
             target.grant_id,
         )
 
     async def create_role_binding(self, target: GrantTarget) -> None:
-        body = client.V1RoleBinding.from_dict(role_binding_manifest(target, self.grants_namespace))
         await self._create(
             Operation(
                 "create", "rolebindings", RBAC_GROUP, target.namespace, _object_name_of(target)
             ),
-            self._rbac.create_namespaced_role_binding,
-            self._rbac.read_namespaced_role_binding,
-            target.namespace,
-            body,
+            role_binding_manifest(target, self.grants_namespace),
             target.grant_id,
         )
 
@@ -204,17 +184,18 @@ class ClusterClient:
                 f"expiration_seconds must be at least {MIN_TOKEN_SECONDS} (TokenRequest minimum)"
             )
         name = object_name(grant_id)
-        body = client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(expiration_seconds=expiration_seconds)
-        )
         response = await self._transport.call(
-            Operation(
-                "create", "serviceaccounts/token", namespace=self.grants_namespace, name=name
-            ),
-            self._core.create_namespaced_service_account_token,
-            name,
-            self.grants_namespace,
-            body,
+            ApiRequest(
+                Operation(
+                    "create", "serviceaccounts/token", namespace=self.grants_namespace, name=name
+                ),
+                body={
+                    "apiVersion": "authentication.k8s.io/v1",
+                    "kind": "TokenRequest",
+                    "spec": {"expirationSeconds": expiration_seconds},
+                },
+                returns="AuthenticationV1TokenRequest",
+            )
         )
         status = response.status
         if status is None or not status.token or status.expiration_timestamp is None:
@@ -226,58 +207,37 @@ class ClusterClient:
         return await self._inventory.collect(namespaces)
 
     async def delete_managed_object(self, obj: ManagedObject) -> None:
-        if obj.kind == "ServiceAccount":
-            operation = Operation("delete", "serviceaccounts", "", obj.namespace, obj.name)
-            delete: Callable[..., Any] = self._core.delete_namespaced_service_account
-        elif obj.kind == "Role":
-            operation = Operation("delete", "roles", RBAC_GROUP, obj.namespace, obj.name)
-            delete = self._rbac.delete_namespaced_role
-        else:
-            operation = Operation("delete", "rolebindings", RBAC_GROUP, obj.namespace, obj.name)
-            delete = self._rbac.delete_namespaced_role_binding
+        group = "" if obj.kind == "ServiceAccount" else RBAC_GROUP
+        operation = Operation("delete", _RESOURCES[obj.kind], group, obj.namespace, obj.name)
         # 404: already gone, or deleted by an earlier try whose response was lost.
         with contextlib.suppress(KubeNotFound):
-            await self._transport.call(
-                operation, delete, obj.name, obj.namespace, discard_response=True
-            )
+            await self._transport.call(ApiRequest(operation))
 
-    def close(self) -> None:
-        self._threads.shutdown()
+    async def aclose(self) -> None:
+        await self._wire.aclose()
         self._api_client.close()  # type: ignore[no-untyped-call]
 
-    async def _create(
-        self,
-        operation: Operation,
-        create: Callable[..., Any],
-        read: Callable[..., Any],
-        namespace: str,
-        body: Any,
-        grant_id: str,
-    ) -> None:
-        name = body.metadata.name
+    def close(self) -> None:
+        """`aclose()` for callers without a running event loop (see `ApiWire.close`)."""
+        self._wire.close()
+        self._api_client.close()  # type: ignore[no-untyped-call]
 
+    async def _create(self, operation: Operation, body: dict[str, Any], grant_id: str) -> None:
         async def ours_already() -> bool | None:
             # A retried create that answers 409: the lost first try probably succeeded. The
             # object counts as created only if it carries this grant's label.
+            read = Operation(
+                "get", operation.resource, operation.group, operation.namespace, operation.name
+            )
             try:
-                existing = await self._transport.call(
-                    Operation("get", operation.resource, operation.group, namespace, name),
-                    read,
-                    name,
-                    namespace,
-                )
+                existing = await self._transport.call(ApiRequest(read, returns="object"))
             except KubeNotFound:
                 return None
-            labels = existing.metadata.labels or {}
+            labels = (existing.get("metadata") or {}).get("labels") or {}
             return True if labels.get(GRANT_LABEL) == grant_id else None
 
         await self._transport.call(
-            operation,
-            create,
-            namespace,
-            body,
-            on_conflict_after_retry=ours_already,
-            discard_response=True,
+            ApiRequest(operation, body=body), on_conflict_after_retry=ours_already
         )
 
 
@@ -320,9 +280,20 @@ class ClusterRegistry:
     def names(self) -> list[str]:
         return list(self._clusters)
 
+    async def aclose(self) -> None:
+        for cluster in self._clusters.values():
+            await cluster.aclose()
+
     def close(self) -> None:
         for cluster in self._clusters.values():
             cluster.close()
+
+
+_RESOURCES: Final[dict[str, str]] = {
+    "ServiceAccount": "serviceaccounts",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+}
 
 
 def _object_name_of(target: GrantTarget) -> str:

@@ -32,9 +32,10 @@ class Connection:
     certificate_authority_data: str | None  # base64 PEM
 
 
-def connect(settings: ClusterSettings, *, pool_size: int) -> Connection:
+def connect(settings: ClusterSettings) -> Connection:
     """Load the cluster's credentials into a fresh Configuration (never the global default,
-    so several clusters coexist) and build its ApiClient."""
+    so several clusters coexist) and build its ApiClient (whose requests go out through
+    `wire.py`, not through the client's own HTTP pool)."""
     configuration = client.Configuration()
     try:
         if settings.kubeconfig is None:
@@ -53,10 +54,6 @@ def connect(settings: ClusterSettings, *, pool_size: int) -> Connection:
             f'cluster "{settings.name}": cannot load credentials from {source}: '
             f"{type(exc).__name__}"
         ) from None
-    # Retries are ours (transport.py); urllib3's would retry blindly and hide Retry-After.
-    configuration.retries = False
-    # One connection per worker thread, so concurrent calls never wait for a connection.
-    configuration.connection_pool_maxsize = pool_size
     server = settings.server or str(configuration.host)
     if settings.kubeconfig is None and settings.server is None:
         log.warning(

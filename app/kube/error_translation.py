@@ -1,4 +1,4 @@
-"""Translates `ApiException` and urllib3 errors into the app/kube error tree.
+"""Translates `ApiException` and connection errors into the app/kube error tree.
 
 The translated message names the operation, the cluster and (for client errors) the API server's
 Status `message`; it never carries response bodies verbatim, request headers or tokens.
@@ -147,10 +147,6 @@ def translate_api_exception(exc: ApiException, operation: Operation, cluster: st
     where = f'{operation} on cluster "{cluster}"'
     detail = f": {status.short_message}" if status.message else ""
     code = status.code
-    if code == 0:
-        # The client turns TLS failures into status 0 (see kubernetes.client.rest).
-        what = "dropped" if is_retryable_tls_failure(exc) else "certificate verification failed"
-        return KubeUnavailable(f"{where} failed: TLS connection to the API server {what}")
     if code == 401:
         return KubeUnauthorized(
             f"{where} failed: the API server rejected scangate's credentials",
@@ -177,18 +173,20 @@ def translate_api_exception(exc: ApiException, operation: Operation, cluster: st
 
 
 def translate_transport_error(exc: BaseException, operation: Operation, cluster: str) -> KubeError:
-    # Only the exception's class name: urllib3 messages embed pool objects and URLs.
+    # Only the exception's class name: connection errors' messages embed URLs and addresses.
     return KubeUnavailable(
         f'{operation} on cluster "{cluster}" failed: cannot reach the API server '
         f"({type(exc).__name__})"
     )
 
 
-def is_retryable_tls_failure(exc: ApiException) -> bool:
-    """A TLS error (status 0) is retried only when it looks like a dropped connection;
-    a certificate that does not verify will not verify next time either."""
-    reason = str(exc.reason or "").lower()
-    return not any(word in reason for word in ("certificate", "hostname", "wrong version"))
+def translate_certificate_error(
+    exc: BaseException, operation: Operation, cluster: str
+) -> KubeError:
+    return KubeUnavailable(
+        f'{operation} on cluster "{cluster}" failed: TLS connection to the API server: '
+        "certificate verification failed"
+    )
 
 
 def _header(exc: ApiException, name: str) -> str | None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
-
-from kubernetes import client
 
 from app.kube.errors import KubeForbidden, KubeNotFound
 from app.kube.manifests import RBAC_GROUP
@@ -15,21 +13,16 @@ from app.kube.models import ManagedKind, ManagedObject
 from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, TARGET_NAMESPACE_ANNOTATION
 from app.kube.operations import Operation
 from app.kube.transport import ClusterTransport
+from app.kube.wire import ApiRequest
+
+_BY_LABEL = (("labelSelector", MANAGED_SELECTOR),)
 
 log = logging.getLogger(__name__)
 
 
 class ManagedObjectInventory:
-    def __init__(
-        self,
-        transport: ClusterTransport,
-        core: client.CoreV1Api,
-        rbac: client.RbacAuthorizationV1Api,
-        grants_namespace: str,
-    ) -> None:
+    def __init__(self, transport: ClusterTransport, grants_namespace: str) -> None:
         self._transport = transport
-        self._core = core
-        self._rbac = rbac
         self._grants_namespace = grants_namespace
 
     async def collect(self, namespaces: Iterable[str] = ()) -> list[ManagedObject]:
@@ -40,10 +33,11 @@ class ManagedObjectInventory:
         ones given plus those recorded on the SAs' target-namespace annotation.
         """
         accounts = await self._transport.call(
-            Operation("list", "serviceaccounts", namespace=self._grants_namespace),
-            self._core.list_namespaced_service_account,
-            self._grants_namespace,
-            label_selector=MANAGED_SELECTOR,
+            ApiRequest(
+                Operation("list", "serviceaccounts", namespace=self._grants_namespace),
+                query=_BY_LABEL,
+                returns="V1ServiceAccountList",
+            )
         )
         found = [_managed("ServiceAccount", item) for item in accounts.items or []]
         try:
@@ -67,22 +61,21 @@ class ManagedObjectInventory:
 
     async def _list_rbac_cluster_wide(self) -> list[ManagedObject]:
         roles, bindings = await asyncio.gather(
-            self._list("Role", Operation("list", "roles", RBAC_GROUP),
-                       self._rbac.list_role_for_all_namespaces),
-            self._list("RoleBinding", Operation("list", "rolebindings", RBAC_GROUP),
-                       self._rbac.list_role_binding_for_all_namespaces),
-        )  # fmt: skip
+            self._list("Role", Operation("list", "roles", RBAC_GROUP)),
+            self._list("RoleBinding", Operation("list", "rolebindings", RBAC_GROUP)),
+        )
         return roles + bindings
 
     async def _list_rbac_in(self, namespace: str) -> list[ManagedObject]:
         found: list[ManagedObject] = []
-        for kind, resource, list_fn in (
-            ("Role", "roles", self._rbac.list_namespaced_role),
-            ("RoleBinding", "rolebindings", self._rbac.list_namespaced_role_binding),
-        ):
+        kinds: tuple[tuple[ManagedKind, str], ...] = (
+            ("Role", "roles"),
+            ("RoleBinding", "rolebindings"),
+        )
+        for kind, resource in kinds:
             operation = Operation("list", resource, RBAC_GROUP, namespace)
             try:
-                found += await self._list(kind, operation, list_fn, namespace)  # type: ignore[arg-type]
+                found += await self._list(kind, operation)
             except (KubeForbidden, KubeNotFound) as exc:
                 # scangate cannot create objects where it cannot list them either, so a
                 # namespace outside its reach holds nothing of ours; sweep the others.
@@ -91,11 +84,9 @@ class ManagedObjectInventory:
                 )
         return found
 
-    async def _list(
-        self, kind: ManagedKind, operation: Operation, list_fn: Callable[..., Any], *args: Any
-    ) -> list[ManagedObject]:
+    async def _list(self, kind: ManagedKind, operation: Operation) -> list[ManagedObject]:
         result = await self._transport.call(
-            operation, list_fn, *args, label_selector=MANAGED_SELECTOR
+            ApiRequest(operation, query=_BY_LABEL, returns=f"V1{kind}List")
         )
         return [_managed(kind, item) for item in result.items or []]
 

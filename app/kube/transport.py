@@ -1,32 +1,26 @@
-"""Runs the official (synchronous) client's calls off the event loop, with bounded retries.
+"""Calls into one cluster with timeouts, bounded retries and error translation.
 
-Each cluster gets its own bounded set of threads (`call_threads.py`); the urllib3 connection
-pool is sized to match (see `connection.py`) so concurrent calls never queue on a connection.
-The client's own urllib3 retries are disabled: retrying here keeps the policy in one place,
-makes it honour Retry-After and lets the retry loop sleep on the event loop instead of holding
-a worker thread.
+The requests themselves go out through `wire.py`. The client's own urllib3 retries are not
+used: retrying here keeps the policy in one place and makes it honour Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from app.kube.call_threads import CallThreads
 from app.kube.error_translation import (
     RETRYABLE_STATUSES,
     api_status,
-    is_retryable_tls_failure,
     translate_api_exception,
+    translate_certificate_error,
     translate_transport_error,
 )
 from app.kube.errors import (
@@ -38,13 +32,12 @@ from app.kube.errors import (
     KubeUnavailable,
 )
 from app.kube.operations import Operation
+from app.kube.wire import CERTIFICATE_ERRORS, TRANSPORT_ERRORS, ApiRequest
+
+# Sends one request with (connect, read) timeouts: `ApiWire.send`, or a stand-in in tests.
+Send = Callable[[ApiRequest, tuple[float, float]], Awaitable[Any]]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# Connection-level failures: refused, reset, dropped mid-response, timeouts.
-_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
 class CallObserver(Protocol):
@@ -96,18 +89,14 @@ class RetryPolicy:
 
 
 class ClusterTransport:
-    """Calls into one cluster's ApiClient: thread pool, timeouts, retries, error translation."""
+    """Calls into one cluster: timeouts, retries, error translation, call metrics."""
 
     def __init__(
-        self,
-        cluster: str,
-        threads: CallThreads,
-        policy: RetryPolicy,
-        observer: CallObserver | None = None,
+        self, cluster: str, send: Send, policy: RetryPolicy, observer: CallObserver | None = None
     ) -> None:
         self.cluster = cluster
         self.policy = policy
-        self._threads = threads
+        self._send = send
         self._observer = observer
 
     def _observe(self, operation: Operation, started: float, error: str | None) -> None:
@@ -122,37 +111,26 @@ class ClusterTransport:
 
     async def call(
         self,
-        operation: Operation,
-        fn: Callable[..., T],
-        *args: Any,
+        request: ApiRequest,
+        *,
         tries: int | None = None,
-        on_conflict_after_retry: Callable[[], Awaitable[T | None]] | None = None,
-        discard_response: bool = False,
-        **kwargs: Any,
-    ) -> T:
-        """Run `fn(*args, **kwargs)` in the pool; raise only app/kube errors.
+        on_conflict_after_retry: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Any:
+        """Send `request` (retrying what is worth retrying); raise only app/kube errors.
 
         `on_conflict_after_retry` handles a 409 on a retried create: the earlier attempt may have
         succeeded with its response lost, so the caller checks whether the existing object is
         its own and returns a value to count the create as done (or None to fail).
-
-        `discard_response=True` is for calls whose answer is not needed beyond success (creates
-        and deletes): the body is read and dropped instead of being decoded into the client's
-        models, which costs more CPU than anything else the client does. The result is then
-        None. Errors are unaffected: the client still reads their body into the ApiException.
         """
-        loop = asyncio.get_running_loop()
-        kwargs.setdefault("_request_timeout", self.policy.request_timeout)
-        bound: Callable[[], Any] = functools.partial(fn, *args, **kwargs)
-        if discard_response:
-            bound = functools.partial(_call_discarding_response, bound)
+        operation = request.operation
         max_tries = max(1, tries if tries is not None else self.policy.tries)
-        started = loop.time()
+        timeout = self.policy.request_timeout
+        started = time.monotonic()
         attempt = 0
         while True:
             attempt_started = time.perf_counter()
             try:
-                result: T = await self._threads.run(bound)
+                result = await self._send(request, timeout)
             except ApiException as exc:
                 error = translate_api_exception(exc, operation, self.cluster)
                 self._observe(operation, attempt_started, _error_kind(error))
@@ -161,17 +139,17 @@ class ClusterTransport:
                     if existing is not None:
                         log.info("%s: already created by an earlier try", operation)
                         return existing
-                retryable = exc.status in RETRYABLE_STATUSES or (
-                    exc.status == 0 and is_retryable_tls_failure(exc)
-                )
-                if not retryable:
+                if exc.status not in RETRYABLE_STATUSES:
                     raise error from None
                 retry_after = api_status(exc).retry_after
                 if retry_after is not None and retry_after > self.policy.max_retry_after:
                     raise error from None
                 delay = max(retry_after or 0.0, self.policy.backoff(attempt))
                 cause = f"HTTP {exc.status}"
-            except _TRANSPORT_ERRORS as exc:
+            except CERTIFICATE_ERRORS as exc:
+                self._observe(operation, attempt_started, "connection")
+                raise translate_certificate_error(exc, operation, self.cluster) from None
+            except TRANSPORT_ERRORS as exc:
                 self._observe(operation, attempt_started, "connection")
                 error = translate_transport_error(exc, operation, self.cluster)
                 delay = self.policy.backoff(attempt)
@@ -180,17 +158,10 @@ class ClusterTransport:
                 self._observe(operation, attempt_started, None)
                 return result
             attempt += 1
-            if attempt >= max_tries or loop.time() - started + delay > self.policy.max_elapsed:
+            if attempt >= max_tries or time.monotonic() - started + delay > self.policy.max_elapsed:
                 raise error
             log.warning(
                 "%s on cluster %s: %s, try %d/%d, retrying in %.2fs",
                 operation, self.cluster, cause, attempt, max_tries, delay,
             )  # fmt: skip
             await asyncio.sleep(delay)
-
-
-def _call_discarding_response(call: Callable[..., Any]) -> None:
-    response = call(_preload_content=False)
-    # The connection goes back to the pool only once the body has been read.
-    response.drain_conn()
-    response.release_conn()

@@ -9,7 +9,7 @@ import secrets
 import string
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,18 +80,18 @@ def cluster_client(
 
 
 @pytest.fixture
-def cluster(kubesim: Any) -> Iterator[ClusterClient]:
+async def cluster(kubesim: Any) -> AsyncIterator[ClusterClient]:
     """scangate's client for kubesim, as the admin kubeconfig's identity."""
     client = cluster_client(Path(kubesim.admin_kubeconfig))
     yield client
-    client.close()
+    await client.aclose()
 
 
 @pytest.fixture
-def tls_cluster(kubesim_tls: Any) -> Iterator[ClusterClient]:
+async def tls_cluster(kubesim_tls: Any) -> AsyncIterator[ClusterClient]:
     client = cluster_client(Path(kubesim_tls.admin_kubeconfig))
     yield client
-    client.close()
+    await client.aclose()
 
 
 # What the Helm chart grants scangate: SA rights in the grants namespace, and in each target
@@ -121,7 +121,7 @@ LimitedCluster = Callable[[dict[str, list[dict[str, Any]]]], ClusterClient]
 
 
 @pytest.fixture
-def limited_cluster(kubesim: Any, tmp_path: Path) -> Iterator[LimitedCluster]:
+async def limited_cluster(kubesim: Any, tmp_path: Path) -> AsyncIterator[LimitedCluster]:
     """Builds a ClusterClient for a user holding only the given rules per namespace."""
     built: list[ClusterClient] = []
 
@@ -161,4 +161,4 @@ def limited_cluster(kubesim: Any, tmp_path: Path) -> Iterator[LimitedCluster]:
 
     yield build
     for client in built:
-        client.close()
+        await client.aclose()

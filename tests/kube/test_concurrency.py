@@ -29,7 +29,7 @@ async def timed_reads(kubesim: Any, *, calls: int, max_concurrency: int) -> floa
         assert all(results)
         return time.monotonic() - started
     finally:
-        cluster.close()
+        await cluster.aclose()
 
 
 async def test_calls_to_one_cluster_run_concurrently(kubesim: Any) -> None:
@@ -67,7 +67,7 @@ async def test_event_loop_keeps_running_during_slow_calls(kubesim: Any) -> None:
         task.cancel()
         assert ticks >= 20  # ~50 if the loop was free for the whole half second
     finally:
-        cluster.close()
+        await cluster.aclose()
 
 
 async def test_creates_and_deletes_whose_answers_are_dropped_reuse_their_connections(
@@ -102,4 +102,4 @@ async def test_creates_and_deletes_whose_answers_are_dropped_reuse_their_connect
         assert pool.num_connections <= 3  # 48 calls over the pool's 3 connections
         assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
     finally:
-        cluster.close()
+        await cluster.aclose()

@@ -105,4 +105,4 @@ async def test_ping_with_rejected_credentials_is_forbidden(kubesim: Any, tmp_pat
             await cluster.ping()
         assert "not-a-token" not in str(raised.value)
     finally:
-        cluster.close()
+        await cluster.aclose()

@@ -9,7 +9,7 @@ current-context) is the rendered kubeconfig as issued. Over HTTPS the file is us
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,12 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["http", "https"])
-def any_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterClient]:
+async def any_cluster(request: pytest.FixtureRequest) -> AsyncIterator[ClusterClient]:
     handle: Any = request.getfixturevalue("kubesim" if request.param == "http" else "kubesim_tls")
     client = cluster_client(Path(handle.admin_kubeconfig))
     assert client.server.startswith(f"{request.param}://")
     yield client
-    client.close()
+    await client.aclose()
 
 
 async def issue(cluster: ClusterClient, tmp_path: Path, scanner: str = "exec") -> Path:

@@ -74,7 +74,7 @@ async def test_persistent_failure_gives_up_after_bounded_tries(kubesim: Any) -> 
             await cluster.namespace_exists("payments")
         assert time.monotonic() - started < 3
     finally:
-        cluster.close()
+        await cluster.aclose()
 
 
 async def test_long_retry_after_is_passed_on_instead_of_waited_for(
@@ -101,7 +101,7 @@ async def test_cluster_down_is_unavailable(kubesim_factory: Any) -> None:
         handle.start()
         await cluster.ping()  # reconnects once the API server is back
     finally:
-        cluster.close()
+        await cluster.aclose()
 
 
 async def test_unavailable_error_never_carries_the_token(kubesim_factory: Any) -> None:
@@ -116,7 +116,7 @@ async def test_unavailable_error_never_carries_the_token(kubesim_factory: Any) -
         assert raised.value.__cause__ is None
         assert raised.value.__context__ is None or raised.value.__suppress_context__
     finally:
-        cluster.close()
+        await cluster.aclose()
 
 
 def api_requests(kubesim: Any, method: str, resource: str) -> list[int]:
@@ -203,11 +203,11 @@ async def test_slow_answers_hit_the_request_timeout(kubesim: Any) -> None:
     try:
         kubesim.set_latency(fixed_ms=1500)
         started = time.monotonic()
-        with pytest.raises(KubeUnavailable, match="ReadTimeoutError"):
+        with pytest.raises(KubeUnavailable, match="cannot reach"):
             await cluster.namespace_exists("payments")
         assert time.monotonic() - started < 1.4
     finally:
-        cluster.close()
+        await cluster.aclose()
 
 
 async def test_untrusted_certificate_is_unavailable_and_not_retried(
@@ -224,5 +224,5 @@ async def test_untrusted_certificate_is_unavailable_and_not_retried(
         with pytest.raises(KubeUnavailable, match="certificate verification failed"):
             await cluster.namespace_exists("payments")
     finally:
-        cluster.close()
+        await cluster.aclose()
     assert api_requests(kubesim_tls, "GET", "namespaces") == []

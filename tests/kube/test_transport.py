@@ -1,26 +1,27 @@
-"""The retry loop, driven by a stand-in for one synchronous client call (no cluster needed;
-the same behaviours are checked against kubesim in test_retries.py)."""
+"""The retry loop, driven by a stand-in for sending one request (no cluster needed; the same
+behaviours are checked against kubesim in test_retries.py)."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
-import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from app.kube.call_threads import CallThreads
 from app.kube.errors import KubeConflict, KubeInvalid, KubeUnavailable
 from app.kube.operations import Operation
 from app.kube.transport import ClusterTransport, RetryPolicy
+from app.kube.wire import ApiRequest
 
 pytestmark = pytest.mark.anyio
 
-OP = Operation("create", "serviceaccounts", namespace="scangate-grants", name="scangate-x")
+OP = ApiRequest(
+    Operation("create", "serviceaccounts", namespace="scangate-grants", name="scangate-x")
+)
 FAST = RetryPolicy(tries=4, base_delay=0.01, max_delay=0.05, max_retry_after=2.0)
 
 
@@ -32,65 +33,58 @@ def failure(status: int, retry_after: str | None = None) -> ApiException:
 
 
 class Script:
-    """A client call that raises the scripted errors in order, then returns "ok"."""
+    """Sends a request: raises the scripted errors in order, then answers "ok"."""
 
     def __init__(self, *errors: BaseException) -> None:
         self.errors = list(errors)
         self.calls = 0
-        self.threads: set[str] = set()
-        self.kwargs: list[dict[str, Any]] = []
+        self.sent: list[tuple[ApiRequest, tuple[float, float]]] = []
 
-    def __call__(self, *args: Any, **kwargs: Any) -> str:
+    async def __call__(self, request: ApiRequest, timeouts: tuple[float, float]) -> str:
         self.calls += 1
-        self.threads.add(threading.current_thread().name)
-        self.kwargs.append(kwargs)
+        self.sent.append((request, timeouts))
         if self.errors:
             raise self.errors.pop(0)
         return "ok"
 
 
 @pytest.fixture
-def transport() -> Iterator[Callable[[RetryPolicy], ClusterTransport]]:
-    pools: list[CallThreads] = []
+def transport() -> Callable[..., Any]:
+    def build(script: Script, policy: RetryPolicy = FAST) -> ClusterTransport:
+        return ClusterTransport("prod", script, policy)
 
-    def build(policy: RetryPolicy = FAST) -> ClusterTransport:
-        threads = CallThreads(2, name="kube-test")
-        pools.append(threads)
-        return ClusterTransport("prod", threads, policy)
-
-    yield build
-    for threads in pools:
-        threads.shutdown()
+    return build
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 async def test_transient_statuses_are_retried(transport: Any, status: int) -> None:
-    call = Script(failure(status), failure(status))
-    assert await transport().call(OP, call) == "ok"
-    assert call.calls == 3
+    send = Script(failure(status), failure(status))
+    assert await transport(send).call(OP) == "ok"
+    assert send.calls == 3
 
 
 async def test_connection_errors_are_retried(transport: Any) -> None:
-    call = Script(
-        urllib3.exceptions.ProtocolError("Connection aborted."),
-        urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out."),  # type: ignore[arg-type]
+    send = Script(
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
+        ConnectionResetError(),
     )
-    assert await transport().call(OP, call) == "ok"
-    assert call.calls == 3
+    assert await transport(send).call(OP) == "ok"
+    assert send.calls == 4
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 async def test_client_errors_are_not_retried(transport: Any, status: int) -> None:
     call = Script(failure(status))
     with pytest.raises(Exception):  # noqa: B017,PT011 - the type is checked elsewhere
-        await transport().call(OP, call)
+        await transport(call).call(OP)
     assert call.calls == 1
 
 
 async def test_gives_up_after_the_bounded_number_of_tries(transport: Any) -> None:
     call = Script(*(failure(503) for _ in range(10)))
     with pytest.raises(KubeUnavailable):
-        await transport().call(OP, call)
+        await transport(call).call(OP)
     assert call.calls == 4
 
 
@@ -99,15 +93,16 @@ async def test_no_new_try_starts_after_the_time_budget(transport: Any) -> None:
     call = Script(*(failure(503) for _ in range(10)))
     started = time.monotonic()
     with pytest.raises(KubeUnavailable):
-        await transport(policy).call(OP, call)
+        await transport(call, policy).call(OP)
     assert time.monotonic() - started <= 0.6
-    assert 2 <= call.calls <= 4
+    # Each delay is 0.1-0.2 s (jittered), so 3 to 5 tries fit in the budget, never all 10.
+    assert 3 <= call.calls <= 5
 
 
 async def test_retry_after_is_honoured(transport: Any) -> None:
     call = Script(failure(429, retry_after="1"))
     started = time.monotonic()
-    assert await transport().call(OP, call) == "ok"
+    assert await transport(call).call(OP) == "ok"
     assert time.monotonic() - started >= 0.95
 
 
@@ -115,36 +110,35 @@ async def test_retry_after_beyond_the_cap_fails_fast_and_passes_it_on(transport:
     call = Script(failure(503, retry_after="120"))
     started = time.monotonic()
     with pytest.raises(KubeUnavailable) as raised:
-        await transport().call(OP, call)
+        await transport(call).call(OP)
     assert raised.value.retry_after == 120.0
     assert time.monotonic() - started < 1
     assert call.calls == 1
 
 
-async def test_calls_run_off_the_event_loop_with_request_timeouts(transport: Any) -> None:
-    call = Script()
-    await transport().call(OP, call)
-    assert all(name.startswith("kube-test") for name in call.threads)
-    assert call.kwargs[0]["_request_timeout"] == FAST.request_timeout
+async def test_each_try_is_sent_with_the_policys_timeouts(transport: Any) -> None:
+    send = Script(failure(503))
+    await transport(send).call(OP)
+    assert send.sent == [(OP, FAST.request_timeout)] * 2
 
 
 async def test_conflict_after_a_retry_is_success_when_the_object_is_ours(transport: Any) -> None:
-    call = Script(urllib3.exceptions.ProtocolError("dropped"), failure(409))
+    call = Script(aiohttp.ServerDisconnectedError(), failure(409))
 
     async def ours() -> str:
         return "existing"
 
-    assert await transport().call(OP, call, on_conflict_after_retry=ours) == "existing"
+    assert await transport(call).call(OP, on_conflict_after_retry=ours) == "existing"
 
 
 async def test_conflict_after_a_retry_fails_when_the_object_is_not_ours(transport: Any) -> None:
-    call = Script(urllib3.exceptions.ProtocolError("dropped"), failure(409))
+    call = Script(aiohttp.ServerDisconnectedError(), failure(409))
 
     async def not_ours() -> None:
         return None
 
     with pytest.raises(KubeConflict):
-        await transport().call(OP, call, on_conflict_after_retry=not_ours)
+        await transport(call).call(OP, on_conflict_after_retry=not_ours)
 
 
 async def test_conflict_on_the_first_try_is_a_conflict(transport: Any) -> None:
@@ -156,21 +150,13 @@ async def test_conflict_on_the_first_try_is_a_conflict(transport: Any) -> None:
         return "existing"
 
     with pytest.raises(KubeConflict):
-        await transport().call(OP, Script(failure(409)), on_conflict_after_retry=ours)
+        await transport(Script(failure(409))).call(OP, on_conflict_after_retry=ours)
     assert not checked
-
-
-async def test_certificate_failures_are_not_retried(transport: Any) -> None:
-    exc = ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate")
-    call = Script(exc)
-    with pytest.raises(KubeUnavailable):
-        await transport().call(OP, call)
-    assert call.calls == 1
 
 
 async def test_invalid_is_raised_as_kube_invalid(transport: Any) -> None:
     with pytest.raises(KubeInvalid):
-        await transport().call(OP, Script(failure(422)))
+        await transport(Script(failure(422))).call(OP)
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
