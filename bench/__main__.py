@@ -23,7 +23,7 @@ from app.db.engine import Database
 from app.gc_tuning import tune_garbage_collector
 from bench.cluster import simulated_cluster
 from bench.expiry import LagResults, ReapResults, measure_reap, measure_revocation_lag
-from bench.floor import Floor
+from bench.floor import EventLoopFloor, Floor
 from bench.grant_requests import RequestResults, measure_requests
 from bench.plan import DATABASES, Plan, plan_for
 from bench.report import database_report, describe_machine, document, table
@@ -80,10 +80,18 @@ def _request_stage(plan: Plan, kind: str, postgres: str | None) -> RequestResult
         floor = Floor(cluster, plan.concurrency)
 
         async def run() -> RequestResults:
-            async with ScangateClient(server, connections=plan.concurrency) as client:
-                return await measure_requests(
-                    plan, client, floor, partial(process_cpu_seconds, server.pid)
-                )
+            event_loop_floor = EventLoopFloor(cluster)
+            try:
+                async with ScangateClient(server, connections=plan.concurrency) as client:
+                    return await measure_requests(
+                        plan,
+                        client,
+                        floor,
+                        event_loop_floor,
+                        partial(process_cpu_seconds, server.pid),
+                    )
+            finally:
+                await event_loop_floor.aclose()
 
         try:
             return asyncio.run(run())

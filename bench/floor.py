@@ -20,6 +20,7 @@ ratios say what scangate costs against that.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,10 +31,19 @@ from typing import Any, Final
 from kubernetes import client, config
 
 from app.grants.ids import new_grant_id
-from app.kube.manifests import role_binding_manifest, role_manifest, service_account_manifest
+from app.kube.connection import ClusterSettings, connect
+from app.kube.manifests import (
+    RBAC_GROUP,
+    role_binding_manifest,
+    role_manifest,
+    service_account_manifest,
+)
 from app.kube.models import GrantTarget
 from app.kube.naming import MANAGED_BY_LABEL, object_name
+from app.kube.operations import Operation
 from app.kube.profiles import profile_rules
+from app.kube.transport import RetryPolicy
+from app.kube.wire import ApiRequest, ApiWire
 from bench.cluster import GRANTS_NAMESPACE, TARGET_NAMESPACE, TARGET_POD, SimulatedCluster
 
 FLOOR_MANAGED_BY: Final = "bench-floor"
@@ -47,6 +57,16 @@ class FloorGrant:
     @property
     def name(self) -> str:
         return object_name(self.grant_id)
+
+
+def _target(grant_id: str) -> GrantTarget:
+    return GrantTarget(
+        grant_id=grant_id,
+        namespace=TARGET_NAMESPACE,
+        scanner="exec",
+        requester="apikey:bench",
+        expires_at=datetime.now(UTC) + timedelta(seconds=_TOKEN_SECONDS),
+    )
 
 
 def _floor_labelled(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -87,13 +107,7 @@ class Floor:
 
     def grant(self, _: object = None) -> FloorGrant:
         grant_id = new_grant_id()
-        target = GrantTarget(
-            grant_id=grant_id,
-            namespace=TARGET_NAMESPACE,
-            scanner="exec",
-            requester="apikey:bench",
-            expires_at=datetime.now(UTC) + timedelta(seconds=_TOKEN_SECONDS),
-        )
+        target = _target(grant_id)
         account = _floor_labelled(service_account_manifest(target, GRANTS_NAMESPACE))
         created = self._side.submit(
             _discarding, self._core.create_namespaced_service_account, GRANTS_NAMESPACE, account
@@ -121,3 +135,38 @@ class Floor:
         _discarding(self._core.delete_namespaced_service_account, grant.name, GRANTS_NAMESPACE)
         _discarding(self._rbac.delete_namespaced_role_binding, grant.name, TARGET_NAMESPACE)
         _discarding(self._rbac.delete_namespaced_role, grant.name, TARGET_NAMESPACE)
+
+
+class EventLoopFloor:
+    """The floor's grant calls sent as scangate sends them: from an event loop through
+    `app/kube/wire.py` (no retries, API, database or audit). A reference, not the issue's
+    floor: it says how much of scangate's cost is the transport both share."""
+
+    def __init__(self, cluster: SimulatedCluster) -> None:
+        settings = ClusterSettings("bench", str(cluster.admin_kubeconfig), None, None, "")
+        self._api = connect(settings).api_client
+        self._wire = ApiWire("bench", self._api, max_connections=64)
+        self._timeouts = RetryPolicy().request_timeout
+
+    async def aclose(self) -> None:
+        await self._wire.aclose()
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    async def _create(self, resource: str, namespace: str, body: dict[str, Any]) -> None:
+        group = "" if resource == "serviceaccounts" else RBAC_GROUP
+        operation = Operation("create", resource, group, namespace)
+        await self._wire.send(ApiRequest(operation, body=_floor_labelled(body)), self._timeouts)
+
+    async def grant(self, _: object = None) -> FloorGrant:
+        grant_id = new_grant_id()
+        target = _target(grant_id)
+        account = service_account_manifest(target, GRANTS_NAMESPACE)
+        created = asyncio.create_task(self._create("serviceaccounts", GRANTS_NAMESPACE, account))
+        pod = Operation("get", "pods", namespace=TARGET_NAMESPACE, name=TARGET_POD)
+        await self._wire.send(ApiRequest(pod, returns="V1Pod"), self._timeouts)
+        role = role_manifest(target, profile_rules("exec", [TARGET_POD]))
+        await self._create("roles", TARGET_NAMESPACE, role)
+        await created
+        binding = role_binding_manifest(target, GRANTS_NAMESPACE)
+        await self._create("rolebindings", TARGET_NAMESPACE, binding)
+        return FloorGrant(grant_id)

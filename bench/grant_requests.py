@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bench.floor import Floor, FloorGrant
+from bench.floor import EventLoopFloor, Floor, FloorGrant
 from bench.load import run_async, run_threads
 from bench.plan import Plan
 from bench.service import ScangateClient
@@ -59,12 +59,35 @@ class Comparison:
 
 
 @dataclass
+class EventLoopReference:
+    """The floor's grants sent from an event loop as scangate sends them (`EventLoopFloor`)."""
+
+    c1: list[Latencies] = field(default_factory=list)
+    concurrent: list[Latencies] = field(default_factory=list)
+    concurrent_cpu_s: list[float] = field(default_factory=list)
+
+    def report(self, post_c1: Comparison, post_concurrent: Comparison) -> dict[str, Any]:
+        c1, concurrent = Latencies.merge(self.c1), Latencies.merge(self.concurrent)
+        ours_c1, ours_concurrent = post_c1.scangate_all, post_concurrent.scangate_all
+        return {
+            "post_c1_p50_ms": round(c1.p50 * 1000, 3),
+            "throughput_c32_per_s": round(concurrent.throughput, 1),
+            "cpu_ms_per_grant_c32": round(sum(self.concurrent_cpu_s) / concurrent.count * 1000, 3),
+            "post_p50_ratio_c1": round(ratio(ours_c1.p50, c1.p50), 3),
+            "throughput_ratio_c32": round(
+                ratio(ours_concurrent.throughput, concurrent.throughput), 3
+            ),
+        }
+
+
+@dataclass
 class RequestResults:
     concurrency: int
     post_c1: Comparison = field(default_factory=Comparison)
     post_concurrent: Comparison = field(default_factory=Comparison)
     kubeconfig: Comparison = field(default_factory=Comparison)
     revoke: Comparison = field(default_factory=Comparison)
+    event_loop_floor: EventLoopReference = field(default_factory=EventLoopReference)
 
 
 def _shares(total: int, rounds: int) -> list[int]:
@@ -112,18 +135,34 @@ async def _both(
     return our_results, floor_results
 
 
+async def _event_loop_round(
+    floor: EventLoopFloor, concurrency: int, n: int, cpu_s: list[float] | None = None
+) -> Latencies:
+    before = time.process_time()
+    latencies, _ = await run_async(concurrency, range(n), floor.grant)
+    if cpu_s is not None:
+        cpu_s.append(time.process_time() - before)
+    return latencies
+
+
 async def measure_requests(
-    plan: Plan, scangate: ScangateClient, floor: Floor, scangate_cpu: Callable[[], float]
+    plan: Plan,
+    scangate: ScangateClient,
+    floor: Floor,
+    event_loop_floor: EventLoopFloor,
+    scangate_cpu: Callable[[], float],
 ) -> RequestResults:
     results = RequestResults(concurrency=plan.concurrency)
+    reference = results.event_loop_floor
     c = plan.concurrency
 
     async def create(_: int) -> str:
         return await scangate.create_grant()
 
-    # Connections, thread pools, first-use imports and caches on both sides.
+    # Connections, thread pools, first-use imports and caches on every side.
     await run_async(c, range(plan.warmup), create)
     await asyncio.to_thread(run_threads, c, range(plan.warmup), floor.grant)
+    await _event_loop_round(event_loop_floor, c, plan.warmup)
 
     # One at a time first, then concurrently: the aftermath of a burst of 32 (a database
     # checkpoint or vacuum, garbage collection) must not land in the single-caller figures.
@@ -138,6 +177,8 @@ async def measure_requests(
         )
         our_grants += ours
         floor_grants += theirs
+        # The reference between rounds of the comparison, so it sees the same conditions.
+        reference.c1.append(await _event_loop_round(event_loop_floor, 1, n))
     for index, n in enumerate(_shares(plan.post_concurrent, plan.rounds)):
         await _both(
             results.post_concurrent,
@@ -145,6 +186,9 @@ async def measure_requests(
             partial(run_threads, c, range(n), floor.grant),
             floor_first=index % 2 == 0,
             scangate_cpu=scangate_cpu,
+        )
+        reference.concurrent.append(
+            await _event_loop_round(event_loop_floor, c, n, reference.concurrent_cpu_s)
         )
 
     # Sequential kubeconfig fetches, then revocations, of grants made above.

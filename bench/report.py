@@ -65,6 +65,9 @@ def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults
         # CPU per grant of scangate's process and of the floor's, at high concurrency: why
         # the throughputs differ when both are bound by one core.
         "cpu_ms_per_grant_c32": cn.cpu_ms_per_operation(),
+        # A reference beside the floor: the same grant calls sent from an event loop
+        # through scangate's own transport, with none of the rest of scangate.
+        "event_loop_floor": requests.event_loop_floor.report(c1, cn),
         "kubeconfig": kubeconfig.report(),
         "kubeconfig_p50_ratio": kubeconfig.report()["p50_ratio"],
         "revoke": revoke.report(),
@@ -166,6 +169,16 @@ def table(doc: dict[str, Any]) -> str:
                 f"{v['cpu_ms_per_grant_c32']['floor']:.2f}"
             ),
         )
+    add(
+        "reference: floor sent from an event loop (scangate's transport): "
+        f"POST c1 p50 ratio / c{c} throughput ratio",
+        lambda v: (
+            f"{v['event_loop_floor']['post_p50_ratio_c1']:.2f} / "
+            f"{v['event_loop_floor']['throughput_ratio_c32']:.2f} "
+            f"({v['event_loop_floor']['throughput_c32_per_s']:.0f} grants/s, "
+            f"{v['event_loop_floor']['cpu_ms_per_grant_c32']:.2f} ms CPU per grant)"
+        ),
+    )
     n_lag = doc["plan"]["expiring_together"]
     add(
         f"revocation lag, {n_lag} expiring together: SA deleted p50 / p99 / max s",

@@ -68,6 +68,10 @@ def test_quick_run_measures_both_sides_and_cleans_up(
     cpu = values["cpu_ms_per_grant_c32"]
     assert _positive_finite(cpu["scangate"])
     assert _positive_finite(cpu["floor"])
+    reference = values["event_loop_floor"]
+    for key in ("post_c1_p50_ms", "throughput_c32_per_s", "cpu_ms_per_grant_c32"):
+        assert _positive_finite(reference[key]), f"event_loop_floor.{key} = {reference[key]!r}"
+    assert _positive_finite(reference["throughput_ratio_c32"])
     assert values["revocation_lag_unobserved"] == 0
     assert values["reap_grants"] == quick_results["plan"]["reap"]
     # The reaper's invariant held: no object outlived its grant.
