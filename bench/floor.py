@@ -145,7 +145,7 @@ class EventLoopFloor:
     def __init__(self, cluster: SimulatedCluster) -> None:
         settings = ClusterSettings("bench", str(cluster.admin_kubeconfig), None, None, "")
         self._api = connect(settings).api_client
-        self._wire = ApiWire("bench", self._api, max_connections=64)
+        self._wire = ApiWire(self._api, max_connections=64)
         self._timeouts = RetryPolicy().request_timeout
 
     async def aclose(self) -> None:

@@ -58,12 +58,8 @@ class ClusterClient:
         self.certificate_authority_data = connection.certificate_authority_data
         self.grants_namespace = settings.grants_namespace
         self._api_client = connection.api_client
-        try:
-            # At most `max_concurrency` requests in flight to this cluster (one connection each).
-            self._wire = ApiWire(settings.name, self._api_client, max_connections=max_concurrency)
-        except BaseException:
-            self._api_client.close()  # type: ignore[no-untyped-call]
-            raise
+        # At most `max_concurrency` requests in flight to this cluster (one connection each).
+        self._wire = ApiWire(self._api_client, max_connections=max_concurrency)
         self._transport = ClusterTransport(
             settings.name, self._wire.send, retry or RetryPolicy(), observer
         )

@@ -12,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from app.kube.errors import KubeError
+from app.kube.wire import check_proxy
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def connect(settings: ClusterSettings) -> Connection:
             f'cluster "{settings.name}": cannot load credentials from {source}: '
             f"{type(exc).__name__}"
         ) from None
+    check_proxy(settings.name, configuration)
     server = settings.server or str(configuration.host)
     if settings.kubeconfig is None and settings.server is None:
         log.warning(

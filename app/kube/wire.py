@@ -69,7 +69,7 @@ class _Answer:
 class ApiWire:
     """The HTTP side of one cluster's ApiClient. Connections are pooled per event loop."""
 
-    def __init__(self, cluster: str, api_client: client.ApiClient, *, max_connections: int) -> None:
+    def __init__(self, api_client: client.ApiClient, *, max_connections: int) -> None:
         configuration = api_client.configuration
         self._api_client = api_client
         self._max_connections = max_connections
@@ -81,14 +81,8 @@ class ApiWire:
         self._server_hostname = server_hostname if isinstance(server_hostname, str) else None
         self._proxy: str | None = None
         self._proxy_headers: Any = None
-        proxy = configuration.proxy
-        if proxy and not should_bypass_proxies(configuration.host, configuration.no_proxy or ""):
-            if is_socks_proxy_url(proxy):  # type: ignore[no-untyped-call]
-                raise KubeError(
-                    f'cluster "{cluster}": SOCKS proxies are not supported (proxy-url); '
-                    "use an HTTP proxy"
-                )
-            self._proxy, self._proxy_headers = proxy, configuration.proxy_headers
+        if uses_proxy(configuration):
+            self._proxy, self._proxy_headers = configuration.proxy, configuration.proxy_headers
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
 
@@ -166,6 +160,21 @@ class ApiWire:
         if session is None or session.closed or loop is None or loop.is_closed():
             return
         loop.call_soon_threadsafe(lambda: loop.create_task(session.close()))
+
+
+def uses_proxy(configuration: client.Configuration) -> bool:
+    """Whether requests to the API server go through the configured (or environment) proxy."""
+    proxy = configuration.proxy
+    return bool(proxy) and not should_bypass_proxies(
+        configuration.host, configuration.no_proxy or ""
+    )
+
+
+def check_proxy(cluster: str, configuration: client.Configuration) -> None:
+    if uses_proxy(configuration) and is_socks_proxy_url(configuration.proxy):  # type: ignore[no-untyped-call]
+        raise KubeError(
+            f'cluster "{cluster}": SOCKS proxies are not supported (proxy-url); use an HTTP proxy'
+        )
 
 
 def _ssl_context(configuration: client.Configuration) -> ssl.SSLContext:
