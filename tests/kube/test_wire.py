@@ -1,20 +1,29 @@
 """The cluster connection settings a kubeconfig can carry, honoured by scangate's own transport
 (`app/kube/wire.py`) as the official client's urllib3 pool honoured them: tls-server-name,
-insecure-skip-tls-verify and proxy-url. Against kubesim over TLS, through a real proxy."""
+insecure-skip-tls-verify, proxy-url and client certificates. Against kubesim over TLS, through
+a real proxy, and a TLS server that requires a client certificate."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import datetime as dt
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeError, KubeUnavailable
+from kubesim import tls
 from tests.kube.conftest import cluster_client
 
 pytestmark = pytest.mark.anyio
@@ -132,3 +141,114 @@ def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
     config = variant(kubesim_tls, tmp_path / "socks", **{"proxy-url": "socks5://127.0.0.1:1080"})
     with pytest.raises(KubeError, match="SOCKS proxies are not supported"):
         cluster_client(config)
+
+
+def _client_certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
+    """(CA certificate, client certificate, client key) as PEM, for TLS client authentication."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "clients-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pem = serialization.Encoding.PEM
+    return ca.public_bytes(pem), cert.public_bytes(pem), key_pem
+
+
+class ClientCertificateServer:
+    """An HTTPS endpoint that requires a client certificate (as kind's API server does for its
+    admin user) and answers every request with an empty ServiceAccountList."""
+
+    def __init__(self, directory: Path, clients_ca: bytes) -> None:
+        ca, cert, key = tls.generate("127.0.0.1")
+        self.ca = ca
+        (directory / "server.crt").write_bytes(cert)
+        (directory / "server.key").write_bytes(key)
+        self._context = ssl.create_default_context(
+            ssl.Purpose.CLIENT_AUTH, cadata=clients_ca.decode()
+        )
+        self._context.load_cert_chain(directory / "server.crt", directory / "server.key")
+        self._context.verify_mode = ssl.CERT_REQUIRED
+        self.clients: list[str] = []
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> ClientCertificateServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._context)
+        self.url = f"https://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            subject = dict(pair[0] for pair in writer.get_extra_info("peercert")["subject"])
+            self.clients.append(subject["commonName"])
+            body = b'{"kind": "ServiceAccountList", "apiVersion": "v1", "items": []}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        writer.close()
+
+
+def _kubeconfig(path: Path, server: str, ca: bytes, user: dict[str, str]) -> Path:
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "c", "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}
+        ],
+        "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def test_a_client_certificate_from_the_kubeconfig_authenticates(tmp_path: Path) -> None:
+    clients_ca, cert, key = _client_certificate("scangate-admin")
+    async with ClientCertificateServer(tmp_path, clients_ca) as server:
+        user = {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)}
+        config = _kubeconfig(tmp_path / "cert.kubeconfig", server.url, server.ca, user)
+        async with client_for(config) as cluster:
+            await cluster.ping()
+        assert server.clients == ["scangate-admin"]
+
+        without = _kubeconfig(tmp_path / "none.kubeconfig", server.url, server.ca, {"token": "t"})
+        async with client_for(without) as cluster:
+            with pytest.raises(KubeUnavailable):
+                await cluster.ping()
+        assert server.clients == ["scangate-admin"]
