@@ -215,6 +215,9 @@ async def postgresql_writes(connection: AsyncConnection, writes: Sequence[Write]
 # -- SQLite ---------------------------------------------------------------------------------------
 
 
+_SQLITE_EVENTS: Final = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.grant_id)
+
+
 async def sqlite_writes(connection: AsyncConnection, writes: Sequence[Write]) -> dict[str, int]:
     """Carry out writes of one kind (the caller holds the transaction)."""
     if isinstance(writes[0], NewGrant):
@@ -227,14 +230,12 @@ async def sqlite_writes(connection: AsyncConnection, writes: Sequence[Write]) ->
         written = [a for a in activations if a.grant_id in activated]
     if not written:
         return {}
-    # One multi-row INSERT. Its RETURNING rows come in no guaranteed order (why SQLAlchemy's
-    # ordered executemany would run one statement per row here), so they name their grant.
-    stmt = (
-        insert(_EVENTS)
-        .values([event_row(w) for w in written])
-        .returning(_EVENTS.c.id, _EVENTS.c.grant_id)
-    )
-    return {grant_id: event_id for event_id, grant_id in await connection.execute(stmt)}
+    # An executemany that SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues"), from
+    # a statement compiled once. Its RETURNING rows come in no guaranteed order (asking for
+    # parameter order would cost a statement per row here), so they name their grant.
+    rows = [event_row(w) for w in written]
+    result = await connection.execute(_SQLITE_EVENTS, rows)
+    return {grant_id: event_id for event_id, grant_id in result}
 
 
 async def _sqlite_activate(
