@@ -142,7 +142,9 @@ class ApiWire:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0),
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,  # the kubeconfig says which proxy, as for the official client
+                # The proxy comes from the client's Configuration (the kubeconfig's proxy-url,
+                # or the environment as the client reads it), not from aiohttp's own lookup.
+                trust_env=False,
             )
             self._session, self._session_loop = session, loop
         return session
