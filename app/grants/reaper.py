@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from app.db.engine import Database
-from app.grants import repository
+from app.grants import reaper_queries, repository
 from app.grants.clock import utcnow
 from app.grants.repository import ClaimedGrant
 from app.grants.revocation import REAPER_ACTOR, carry_out_revocations, lease_until
@@ -116,7 +116,7 @@ class ReaperPass:
 
     async def next_due(self, *, next_sweep: datetime) -> datetime:
         async with self._db.session() as session:
-            due = await repository.next_due(session)
+            due = await reaper_queries.next_due(session)
         candidates = [next_sweep]
         candidates += [moment for moment in (due.expiry, due.retry) if moment is not None]
         if due.oldest_provisioning is not None:
@@ -128,7 +128,7 @@ class ReaperPass:
         while True:
             now = utcnow()
             async with self._db.session() as session:
-                claimed = await repository.claim_expired(
+                claimed = await reaper_queries.claim_expired(
                     session, now=now, lease_until=lease_until(now), limit=BATCH_SIZE
                 )
                 await repository.add_events(
@@ -152,7 +152,7 @@ class ReaperPass:
         while True:
             now = utcnow()
             async with self._db.session() as session:
-                claimed = await repository.claim_due_revocations(
+                claimed = await reaper_queries.claim_due_revocations(
                     session, now=now, lease_until=lease_until(now), limit=BATCH_SIZE
                 )
             statuses = await self._end_all(claimed)
@@ -168,7 +168,7 @@ class ReaperPass:
         while True:
             now = utcnow()
             async with self._db.session() as session:
-                stale = await repository.fail_stale_provisioning(
+                stale = await reaper_queries.fail_stale_provisioning(
                     session,
                     created_before=now - timedelta(seconds=timeout),
                     now=now,

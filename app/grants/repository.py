@@ -1,4 +1,5 @@
-"""All SQL of the grants package.
+"""The grants package's SQL for single grants: lookups, listings, events and each grant's
+state changes. The reaper's batch queries are in `reaper_queries.py`.
 
 State changes are conditional UPDATEs (`... WHERE status = 'active'`) whose affected rows say who
 won: of two replicas (or a request and the reaper) racing for one grant, exactly one sees its
@@ -12,21 +13,19 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.models import Grant, GrantEvent
 from app.observability.audit import audit_fields, record_after_commit
 
-LIVE_STATUSES: Final = ("provisioning", "active", "revoking")
 # SQLite allows 32766 bound parameters per statement; stay far below for IN lists.
-_IN_CHUNK: Final = 500
+IN_CHUNK: Final = 500
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class ClaimedGrant:
 
 
 # In ClaimedGrant's field order.
-_CLAIM_COLUMNS: Final = (
+CLAIM_COLUMNS: Final = (
     Grant.id,
     Grant.cluster,
     Grant.namespace,
@@ -54,7 +53,7 @@ _CLAIM_COLUMNS: Final = (
 )
 
 
-def _claimed(rows: Iterable[Any]) -> list[ClaimedGrant]:
+def claimed_grants(rows: Iterable[Any]) -> list[ClaimedGrant]:
     return [ClaimedGrant(*row) for row in rows]
 
 
@@ -224,10 +223,10 @@ async def _claim_one(
         update(Grant)
         .where(Grant.id == grant_id, *where)
         .values(updated_at=now, **values)
-        .returning(*_CLAIM_COLUMNS)
+        .returning(*CLAIM_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    claimed = _claimed(await session.execute(stmt))
+    claimed = claimed_grants(await session.execute(stmt))
     return claimed[0] if claimed else None
 
 
@@ -286,8 +285,8 @@ async def finish_revocations(
     """`finish_revocation` for many grants, in a statement per chunk of ids: `{id: status}`
     of those this call finished (the others were finished by another claimant)."""
     finished: dict[str, str] = {}
-    for start in range(0, len(grant_ids), _IN_CHUNK):
-        chunk = grant_ids[start : start + _IN_CHUNK]
+    for start in range(0, len(grant_ids), IN_CHUNK):
+        chunk = grant_ids[start : start + IN_CHUNK]
         stmt = (
             update(Grant)
             .where(Grant.id.in_(chunk), Grant.status == "revoking")
@@ -329,116 +328,3 @@ async def extend_expiry(
         now=now,
         expires_at=expires_at,
     )
-
-
-async def _claim_batch(
-    session: AsyncSession,
-    *,
-    status: str,
-    due: ColumnElement[bool],
-    order_by: InstrumentedAttribute[Any],
-    limit: int,
-    values: dict[str, Any],
-) -> list[ClaimedGrant]:
-    """Up to `limit` grants in `status` for which `due` holds, oldest by `order_by` first,
-    updated with `values` in one conditional UPDATE; the ones this statement changed."""
-    candidates = select(Grant.id).where(Grant.status == status, due).order_by(order_by).limit(limit)
-    stmt = (
-        update(Grant)
-        # The conditions are repeated outside the subquery: they are what PostgreSQL
-        # re-checks on a row another replica changed while this statement waited for its lock.
-        .where(Grant.id.in_(candidates.scalar_subquery()), Grant.status == status, due)
-        .values(**values)
-        .returning(*_CLAIM_COLUMNS)
-        .execution_options(synchronize_session=False)
-    )
-    return _claimed(await session.execute(stmt))
-
-
-async def claim_expired(
-    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
-) -> list[ClaimedGrant]:
-    """active grants past their expiry -> revoking (ending as `expired`), leased to the caller."""
-    return await _claim_batch(
-        session,
-        status="active",
-        due=Grant.expires_at <= now,
-        order_by=Grant.expires_at,
-        limit=limit,
-        values={
-            "status": "revoking", "end_status": "expired", "attempts": 1,
-            "next_attempt_at": lease_until, "updated_at": now,
-        },
-    )  # fmt: skip
-
-
-async def claim_due_revocations(
-    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
-) -> list[ClaimedGrant]:
-    """`revoking` grants whose retry is due (or whose claimant died): lease the next attempt."""
-    return await _claim_batch(
-        session,
-        status="revoking",
-        due=Grant.next_attempt_at <= now,
-        order_by=Grant.next_attempt_at,
-        limit=limit,
-        values={
-            "attempts": Grant.attempts + 1, "next_attempt_at": lease_until, "updated_at": now,
-        },
-    )  # fmt: skip
-
-
-async def fail_stale_provisioning(
-    session: AsyncSession, *, created_before: datetime, now: datetime, error: str, limit: int
-) -> list[ClaimedGrant]:
-    """provisioning grants older than the timeout (their request crashed) -> failed."""
-    return await _claim_batch(
-        session,
-        status="provisioning",
-        due=Grant.created_at <= created_before,
-        order_by=Grant.created_at,
-        limit=limit,
-        values={"status": "failed", "ended_at": now, "updated_at": now, "last_error": error},
-    )
-
-
-@dataclass(frozen=True)
-class NextDue:
-    """The earliest moments the reaper has work: an expiry, a revocation retry, a provisioning
-    grant turning stale (its created_at; the caller adds the timeout)."""
-
-    expiry: datetime | None
-    retry: datetime | None
-    oldest_provisioning: datetime | None
-
-
-async def next_due(session: AsyncSession) -> NextDue:
-    async def earliest(column: Any, status: str) -> datetime | None:
-        value: datetime | None = await session.scalar(
-            select(func.min(column)).where(Grant.status == status)
-        )
-        return value
-
-    return NextDue(
-        expiry=await earliest(Grant.expires_at, "active"),
-        retry=await earliest(Grant.next_attempt_at, "revoking"),
-        oldest_provisioning=await earliest(Grant.created_at, "provisioning"),
-    )
-
-
-async def live_grant_ids(session: AsyncSession, grant_ids: Collection[str]) -> set[str]:
-    """Which of `grant_ids` are provisioning, active or revoking: their objects must stay."""
-    ids = sorted(grant_ids)
-    live: set[str] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        stmt = select(Grant.id).where(Grant.id.in_(chunk), Grant.status.in_(LIVE_STATUSES))
-        live.update((await session.scalars(stmt)).all())
-    return live
-
-
-async def grant_namespaces(session: AsyncSession, cluster: str) -> list[str]:
-    """Every namespace a grant on `cluster` ever targeted (where the sweep must look when it may
-    not list cluster-wide)."""
-    stmt = select(Grant.namespace).where(Grant.cluster == cluster).distinct()
-    return sorted((await session.scalars(stmt)).all())

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from app.db.engine import Database
-from app.grants import repository
+from app.grants import reaper_queries
 from app.kube.clusters import ClusterClient
 from app.kube.models import ManagedObject
 
@@ -33,7 +33,7 @@ async def sweep_cluster(
     """Delete `cluster`'s orphans; returns how many. `known_namespaces` (plus every namespace a
     grant ever targeted) is where to look when scangate may not list Roles cluster-wide."""
     async with db.session() as session:
-        namespaces = set(await repository.grant_namespaces(session, cluster.name))
+        namespaces = set(await reaper_queries.grant_namespaces(session, cluster.name))
     objects = await cluster.list_managed_objects(sorted(namespaces | set(known_namespaces)))
     unlabelled = [obj for obj in objects if obj.grant_id is None]
     if unlabelled:
@@ -50,7 +50,7 @@ async def sweep_cluster(
     if not labelled:
         return 0
     async with db.session() as session:
-        live = await repository.live_grant_ids(
+        live = await reaper_queries.live_grant_ids(
             session, {o.grant_id for o in labelled if o.grant_id}
         )
     orphans = sorted(

@@ -9,7 +9,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from app.db.engine import Database
-from app.grants import repository
+from app.grants import reaper_queries, repository
 from app.grants.clock import utcnow
 from tests.api.conftest import grant_row, insert_grants
 
@@ -63,7 +63,7 @@ async def test_racing_expiry_claims_split_the_due_grants_without_overlap(
             claimed: list[str] = []
             while True:
                 async with db.session() as session:
-                    batch = await repository.claim_expired(
+                    batch = await reaper_queries.claim_expired(
                         session, now=utcnow(), lease_until=utcnow() + timedelta(seconds=30), limit=7
                     )
                 claimed += [c.id for c in batch]
@@ -91,10 +91,10 @@ async def test_due_revocations_respect_the_lease(db: Database) -> None:
                     next_attempt_at=now - timedelta(seconds=1))  # fmt: skip
     await insert_grants(db, leased, due)
     async with db.session() as session:
-        claimed = await repository.claim_due_revocations(
+        claimed = await reaper_queries.claim_due_revocations(
             session, now=now, lease_until=now + timedelta(seconds=30), limit=10
         )
-        again = await repository.claim_due_revocations(
+        again = await reaper_queries.claim_due_revocations(
             session, now=now, lease_until=now + timedelta(seconds=30), limit=10
         )
     assert [(c.id, c.attempts, c.end_status) for c in claimed] == [(due.id, 3, "expired")]
@@ -107,12 +107,12 @@ async def test_stale_provisioning_is_failed_and_fresh_left_alone(db: Database) -
     fresh = grant_row(status="provisioning", created_at=now)
     await insert_grants(db, stale, fresh)
     async with db.session() as session:
-        failed = await repository.fail_stale_provisioning(
+        failed = await reaper_queries.fail_stale_provisioning(
             session, created_before=now - timedelta(minutes=2), now=now, error="timeout", limit=10
         )
     assert [g.id for g in failed] == [stale.id]
     async with db.session() as session:
-        assert await repository.live_grant_ids(session, {stale.id, fresh.id, "unknown"}) == {
+        assert await reaper_queries.live_grant_ids(session, {stale.id, fresh.id, "unknown"}) == {
             fresh.id
         }
 
@@ -161,7 +161,7 @@ async def test_next_due_reports_the_earliest_work(db: Database) -> None:
         grant_row(status="revoking", next_attempt_at=now + timedelta(seconds=9)),
     )
     async with db.session() as session:
-        due = await repository.next_due(session)
+        due = await reaper_queries.next_due(session)
     assert (due.expiry, due.retry, due.oldest_provisioning) == (
         soon,
         now + timedelta(seconds=9),
