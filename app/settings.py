@@ -3,8 +3,9 @@
 Precedence (highest first): keyword overrides passed to `load_settings`, environment variables
 (`SCANGATE_DATABASE_URL`, `SCANGATE_REAPER__ENABLED=false`, lists/objects as JSON), the YAML file
 named by `SCANGATE_CONFIG` (default `scangate.yaml`; a missing *default* file is fine so a first
-run just works), then the defaults below. Keys are exactly DESIGN.md's, plus `reaper`,
-`default_ttl_seconds`, `log_format`, `rate_limit` and `max_request_body_bytes`.
+run just works), then the defaults (here and in `settings_sections.py`, which validates each
+section). Keys are exactly DESIGN.md's, plus `reaper`, `default_ttl_seconds`, `log_format`,
+`rate_limit` and `max_request_body_bytes`.
 
 Bad configuration never starts the service: `load_settings` raises `ConfigError`, whose message
 names every bad key (`policies[0].max_ttl_seconds: ...`) and never repeats a submitted value that
@@ -22,18 +23,12 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import os
-import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
-from urllib.parse import urlsplit
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -44,18 +39,20 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings.exceptions import SettingsError
 
 from app.db.urls import UnsupportedDatabaseURL, async_database_url
-from app.kube.profiles import SCANNER_PROFILES
+from app.settings_sections import (
+    DNS_LABEL,
+    MIN_TTL_SECONDS,
+    PRINCIPAL_KINDS,
+    ApiKeyConfig,
+    ClusterConfig,
+    OidcConfig,
+    PolicyConfig,
+    RateLimitConfig,
+    ReaperConfig,
+)
 
 CONFIG_ENV_VAR: Final = "SCANGATE_CONFIG"
 DEFAULT_CONFIG_PATH: Final = "scangate.yaml"
-MIN_TTL_SECONDS: Final = 30
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_NAMESPACE_GLOB = re.compile(r"^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$")
-_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$")
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_PRINCIPAL_KINDS: Final = ("apikey:", "oidc:")
-_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ConfigError(Exception):
@@ -67,163 +64,6 @@ class ConfigError(Exception):
         where = f" ({source})" if source else ""
         lines = [f"  {key}: {message}" if key else f"  {message}" for key, message in problems]
         super().__init__(f"invalid configuration{where}:\n" + "\n".join(lines))
-
-
-class _Model(BaseModel):
-    # A typo in the YAML must be an error, not a silently ignored key.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClusterConfig(_Model):
-    name: str = "default"
-    kubeconfig: str | None = None  # None -> in-cluster config
-    context: str | None = None
-    server: str | None = None  # public URL written into issued kubeconfigs
-    grants_namespace: str = "scangate-grants"
-
-    @field_validator("name", "grants_namespace")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value) or len(value) > 63:
-            raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-')")
-        return value
-
-
-class ApiKeyConfig(_Model):
-    name: str
-    sha256: str
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
-        return value
-
-    @field_validator("sha256", mode="before")
-    @classmethod
-    def _hex(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            if not _SHA256_HEX.match(value):
-                raise ValueError("must be the 64-character hex sha256 of the key")
-        return value
-
-
-def is_trusted_oidc_url(url: str) -> bool:
-    """https, or plain http to a loopback address only.
-
-    Keys fetched over plain http could be swapped by anyone on the path, so http is refused,
-    except on loopback, which never leaves the host (a local identity provider, the tests).
-    """
-    parsed = urlsplit(url)
-    if parsed.scheme == "https":
-        return bool(parsed.hostname)
-    return parsed.scheme == "http" and parsed.hostname in _LOOPBACK_HOSTS
-
-
-class OidcConfig(_Model):
-    issuer: str
-    audience: str = Field(min_length=1)
-    jwks_url: str | None = None  # omitted -> `jwks_uri` from the issuer's discovery document
-
-    @field_validator("issuer", "jwks_url")
-    @classmethod
-    def _trusted_url(cls, value: str | None) -> str | None:
-        if value is not None and not is_trusted_oidc_url(value):
-            raise ValueError("must be an https:// URL (http:// only on loopback)")
-        # Tokens' `iss` is compared after the same normalisation (app/auth/oidc.py).
-        return value.rstrip("/") if value is not None else None
-
-
-def _claim_patterns(value: Any) -> Any:
-    """`claims:` values: one pattern or a list (any may match). YAML scalars such as
-    `ref_protected: true` become the strings tokens carry ("true")."""
-    if not isinstance(value, dict):
-        return value
-    as_text = {True: "true", False: "false"}
-    return {
-        key: [
-            as_text[v] if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v
-            for v in (patterns if isinstance(patterns, list) else [patterns])
-        ]
-        for key, patterns in value.items()
-    }
-
-
-ClaimPatterns = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-
-
-def _check_subject(subject: str) -> str:
-    if not subject.startswith(_PRINCIPAL_KINDS):
-        raise ValueError("must start with 'apikey:' or 'oidc:'")
-    return subject
-
-
-def _check_namespace_glob(pattern: str) -> str:
-    if not _NAMESPACE_GLOB.match(pattern) or len(pattern) > 63:
-        raise ValueError(f"{pattern!r} is not a namespace name or '*' glob")
-    return pattern
-
-
-def _check_scanner(scanner: str) -> str:
-    if scanner not in SCANNER_PROFILES:
-        raise ValueError(f"unknown scanner {scanner!r}; choose from {', '.join(SCANNER_PROFILES)}")
-    return scanner
-
-
-class PolicyConfig(_Model):
-    name: str
-    subjects: list[Annotated[str, AfterValidator(_check_subject)]] = Field(min_length=1)
-    # Filled in by Settings when omitted (see module docstring); "*" means every cluster.
-    clusters: list[str] = Field(default_factory=list)
-    namespaces: list[Annotated[str, AfterValidator(_check_namespace_glob)]] = Field(min_length=1)
-    scanners: list[Annotated[str, AfterValidator(_check_scanner)]] = Field(min_length=1)
-    max_ttl_seconds: int = Field(default=3600, ge=MIN_TTL_SECONDS)
-    max_pods: int = Field(default=20, ge=1)
-    # Cap on a grant's total life across renewals. None in the file means max_ttl_seconds;
-    # after validation it is always an int.
-    max_lifetime_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS)
-    # OIDC claims that must also match (claim name -> globs, any of which may match), e.g.
-    # {"repository": ["acme/payments"], "ref": ["refs/heads/main", "refs/tags/v*"]}.
-    claims: Annotated[
-        dict[Annotated[str, Field(min_length=1)], ClaimPatterns], BeforeValidator(_claim_patterns)
-    ] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _claims_need_oidc(self) -> PolicyConfig:
-        if self.claims and not any(s.startswith("oidc:") for s in self.subjects):
-            # Only OIDC principals carry claims: such a policy could never match anyone.
-            raise ValueError("claims only apply to 'oidc:' subjects, and this policy has none")
-        return self
-
-    @model_validator(mode="after")
-    def _lifetime(self) -> PolicyConfig:
-        if self.max_lifetime_seconds is None:
-            object.__setattr__(self, "max_lifetime_seconds", self.max_ttl_seconds)
-        elif self.max_lifetime_seconds < self.max_ttl_seconds:
-            raise ValueError("max_lifetime_seconds must be at least max_ttl_seconds")
-        return self
-
-    @property
-    def lifetime_cap_seconds(self) -> int:
-        """The renewal cap as a plain int (max_lifetime_seconds, defaulted)."""
-        return self.max_lifetime_seconds or self.max_ttl_seconds
-
-
-class ReaperConfig(_Model):
-    enabled: bool = True
-    provisioning_timeout_seconds: int = Field(default=120, ge=1)
-    revoke_retry_max_seconds: int = Field(default=60, ge=1)
-    sweep_interval_seconds: int = Field(default=60, ge=1)
-
-
-class RateLimitConfig(_Model):
-    """Per-principal token bucket (app/limits): `burst` requests at once, refilled at
-    `requests_per_minute`. Enforced by each replica on its own."""
-
-    requests_per_minute: int = Field(ge=1)
-    burst: int = Field(default=20, ge=1)
 
 
 # The YAML document for the settings being built; a ContextVar so concurrent loads (tests) of
@@ -297,7 +137,7 @@ class Settings(BaseSettings):
     @classmethod
     def _admins(cls, value: list[str]) -> list[str]:
         for admin in value:
-            if not admin.startswith(_PRINCIPAL_KINDS) or "*" in admin:
+            if not admin.startswith(PRINCIPAL_KINDS) or "*" in admin:
                 raise ValueError(f"{admin!r} must be an exact 'apikey:NAME' or 'oidc:...' string")
         return value
 
@@ -305,14 +145,14 @@ class Settings(BaseSettings):
     @classmethod
     def _denied(cls, value: list[str]) -> list[str]:
         for namespace in value:
-            if not _DNS_LABEL.match(namespace):
+            if not DNS_LABEL.match(namespace):
                 raise ValueError(f"{namespace!r} is not a namespace name")
         return value
 
     @field_validator("sidecar_container")
     @classmethod
     def _sidecar(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value) or len(value) > 63:
+        if not DNS_LABEL.match(value) or len(value) > 63:
             raise ValueError("must be a container name (DNS-1123 label)")
         return value
 

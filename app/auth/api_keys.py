@@ -12,7 +12,7 @@ from typing import Final
 
 from app.auth.principals import Principal
 from app.errors import Unauthorized
-from app.settings import ApiKeyConfig
+from app.settings_sections import ApiKeyConfig
 
 API_KEY_PREFIX: Final = "sg_"
 _API_KEY_SHAPE = re.compile(r"^sg_[A-Za-z0-9_-]{20,200}$")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.dependencies import PolicyEngineDep, PrincipalDep
-from app.settings import PolicyConfig
+from app.settings_sections import PolicyConfig
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 

@@ -26,7 +26,7 @@ import jwt
 from app.auth.oidc_keys import FetchPolicy, IssuerKeys, OidcIssuerUnavailable
 from app.auth.principals import Principal
 from app.errors import Unauthorized
-from app.settings import OidcConfig
+from app.settings_sections import OidcConfig
 
 logger = logging.getLogger(__name__)
 

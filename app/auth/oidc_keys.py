@@ -22,7 +22,7 @@ from typing import Any, Final
 import httpx
 
 from app.errors import UpstreamUnavailable
-from app.settings import is_trusted_oidc_url
+from app.settings_sections import is_trusted_oidc_url
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from typing import Any
 
 from app.auth.principals import Principal
 from app.errors import ForbiddenError
-from app.settings import PolicyConfig, Settings
+from app.settings import Settings
+from app.settings_sections import PolicyConfig
 
 
 class PolicyDenied(ForbiddenError):

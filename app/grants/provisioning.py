@@ -47,7 +47,8 @@ from app.kube.models import GrantTarget, PodInfo
 from app.kube.naming import object_name
 from app.kube.profiles import profile_rules
 from app.observability.metrics import ScangateMetrics
-from app.settings import PolicyConfig, Settings
+from app.settings import Settings
+from app.settings_sections import PolicyConfig
 
 log = logging.getLogger(__name__)
 

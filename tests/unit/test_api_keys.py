@@ -9,7 +9,8 @@ import pytest
 
 from app.auth import ApiKeyVerifier, Principal, build_authenticator, generate_api_key
 from app.errors import Unauthorized
-from app.settings import ApiKeyConfig, Settings
+from app.settings import Settings
+from app.settings_sections import ApiKeyConfig
 
 KEY = "sg_" + "k" * 43
 ROOT_KEY = "sg_" + "r" * 43

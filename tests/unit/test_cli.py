@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 from app.auth import ApiKeyVerifier
 from app.cli import main
 from app.db.urls import sync_database_url
-from app.settings import ApiKeyConfig
+from app.settings_sections import ApiKeyConfig
 
 
 @pytest.fixture(autouse=True)

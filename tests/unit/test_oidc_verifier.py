@@ -17,7 +17,8 @@ from app.auth import build_authenticator
 from app.auth.oidc import OidcVerifier
 from app.auth.oidc_keys import FetchPolicy, IssuerKeys, OidcIssuerUnavailable
 from app.errors import Unauthorized
-from app.settings import OidcConfig, Settings
+from app.settings import Settings
+from app.settings_sections import OidcConfig
 from tests.oidc_issuer import LocalIssuer, new_key, running_issuer
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,188 @@
+"""The sections of the configuration file, each validated on its own: clusters, API keys,
+OIDC, policies, the reaper and rate limiting. `settings.py` assembles them into `Settings`,
+checks what spans sections and loads the file and environment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from app.kube.profiles import SCANNER_PROFILES
+
+MIN_TTL_SECONDS: Final = 30
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NAMESPACE_GLOB = re.compile(r"^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$")
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+PRINCIPAL_KINDS: Final = ("apikey:", "oidc:")
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class Section(BaseModel):
+    # A typo in the YAML must be an error, not a silently ignored key.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClusterConfig(Section):
+    name: str = "default"
+    kubeconfig: str | None = None  # None -> in-cluster config
+    context: str | None = None
+    server: str | None = None  # public URL written into issued kubeconfigs
+    grants_namespace: str = "scangate-grants"
+
+    @field_validator("name", "grants_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.match(value) or len(value) > 63:
+            raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-')")
+        return value
+
+
+class ApiKeyConfig(Section):
+    name: str
+    sha256: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _hex(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if not _SHA256_HEX.match(value):
+                raise ValueError("must be the 64-character hex sha256 of the key")
+        return value
+
+
+def is_trusted_oidc_url(url: str) -> bool:
+    """https, or plain http to a loopback address only.
+
+    Keys fetched over plain http could be swapped by anyone on the path, so http is refused,
+    except on loopback, which never leaves the host (a local identity provider, the tests).
+    """
+    parsed = urlsplit(url)
+    if parsed.scheme == "https":
+        return bool(parsed.hostname)
+    return parsed.scheme == "http" and parsed.hostname in _LOOPBACK_HOSTS
+
+
+class OidcConfig(Section):
+    issuer: str
+    audience: str = Field(min_length=1)
+    jwks_url: str | None = None  # omitted -> `jwks_uri` from the issuer's discovery document
+
+    @field_validator("issuer", "jwks_url")
+    @classmethod
+    def _trusted_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_trusted_oidc_url(value):
+            raise ValueError("must be an https:// URL (http:// only on loopback)")
+        # Tokens' `iss` is compared after the same normalisation (app/auth/oidc.py).
+        return value.rstrip("/") if value is not None else None
+
+
+def _claim_patterns(value: Any) -> Any:
+    """`claims:` values: one pattern or a list (any may match). YAML scalars such as
+    `ref_protected: true` become the strings tokens carry ("true")."""
+    if not isinstance(value, dict):
+        return value
+    as_text = {True: "true", False: "false"}
+    return {
+        key: [
+            as_text[v] if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v
+            for v in (patterns if isinstance(patterns, list) else [patterns])
+        ]
+        for key, patterns in value.items()
+    }
+
+
+ClaimPatterns = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+def _check_subject(subject: str) -> str:
+    if not subject.startswith(PRINCIPAL_KINDS):
+        raise ValueError("must start with 'apikey:' or 'oidc:'")
+    return subject
+
+
+def _check_namespace_glob(pattern: str) -> str:
+    if not _NAMESPACE_GLOB.match(pattern) or len(pattern) > 63:
+        raise ValueError(f"{pattern!r} is not a namespace name or '*' glob")
+    return pattern
+
+
+def _check_scanner(scanner: str) -> str:
+    if scanner not in SCANNER_PROFILES:
+        raise ValueError(f"unknown scanner {scanner!r}; choose from {', '.join(SCANNER_PROFILES)}")
+    return scanner
+
+
+class PolicyConfig(Section):
+    name: str
+    subjects: list[Annotated[str, AfterValidator(_check_subject)]] = Field(min_length=1)
+    # Filled in by Settings when omitted (see module docstring); "*" means every cluster.
+    clusters: list[str] = Field(default_factory=list)
+    namespaces: list[Annotated[str, AfterValidator(_check_namespace_glob)]] = Field(min_length=1)
+    scanners: list[Annotated[str, AfterValidator(_check_scanner)]] = Field(min_length=1)
+    max_ttl_seconds: int = Field(default=3600, ge=MIN_TTL_SECONDS)
+    max_pods: int = Field(default=20, ge=1)
+    # Cap on a grant's total life across renewals. None in the file means max_ttl_seconds;
+    # after validation it is always an int.
+    max_lifetime_seconds: int | None = Field(default=None, ge=MIN_TTL_SECONDS)
+    # OIDC claims that must also match (claim name -> globs, any of which may match), e.g.
+    # {"repository": ["acme/payments"], "ref": ["refs/heads/main", "refs/tags/v*"]}.
+    claims: Annotated[
+        dict[Annotated[str, Field(min_length=1)], ClaimPatterns], BeforeValidator(_claim_patterns)
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _claims_need_oidc(self) -> PolicyConfig:
+        if self.claims and not any(s.startswith("oidc:") for s in self.subjects):
+            # Only OIDC principals carry claims: such a policy could never match anyone.
+            raise ValueError("claims only apply to 'oidc:' subjects, and this policy has none")
+        return self
+
+    @model_validator(mode="after")
+    def _lifetime(self) -> PolicyConfig:
+        if self.max_lifetime_seconds is None:
+            object.__setattr__(self, "max_lifetime_seconds", self.max_ttl_seconds)
+        elif self.max_lifetime_seconds < self.max_ttl_seconds:
+            raise ValueError("max_lifetime_seconds must be at least max_ttl_seconds")
+        return self
+
+    @property
+    def lifetime_cap_seconds(self) -> int:
+        """The renewal cap as a plain int (max_lifetime_seconds, defaulted)."""
+        return self.max_lifetime_seconds or self.max_ttl_seconds
+
+
+class ReaperConfig(Section):
+    enabled: bool = True
+    provisioning_timeout_seconds: int = Field(default=120, ge=1)
+    revoke_retry_max_seconds: int = Field(default=60, ge=1)
+    sweep_interval_seconds: int = Field(default=60, ge=1)
+
+
+class RateLimitConfig(Section):
+    """Per-principal token bucket (app/limits): `burst` requests at once, refilled at
+    `requests_per_minute`. Enforced by each replica on its own."""
+
+    requests_per_minute: int = Field(ge=1)
+    burst: int = Field(default=20, ge=1)
