@@ -33,12 +33,12 @@ from kubernetes import client, config
 from app.grants.ids import new_grant_id
 from app.kube.connection import ClusterSettings, connect
 from app.kube.manifests import (
-    RBAC_GROUP,
+    API_RESOURCES,
     role_binding_manifest,
     role_manifest,
     service_account_manifest,
 )
-from app.kube.models import GrantTarget
+from app.kube.models import GrantTarget, ManagedKind
 from app.kube.naming import MANAGED_BY_LABEL, object_name
 from app.kube.operations import Operation
 from app.kube.profiles import profile_rules
@@ -152,8 +152,8 @@ class EventLoopFloor:
         await self._wire.aclose()
         self._api.close()  # type: ignore[no-untyped-call]
 
-    async def _create(self, resource: str, namespace: str, body: dict[str, Any]) -> None:
-        group = "" if resource == "serviceaccounts" else RBAC_GROUP
+    async def _create(self, kind: ManagedKind, namespace: str, body: dict[str, Any]) -> None:
+        group, resource = API_RESOURCES[kind]
         operation = Operation("create", resource, group, namespace)
         await self._wire.send(ApiRequest(operation, body=_floor_labelled(body)), self._timeouts)
 
@@ -161,12 +161,12 @@ class EventLoopFloor:
         grant_id = new_grant_id()
         target = _target(grant_id)
         account = service_account_manifest(target, GRANTS_NAMESPACE)
-        created = asyncio.create_task(self._create("serviceaccounts", GRANTS_NAMESPACE, account))
+        created = asyncio.create_task(self._create("ServiceAccount", GRANTS_NAMESPACE, account))
         pod = Operation("get", "pods", namespace=TARGET_NAMESPACE, name=TARGET_POD)
         await self._wire.send(ApiRequest(pod, returns="V1Pod"), self._timeouts)
         role = role_manifest(target, profile_rules("exec", [TARGET_POD]))
-        await self._create("roles", TARGET_NAMESPACE, role)
+        await self._create("Role", TARGET_NAMESPACE, role)
         await created
         binding = role_binding_manifest(target, GRANTS_NAMESPACE)
-        await self._create("rolebindings", TARGET_NAMESPACE, binding)
+        await self._create("RoleBinding", TARGET_NAMESPACE, binding)
         return FloorGrant(grant_id)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.kube.errors import KubeForbidden, KubeNotFound
-from app.kube.manifests import RBAC_GROUP
+from app.kube.manifests import API_RESOURCES
 from app.kube.models import ManagedKind, ManagedObject
 from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, TARGET_NAMESPACE_ANNOTATION
 from app.kube.operations import Operation
@@ -16,6 +16,7 @@ from app.kube.transport import ClusterTransport
 from app.kube.wire import ApiRequest
 
 _BY_LABEL = (("labelSelector", MANAGED_SELECTOR),)
+_RBAC_KINDS: tuple[ManagedKind, ...] = ("Role", "RoleBinding")
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +61,14 @@ class ManagedObjectInventory:
         return found
 
     async def _list_rbac_cluster_wide(self) -> list[ManagedObject]:
-        roles, bindings = await asyncio.gather(
-            self._list("Role", Operation("list", "roles", RBAC_GROUP)),
-            self._list("RoleBinding", Operation("list", "rolebindings", RBAC_GROUP)),
-        )
+        roles, bindings = await asyncio.gather(*(self._list(kind) for kind in _RBAC_KINDS))
         return roles + bindings
 
     async def _list_rbac_in(self, namespace: str) -> list[ManagedObject]:
         found: list[ManagedObject] = []
-        kinds: tuple[tuple[ManagedKind, str], ...] = (
-            ("Role", "roles"),
-            ("RoleBinding", "rolebindings"),
-        )
-        for kind, resource in kinds:
-            operation = Operation("list", resource, RBAC_GROUP, namespace)
+        for kind in _RBAC_KINDS:
             try:
-                found += await self._list(kind, operation)
+                found += await self._list(kind, namespace)
             except (KubeForbidden, KubeNotFound) as exc:
                 # scangate cannot create objects where it cannot list them either, so a
                 # namespace outside its reach holds nothing of ours; sweep the others.
@@ -84,7 +77,10 @@ class ManagedObjectInventory:
                 )
         return found
 
-    async def _list(self, kind: ManagedKind, operation: Operation) -> list[ManagedObject]:
+    async def _list(self, kind: ManagedKind, namespace: str | None = None) -> list[ManagedObject]:
+        """scangate's objects of `kind` in `namespace` (None: in every namespace)."""
+        group, resource = API_RESOURCES[kind]
+        operation = Operation("list", resource, group, namespace)
         result = await self._transport.call(
             ApiRequest(operation, query=_BY_LABEL, returns=f"V1{kind}List")
         )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from app.kube.models import GrantTarget
+from app.kube.models import GrantTarget, ManagedKind
 from app.kube.naming import (
     EXPIRES_AT_ANNOTATION,
     GRANT_LABEL,
@@ -18,6 +18,13 @@ from app.kube.naming import (
 )
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
+
+# Where each kind of object scangate manages lives in the API: (group, plural resource).
+API_RESOURCES: Final[dict[ManagedKind, tuple[str, str]]] = {
+    "ServiceAccount": ("", "serviceaccounts"),
+    "Role": (RBAC_GROUP, "roles"),
+    "RoleBinding": (RBAC_GROUP, "rolebindings"),
+}
 
 
 def rfc3339(moment: datetime) -> str:
