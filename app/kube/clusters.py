@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from app.kube.connection import ClusterSettings, connect
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.inventory import ManagedObjectInventory
 from app.kube.manifests import (
+    API_RESOURCES,
     RBAC_GROUP,
     role_binding_manifest,
     role_manifest,
@@ -203,8 +205,8 @@ class ClusterClient:
         return await self._inventory.collect(namespaces)
 
     async def delete_managed_object(self, obj: ManagedObject) -> None:
-        group = "" if obj.kind == "ServiceAccount" else RBAC_GROUP
-        operation = Operation("delete", _RESOURCES[obj.kind], group, obj.namespace, obj.name)
+        group, resource = API_RESOURCES[obj.kind]
+        operation = Operation("delete", resource, group, obj.namespace, obj.name)
         # 404: already gone, or deleted by an earlier try whose response was lost.
         with contextlib.suppress(KubeNotFound):
             await self._transport.call(ApiRequest(operation))
@@ -214,17 +216,15 @@ class ClusterClient:
         self._api_client.close()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
-        """`aclose()` for callers without a running event loop (see `ApiWire.close`)."""
-        self._wire.close()
+        """For a client that has sent no request (a failed start-up, a test without an event
+        loop): it opened no connection yet. Once it has, close it with `aclose()`."""
         self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _create(self, operation: Operation, body: dict[str, Any], grant_id: str) -> None:
         async def ours_already() -> bool | None:
             # A retried create that answers 409: the lost first try probably succeeded. The
             # object counts as created only if it carries this grant's label.
-            read = Operation(
-                "get", operation.resource, operation.group, operation.namespace, operation.name
-            )
+            read = dataclasses.replace(operation, verb="get")
             try:
                 existing = await self._transport.call(ApiRequest(read, returns="object"))
             except KubeNotFound:
@@ -283,13 +283,6 @@ class ClusterRegistry:
     def close(self) -> None:
         for cluster in self._clusters.values():
             cluster.close()
-
-
-_RESOURCES: Final[dict[str, str]] = {
-    "ServiceAccount": "serviceaccounts",
-    "Role": "roles",
-    "RoleBinding": "rolebindings",
-}
 
 
 def _object_name_of(target: GrantTarget) -> str:

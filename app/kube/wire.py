@@ -73,16 +73,19 @@ class ApiWire:
         configuration = api_client.configuration
         self._api_client = api_client
         self._max_connections = max_connections
-        self._https = str(configuration.host).lower().startswith("https://")
-        self._ssl = _ssl_context(configuration) if self._https else None
-        # urllib3 checks the certificate against `assert_hostname` when set; the closest
-        # equivalent is verifying (and asking for) that name, as tls-server-name does.
-        server_hostname = configuration.tls_server_name or configuration.assert_hostname
-        self._server_hostname = server_hostname if isinstance(server_hostname, str) else None
-        self._proxy: str | None = None
-        self._proxy_headers: Any = None
+        # What every request to this cluster is sent with, beyond its own method, URL, headers
+        # and body: TLS settings and the proxy.
+        self._options: dict[str, Any] = {}
+        if str(configuration.host).lower().startswith("https://"):
+            self._options["ssl"] = _ssl_context(configuration)
+            # urllib3 checks the certificate against `assert_hostname` when set; the closest
+            # equivalent is verifying (and asking for) that name, as tls-server-name does.
+            server_hostname = configuration.tls_server_name or configuration.assert_hostname
+            if isinstance(server_hostname, str):
+                self._options["server_hostname"] = server_hostname
         if uses_proxy(configuration):
-            self._proxy, self._proxy_headers = configuration.proxy, configuration.proxy_headers
+            self._options["proxy"] = configuration.proxy
+            self._options["proxy_headers"] = configuration.proxy_headers
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
 
@@ -104,14 +107,6 @@ class ApiWire:
         if request.body is not None:
             headers["Content-Type"] = _JSON
             data = json.dumps(request.body).encode()
-        extra: dict[str, Any] = {}
-        if self._https:
-            extra["ssl"] = self._ssl
-            if self._server_hostname is not None:
-                extra["server_hostname"] = self._server_hostname
-        if self._proxy is not None:
-            extra["proxy"] = self._proxy
-            extra["proxy_headers"] = self._proxy_headers
         connect, read = timeouts
         async with self._session_here().request(
             method,
@@ -119,7 +114,7 @@ class ApiWire:
             headers=headers,
             data=data,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read),
-            **extra,
+            **self._options,
         ) as response:
             body = await response.read()
         if not 200 <= response.status <= 299:
@@ -153,15 +148,6 @@ class ApiWire:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-
-    def close(self) -> None:
-        """Close without awaiting: for a wire whose event loop is gone or was never used (on
-        a running loop, `aclose()` also waits for the connections to shut down)."""
-        session, self._session = self._session, None
-        loop = self._session_loop
-        if session is None or session.closed or loop is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(lambda: loop.create_task(session.close()))
 
 
 def uses_proxy(configuration: client.Configuration) -> bool:
