@@ -15,8 +15,14 @@ from cryptography.x509.oid import NameOID
 
 
 def self_signed_ca_pem() -> bytes:
+    _, cert = self_signed_ca("scangate-test-ca")
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def self_signed_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A CA's key and certificate, valid for a day."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scangate-test-ca")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -29,7 +35,7 @@ def self_signed_ca_pem() -> bytes:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return key, cert
 
 
 def write_kubeconfig(

@@ -12,7 +12,7 @@ import datetime as dt
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -25,6 +25,7 @@ from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeError, KubeUnavailable
 from kubesim import tls
 from tests.kube.conftest import cluster_client
+from tests.kube.kubeconfig_files import self_signed_ca
 
 pytestmark = pytest.mark.anyio
 
@@ -84,23 +85,37 @@ async def test_insecure_skip_tls_verify_connects_without_a_ca(
             await cluster.ping()
 
 
-class ConnectProxy:
-    """A minimal HTTP proxy that only tunnels (CONNECT), recording where to."""
+class LocalServer:
+    """A server on a free loopback port for the test's duration; `url` says where. Subclasses
+    answer connections in `_serve`."""
 
-    def __init__(self) -> None:
-        self.tunnels: list[str] = []
+    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
         self.url = ""
+        self._tls_context = tls_context
         self._server: asyncio.Server | None = None
 
-    async def __aenter__(self) -> ConnectProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", 0, ssl=self._tls_context
+        )
+        scheme = "https" if self._tls_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class ConnectProxy(LocalServer):
+    """A minimal HTTP proxy that only tunnels (CONNECT), recording where to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tunnels: list[str] = []
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -145,24 +160,13 @@ def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
 
 def _client_certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
     """(CA certificate, client certificate, client key) as PEM, for TLS client authentication."""
+    ca_key, ca = self_signed_ca("clients-ca")
+    key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "clients-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
@@ -177,7 +181,7 @@ def _client_certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
     return ca.public_bytes(pem), cert.public_bytes(pem), key_pem
 
 
-class ClientCertificateServer:
+class ClientCertificateServer(LocalServer):
     """An HTTPS endpoint that requires a client certificate (as kind's API server does for its
     admin user) and answers every request with an empty ServiceAccountList."""
 
@@ -186,23 +190,11 @@ class ClientCertificateServer:
         self.ca = ca
         (directory / "server.crt").write_bytes(cert)
         (directory / "server.key").write_bytes(key)
-        self._context = ssl.create_default_context(
-            ssl.Purpose.CLIENT_AUTH, cadata=clients_ca.decode()
-        )
-        self._context.load_cert_chain(directory / "server.crt", directory / "server.key")
-        self._context.verify_mode = ssl.CERT_REQUIRED
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=clients_ca.decode())
+        context.load_cert_chain(directory / "server.crt", directory / "server.key")
+        context.verify_mode = ssl.CERT_REQUIRED
+        super().__init__(context)
         self.clients: list[str] = []
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> ClientCertificateServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._context)
-        self.url = f"https://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
