@@ -2,6 +2,7 @@
 
 python -m kubesim --host 127.0.0.1 --port 0 --admin-token TOKEN [--seed FILE.yaml] [--tls]
                   [--latency-ms N] [--write-kubeconfig PATH] [--token-max-seconds N]
+                  [--token-cache-ttl-seconds N] [--kube-version 1.30..1.35]
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from kubesim.cluster import SeedError, SimConfig
 from kubesim.server import ServerOptions, run
+from kubesim.tokencache import DEFAULT_TOKEN_CACHE_TTL_SECONDS
+from kubesim.versions import DEFAULT_KUBE_VERSION, KubeVersion, UnsupportedKubeVersion
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +48,19 @@ def _parser() -> argparse.ArgumentParser:
         "--service-account-max-token-expiration)",
     )
     parser.add_argument(
+        "--token-cache-ttl-seconds",
+        type=float,
+        default=DEFAULT_TOKEN_CACHE_TTL_SECONDS,
+        help="how long a successful token authentication is cached, ServiceAccount tokens "
+        "included (kube-apiserver: 10 s, fixed); 0 turns the cache off",
+    )
+    parser.add_argument(
+        "--kube-version",
+        default=DEFAULT_KUBE_VERSION,
+        help="the Kubernetes release to behave as (1.30 to 1.35): what /version reports and "
+        f"how exec/attach upgrades are authorized (default {DEFAULT_KUBE_VERSION})",
+    )
+    parser.add_argument(
         "--fault-seed", type=int, default=0, help="seed for random latency and fault choices"
     )
     return parser
@@ -54,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.token_max_seconds is not None and args.token_max_seconds < 600:
         print("kubesim: --token-max-seconds must be at least 600", file=sys.stderr)
+        return 2
+    if args.token_cache_ttl_seconds < 0:
+        print("kubesim: --token-cache-ttl-seconds must not be negative", file=sys.stderr)
+        return 2
+    try:
+        KubeVersion.parse(args.kube_version)
+    except UnsupportedKubeVersion as exc:
+        print(f"kubesim: --kube-version: {exc}", file=sys.stderr)
         return 2
     seed_yaml = ""
     if args.seed is not None:
@@ -68,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         token_max_seconds=args.token_max_seconds,
         latency_ms=args.latency_ms,
         fault_seed=args.fault_seed,
+        token_cache_ttl_seconds=args.token_cache_ttl_seconds,
+        kube_version=args.kube_version,
     )
     options = ServerOptions(
         host=args.host,

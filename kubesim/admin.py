@@ -83,6 +83,8 @@ class AdminEndpoint:
             **self.cluster.faults.describe(),
             "clock_offset_seconds": self.cluster.clock.offset_seconds,
             "token_max_seconds": self.cluster.config.token_max_seconds,
+            "token_cache_ttl_seconds": self.cluster.token_cache.ttl_seconds,
+            "kube_version": str(self.cluster.version),
         }
 
     @staticmethod

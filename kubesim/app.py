@@ -9,7 +9,6 @@ answered as a `Status` object.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections import deque
 from typing import Any, Final
@@ -33,8 +32,8 @@ from kubesim.httpio import (
 from kubesim.impersonation import impersonate
 from kubesim.openapi import openapi_group_version, openapi_root
 from kubesim.openapi_v2 import openapi_v2_document, openapi_v2_protobuf, protobuf_content_type
-from kubesim.podexec import CONNECT_SUBRESOURCES, StreamSession
-from kubesim.rbac import Decision, UserInfo, forbidden_message
+from kubesim.podexec import StreamSession
+from kubesim.rbac import UserInfo, forbidden_message
 from kubesim.requestinfo import RequestInfo, parse_request
 from kubesim.resources import lookup
 
@@ -115,9 +114,7 @@ class KubesimApp:
             if not await self._survives_faults(info, request, send):
                 self._record(request.method, request.path, info, None, 0)
                 return None
-            user = self.cluster.authenticator.authenticate_header(
-                request.headers.get("authorization")
-            )
+            user = self.cluster.authenticator.authenticate_request(request)
             if user is None:
                 raise errors.unauthorized()
             user = impersonate(self.cluster.authorizer, user, request)
@@ -145,7 +142,9 @@ class KubesimApp:
         self, user: UserInfo, info: RequestInfo, request: Request
     ) -> Response | StreamSession:
         attrs = info.attributes()
-        decision = self._authorize(user, info, request)
+        # A WebSocket exec/attach is a GET, authorized here as `get` like any GET; from 1.35
+        # the connect handler also asks for `create` (kubesim.podexec.authorization).
+        decision = self.cluster.authorizer.authorize(user, attrs)
         if not decision.allowed:
             rt = lookup(info.api_group, info.api_version, info.resource)
             details: dict[str, Any] = {}
@@ -167,37 +166,15 @@ class KubesimApp:
             if protobuf_type is not None:
                 return Response(200, openapi_v2_protobuf(), protobuf_type)
             return json_response(openapi_v2_document())
-        document = discovery_document(request.path, request.headers.get("host", ""))
+        document = discovery_document(
+            request.path, request.headers.get("host", ""), self.cluster.version
+        )
         if document is None and request.path.startswith("/openapi/v3"):
             rest = request.path[len("/openapi/v3") :].strip("/")
             document = openapi_group_version(rest) if rest else openapi_root()
         if document is None or request.method not in ("GET", "HEAD"):
             raise errors.path_not_found()
         return json_response(document)
-
-    def _authorize(self, user: UserInfo, info: RequestInfo, request: Request) -> Decision:
-        """RBAC for the request's verb, with one addition for streaming upgrades.
-
-        A WebSocket upgrade is a GET, so clusters before 1.35 authorize kubectl's exec as `get`
-        on pods/exec (kubernetes/kubernetes#78741); 1.35+ also require `create`
-        (AuthorizePodWebsocketUpgradeCreatePermission, kubernetes/kubernetes#134577).
-        kubesim answers as a 1.32 cluster does *from the client's point of view*: `get` allows
-        the WebSocket, and a user with only `create` (the verb of the SPDY POST) still gets a
-        working exec, because on a real 1.32 cluster kubectl's refused WebSocket falls back to
-        SPDY, which kubesim does not implement. So either verb allows the upgrade; the 403 for
-        neither names `get`, as the real one does."""
-        attrs = info.attributes()
-        decision = self.cluster.authorizer.authorize(user, attrs)
-        if (
-            not decision.allowed
-            and request.websocket
-            and info.verb == "get"
-            and info.subresource in CONNECT_SUBRESOURCES
-        ):
-            as_create = dataclasses.replace(attrs, verb="create")
-            if self.cluster.authorizer.authorize(user, as_create).allowed:
-                return Decision(True)
-        return decision
 
     def _record(
         self,

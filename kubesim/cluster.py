@@ -22,7 +22,9 @@ from kubesim.rbac_bootstrap import bootstrap_objects
 from kubesim.registry import NAMESPACES, Registry
 from kubesim.resources import lookup_kind
 from kubesim.store import Clock, Obj, Store
+from kubesim.tokencache import DEFAULT_TOKEN_CACHE_TTL_SECONDS, TokenAuthenticationCache
 from kubesim.tokens import DEFAULT_ISSUER, TokenSigner
+from kubesim.versions import DEFAULT_KUBE_VERSION, KubeVersion
 
 BUILTIN_NAMESPACES: Final = ("default", "kube-node-lease", "kube-public", "kube-system")
 
@@ -40,6 +42,9 @@ class SimConfig:
     latency_ms: float = 0.0
     fault_seed: int = 0
     issuer: str = DEFAULT_ISSUER
+    # kube-apiserver's TokenSuccessCacheTTL (10 s, not a flag there); 0 turns the cache off.
+    token_cache_ttl_seconds: float = DEFAULT_TOKEN_CACHE_TTL_SECONDS
+    kube_version: str = DEFAULT_KUBE_VERSION
 
 
 def parse_manifests(text: str) -> list[Obj]:
@@ -67,8 +72,12 @@ class Cluster:
         self.clock = Clock()
         self.store = Store()
         self.registry = Registry(self.store, self.clock)
+        self.version = KubeVersion.parse(config.kube_version)
         self.signer = TokenSigner(self.clock, config.issuer)
-        self.authenticator = Authenticator(self.store, self.signer, list(config.admin_tokens))
+        self.token_cache = TokenAuthenticationCache(self.clock, config.token_cache_ttl_seconds)
+        self.authenticator = Authenticator(
+            self.store, self.signer, list(config.admin_tokens), self.token_cache
+        )
         self.authorizer = Authorizer(self.store)
         self.faults = FaultInjector(seed=config.fault_seed, base_latency_ms=config.latency_ms)
         self._seed = parse_manifests(config.seed_yaml) if config.seed_yaml else []
@@ -78,6 +87,7 @@ class Cluster:
         self.store.clear()
         self.clock.offset_seconds = 0.0
         self.authenticator.clear_user_tokens()
+        self.token_cache.clear()  # a fresh cluster: nothing authenticated yet
         self.faults.clear()
         for name in BUILTIN_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})

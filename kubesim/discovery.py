@@ -8,21 +8,10 @@ is plain `application/json`, as with an older apiserver.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from kubesim.resources import RESOURCE_TYPES, group_versions
-
-VERSION_INFO: Final = {
-    "major": "1",
-    "minor": "32",
-    "gitVersion": "v1.32.0",
-    "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean",
-    "buildDate": "2024-12-11T00:00:00Z",
-    "goVersion": "go1.23.3",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
+from kubesim.versions import KubeVersion
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
@@ -93,11 +82,13 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     }
 
 
-def discovery_document(path: str, server_address: str) -> dict[str, Any] | None:
+def discovery_document(
+    path: str, server_address: str, version: KubeVersion
+) -> dict[str, Any] | None:
     """The discovery document at `path`, or None when `path` is not a discovery URL."""
     parts = [p for p in path.split("/") if p]
     if parts == ["version"]:
-        return dict(VERSION_INFO)
+        return version.version_info()
     if parts == ["api"]:
         return api_versions(server_address)
     if len(parts) == 2 and parts[0] == "api":

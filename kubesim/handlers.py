@@ -15,6 +15,7 @@ from kubesim.errors import ApiError
 from kubesim.httpio import Request, Response, json_response
 from kubesim.patch import MERGE_PATCH, apply_patch
 from kubesim.podexec import StreamSession, container_name, open_stream
+from kubesim.podexec.authorization import authorize_connect_create
 from kubesim.rbac import NOT_FOUND_PREFIX, UserInfo, denial_detail
 from kubesim.registry import Admit
 from kubesim.requestinfo import RequestInfo
@@ -162,7 +163,11 @@ class ResourceHandler:
             body = request.decode_body()
             return json_response(create_token(self.cluster, namespace, name, body), 201)
         if sub.name in ("exec", "attach"):
-            return open_stream(self.registry, sub.name, namespace, name, request)
+
+            def authorize_connect() -> None:
+                authorize_connect_create(self.cluster.authorizer, self.cluster.version, user, info)
+
+            return open_stream(self.registry, sub.name, namespace, name, request, authorize_connect)
         if sub.name == "log":
             return self._log(namespace, name, request)
         if sub.name in ("status", "ephemeralcontainers", "finalize"):

@@ -42,6 +42,8 @@ class KubesimProcess:
         latency_ms: float = 0,
         token_max_seconds: int | None = None,
         host: str = "127.0.0.1",
+        token_cache_ttl_seconds: float | None = None,
+        kube_version: str | None = None,
     ) -> None:
         self.directory = directory
         self.admin_token = admin_token
@@ -50,6 +52,9 @@ class KubesimProcess:
         self.latency_ms = latency_ms
         self.token_max_seconds = token_max_seconds
         self.host = host
+        # None: kubesim's defaults (the apiserver's 10 s cache; the newest modelled release).
+        self.token_cache_ttl_seconds = token_cache_ttl_seconds
+        self.kube_version = kube_version
         self.port = 0
         self.url = ""
         self.kubeconfig_path = directory / "admin.kubeconfig"
@@ -85,6 +90,10 @@ class KubesimProcess:
             args += ["--latency-ms", str(self.latency_ms)]
         if self.token_max_seconds is not None:
             args += ["--token-max-seconds", str(self.token_max_seconds)]
+        if self.token_cache_ttl_seconds is not None:
+            args += ["--token-cache-ttl-seconds", str(self.token_cache_ttl_seconds)]
+        if self.kube_version is not None:
+            args += ["--kube-version", self.kube_version]
         return args
 
     def start(self) -> None:

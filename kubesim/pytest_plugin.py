@@ -6,8 +6,14 @@ Fixtures (register with `pytest_plugins = ["kubesim.pytest_plugin"]`):
   to the default seed (and faults cleared) before each test, which is much cheaper than a
   process per test.
 - `kubesim_tls`: the same over HTTPS with a generated CA.
-- `kubesim_factory`: `factory(seed=None, tls=False, latency_ms=0, token_max_seconds=None)`
-  starts a dedicated process (stopped at teardown) for tests that need other settings.
+- `kubesim_factory`: `factory(seed=None, tls=False, latency_ms=0, token_max_seconds=None,
+  token_cache_ttl_seconds=None, kube_version=None)` starts a dedicated process (stopped at
+  teardown) for tests that need other settings.
+
+Every process runs with kube-apiserver's defaults (the 10 s token authentication cache on) as
+the release named by the environment variable `KUBESIM_KUBE_VERSION` (default: kubesim's
+newest, 1.35), so a whole suite can be run against, say, 1.30:
+`KUBESIM_KUBE_VERSION=1.30 pytest tests/exec`.
 
 kubesim always runs as a separate process reached over a socket, as a real cluster would be,
 and is driven through its admin endpoint, so the code under test cannot tell it apart from a
@@ -16,6 +22,7 @@ remote API server and tests in other processes can inject faults too.
 
 from __future__ import annotations
 
+import os
 import secrets
 import ssl
 from collections.abc import Callable, Iterator
@@ -30,11 +37,30 @@ from kubesim.cluster import parse_manifests
 from kubesim.kubeconfig import token_kubeconfig, write_kubeconfig
 from kubesim.process import KubesimProcess
 from kubesim.seed import DEFAULT_SEED
+from kubesim.tokencache import DEFAULT_TOKEN_CACHE_TTL_SECONDS
+from kubesim.versions import DEFAULT_KUBE_VERSION, KubeVersion, UnsupportedKubeVersion
 
 if TYPE_CHECKING:
     import kubernetes.client
 
-__all__ = ["DEFAULT_SEED", "KubesimError", "KubesimHandle"]
+__all__ = [
+    "DEFAULT_SEED",
+    "KUBE_VERSION_ENV",
+    "KubesimError",
+    "KubesimHandle",
+    "launch_kubesim",
+]
+
+KUBE_VERSION_ENV = "KUBESIM_KUBE_VERSION"
+
+
+def default_kube_version() -> str:
+    """The release the fixtures' processes play: `KUBESIM_KUBE_VERSION`, else 1.35."""
+    chosen = os.environ.get(KUBE_VERSION_ENV, "").strip() or DEFAULT_KUBE_VERSION
+    try:
+        return str(KubeVersion.parse(chosen))
+    except UnsupportedKubeVersion as exc:
+        raise pytest.UsageError(f"{KUBE_VERSION_ENV}: {exc}") from None
 
 
 class KubesimError(RuntimeError):
@@ -48,6 +74,8 @@ class KubesimHandle:
     admin_kubeconfig: Path
     ca_cert_pem: bytes | None
     process: KubesimProcess = field(repr=False, compare=False)
+    kube_version: str = DEFAULT_KUBE_VERSION  # the release it plays ("1.35")
+    token_cache_ttl_seconds: float = DEFAULT_TOKEN_CACHE_TTL_SECONDS
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -101,7 +129,8 @@ class KubesimHandle:
         self._admin("POST", "reset")
 
     def advance_clock(self, seconds: float) -> None:
-        """Move kubesim's clock forward (token expiry without waiting)."""
+        """Move kubesim's clock forward (token expiry without waiting). The token
+        authentication cache runs on the same clock, so its entries age as well."""
         self._admin("POST", "clock", {"advance_seconds": seconds})
 
     def requests(self) -> list[dict[str, Any]]:
@@ -175,22 +204,29 @@ class KubesimHandle:
 
 
 def _handle(process: KubesimProcess) -> KubesimHandle:
+    ttl = process.token_cache_ttl_seconds
     return KubesimHandle(
         url=process.url,
         admin_token=process.admin_token,
         admin_kubeconfig=process.kubeconfig_path,
         ca_cert_pem=process.ca_cert_pem,
         process=process,
+        kube_version=process.kube_version or DEFAULT_KUBE_VERSION,
+        token_cache_ttl_seconds=DEFAULT_TOKEN_CACHE_TTL_SECONDS if ttl is None else ttl,
     )
 
 
-def _launch(
+def launch_kubesim(
     directory: Path,
     seed: str | None = None,
     tls: bool = False,
     latency_ms: float = 0,
     token_max_seconds: int | None = None,
+    token_cache_ttl_seconds: float | None = None,
+    kube_version: str | None = None,
 ) -> KubesimHandle:
+    """Start a kubesim process in `directory` (the fixtures' way; also for tests that need a
+    process of wider scope, e.g. one per release for a module). The caller stops it."""
     seed_file = directory / "seed.yaml"
     seed_file.write_text(DEFAULT_SEED if seed is None else seed)
     process = KubesimProcess(
@@ -200,6 +236,10 @@ def _launch(
         tls=tls,
         latency_ms=latency_ms,
         token_max_seconds=token_max_seconds,
+        token_cache_ttl_seconds=token_cache_ttl_seconds,
+        kube_version=str(KubeVersion.parse(kube_version))
+        if kube_version
+        else default_kube_version(),
     )
     process.start()
     return _handle(process)
@@ -207,14 +247,14 @@ def _launch(
 
 @pytest.fixture(scope="session")
 def _kubesim_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubesimHandle]:
-    handle = _launch(tmp_path_factory.mktemp("kubesim-http"))
+    handle = launch_kubesim(tmp_path_factory.mktemp("kubesim-http"))
     yield handle
     handle.stop()
 
 
 @pytest.fixture(scope="session")
 def _kubesim_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubesimHandle]:
-    handle = _launch(tmp_path_factory.mktemp("kubesim-https"), tls=True)
+    handle = launch_kubesim(tmp_path_factory.mktemp("kubesim-https"), tls=True)
     yield handle
     handle.stop()
 
@@ -240,7 +280,9 @@ def kubesim_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., KubesimHandle]]:
     """Start dedicated kubesim processes: `factory(seed=None, tls=False, latency_ms=0,
-    token_max_seconds=None)`; `seed=None` is the default seed, "" an empty cluster."""
+    token_max_seconds=None, token_cache_ttl_seconds=None, kube_version=None)`; `seed=None` is
+    the default seed, "" an empty cluster; None for the cache TTL is the apiserver's 10 s (0
+    turns the cache off), for the version `KUBESIM_KUBE_VERSION` or 1.35."""
     started: list[KubesimHandle] = []
 
     def factory(
@@ -248,9 +290,17 @@ def kubesim_factory(
         tls: bool = False,
         latency_ms: float = 0,
         token_max_seconds: int | None = None,
+        token_cache_ttl_seconds: float | None = None,
+        kube_version: str | None = None,
     ) -> KubesimHandle:
-        handle = _launch(
-            tmp_path_factory.mktemp("kubesim"), seed, tls, latency_ms, token_max_seconds
+        handle = launch_kubesim(
+            tmp_path_factory.mktemp("kubesim"),
+            seed,
+            tls,
+            latency_ms,
+            token_max_seconds,
+            token_cache_ttl_seconds,
+            kube_version,
         )
         started.append(handle)
         return handle

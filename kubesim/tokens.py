@@ -1,9 +1,10 @@
 """ServiceAccount tokens: signed JWTs shaped like the apiserver's bound tokens.
 
 A token is only a signed claim that names a ServiceAccount (and its uid) and an expiry; whether
-it still authenticates is decided at each request by `kubesim.authn`, which checks the claims
-against the live objects. That is what makes deleting (or re-creating) a ServiceAccount revoke
-its tokens, the property scangate relies on to end a grant.
+it still authenticates is decided by `kubesim.authn`, which checks the claims against the live
+objects. That is what makes deleting (or re-creating) a ServiceAccount revoke its tokens, though,
+as on a real apiserver, only once a cached successful authentication of the token has expired
+(`kubesim.tokencache`), and a token stays good for a minute past `exp` (the JWT leeway).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ DEFAULT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
 MIN_EXPIRATION_SECONDS: Final = 600
 DEFAULT_EXPIRATION_SECONDS: Final = 3600
 MAX_EXPIRATION_SECONDS: Final = 2**32
+# go-jose's jwt.DefaultLeeway, which the apiserver's ServiceAccount validator applies to `exp`,
+# `nbf` and `iat` (pkg/serviceaccount/claims.go): a token is still good for a minute past `exp`.
+JWT_LEEWAY_SECONDS: Final = 60
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,11 @@ class TokenSigner:
         audiences = [audiences] if isinstance(audiences, str) else audiences or []
         if not set(audiences) & set(self.api_audiences):
             return None
-        if not (claims.get("nbf", 0) - 60 <= now < claims.get("exp", 0)):
+        leeway = JWT_LEEWAY_SECONDS
+        # go-jose: expired when now - leeway is after exp; not valid yet when now + leeway is
+        # before nbf; issued in the future when now + leeway is before iat.
+        if now - leeway > claims.get("exp", 0):
+            return None
+        if now + leeway < max(claims.get("nbf", 0), claims.get("iat", 0)):
             return None
         return claims

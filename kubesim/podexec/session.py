@@ -11,7 +11,7 @@ That matters for kubectl: when its WebSocket upgrade fails for any reason it ret
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -99,11 +99,19 @@ def container_name(pod: Mapping[str, Any], wanted: str) -> str:
 
 
 def open_stream(
-    registry: Registry, subresource: str, namespace: str, name: str, request: Request
+    registry: Registry,
+    subresource: str,
+    namespace: str,
+    name: str,
+    request: Request,
+    authorize_connect: Callable[[], None] = lambda: None,
 ) -> StreamSession:
-    """A validated exec/attach stream for a WebSocket upgrade, or the ApiError to answer."""
+    """A validated exec/attach stream for a WebSocket upgrade, or the ApiError to answer.
+    `authorize_connect` runs where the apiserver's connect handler starts (after the query
+    options are decoded, before the pod is looked up) and raises to refuse."""
     defaults = {"stdin": False, "stdout": True, "stderr": True, "tty": False}
     flags = {key: _flag(request, key, default) for key, default in defaults.items()}
+    authorize_connect()
     pod = registry.get(resource("", "pods"), namespace, name)
     options = StreamOptions(
         container=container_name(pod, request.query.get("container", "")),
