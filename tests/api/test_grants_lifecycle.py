@@ -23,6 +23,11 @@ from tests.api.conftest import (
 )
 from tests.api.test_grants_api import assert_problem, parse_time
 
+# A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
+# apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
+# deleted RoleBinding. A real cluster gives either; a test must not assume which.
+DENIED = (401, 403)
+
 pytestmark = pytest.mark.anyio
 
 
@@ -72,7 +77,7 @@ async def test_revoked_grant_token_is_rejected(scangate: Scangate, sim: Any) -> 
     revoked = response.json()
     assert revoked["status"] == "revoked"
     assert revoked["ended_at"] is not None
-    assert token_status(sim, token) == 401
+    assert token_status(sim, token) in DENIED
     assert cluster_objects(sim, grant["id"]) == set()
 
     again = await scangate.revoke(grant["id"])
@@ -99,11 +104,11 @@ async def test_expired_grant_token_is_rejected_within_two_seconds(
     await anyio.sleep(max(0.0, expires_at - time.time() - 0.5))
     status = await asyncio.to_thread(token_status, sim, token)
     assert status == 200  # not before its time
-    while status != 401 and time.time() < expires_at + 5:
+    while status not in DENIED and time.time() < expires_at + 5:
         await anyio.sleep(0.05)
         status = await asyncio.to_thread(token_status, sim, token)
     lag = time.time() - expires_at
-    assert status == 401
+    assert status in DENIED
     assert lag < 2.0, f"token still worked {lag:.2f} s after expiry"
 
     assert await scangate.wait_for_status(grant["id"], {"expired"}) == "expired"
@@ -122,7 +127,7 @@ async def test_expiry_ends_access_promptly(scangate: Scangate, sim: Any) -> None
     assert await scangate.wait_for_status(grant["id"], {"expired"}, within=5) == "expired"
     lag = parse_time((await scangate.get(grant["id"])).json()["ended_at"]) - moment
     assert lag < timedelta(seconds=1)
-    assert token_status(sim, token) == 401
+    assert token_status(sim, token) in DENIED
     assert_problem(await scangate.kubeconfig(grant["id"]), 409, "grant-not-active")
     assert_problem(
         await scangate.request("POST", f"/v1/grants/{grant['id']}/renew", json={"ttl_seconds": 60}),
@@ -186,7 +191,7 @@ async def test_revocation_survives_a_failing_cluster(
     sim.clear_faults()
     # The reaper retries with backoff (1 s, 2 s, ...) and finishes the job.
     assert await scangate.wait_for_status(grant["id"], {"revoked"}, within=15) == "revoked"
-    assert token_status(sim, token) == 401
+    assert token_status(sim, token) in DENIED
     assert cluster_objects(sim, grant["id"]) == set()
     types = [e["type"] for e in await scangate.events(grant["id"])]
     assert "revocation_failed" in types

@@ -211,10 +211,15 @@ def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     assert can_i(grant, "list", "pods", "payments") == "no"
     assert can_i(grant, "get", "secrets", "payments") == "no"
 
-    # Revocation order of DESIGN.md: the ServiceAccount first (kills its tokens).
-    core.delete_namespaced_service_account(name, "scangate-grants")
+    # Revocation order of DESIGN.md: the RoleBinding first (denies at once; the token, used a
+    # moment ago, still authenticates from the apiserver's cache), then the rest.
     rbac.delete_namespaced_role_binding(name, "payments")
+    forbidden = kubectl(grant, "get", "pod", "web-0", "-n", "payments")
+    assert forbidden.returncode != 0
+    assert "(Forbidden)" in forbidden.stderr or "(Unauthorized)" in forbidden.stderr
     rbac.delete_namespaced_role(name, "payments")
+    core.delete_namespaced_service_account(name, "scangate-grants")
     revoked = kubectl(grant, "get", "pod", "web-0", "-n", "payments")
     assert revoked.returncode != 0
-    assert "You must be logged in to the server" in revoked.stderr  # 401: the token is dead
+    # Denied: 403 while the cached authentication lasts, 401 after; never allowed.
+    assert "(Forbidden)" in revoked.stderr or "(Unauthorized)" in revoked.stderr

@@ -144,7 +144,7 @@ def test_demo_scan_runs_through_a_grant_and_is_refused_after_revocation(
     after = scan(kubeconfig, "web-0")
 
     assert after.returncode == 1
-    assert after.stderr.strip() == (
-        "k8s-container://shop/web-0/app: cannot run commands: "
-        "error: You must be logged in to the server (Unauthorized)"
-    )
+    # Denied as a real cluster denies: Forbidden while a cached authentication of the token
+    # meets the deleted RoleBinding, Unauthorized once the cache lets go.
+    assert after.stderr.startswith("k8s-container://shop/web-0/app: cannot run commands: ")
+    assert "(Forbidden)" in after.stderr or "(Unauthorized)" in after.stderr

@@ -26,6 +26,11 @@ from tests.api.conftest import (
 )
 from tests.reliability.harness import in_process
 
+# A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
+# apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
+# deleted RoleBinding. A real cluster gives either; a test must not assume which.
+DENIED = (401, 403)
+
 pytestmark = pytest.mark.anyio
 
 # Every endpoint of the OpenAPI document and who may use it. A new endpoint fails the first
@@ -210,7 +215,7 @@ async def test_tokens_die_within_a_second_of_revocation_and_of_expiry(
 ) -> None:
     async def seconds_until_rejected(token: str) -> float:
         started = time.monotonic()
-        while token_status(kubesim_tls, token) != 401:
+        while token_status(kubesim_tls, token) not in DENIED:
             assert time.monotonic() - started < 5, "the token still works"
             await asyncio.sleep(0.02)
         return time.monotonic() - started
