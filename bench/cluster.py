@@ -71,6 +71,13 @@ class SimulatedCluster:
                 counts[kind] = len(response.json().get("items") or [])
         return counts
 
+    def token_cache_ttl_seconds(self) -> float:
+        """How long kubesim keeps a successful token authentication (its admin state)."""
+        with self._admin() as admin:
+            response = admin.get("/_kubesim/state")
+            response.raise_for_status()
+        return float(response.json()["token_cache_ttl_seconds"])
+
     def clear_request_log(self) -> None:
         with self._admin() as admin:
             admin.delete("/_kubesim/requests").raise_for_status()

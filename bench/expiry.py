@@ -9,10 +9,15 @@ minimum, 30 s) is sooner than the reaper's wake-up time (everything else expires
 the sweep is hourly here), so it wakes, finds the moved expiries and sleeps until them.
 
 Measured:
-- revocation lag: expiry moment -> the grant's ServiceAccount is deleted (deleting it is what
-  invalidates every token of the grant), as the cluster saw it: the time kubesim answered the
-  DELETE, from its request log. Also the lag until the grant is finished (`expired` recorded
-  once all three objects are deleted), from its audit event's timestamp in the database.
+- revocation lag: expiry moment -> the first request with the grant's token that the cluster
+  denies, for a token in constant use. Like kube-apiserver, kubesim caches a successful token
+  authentication (10 s by default), so a token used a moment ago still authenticates after its
+  ServiceAccount is deleted; deleting the RoleBinding (or the Role) denies every request at once.
+  Access therefore ends at the earliest of: the RoleBinding's deletion, the Role's, or the
+  ServiceAccount's plus the cache TTL. The deletion times are the cluster's own (when kubesim
+  answered each DELETE, from its request log). The moment the ServiceAccount alone was gone is
+  kept beside it, and the lag until the grant is finished (`expired` recorded once all three
+  objects are deleted), from its audit event's timestamp in the database.
 - reaping: grants seeded straight into the database and the cluster (identical rows and
   objects to what the API creates, made in bulk), expiring together; the time from that moment
   to the last one's `expired` event.
@@ -54,9 +59,10 @@ _WAKE_TTL_SECONDS: Final = 30  # the API's minimum
 
 @dataclass
 class LagResults:
+    denied: Latencies  # expiry -> first denied request with the grant's token (kubesim's clock)
     account_gone: Latencies  # expiry -> ServiceAccount deleted (kubesim's clock)
     finished: Latencies  # expiry -> grant recorded `expired` (scangate's clock, ms precision)
-    unobserved: int  # ServiceAccount deletions missing from kubesim's request log
+    unobserved: int  # grants with a deletion missing from kubesim's request log
 
 
 @dataclass
@@ -119,15 +125,30 @@ async def measure_revocation_lag(
     events = await _wait_all_expired(db, grant_ids)
     if len(events) < len(grant_ids):
         raise BenchError(f"only {len(events)} of {len(grant_ids)} grants expired")
-    deleted = await asyncio.to_thread(cluster.deletions, "serviceaccounts")
+    deleted = {
+        resource: await asyncio.to_thread(cluster.deletions, resource)
+        for resource in ("serviceaccounts", "rolebindings", "roles")
+    }
+    cache_ttl = await asyncio.to_thread(cluster.token_cache_ttl_seconds)
     expiry = moment.timestamp()
     names = [object_name(grant_id) for grant_id in grant_ids]
-    account_gone = tuple(deleted[name] - expiry for name in names if name in deleted)
+    observed = [name for name in names if all(name in found for found in deleted.values())]
+    denied = tuple(
+        min(
+            deleted["rolebindings"][name],
+            deleted["roles"][name],
+            deleted["serviceaccounts"][name] + cache_ttl,
+        )
+        - expiry
+        for name in observed
+    )
+    account_gone = tuple(deleted["serviceaccounts"][name] - expiry for name in observed)
     finished = tuple((at - moment).total_seconds() for at in events.values())
     return LagResults(
+        denied=Latencies(denied, 0.0),
         account_gone=Latencies(account_gone, 0.0),
         finished=Latencies(finished, 0.0),
-        unobserved=len(names) - len(account_gone),
+        unobserved=len(names) - len(observed),
     )
 
 
