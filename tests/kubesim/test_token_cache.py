@@ -6,6 +6,8 @@ deleted RoleBinding denies at once."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 
 import httpx
@@ -223,3 +225,16 @@ def test_the_admin_state_reports_the_cache_ttl(sim: KubesimHandle, uncached: Kub
             trust_env=False,
         ).json()
         assert (state["token_cache_ttl_seconds"], handle.token_cache_ttl_seconds) == (ttl, ttl)
+
+
+def test_a_negative_ttl_is_refused_at_startup() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kubesim", "--admin-token", "t", "--token-cache-ttl-seconds", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "--token-cache-ttl-seconds must not be negative" in result.stderr
