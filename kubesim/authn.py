@@ -32,10 +32,6 @@ _BOUND_KINDS: Final = {"pod": resource("", "pods"), "secret": resource("", "secr
 BEARER_PROTOCOL_PREFIX: Final = "base64url.bearer.authorization.k8s.io."
 
 
-class _InvalidProtocolToken(ValueError):
-    """A bearer-token subprotocol that cannot be used (the request is a 401)."""
-
-
 def service_account_user(namespace: str, name: str, uid: str) -> UserInfo:
     return UserInfo(
         name=f"system:serviceaccount:{namespace}:{name}",
@@ -72,10 +68,7 @@ class Authenticator:
         """The user of an API request, from its `Authorization` header or, for a WebSocket
         upgrade, its bearer-token subprotocol (tried in that order, as the apiserver's union
         of request authenticators does). The token subprotocol is never offered back."""
-        try:
-            protocol_token = _take_protocol_token(request)
-        except _InvalidProtocolToken:
-            return None
+        protocol_token = _take_protocol_token(request)
         user = self.authenticate_header(request.headers.get("authorization"))
         if user is None and protocol_token:
             user = self.authenticate_token(protocol_token)
@@ -148,9 +141,10 @@ class Authenticator:
         return service_account_user(namespace, name, uid)
 
 
-def _take_protocol_token(request: Request) -> str:
+def _take_protocol_token(request: Request) -> str | None:
     """Remove the bearer-token subprotocol from a WebSocket request's offer and return its
-    token ("" when there is none). Like the apiserver's ProtocolAuthenticator: the token is
+    token: "" when none is offered, None when the offer is unusable (which fails the request
+    unless its header authenticates). Like the apiserver's ProtocolAuthenticator: the token is
     unpadded base64url of UTF-8, at most one may be offered, and another subprotocol must be
     offered beside it (the server has to answer with one)."""
     if not request.websocket:
@@ -160,12 +154,12 @@ def _take_protocol_token(request: Request) -> str:
         return ""
     request.subprotocols = [p for p in request.subprotocols if p not in tokens]
     if len(tokens) > 1 or not request.subprotocols:
-        raise _InvalidProtocolToken("multiple tokens, or no other subprotocol")
+        return None
     encoded = tokens[0][len(BEARER_PROTOCOL_PREFIX) :]
     if any(c in encoded for c in "=+/"):  # RawURLEncoding: no padding, URL alphabet only
-        raise _InvalidProtocolToken("not unpadded base64url")
+        return None
     try:
         padded = encoded + "=" * (-len(encoded) % 4)
         return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise _InvalidProtocolToken("not base64url of UTF-8") from None
+        return None

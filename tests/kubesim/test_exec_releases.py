@@ -222,6 +222,17 @@ def test_bad_subprotocol_tokens_are_unauthorized(sim: KubesimHandle, offered: An
     assert token not in refused.value.resp_body.decode()
 
 
+def test_the_header_is_tried_first_and_a_bad_subprotocol_token_does_not_undo_it(
+    sim: KubesimHandle,
+) -> None:
+    token = _token_with(sim, "pods/exec", BOTH)
+
+    ws = _websocket(sim, EXEC, token, [BEARER + "%%%", V5])
+
+    assert ws.getsubprotocol() == V5
+    ws.close()
+
+
 # --- /version and the flag ---------------------------------------------------------------------
 
 
