@@ -41,7 +41,9 @@ def _validate(body: Obj, sa_name: str) -> tuple[int, list[str], dict[str, Any] |
                 "metadata.name", "must match the service account name if specified", request_name
             )
         )
-    seconds = spec.get("expirationSeconds", DEFAULT_EXPIRATION_SECONDS)
+    seconds = spec.get("expirationSeconds")
+    if seconds is None:  # omitted or null: the v1 defaulter's one hour
+        seconds = DEFAULT_EXPIRATION_SECONDS
     if not isinstance(seconds, int) or isinstance(seconds, bool):
         problems.append(FieldError("spec.expirationSeconds", "must be an integer", seconds))
     elif seconds < MIN_EXPIRATION_SECONDS:

@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -154,6 +155,24 @@ def test_token_request_below_ten_minutes_is_invalid(kubesim: KubesimHandle) -> N
             "field": "spec.expirationSeconds",
         }
     ]
+
+
+@pytest.mark.parametrize("spec", [{}, {"expirationSeconds": None}])
+def test_an_omitted_or_null_lifetime_is_defaulted_to_one_hour(
+    kubesim: KubesimHandle, spec: dict[str, object]
+) -> None:
+    # JSON null decodes to a nil *int64, which the v1 defaulter sets to 3600 (kubectl
+    # create token sends it so when talking to an older server).
+    create_service_account(kubesim, "scangate-grants", "null-ttl")
+    response = httpx.post(
+        f"{kubesim.url}/api/v1/namespaces/scangate-grants/serviceaccounts/null-ttl/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+        headers={"Authorization": f"Bearer {kubesim.admin_token}"},
+        trust_env=False,
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["expirationSeconds"] == 3600
 
 
 def test_token_request_defaults_to_one_hour(kubesim: KubesimHandle) -> None:
