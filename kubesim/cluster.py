@@ -14,6 +14,7 @@ from typing import Any, Final
 import yaml
 
 from kubesim import errors
+from kubesim.admission.webhooks import WebhookDispatcher
 from kubesim.authn import Authenticator
 from kubesim.errors import ApiError
 from kubesim.faults import FaultInjector
@@ -40,6 +41,9 @@ class SimConfig:
     latency_ms: float = 0.0
     fault_seed: int = 0
     issuer: str = DEFAULT_ISSUER
+    # --service-address: where admission webhooks' clientConfig.service live ("NS/NAME",
+    # "HOST:PORT"); there is no cluster network to route to a Service.
+    service_addresses: tuple[tuple[str, str], ...] = ()
 
 
 def parse_manifests(text: str) -> list[Obj]:
@@ -71,6 +75,7 @@ class Cluster:
         self.authenticator = Authenticator(self.store, self.signer, list(config.admin_tokens))
         self.authorizer = Authorizer(self.store)
         self.faults = FaultInjector(seed=config.fault_seed, base_latency_ms=config.latency_ms)
+        self.webhooks = WebhookDispatcher(self.store, dict(config.service_addresses))
         self._seed = parse_manifests(config.seed_yaml) if config.seed_yaml else []
         self.reset()
 

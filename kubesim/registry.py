@@ -26,6 +26,8 @@ from kubesim.validation import validate_object
 
 # Called with (new object, old object or None) just before a write is stored.
 Admit = Callable[[Obj, Obj | None], None]
+# Called with the objects a delete (or deletecollection) is about to remove, before any goes.
+AdmitDeletes = Callable[[list[Obj]], None]
 
 NAMESPACES: Final = resource("", "namespaces")
 SERVICE_ACCOUNTS: Final = resource("", "serviceaccounts")
@@ -124,19 +126,19 @@ class Registry:
         meta.pop("deletionTimestamp", None)
         meta.pop("managedFields", None)
         self._validate(rt, obj, apply_defaults(rt.kind, obj))
-        name = meta["name"]
-        if self.store.exists(rt, namespace, name):
-            raise errors.already_exists(rt, name)
-        admit(obj, None)
+        if self.store.exists(rt, namespace, meta["name"]):
+            raise errors.already_exists(rt, meta["name"])
+        # As BeforeCreate: admission sees the object with its uid and timestamp.
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self.clock.timestamp()
         if rt.has_generation:
             meta["generation"] = 1
+        admit(obj, None)
         if dry_run:
             return self._with_type(rt, obj)
         stored = self.store.put(rt, obj)
         if rt is NAMESPACES:
-            self._create_default_service_account(name)
+            self._create_default_service_account(meta["name"])
         return stored
 
     def update(
@@ -226,6 +228,7 @@ class Registry:
         namespace: str,
         name: str,
         options: Mapping[str, Any] | None = None,
+        admit: AdmitDeletes | None = None,
     ) -> Obj:
         current = self.store.peek(rt, namespace, name)
         if current is None:
@@ -241,6 +244,8 @@ class Registry:
                     f"Precondition failed: {label} in precondition: {wanted}, "
                     f"{label} in object meta: {meta.get(key)}",
                 )
+        if admit is not None:
+            admit([self._with_type(rt, dict(current))])
         if (options or {}).get("dryRun"):
             return self._with_type(rt, dict(current))
         obj = self.store.remove(rt, namespace, name)
@@ -253,10 +258,17 @@ class Registry:
         return self._with_type(rt, obj)
 
     def delete_collection(
-        self, rt: ResourceType, namespace: str | None, query: Mapping[str, str]
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        query: Mapping[str, str],
+        admit: AdmitDeletes | None = None,
     ) -> Obj:
         deleted = []
-        for obj in self._selected(rt, namespace, query):
+        selected = self._selected(rt, namespace, query)
+        if admit is not None:
+            admit([self._with_type(rt, dict(obj)) for obj in selected])
+        for obj in selected:
             meta = obj["metadata"]
             deleted.append(self.delete(rt, meta.get("namespace", ""), meta["name"]))
         for obj in deleted:

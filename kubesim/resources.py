@@ -277,6 +277,15 @@ RESOURCE_TYPES: Final[tuple[ResourceType, ...]] = (
         has_generation=True,
     ),
     ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        namespaced=False,
+        singular="validatingwebhookconfiguration",
+        categories=("api-extensions",),
+    ),
+    ResourceType(
         "policy",
         "v1",
         "poddisruptionbudgets",
