@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +43,7 @@ class KubesimProcess:
         latency_ms: float = 0,
         token_max_seconds: int | None = None,
         host: str = "127.0.0.1",
+        service_addresses: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = directory
         self.admin_token = admin_token
@@ -50,6 +52,7 @@ class KubesimProcess:
         self.latency_ms = latency_ms
         self.token_max_seconds = token_max_seconds
         self.host = host
+        self.service_addresses = dict(service_addresses or {})
         self.port = 0
         self.url = ""
         self.kubeconfig_path = directory / "admin.kubeconfig"
@@ -85,6 +88,8 @@ class KubesimProcess:
             args += ["--latency-ms", str(self.latency_ms)]
         if self.token_max_seconds is not None:
             args += ["--token-max-seconds", str(self.token_max_seconds)]
+        for service, address in self.service_addresses.items():
+            args += ["--service-address", f"{service}={address}"]
         return args
 
     def start(self) -> None:

@@ -6,7 +6,8 @@ Fixtures (register with `pytest_plugins = ["kubesim.pytest_plugin"]`):
   to the default seed (and faults cleared) before each test, which is much cheaper than a
   process per test.
 - `kubesim_tls`: the same over HTTPS with a generated CA.
-- `kubesim_factory`: `factory(seed=None, tls=False, latency_ms=0, token_max_seconds=None)`
+- `kubesim_factory`: `factory(seed=None, tls=False, latency_ms=0, token_max_seconds=None,
+  service_addresses=None)` (`{"NS/NAME": "HOST:PORT"}` for admission webhook Services)
   starts a dedicated process (stopped at teardown) for tests that need other settings.
 
 kubesim always runs as a separate process reached over a socket, as a real cluster would be,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,6 +191,7 @@ def _launch(
     tls: bool = False,
     latency_ms: float = 0,
     token_max_seconds: int | None = None,
+    service_addresses: Mapping[str, str] | None = None,
 ) -> KubesimHandle:
     seed_file = directory / "seed.yaml"
     seed_file.write_text(DEFAULT_SEED if seed is None else seed)
@@ -200,6 +202,7 @@ def _launch(
         tls=tls,
         latency_ms=latency_ms,
         token_max_seconds=token_max_seconds,
+        service_addresses=service_addresses,
     )
     process.start()
     return _handle(process)
@@ -240,7 +243,8 @@ def kubesim_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., KubesimHandle]]:
     """Start dedicated kubesim processes: `factory(seed=None, tls=False, latency_ms=0,
-    token_max_seconds=None)`; `seed=None` is the default seed, "" an empty cluster."""
+    token_max_seconds=None, service_addresses=None)`; `seed=None` is the default seed, "" an
+    empty cluster; `service_addresses` maps "NS/NAME" to "HOST:PORT" for webhook Services."""
     started: list[KubesimHandle] = []
 
     def factory(
@@ -248,9 +252,15 @@ def kubesim_factory(
         tls: bool = False,
         latency_ms: float = 0,
         token_max_seconds: int | None = None,
+        service_addresses: Mapping[str, str] | None = None,
     ) -> KubesimHandle:
         handle = _launch(
-            tmp_path_factory.mktemp("kubesim"), seed, tls, latency_ms, token_max_seconds
+            tmp_path_factory.mktemp("kubesim"),
+            seed,
+            tls,
+            latency_ms,
+            token_max_seconds,
+            service_addresses,
         )
         started.append(handle)
         return handle

@@ -1,0 +1,406 @@
+"""kubesim calls validating admission webhooks as kube-apiserver does: a real HTTPS webhook in
+the test process, registered with the official client, sees the AdmissionReview the apiserver
+would send, and its verdict (or its failure) decides the request with the apiserver's Status.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubesim.pytest_plugin import KubesimHandle
+from tests.kubesim.webhook_server import WebhookServer
+
+HOOK = "guard.scangate.example.com"
+POD_CREATE = {
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "operations": ["CREATE"],
+    "resources": ["pods"],
+}
+
+
+@pytest.fixture
+def webhook(tmp_path: Path) -> Iterator[WebhookServer]:
+    server = WebhookServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def webhook_configuration(
+    webhook: WebhookServer, name: str = "guard", **hook: Any
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": HOOK,
+        "clientConfig": {"url": webhook.url, "caBundle": webhook.ca_bundle},
+        "rules": [POD_CREATE],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+    }
+    spec.update(hook)
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [spec],
+    }
+
+
+def register(handle: KubesimHandle, body: dict[str, Any]) -> Any:
+    with handle.admin_client() as api:
+        return client.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(body)
+
+
+def pod(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
+    }
+
+
+def create_pod(handle: KubesimHandle, body: dict[str, Any], **kwargs: Any) -> Any:
+    with handle.admin_client() as api:
+        return client.CoreV1Api(api).create_namespaced_pod("payments", body, **kwargs)
+
+
+def refusal(handle: KubesimHandle, body: dict[str, Any]) -> dict[str, Any]:
+    with pytest.raises(ApiException) as raised:
+        create_pod(handle, body)
+    status: dict[str, Any] = json.loads(raised.value.body)
+    assert status["code"] == raised.value.status
+    return status
+
+
+def pod_exists(handle: KubesimHandle, name: str) -> bool:
+    with handle.admin_client() as api:
+        names = [
+            p.metadata.name for p in client.CoreV1Api(api).list_namespaced_pod("payments").items
+        ]
+    return name in names
+
+
+def test_a_created_pod_reaches_the_webhook_as_the_apiserver_describes_it(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook))
+
+    created = create_pod(kubesim, pod("scan-1", {"app": "scan"}))
+
+    [received] = webhook.received
+    assert received.path == "/validate?timeout=10s"
+    assert received.review["apiVersion"] == "admission.k8s.io/v1"
+    assert received.review["kind"] == "AdmissionReview"
+    request = received.request
+    assert request["kind"] == {"group": "", "version": "v1", "kind": "Pod"}
+    assert request["resource"] == {"group": "", "version": "v1", "resource": "pods"}
+    assert request["requestKind"] == request["kind"]
+    assert request["requestResource"] == request["resource"]
+    assert "subResource" not in request
+    assert (request["name"], request["namespace"], request["operation"]) == (
+        "scan-1",
+        "payments",
+        "CREATE",
+    )
+    assert request["userInfo"] == {
+        "username": "kubesim-admin",
+        "groups": ["system:masters", "system:authenticated"],
+    }
+    assert request["dryRun"] is False
+    assert request["oldObject"] is None
+    assert request["options"] == {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+    # The object as it will be stored: defaulted, with the uid and timestamp the client gets.
+    obj = request["object"]
+    assert (obj["apiVersion"], obj["kind"]) == ("v1", "Pod")
+    assert obj["metadata"]["uid"] == created.metadata.uid
+    assert obj["metadata"]["labels"] == {"app": "scan"}
+    assert len(request["uid"]) == 36
+
+
+def test_a_generated_name_is_the_one_the_webhook_saw(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook))
+    body = pod("")
+    body["metadata"] = {"generateName": "scan-"}
+
+    created = create_pod(kubesim, body)
+
+    [request] = webhook.requests()
+    assert request["name"] == created.metadata.name
+    assert request["object"]["metadata"]["uid"] == created.metadata.uid
+
+
+def test_a_denial_is_the_webhooks_status_with_the_apiservers_prefix(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook))
+    webhook.decide = lambda request: {
+        "allowed": False,
+        "status": {"code": 403, "reason": "Forbidden", "message": "image busybox is not allowed"},
+    }
+
+    status = refusal(kubesim, pod("scan-1"))
+
+    assert status["code"] == 403
+    assert status["reason"] == "Forbidden"
+    assert status["message"] == (
+        f'admission webhook "{HOOK}" denied the request: image busybox is not allowed'
+    )
+    assert not pod_exists(kubesim, "scan-1")
+
+
+@pytest.mark.parametrize(
+    ("result", "code", "message"),
+    [
+        (None, 400, f'admission webhook "{HOOK}" denied the request without explanation'),
+        (
+            {"code": 200, "reason": "NoScan"},
+            400,
+            f'admission webhook "{HOOK}" denied the request: NoScan',
+        ),
+        (
+            {"code": 422, "message": "bad"},
+            422,
+            f'admission webhook "{HOOK}" denied the request: bad',
+        ),
+    ],
+)
+def test_a_denial_without_a_code_is_a_400(
+    kubesim: KubesimHandle,
+    webhook: WebhookServer,
+    result: dict[str, Any] | None,
+    code: int,
+    message: str,
+) -> None:
+    register(kubesim, webhook_configuration(webhook))
+    webhook.decide = lambda request: {"allowed": False, **({"status": result} if result else {})}
+
+    status = refusal(kubesim, pod("scan-1"))
+
+    assert (status["code"], status["message"]) == (code, message)
+
+
+def test_a_webhook_that_is_down_fails_closed_with_an_internal_error(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook))
+    url = webhook.url
+    webhook.stop()
+
+    status = refusal(kubesim, pod("scan-1"))
+
+    assert status["code"] == 500
+    assert status["reason"] == "InternalError"
+    address = url.split("/")[2]
+    assert status["message"] == (
+        f'Internal error occurred: failed calling webhook "{HOOK}": failed to call webhook: '
+        f'Post "{url}?timeout=10s": dial tcp {address}: connect: connection refused'
+    )
+    assert not pod_exists(kubesim, "scan-1")
+
+
+def test_a_webhook_that_is_down_is_skipped_under_failure_policy_ignore(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook, failurePolicy="Ignore"))
+    webhook.stop()
+
+    create_pod(kubesim, pod("scan-1"))
+
+    assert pod_exists(kubesim, "scan-1")
+
+
+def test_a_webhook_signed_by_another_ca_fails_the_request(
+    kubesim: KubesimHandle, webhook: WebhookServer, tmp_path: Path
+) -> None:
+    (tmp_path / "other").mkdir()
+    other = WebhookServer(tmp_path / "other")
+    other.start()
+    try:
+        config = webhook_configuration(webhook)
+        config["webhooks"][0]["clientConfig"]["caBundle"] = other.ca_bundle
+        register(kubesim, config)
+
+        status = refusal(kubesim, pod("scan-1"))
+    finally:
+        other.stop()
+
+    assert status["code"] == 500
+    assert status["message"].endswith(
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    )
+    assert webhook.received == []
+
+
+def test_the_timeout_is_honoured(kubesim: KubesimHandle, webhook: WebhookServer) -> None:
+    register(kubesim, webhook_configuration(webhook, timeoutSeconds=1))
+    webhook.delay_seconds = 3
+
+    started = time.monotonic()
+    status = refusal(kubesim, pod("scan-1"))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2.5
+    assert webhook.received[0].path == "/validate?timeout=1s"
+    assert status["code"] == 500
+    assert status["message"] == (
+        f'Internal error occurred: failed calling webhook "{HOOK}": failed to call webhook: '
+        f'Post "{webhook.url}?timeout=1s": context deadline exceeded'
+    )
+
+
+def test_a_request_that_fails_a_match_condition_never_reaches_the_webhook(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    only_service_accounts = {
+        "name": "grant-identities",
+        "expression": "request.userInfo.username.startsWith('system:serviceaccount:')",
+    }
+    register(kubesim, webhook_configuration(webhook, matchConditions=[only_service_accounts]))
+
+    create_pod(kubesim, pod("scan-1"))
+
+    assert webhook.received == []
+    assert pod_exists(kubesim, "scan-1")
+
+
+def test_match_conditions_see_the_object(kubesim: KubesimHandle, webhook: WebhookServer) -> None:
+    labelled = {"name": "labelled", "expression": "object.metadata.labels.app == 'scan'"}
+    register(kubesim, webhook_configuration(webhook, matchConditions=[labelled]))
+
+    create_pod(kubesim, pod("other", {"app": "other"}))
+    create_pod(kubesim, pod("scan-1", {"app": "scan"}))
+
+    assert [r["name"] for r in webhook.requests()] == ["scan-1"]
+
+
+def test_a_match_condition_error_fails_closed_as_forbidden(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    broken = {"name": "broken", "expression": "object.metadata.labels.missing == 'x'"}
+    register(kubesim, webhook_configuration(webhook, matchConditions=[broken]))
+
+    status = refusal(kubesim, pod("scan-1", {"app": "scan"}))
+
+    assert status["code"] == 403
+    assert status["message"].startswith('pods "scan-1" is forbidden: expression ')
+    assert webhook.received == []
+
+
+def test_a_dry_run_reaches_the_webhook_marked_dry_run_and_stores_nothing(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook, sideEffects="NoneOnDryRun"))
+
+    create_pod(kubesim, pod("scan-1"), dry_run="All")
+
+    [request] = webhook.requests()
+    assert request["dryRun"] is True
+    assert request["options"]["dryRun"] == ["All"]
+    assert not pod_exists(kubesim, "scan-1")
+
+
+def test_a_delete_sends_the_old_object_and_the_delete_options(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    rule = {**POD_CREATE, "operations": ["DELETE"]}
+    register(kubesim, webhook_configuration(webhook, rules=[rule]))
+    webhook.decide = lambda request: {"allowed": False, "status": {"message": "keep it"}}
+
+    with kubesim.admin_client() as api, pytest.raises(ApiException) as raised:
+        client.CoreV1Api(api).delete_namespaced_pod(
+            "web-1", "payments", body=client.V1DeleteOptions(propagation_policy="Background")
+        )
+
+    assert raised.value.status == 400
+    [request] = webhook.requests()
+    assert request["operation"] == "DELETE"
+    assert request["object"] is None
+    assert request["oldObject"]["metadata"]["name"] == "web-1"
+    assert request["options"]["kind"] == "DeleteOptions"
+    assert request["options"]["propagationPolicy"] == "Background"
+    assert pod_exists(kubesim, "web-1")
+
+
+@pytest.mark.parametrize(
+    ("rule", "reached"),
+    [
+        ({"resources": ["pods"]}, True),
+        ({"resources": ["*"]}, True),
+        ({"resources": ["pods/exec"]}, False),  # a subresource rule is not the pod
+        ({"resources": ["*/status"]}, False),
+        ({"resources": ["*/*"]}, True),
+        ({"resources": ["pods"], "scope": "Cluster"}, False),
+        ({"resources": ["pods"], "scope": "Namespaced"}, True),
+        ({"resources": ["pods"], "apiGroups": ["apps"]}, False),
+        ({"resources": ["pods"], "apiVersions": ["v2"]}, False),
+        ({"resources": ["pods"], "operations": ["UPDATE"]}, False),
+        ({"resources": ["pods"], "operations": ["*"]}, True),
+    ],
+)
+def test_rules_match_as_the_apiservers(
+    kubesim: KubesimHandle, webhook: WebhookServer, rule: dict[str, Any], reached: bool
+) -> None:
+    register(kubesim, webhook_configuration(webhook, rules=[{**POD_CREATE, **rule}]))
+
+    create_pod(kubesim, pod("scan-1"))
+
+    assert bool(webhook.received) is reached
+
+
+@pytest.mark.parametrize(
+    ("hook", "reached"),
+    [
+        ({"objectSelector": {"matchLabels": {"app": "scan"}}}, True),
+        ({"objectSelector": {"matchLabels": {"app": "other"}}}, False),
+        (
+            {
+                "objectSelector": {
+                    "matchExpressions": [{"key": "app", "operator": "In", "values": ["scan"]}]
+                }
+            },
+            True,
+        ),
+        ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments"}}}, True),
+        ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "orders"}}}, False),
+    ],
+)
+def test_selectors_choose_the_requests_a_webhook_sees(
+    kubesim: KubesimHandle, webhook: WebhookServer, hook: dict[str, Any], reached: bool
+) -> None:
+    register(kubesim, webhook_configuration(webhook, **hook))
+
+    create_pod(kubesim, pod("scan-1", {"app": "scan"}))
+
+    assert bool(webhook.received) is reached
+
+
+def test_webhook_configurations_are_never_sent_to_webhooks(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    everything = {
+        "apiGroups": ["*"],
+        "apiVersions": ["*"],
+        "operations": ["*"],
+        "resources": ["*/*"],
+    }
+    register(kubesim, webhook_configuration(webhook, rules=[everything]))
+    webhook.decide = lambda request: {"allowed": False}
+
+    register(kubesim, webhook_configuration(webhook, name="second"))
+    with kubesim.admin_client() as api:
+        client.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration("second")
+        client.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration("guard")
+
+    assert webhook.received == []
+    create_pod(kubesim, pod("scan-1"))
