@@ -103,6 +103,13 @@ class AdmissionAttributes:
         )
         return request
 
+    def cel_request(self) -> dict[str, Any]:
+        """`request` as CEL sees it (cel.CreateAdmissionRequest): the AdmissionRequest without
+        a uid and without the objects, which are the separate `object` and `oldObject`."""
+        request = self.review_request("")
+        del request["object"], request["oldObject"]
+        return request
+
 
 def write_attributes(
     rt: ResourceType,

@@ -139,7 +139,7 @@ class WebhookDispatcher:
         activation = {
             "object": attributes.object,
             "oldObject": attributes.old_object,
-            "request": attributes.review_request(""),
+            "request": attributes.cel_request(),
         }
         failures: list[str] = []
         for condition in conditions:

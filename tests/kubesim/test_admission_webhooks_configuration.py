@@ -4,6 +4,7 @@ with its rules and wording, and able to reach a webhook through a Service."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,36 @@ def test_a_service_that_does_not_exist_fails_the_request(kubesim: KubesimHandle)
         'call webhook: Post "https://missing.scangate.svc:443/validate?timeout=10s": service '
         '"missing" not found'
     )
+
+
+def test_kubectl_applies_and_lists_webhook_configurations(
+    kubesim_tls: KubesimHandle, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "guard.yaml"
+    manifest.write_text(
+        json.dumps(
+            {
+                "apiVersion": f"{GROUP}/v1",
+                "kind": "ValidatingWebhookConfiguration",
+                **configuration(failurePolicy="Ignore"),
+            }
+        )
+    )
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubesim_tls.admin_kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    first, again = kubectl("apply", "-f", str(manifest)), kubectl("apply", "-f", str(manifest))
+    listed = kubectl("get", "validatingwebhookconfigurations")
+
+    assert first.returncode == 0, first.stderr
+    # A second apply strategic-merges the webhooks by name, keeping every field.
+    assert again.returncode == 0, again.stderr
+    assert listed.stdout.split("\n")[0].split() == ["NAME", "WEBHOOKS", "AGE"]
+    assert listed.stdout.split("\n")[1].split()[:2] == ["guard", "1"]
