@@ -24,6 +24,7 @@ from kubesim.admission import (
     admission_configured,
     admit_pending,
     conflict_after_rounds,
+    warning_header,
 )
 from kubesim.cluster import Cluster
 from kubesim.discovery import discovery_document
@@ -158,9 +159,13 @@ class KubesimApp:
         admission = RequestAdmission(self.cluster, admission_configured(self.cluster))
         for _ in range(MAX_ROUNDS):
             try:
-                return self._serve(user, info, request, admission)
+                answer = self._serve(user, info, request, admission)
             except AdmissionPending as pending:
                 await admit_pending(self.cluster, admission, pending)
+                continue
+            if admission.warnings and isinstance(answer, Response):
+                answer.headers["Warning"] = warning_header(admission.warnings)
+            return answer
         raise conflict_after_rounds()
 
     def _serve(

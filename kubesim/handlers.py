@@ -14,6 +14,7 @@ from kubesim.admission import (
     RequestAdmission,
     connect_attributes,
     delete_attributes,
+    subresource_create_attributes,
     write_attributes,
 )
 from kubesim.cluster import Cluster
@@ -173,6 +174,8 @@ class ResourceHandler:
         name = info.name
         if sub.name == "token":
             body = request.decode_body()
+            if isinstance(body, dict):  # anything else is create_token's 400
+                writes.subresource_create(sub.name, namespace, name, body)
             return json_response(create_token(self.cluster, namespace, name, body), 201)
         if sub.name in ("exec", "attach"):
             # CONNECT admission comes before the pod is looked up, as in the apiserver.
@@ -285,6 +288,15 @@ class _Admission:
             )
 
         return admit
+
+    def subresource_create(
+        self, subresource: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> None:
+        self.admission.check(
+            subresource_create_attributes(
+                self.rt, subresource, namespace, name, body, self.request.query, self.user
+            )
+        )
 
     def connect(self, subresource: str, namespace: str, name: str) -> None:
         self.admission.check(

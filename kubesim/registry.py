@@ -173,10 +173,12 @@ class Registry:
         obj = self._merge_server_owned(rt, old, obj, subresource)
         self._validate(rt, obj, apply_defaults(rt.kind, obj))
         self._check_immutable(rt, old, obj)
+        # Admission runs for no-op updates too, as kube-apiserver's does (a denied no-op is
+        # still denied); only the write is skipped.
+        admit(obj, self._with_type(rt, old))
         if _same_content(old, obj):
             # A no-op update does not write, so the resourceVersion does not move.
             return self._with_type(rt, old)
-        admit(obj, old)
         if rt.has_generation and obj.get("spec") != old.get("spec"):
             obj["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         return self.store.put(rt, obj)
@@ -233,6 +235,9 @@ class Registry:
         current = self.store.peek(rt, namespace, name)
         if current is None:
             raise errors.not_found(rt, name)
+        if admit is not None:
+            # Admission comes before the preconditions, which storage checks as it deletes.
+            admit([self._with_type(rt, dict(current))])
         preconditions = (options or {}).get("preconditions") or {}
         meta = current["metadata"]
         for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
@@ -244,8 +249,6 @@ class Registry:
                     f"Precondition failed: {label} in precondition: {wanted}, "
                     f"{label} in object meta: {meta.get(key)}",
                 )
-        if admit is not None:
-            admit([self._with_type(rt, dict(current))])
         if (options or {}).get("dryRun"):
             return self._with_type(rt, dict(current))
         obj = self.store.remove(rt, namespace, name)

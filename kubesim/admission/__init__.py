@@ -31,6 +31,7 @@ from kubesim.admission.attributes import (
     GroupVersionResource,
     connect_attributes,
     delete_attributes,
+    subresource_create_attributes,
     write_attributes,
 )
 from kubesim.resources import lookup
@@ -52,6 +53,8 @@ __all__ = [
     "conflict_after_rounds",
     "connect_attributes",
     "delete_attributes",
+    "subresource_create_attributes",
+    "warning_header",
     "write_attributes",
 ]
 
@@ -80,6 +83,8 @@ class RequestAdmission:
         # False when no configuration exists at all: nothing is ever pending.
         self.enabled = enabled
         self._allowed: list[AdmissionAttributes] = []
+        # Warnings of the admission that allowed the request, for its `Warning` header.
+        self.warnings: list[str] = []
 
     def allowed(self, attributes: AdmissionAttributes) -> None:
         self._allowed.append(attributes)
@@ -135,16 +140,29 @@ async def admit_pending(
 ) -> None:
     """Admit what a round asked about, so the next round passes its check."""
     for question in pending.questions:
-        await admit(cluster, question)
+        admission.warnings += await admit(cluster, question)
         admission.allowed(question)
 
 
-async def admit(cluster: Any, attributes: AdmissionAttributes) -> None:
-    """Run validating admission for `attributes`; raises the ApiError that refuses it."""
+async def admit(cluster: Any, attributes: AdmissionAttributes) -> list[str]:
+    """Run validating admission for `attributes`: the warnings for the response, or the
+    ApiError that refuses the request."""
+    warnings: list[str] = []
     policies = _policies_module()
     if policies is not None:
-        policies.validate(cluster, attributes)
-    await cluster.webhooks.dispatch(attributes)
+        warnings += policies.validate(cluster, attributes) or []
+    warnings += await cluster.webhooks.dispatch(attributes)
+    return warnings
+
+
+def warning_header(warnings: list[str]) -> str:
+    """`Warning` values as kube-apiserver sends them (`299 - "text"`), joined: client-go and
+    kubectl read several comma-separated warnings from one header."""
+    quoted = []
+    for text in warnings:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        quoted.append(f'299 - "{escaped}"')
+    return ", ".join(quoted)
 
 
 def _policies_module() -> Any:

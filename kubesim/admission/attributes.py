@@ -8,6 +8,7 @@ as `request`, field for field as k8s.io/apiserver's CreateV1AdmissionReview fill
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -108,6 +109,9 @@ class AdmissionAttributes:
         a uid and without the objects, which are the separate `object` and `oldObject`."""
         request = self.review_request("")
         del request["object"], request["oldObject"]
+        # Upstream reflects the Go struct, where an empty string field is still there ("").
+        for key in ("name", "namespace", "subResource", "requestSubResource"):
+            request.setdefault(key, "")
         return request
 
 
@@ -167,6 +171,21 @@ def delete_attributes(
     return _attributes(rt, "", namespace, name, DELETE, None, current, options, dry_run, user)
 
 
+def subresource_create_attributes(
+    rt: ResourceType,
+    subresource: str,
+    namespace: str,
+    name: str,
+    body: Obj,
+    query: Mapping[str, str],
+    user: UserInfo,
+) -> AdmissionAttributes:
+    """A CREATE of a subresource (serviceaccounts/token): the object is the request body, and
+    the attributes name the parent object of the URL."""
+    attributes = write_attributes(rt, subresource, namespace, body, None, query, user)
+    return dataclasses.replace(attributes, name=name)
+
+
 def connect_attributes(
     rt: ResourceType,
     subresource: str,
@@ -224,16 +243,17 @@ def _attributes(
         subresource=subresource,
         name=name,
         namespace=namespace if rt.namespaced or rt.plural == "namespaces" else "",
-        object=_wire(new, rt) if new is not None and operation != CONNECT else new,
-        old_object=_wire(old, rt) if old is not None else None,
+        object=_wire(new, kind) if new is not None and operation != CONNECT else new,
+        old_object=_wire(old, kind) if old is not None else None,
         options=options,
         dry_run=dry_run,
         user=user,
     )
 
 
-def _wire(obj: Obj, rt: ResourceType) -> Obj:
+def _wire(obj: Obj, kind: GroupVersionKind) -> Obj:
     # A snapshot: the registry keeps changing its own copy after admission (resourceVersion).
     wire = copy.deepcopy(obj)
-    wire["apiVersion"], wire["kind"] = rt.api_version, rt.kind
+    api_version = f"{kind.group}/{kind.version}" if kind.group else kind.version
+    wire["apiVersion"], wire["kind"] = api_version, kind.kind
     return wire

@@ -82,20 +82,22 @@ class WebhookDispatcher:
     def configured(self) -> bool:
         return any(True for _ in self.store.iter(WEBHOOK_CONFIGURATIONS))
 
-    async def dispatch(self, attributes: AdmissionAttributes) -> None:
+    async def dispatch(self, attributes: AdmissionAttributes) -> list[str]:
+        """The warnings of the webhooks that allowed the request; raises the refusal."""
         if attributes.resource.group == "admissionregistration.k8s.io" and (
             attributes.resource.resource in _EXEMPT_RESOURCES
         ):
-            return
+            return []
         hooks = [hook for hook in self._webhooks() if self._should_call(hook, attributes)]
         if not hooks:
-            return
+            return []
         outcomes = await asyncio.gather(*(self._verdict(hook, attributes) for hook in hooks))
         # The apiserver returns the first error its goroutines report; kubesim takes the
         # first in configuration order, so a test sees the same error every run.
-        for refusal in outcomes:
-            if refusal is not None:
-                raise refusal
+        for outcome in outcomes:
+            if isinstance(outcome, ApiError):
+                raise outcome
+        return [w for outcome in outcomes if isinstance(outcome, list) for w in outcome]
 
     def _webhooks(self) -> list[Webhook]:
         configurations = sorted(
@@ -166,19 +168,21 @@ class WebhookDispatcher:
 
     # --- calling -----------------------------------------------------------------------------
 
-    async def _verdict(self, hook: Webhook, attributes: AdmissionAttributes) -> ApiError | None:
-        """The error that refuses the request, or None when the webhook allows it (or failed
-        under failurePolicy Ignore)."""
+    async def _verdict(
+        self, hook: Webhook, attributes: AdmissionAttributes
+    ) -> ApiError | list[str]:
+        """The error that refuses the request, or the webhook's warnings when it allows it
+        (none when it failed under failurePolicy Ignore)."""
         if attributes.dry_run and hook.spec.get("sideEffects") not in ("None", "NoneOnDryRun"):
             return errors.bad_request(f'admission webhook "{hook.name}" does not support dry run')
         try:
             response = await self._call(hook, attributes)
         except WebhookCallError as exc:
             if hook.ignores_failures:
-                return None
+                return []
             return errors.internal_error(f'failed calling webhook "{hook.name}": {exc}')
         if response.get("allowed") is True:
-            return None
+            return [str(w) for w in response.get("warnings") or []]
         return denial(hook.name, response.get("status"))
 
     async def _call(self, hook: Webhook, attributes: AdmissionAttributes) -> Mapping[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -404,3 +405,65 @@ def test_webhook_configurations_are_never_sent_to_webhooks(
 
     assert webhook.received == []
     create_pod(kubesim, pod("scan-1"))
+
+
+def test_a_webhooks_warnings_reach_the_client(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    register(kubesim, webhook_configuration(webhook))
+    webhook.decide = lambda request: {"allowed": True, "warnings": ['image "busybox" is old']}
+
+    with httpx.Client(base_url=kubesim.url, trust_env=False) as http:
+        answer = http.post(
+            "/api/v1/namespaces/payments/pods",
+            json=pod("scan-1"),
+            headers={"Authorization": f"Bearer {kubesim.admin_token}"},
+        )
+
+    assert answer.status_code == 201
+    assert answer.headers["Warning"] == '299 - "image \\"busybox\\" is old"'
+
+
+def test_a_token_request_is_admitted_as_a_create_of_the_token_subresource(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    rule = {**POD_CREATE, "resources": ["serviceaccounts/token"]}
+    register(kubesim, webhook_configuration(webhook, rules=[rule]))
+    webhook.decide = lambda request: {"allowed": False, "status": {"message": "no tokens"}}
+
+    with kubesim.admin_client() as api, pytest.raises(ApiException) as raised:
+        client.CoreV1Api(api).create_namespaced_service_account_token(
+            "default", "payments", {"spec": {"expirationSeconds": 600}}
+        )
+
+    assert raised.value.status == 400
+    [request] = webhook.requests()
+    assert request["kind"] == {
+        "group": "authentication.k8s.io",
+        "version": "v1",
+        "kind": "TokenRequest",
+    }
+    assert (request["name"], request["subResource"], request["operation"]) == (
+        "default",
+        "token",
+        "CREATE",
+    )
+    assert request["object"]["spec"]["expirationSeconds"] == 600
+
+
+def test_an_update_that_changes_nothing_is_still_admitted(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    rule = {**POD_CREATE, "operations": ["UPDATE"]}
+    register(kubesim, webhook_configuration(webhook, rules=[rule]))
+    webhook.decide = lambda request: {"allowed": False, "status": {"message": "frozen"}}
+
+    with kubesim.admin_client() as api, pytest.raises(ApiException) as raised:
+        client.CoreV1Api(api).patch_namespaced_pod("web-1", "payments", {"metadata": {}})
+
+    assert json.loads(raised.value.body)["message"] == (
+        f'admission webhook "{HOOK}" denied the request: frozen'
+    )
+    [request] = webhook.requests()
+    assert request["object"] == request["oldObject"]
+    assert request["options"] == {"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}
