@@ -50,6 +50,7 @@ _EXEMPT_RESOURCES: Final = frozenset(
     }
 )
 _REVIEW_API_VERSION: Final = "admission.k8s.io/v1"
+_MAX_CLIENTS: Final = 16
 
 
 class WebhookCallError(Exception):
@@ -78,6 +79,7 @@ class WebhookDispatcher:
         # "NAMESPACE/NAME" -> "HOST:PORT": where a clientConfig.service is reachable from here.
         self.service_addresses = dict(service_addresses)
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     def configured(self) -> bool:
         return any(True for _ in self.store.iter(WEBHOOK_CONFIGURATIONS))
@@ -253,16 +255,17 @@ class WebhookDispatcher:
         return _Target(url, f"https://{address}{path}", f"{server_name}:{port}", server_name)
 
     def _client(self, ca_bundle: str) -> httpx.AsyncClient:
-        client = self._clients.get(ca_bundle)
+        """One keep-alive client per CA bundle, as the apiserver caches its webhook clients."""
+        client = self._clients.pop(ca_bundle, None)
         if client is None:
             client = httpx.AsyncClient(verify=_tls_context(ca_bundle), trust_env=False)
-            self._clients[ca_bundle] = client
+            if len(self._clients) >= _MAX_CLIENTS:
+                # Tests register a webhook with a fresh CA each time: drop the oldest client.
+                oldest = self._clients.pop(next(iter(self._clients)))
+                self._closing.add(asyncio.ensure_future(oldest.aclose()))
+                self._closing = {task for task in self._closing if not task.done()}
+        self._clients[ca_bundle] = client  # most recently used last
         return client
-
-    async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
 
 
 @dataclass(frozen=True)

@@ -467,3 +467,23 @@ def test_an_update_that_changes_nothing_is_still_admitted(
     [request] = webhook.requests()
     assert request["object"] == request["oldObject"]
     assert request["options"] == {"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}
+
+
+def test_webhooks_with_ever_new_cas_keep_being_called(
+    kubesim: KubesimHandle, tmp_path: Path
+) -> None:
+    # More CAs than kubesim keeps clients for: old clients are closed, new ones still work.
+    for index in range(18):
+        (tmp_path / str(index)).mkdir()
+        server = WebhookServer(tmp_path / str(index))
+        server.start()
+        try:
+            register(kubesim, webhook_configuration(server, name=f"guard-{index}"))
+            create_pod(kubesim, pod(f"scan-{index}"))
+        finally:
+            server.stop()
+        with kubesim.admin_client() as api:
+            client.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration(
+                f"guard-{index}"
+            )
+        assert [r["name"] for r in server.requests()] == [f"scan-{index}"]
