@@ -75,7 +75,9 @@ class Cluster:
         self.authenticator = Authenticator(self.store, self.signer, list(config.admin_tokens))
         self.authorizer = Authorizer(self.store)
         self.faults = FaultInjector(seed=config.fault_seed, base_latency_ms=config.latency_ms)
-        self.webhooks = WebhookDispatcher(self.store, dict(config.service_addresses))
+        self.webhooks = WebhookDispatcher(
+            self.store, dict(config.service_addresses), self.authorizer.authorize
+        )
         self._seed = parse_manifests(config.seed_yaml) if config.seed_yaml else []
         self.reset()
 

@@ -11,8 +11,9 @@ Differences from kube-apiserver, because celpy is dynamically typed: expressions
 type-checked against the resource's OpenAPI schema, so `object.spec.nope` is an evaluation
 error (no such key) rather than a compile error; compiling does check syntax, that every
 function is one the environment has, and that every free identifier is a declared variable.
-Cost limits are not enforced. The `url`, `ip`, `cidr`, `quantity`, `semver` and `authorizer`
-libraries are not provided.
+Cost limits are not enforced. The `authorizer` library is kubesim's RBAC
+(`cel_authorizer.py`); the `url`, `ip`, `cidr`, `quantity` and `semver` libraries are not
+provided.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError
+
+from kubesim.admission.cel_authorizer import AUTHORIZER_FUNCTIONS, CelAuthorizer
 
 # The macros bind a comprehension variable (their first argument) for the rest of the call.
 _BINDING_MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
@@ -130,7 +133,11 @@ KUBERNETES_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
     "min": lambda items: min(items),
     "max": lambda items: max(items),
 }
-_KNOWN_FUNCTIONS: Final = _BUILTIN_FUNCTIONS | _BINDING_MACROS | frozenset(KUBERNETES_FUNCTIONS)
+_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
+    **KUBERNETES_FUNCTIONS,
+    **AUTHORIZER_FUNCTIONS,
+}
+_KNOWN_FUNCTIONS: Final = _BUILTIN_FUNCTIONS | _BINDING_MACROS | frozenset(_FUNCTIONS)
 _ENVIRONMENT: Final = celpy.Environment()
 
 
@@ -187,13 +194,16 @@ def compile(expression: str, variables: frozenset[str]) -> Program:
     except CELParseError as exc:
         raise CelCompileError(f"Syntax error: {str(exc).strip()}") from exc
     _check_references(tree, variables, frozenset())
-    return Program(expression, _ENVIRONMENT.program(tree, functions=dict(KUBERNETES_FUNCTIONS)))
+    return Program(expression, _ENVIRONMENT.program(tree, functions=dict(_FUNCTIONS)))
 
 
 def evaluate(program: Program, activation: Mapping[str, Any]) -> Any:
     """Evaluate `program` with JSON-like values for its variables; the result is JSON-like too
     (a CEL bool comes back as a Python bool). Raises CelEvaluationError."""
-    values = {name: json_to_cel(value) for name, value in activation.items()}
+    values = {
+        name: value if isinstance(value, CelAuthorizer) else json_to_cel(value)
+        for name, value in activation.items()
+    }
     try:
         result = program.runner.evaluate(values)
     except (CELEvalError, CELUnsupportedError) as exc:

@@ -19,7 +19,7 @@ from kubesim.errors import FieldError
 from kubesim.validation import DNS1035_LABEL_MSG, DNS1035_LABEL_RE, name_errors
 
 # The variables a webhook's matchConditions may use (no params, unlike a policy's).
-MATCH_CONDITION_VARIABLES: Final = frozenset({"object", "oldObject", "request"})
+MATCH_CONDITION_VARIABLES: Final = frozenset({"object", "oldObject", "request", "authorizer"})
 _FAILURE_POLICIES: Final = ("Fail", "Ignore")
 _MATCH_POLICIES: Final = ("Equivalent", "Exact")
 _SIDE_EFFECTS: Final = ("None", "NoneOnDryRun")

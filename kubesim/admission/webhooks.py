@@ -26,8 +26,10 @@ import httpx
 from kubesim import errors
 from kubesim.admission import cel
 from kubesim.admission.attributes import CONNECT, AdmissionAttributes
+from kubesim.admission.cel_authorizer import Authorize, CelAuthorizer
 from kubesim.admission.configuration import MATCH_CONDITION_VARIABLES
 from kubesim.errors import ApiError
+from kubesim.rbac import RequestAttributes
 from kubesim.resources import lookup, resource
 from kubesim.selectors import label_selector
 from kubesim.store import Store
@@ -74,8 +76,11 @@ class Webhook:
 class WebhookDispatcher:
     """The validating webhooks of one simulated cluster."""
 
-    def __init__(self, store: Store, service_addresses: Mapping[str, str]) -> None:
+    def __init__(
+        self, store: Store, service_addresses: Mapping[str, str], authorize: Authorize
+    ) -> None:
         self.store = store
+        self.authorize = authorize  # for CEL's `authorizer`
         # "NAMESPACE/NAME" -> "HOST:PORT": where a clientConfig.service is reachable from here.
         self.service_addresses = dict(service_addresses)
         self._clients: dict[str, httpx.AsyncClient] = {}
@@ -144,6 +149,18 @@ class WebhookDispatcher:
             "object": attributes.object,
             "oldObject": attributes.old_object,
             "request": attributes.cel_request(),
+            "authorizer": CelAuthorizer(
+                self.authorize,
+                attributes.user,
+                RequestAttributes(
+                    verb="",
+                    api_group=attributes.resource.group,
+                    resource=attributes.resource.resource,
+                    subresource=attributes.subresource,
+                    name=attributes.name,
+                    namespace=attributes.namespace,
+                ),
+            ),
         }
         failures: list[str] = []
         for condition in conditions:

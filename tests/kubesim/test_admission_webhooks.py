@@ -487,3 +487,32 @@ def test_webhooks_with_ever_new_cas_keep_being_called(
                 f"guard-{index}"
             )
         assert [r["name"] for r in server.requests()] == [f"scan-{index}"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "reached"),
+    [
+        # The requester (admin, system:masters) may delete pods there.
+        (
+            "authorizer.group('').resource('pods').namespace('payments').check('delete').allowed()",
+            True,
+        ),
+        ("authorizer.requestResource.check('create').allowed()", True),
+        # A ServiceAccount without any binding may not.
+        (
+            "authorizer.serviceAccount('payments', 'default').group('').resource('pods')"
+            ".namespace('payments').check('create').allowed()",
+            False,
+        ),
+        ("authorizer.path('/healthz').check('get').allowed()", True),
+    ],
+)
+def test_match_conditions_can_ask_the_authorizer(
+    kubesim: KubesimHandle, webhook: WebhookServer, expression: str, reached: bool
+) -> None:
+    condition = {"name": "authorized", "expression": expression}
+    register(kubesim, webhook_configuration(webhook, matchConditions=[condition]))
+
+    create_pod(kubesim, pod("scan-1"))
+
+    assert bool(webhook.received) is reached
