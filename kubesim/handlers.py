@@ -86,13 +86,18 @@ class ResourceHandler:
             return json_response(obj, 201)
         if verb == "update":
             admit = writes.chain(self._admit(user, rt, namespace, info.name), namespace)
-            obj = self.registry.update(rt, namespace, info.name, request.decode_body(), admit)
+            body = request.decode_body()
+            obj = self.registry.update(
+                rt, namespace, info.name, body, admit, dry_run=writes.dry_run
+            )
             return json_response(obj)
         if verb == "patch":
             content_type, patch = request.decode_patch()
             admit = writes.chain(self._admit(user, rt, namespace, info.name), namespace)
             existed = self.cluster.store.exists(rt, namespace, info.name)
-            obj = self.registry.patch(rt, namespace, info.name, content_type, patch, admit)
+            obj = self.registry.patch(
+                rt, namespace, info.name, content_type, patch, admit, dry_run=writes.dry_run
+            )
             # Server-side apply may create the object, which is a 201 like any create.
             return json_response(obj, 200 if existed else 201)
         if verb == "delete":
@@ -191,11 +196,13 @@ class ResourceHandler:
             if info.verb == "update":
                 body = request.decode_body()
                 return json_response(
-                    self.registry.update(rt, namespace, name, body, admit, subresource=target)
+                    self.registry.update(
+                        rt, namespace, name, body, admit, target, dry_run=writes.dry_run
+                    )
                 )
             content_type, patch = request.decode_patch()
             obj = self.registry.patch(
-                rt, namespace, name, content_type, patch, admit, subresource=target
+                rt, namespace, name, content_type, patch, admit, target, dry_run=writes.dry_run
             )
             return json_response(obj)
         if sub.name == "scale":
@@ -258,6 +265,8 @@ class _Admission:
         self.user = user
         self.rt = rt
         self.request = request
+        # ?dryRun=All: admitted (and validated) as a real write, never stored.
+        self.dry_run = bool(request.query.get("dryRun"))
 
     def chain(self, first: Admit, namespace: str, subresource: str = "") -> Admit:
         """`first` (escalation checks), then validating admission of the final object."""

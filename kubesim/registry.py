@@ -149,6 +149,7 @@ class Registry:
         body: Any,
         admit: Admit = _no_admission,
         subresource: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         obj = self._check_body(rt, namespace, body)
         meta = obj["metadata"]
@@ -181,6 +182,9 @@ class Registry:
             return self._with_type(rt, old)
         if rt.has_generation and obj.get("spec") != old.get("spec"):
             obj["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
+        if dry_run:
+            # Everything a real write would do, admission included, except storing it.
+            return self._with_type(rt, obj)
         return self.store.put(rt, obj)
 
     def patch(
@@ -192,6 +196,7 @@ class Registry:
         patch_body: Any,
         admit: Admit = _no_admission,
         subresource: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         old = self.store.get(rt, namespace, name)
         if old is None:
@@ -204,7 +209,7 @@ class Registry:
                         f"the URL ({name})"
                     )
                 meta["name"] = name
-                return self.create(rt, namespace, patch_body, admit)
+                return self.create(rt, namespace, patch_body, admit, dry_run)
             raise errors.not_found(rt, name)
         old = self._with_type(rt, old)
         patched = apply_patch(content_type, old, patch_body)
@@ -222,7 +227,7 @@ class Registry:
         patched["metadata"]["resourceVersion"] = (
             requested_version or old["metadata"]["resourceVersion"]
         )
-        return self.update(rt, namespace, name, patched, admit, subresource)
+        return self.update(rt, namespace, name, patched, admit, subresource, dry_run)
 
     def delete(
         self,

@@ -516,3 +516,23 @@ def test_match_conditions_can_ask_the_authorizer(
     create_pod(kubesim, pod("scan-1"))
 
     assert bool(webhook.received) is reached
+
+
+def test_a_dry_run_update_is_admitted_as_dry_run_and_changes_nothing(
+    kubesim: KubesimHandle, webhook: WebhookServer
+) -> None:
+    rule = {**POD_CREATE, "operations": ["UPDATE"]}
+    register(kubesim, webhook_configuration(webhook, rules=[rule], sideEffects="NoneOnDryRun"))
+
+    with kubesim.admin_client() as api:
+        core = client.CoreV1Api(api)
+        answered = core.patch_namespaced_pod(
+            "web-1", "payments", {"metadata": {"labels": {"scanned": "yes"}}}, dry_run="All"
+        )
+        stored = core.read_namespaced_pod("web-1", "payments")
+
+    [request] = webhook.requests()
+    assert request["dryRun"] is True
+    assert request["object"]["metadata"]["labels"]["scanned"] == "yes"
+    assert answered.metadata.labels["scanned"] == "yes"
+    assert "scanned" not in (stored.metadata.labels or {})

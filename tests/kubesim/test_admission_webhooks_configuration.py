@@ -293,3 +293,13 @@ def test_kubectl_applies_and_lists_webhook_configurations(
     assert again.returncode == 0, again.stderr
     assert listed.stdout.split("\n")[0].split() == ["NAME", "WEBHOOKS", "AGE"]
     assert listed.stdout.split("\n")[1].split()[:2] == ["guard", "1"]
+
+
+def test_the_group_version_has_an_openapi_document(kubesim: KubesimHandle) -> None:
+    with httpx.Client(base_url=kubesim.url, trust_env=False) as http:
+        headers = {"Authorization": f"Bearer {kubesim.admin_token}"}
+        index = http.get("/openapi/v3", headers=headers).json()
+        document = http.get(f"/openapi/v3/apis/{GROUP}/v1", headers=headers).json()
+
+    assert f"apis/{GROUP}/v1" in index["paths"]
+    assert f"/apis/{GROUP}/v1/validatingwebhookconfigurations/{{name}}" in document["paths"]
