@@ -25,13 +25,18 @@ import httpx
 
 from kubesim import errors
 from kubesim.admission import cel
-from kubesim.admission.attributes import CONNECT, AdmissionAttributes
+from kubesim.admission.attributes import AdmissionAttributes
 from kubesim.admission.cel_authorizer import Authorize, CelAuthorizer
 from kubesim.admission.configuration import MATCH_CONDITION_VARIABLES
+from kubesim.admission.matching import (
+    object_selector_matches,
+    rule_matches,
+    selector_matches,
+    selector_terms,
+)
 from kubesim.errors import ApiError
 from kubesim.rbac import RequestAttributes
 from kubesim.resources import lookup, resource
-from kubesim.selectors import label_selector
 from kubesim.store import Store
 
 WEBHOOK_CONFIGURATIONS: Final = resource(
@@ -368,58 +373,3 @@ def denial(webhook: str, result: Any) -> ApiError:
         message = f"{denied_by} without explanation"
     details = status.get("details") if isinstance(status.get("details"), dict) else None
     return ApiError(max(code, 400), str(status.get("reason") or ""), message, details)
-
-
-def rule_matches(rule: Mapping[str, Any], attributes: AdmissionAttributes) -> bool:
-    """rules.Matcher: scope, operation, group, version and resource[/subresource]."""
-    gvr = attributes.resource
-    scope = rule.get("scope") or "*"
-    is_namespace = gvr.group == "" and gvr.resource == "namespaces"
-    if scope == "Namespaced" and (is_namespace or not attributes.namespace):
-        return False
-    if scope == "Cluster" and not (is_namespace or not attributes.namespace):
-        return False
-    operations = rule.get("operations") or []
-    if "*" not in operations and attributes.operation not in operations:
-        return False
-    for key, value in (("apiGroups", gvr.group), ("apiVersions", gvr.version)):
-        allowed = rule.get(key) or []
-        if "*" not in allowed and value not in allowed:
-            return False
-    for entry in rule.get("resources") or []:
-        res, _, sub = str(entry).partition("/")
-        if res in ("*", gvr.resource) and sub in ("*", attributes.subresource):
-            return True
-    return False
-
-
-def selector_terms(selector: Mapping[str, Any]) -> list[str]:
-    """A LabelSelector as the terms of the equivalent selector string."""
-    terms = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression.get("key", ""), expression.get("operator")
-        values = ",".join(expression.get("values") or [])
-        terms.append(
-            {
-                "In": f"{key} in ({values})",
-                "NotIn": f"{key} notin ({values})",
-                "Exists": key,
-                "DoesNotExist": f"!{key}",
-            }.get(str(operator), key)
-        )
-    return terms
-
-
-def selector_matches(selector: Mapping[str, Any], obj: Mapping[str, Any]) -> bool:
-    return label_selector(",".join(selector_terms(selector)))(obj)
-
-
-def object_selector_matches(selector: Mapping[str, Any], attributes: AdmissionAttributes) -> bool:
-    """object.Matcher: an empty selector matches everything; otherwise the object's or the
-    old object's labels must match (CONNECT options have no labels, so never)."""
-    if not selector_terms(selector):
-        return True
-    candidates = [attributes.old_object]
-    if attributes.operation != CONNECT:
-        candidates.append(attributes.object)
-    return any(obj is not None and selector_matches(selector, obj) for obj in candidates)

@@ -3,7 +3,8 @@ AdmissionReview it receives and answers with what the test tells it to.
 
 It runs in a thread of the test process with a certificate from its own CA, so a
 ValidatingWebhookConfiguration can name it by URL (or by Service, with kubesim's
---service-address) and pin that CA in `caBundle`.
+--service-address) and pin that CA in `caBundle`. The functions at the end register it and
+make the requests the admission tests send through the official client.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubesim.pytest_plugin import KubesimHandle
 from kubesim.tls import generate
 
 Decide = Callable[[dict[str, Any]], dict[str, Any]]
@@ -114,3 +120,66 @@ def _handler(webhook: WebhookServer) -> type[BaseHTTPRequestHandler]:
             return None
 
     return Handler
+
+
+HOOK = "guard.scangate.example.com"
+POD_CREATE = {
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "operations": ["CREATE"],
+    "resources": ["pods"],
+}
+
+
+def webhook_configuration(
+    webhook: WebhookServer, name: str = "guard", **hook: Any
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": HOOK,
+        "clientConfig": {"url": webhook.url, "caBundle": webhook.ca_bundle},
+        "rules": [POD_CREATE],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+    }
+    spec.update(hook)
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [spec],
+    }
+
+
+def register(handle: KubesimHandle, body: dict[str, Any]) -> Any:
+    with handle.admin_client() as api:
+        return client.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(body)
+
+
+def pod(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
+    }
+
+
+def create_pod(handle: KubesimHandle, body: dict[str, Any], **kwargs: Any) -> Any:
+    with handle.admin_client() as api:
+        return client.CoreV1Api(api).create_namespaced_pod("payments", body, **kwargs)
+
+
+def refusal(handle: KubesimHandle, body: dict[str, Any]) -> dict[str, Any]:
+    with pytest.raises(ApiException) as raised:
+        create_pod(handle, body)
+    status: dict[str, Any] = json.loads(raised.value.body)
+    assert status["code"] == raised.value.status
+    return status
+
+
+def pod_exists(handle: KubesimHandle, name: str) -> bool:
+    with handle.admin_client() as api:
+        names = [
+            p.metadata.name for p in client.CoreV1Api(api).list_namespaced_pod("payments").items
+        ]
+    return name in names
