@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import importlib
 from typing import Any, Final
 
@@ -165,6 +166,7 @@ def warning_header(warnings: list[str]) -> str:
     return ", ".join(quoted)
 
 
+@functools.cache
 def _policies_module() -> Any:
     # ValidatingAdmissionPolicy lives in kubesim.admission.policies (another change, merged
     # separately); until it exists admission runs the webhooks alone.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,16 @@ def test_the_group_version_has_an_openapi_document(kubesim: KubesimHandle) -> No
 
     assert f"apis/{GROUP}/v1" in index["paths"]
     assert f"/apis/{GROUP}/v1/validatingwebhookconfigurations/{{name}}" in document["paths"]
+
+
+def test_a_malformed_service_address_stops_kubesim_at_startup() -> None:
+    started = subprocess.run(
+        [sys.executable, "-m", "kubesim", "--admin-token=t", "--service-address", "guard=host"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.returncode == 2
+    assert "--service-address must look like NS/NAME=HOST:PORT" in started.stderr
