@@ -180,7 +180,7 @@ class Registry:
         if _same_content(old, obj):
             # A no-op update does not write, so the resourceVersion does not move.
             return self._with_type(rt, old)
-        if rt.has_generation and obj.get("spec") != old.get("spec"):
+        if rt.has_generation and obj.get(rt.generation_of) != old.get(rt.generation_of):
             obj["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if dry_run:
             # Everything a real write would do, admission included, except storing it.

@@ -53,6 +53,8 @@ class ResourceType:
     # Review objects (SubjectAccessReview, TokenReview...) are answered, never stored.
     virtual: bool = False
     has_generation: bool = False
+    # The field whose changes move metadata.generation (webhook configurations have no spec).
+    generation_of: str = "spec"
 
     @property
     def api_version(self) -> str:
@@ -284,6 +286,8 @@ RESOURCE_TYPES: Final[tuple[ResourceType, ...]] = (
         namespaced=False,
         singular="validatingwebhookconfiguration",
         categories=("api-extensions",),
+        has_generation=True,
+        generation_of="webhooks",
     ),
     ResourceType(
         "policy",

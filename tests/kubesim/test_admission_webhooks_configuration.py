@@ -317,3 +317,19 @@ def test_a_malformed_service_address_stops_kubesim_at_startup() -> None:
 
     assert started.returncode == 2
     assert "--service-address must look like NS/NAME=HOST:PORT" in started.stderr
+
+
+def test_the_generation_moves_when_the_webhooks_change(kubesim: KubesimHandle) -> None:
+    with kubesim.admin_client() as api:
+        admission = client.AdmissionregistrationV1Api(api)
+        created = admission.create_validating_webhook_configuration(configuration())
+        labelled = admission.patch_validating_webhook_configuration(
+            "guard", {"metadata": {"labels": {"team": "security"}}}
+        )
+        changed = admission.patch_validating_webhook_configuration(
+            "guard", {"webhooks": [{"name": "guard.scangate.example.com", "timeoutSeconds": 5}]}
+        )
+
+    assert [o.metadata.generation for o in (created, labelled, changed)] == [1, 1, 2]
+    assert changed.webhooks[0].timeout_seconds == 5
+    assert changed.webhooks[0].side_effects == "None"
