@@ -139,6 +139,8 @@ _FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
 }
 _KNOWN_FUNCTIONS: Final = _BUILTIN_FUNCTIONS | _BINDING_MACROS | frozenset(_FUNCTIONS)
 _ENVIRONMENT: Final = celpy.Environment()
+_CELPY_NO_SUCH_KEY: Final = "no such member in mapping: "
+_CEL_GO_WORDING: Final = {"modulus or divide by zero": "division by zero"}
 
 
 def _token(node: Any) -> str:
@@ -217,8 +219,11 @@ def evaluate(program: Program, activation: Mapping[str, Any]) -> Any:
 
 def _first_line(exc: Exception) -> str:
     # celpy puts the whole activation into some messages; the first argument is the reason.
-    reason = exc.args[0] if exc.args else str(exc)
-    return str(reason).split(" (in activation", 1)[0]
+    reason = str(exc.args[0] if exc.args else exc).split(" (in activation", 1)[0]
+    # cel-go's words for the errors people meet most, as kube-apiserver reports them.
+    if reason.startswith(_CELPY_NO_SUCH_KEY):
+        return "no such key: " + reason.removeprefix(_CELPY_NO_SUCH_KEY).strip("'")
+    return _CEL_GO_WORDING.get(reason, reason)
 
 
 def _plain(value: Any) -> Any:

@@ -227,6 +227,7 @@ class WebhookDispatcher:
                 target.connect_url + query,
                 content=json.dumps(review).encode(),
                 headers={
+                    "User-Agent": "kube-apiserver-admission",
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                     "Host": target.host,

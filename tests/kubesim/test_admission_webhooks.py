@@ -47,6 +47,7 @@ def test_a_created_pod_reaches_the_webhook_as_the_apiserver_describes_it(
 
     [received] = webhook.received
     assert received.path == "/validate?timeout=10s"
+    assert received.user_agent == "kube-apiserver-admission"
     assert received.review["apiVersion"] == "admission.k8s.io/v1"
     assert received.review["kind"] == "AdmissionReview"
     request = received.request

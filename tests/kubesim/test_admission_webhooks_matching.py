@@ -66,7 +66,10 @@ def test_a_match_condition_error_fails_closed_as_forbidden(
     status = refusal(kubesim, pod("scan-1", {"app": "scan"}))
 
     assert status["code"] == 403
-    assert status["message"].startswith('pods "scan-1" is forbidden: expression ')
+    assert status["message"] == (
+        "pods \"scan-1\" is forbidden: expression 'object.metadata.labels.missing == 'x'' "
+        "resulted in error: no such key: missing"
+    )
     assert webhook.received == []
 
 

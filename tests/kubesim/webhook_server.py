@@ -38,6 +38,7 @@ def allow(request: dict[str, Any]) -> dict[str, Any]:
 class Received:
     path: str
     host: str
+    user_agent: str
     review: dict[str, Any]
 
     @property
@@ -96,7 +97,10 @@ def _handler(webhook: WebhookServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            webhook.received.append(Received(self.path, self.headers.get("Host", ""), review))
+            headers = self.headers
+            webhook.received.append(
+                Received(self.path, headers["Host"], headers["User-Agent"], review)
+            )
             if webhook.delay_seconds:
                 time.sleep(webhook.delay_seconds)
             response = {"uid": review["request"]["uid"], **webhook.decide(review["request"])}
