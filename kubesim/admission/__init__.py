@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import functools
 import importlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kubesim import errors
 from kubesim.admission.attributes import (
@@ -36,6 +36,9 @@ from kubesim.admission.attributes import (
     write_attributes,
 )
 from kubesim.resources import lookup
+
+if TYPE_CHECKING:
+    from kubesim.cluster import Cluster
 
 __all__ = [
     "CONNECT",
@@ -59,7 +62,6 @@ __all__ = [
     "write_attributes",
 ]
 
-ADMISSION_GROUP: Final = "admissionregistration.k8s.io"
 # Fields the server generates before admission that a replay generates anew; the replay keeps
 # the values admission saw, so what is stored is what the webhooks judged.
 _GENERATED_FIELDS: Final = ("uid", "creationTimestamp")
@@ -79,7 +81,7 @@ class AdmissionPending(Exception):
 class RequestAdmission:
     """The admission state of one API request across its rounds."""
 
-    def __init__(self, cluster: Any, enabled: bool) -> None:
+    def __init__(self, cluster: Cluster, enabled: bool) -> None:
         self.cluster = cluster
         # False when no configuration exists at all: nothing is ever pending.
         self.enabled = enabled
@@ -126,18 +128,19 @@ class RequestAdmission:
                 meta[key] = seen[key]
         if seen.get("name") and seen["name"] != meta.get("name"):
             rt = lookup(now.resource.group, now.resource.version, now.resource.resource)
-            if rt is not None and self.cluster.store.exists(rt, now.namespace, seen["name"]):
+            namespace = now.namespace if rt is not None and rt.namespaced else ""
+            if rt is not None and self.cluster.store.exists(rt, namespace, seen["name"]):
                 raise errors.already_exists(rt, seen["name"])
             meta["name"] = seen["name"]
 
 
-def admission_configured(cluster: Any) -> bool:
+def admission_configured(cluster: Cluster) -> bool:
     """Whether any validating admission configuration exists (the fast path when none)."""
     return bool(cluster.webhooks.configured()) or _policies_configured(cluster)
 
 
 async def admit_pending(
-    cluster: Any, admission: RequestAdmission, pending: AdmissionPending
+    cluster: Cluster, admission: RequestAdmission, pending: AdmissionPending
 ) -> None:
     """Admit what a round asked about, so the next round passes its check."""
     for question in pending.questions:
@@ -145,7 +148,7 @@ async def admit_pending(
         admission.allowed(question)
 
 
-async def admit(cluster: Any, attributes: AdmissionAttributes) -> list[str]:
+async def admit(cluster: Cluster, attributes: AdmissionAttributes) -> list[str]:
     """Run validating admission for `attributes`: the warnings for the response, or the
     ApiError that refuses the request."""
     warnings: list[str] = []
@@ -176,7 +179,7 @@ def _policies_module() -> Any:
         return None
 
 
-def _policies_configured(cluster: Any) -> bool:
+def _policies_configured(cluster: Cluster) -> bool:
     policies = _policies_module()
     return bool(policies is not None and policies.configured(cluster))
 
