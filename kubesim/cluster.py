@@ -86,6 +86,8 @@ class Cluster:
         self.clock.offset_seconds = 0.0
         self.authenticator.clear_user_tokens()
         self.faults.clear()
+        # Addresses set at run time (the admin endpoint) go; the command line's stay.
+        self.webhooks.service_addresses = dict(self.config.service_addresses)
         for name in BUILTIN_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})
         self.apply(bootstrap_objects())

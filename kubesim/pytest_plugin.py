@@ -97,6 +97,11 @@ class KubesimHandle:
         """A static token for `user` (who also gets `system:authenticated`)."""
         self._admin("POST", "users", {"token": token, "user": user, "groups": groups})
 
+    def set_service_address(self, service: str, address: str) -> None:
+        """Where the Service "NAMESPACE/NAME" of a webhook's clientConfig listens
+        ("HOST:PORT"), until the next reset (like --service-address, at run time)."""
+        self._admin("PUT", "service-addresses", {"service": service, "address": address})
+
     def reset(self) -> None:
         """Back to the seed state: objects, users, clock, faults and latency."""
         self._admin("POST", "reset")

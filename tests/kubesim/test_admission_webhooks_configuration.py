@@ -333,3 +333,51 @@ def test_the_generation_moves_when_the_webhooks_change(kubesim: KubesimHandle) -
     assert [o.metadata.generation for o in (created, labelled, changed)] == [1, 1, 2]
     assert changed.webhooks[0].timeout_seconds == 5
     assert changed.webhooks[0].side_effects == "None"
+
+
+def test_a_service_address_can_be_set_at_run_time_until_the_next_reset(
+    kubesim: KubesimHandle, service_webhook: WebhookServer
+) -> None:
+    kubesim.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "guard", "namespace": "scangate"},
+            "spec": {"ports": [{"port": 443}]},
+        }
+    )
+    kubesim.set_service_address("scangate/guard", f"127.0.0.1:{service_webhook.port}")
+    service = {"namespace": "scangate", "name": "guard", "path": "/validate"}
+    create(
+        kubesim,
+        configuration(clientConfig={"service": service, "caBundle": service_webhook.ca_bundle}),
+    )
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "b"}]}}
+
+    with kubesim.admin_client() as api:
+        client.CoreV1Api(api).create_namespaced_pod("payments", pod)
+
+    assert [r.request["name"] for r in service_webhook.received] == ["p"]
+    kubesim.reset()
+    kubesim.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "guard", "namespace": "scangate"},
+            "spec": {"ports": [{"port": 443}]},
+        }
+    )
+    create(kubesim, configuration(clientConfig={"service": service}))
+    with kubesim.admin_client() as api, pytest.raises(ApiException) as raised:
+        client.CoreV1Api(api).create_namespaced_pod("payments", pod)
+    assert "kubesim has no address for service scangate/guard" in raised.value.body
+    with httpx.Client(base_url=kubesim.url, trust_env=False) as http:
+        answer = http.put(
+            "/_kubesim/service-addresses",
+            json={"service": "guard", "address": "127.0.0.1:1"},
+            headers={"Authorization": f"Bearer {kubesim.admin_token}"},
+        )
+    assert (answer.status_code, answer.json()["message"]) == (
+        400,
+        "`service` must be NAMESPACE/NAME",
+    )
