@@ -365,3 +365,55 @@ def test_a_dry_run_update_is_admitted_as_dry_run_and_changes_nothing(
     assert request["object"]["metadata"]["labels"]["scanned"] == "yes"
     assert answered.metadata.labels["scanned"] == "yes"
     assert "scanned" not in (stored.metadata.labels or {})
+
+
+@pytest.mark.parametrize(
+    ("group", "resource", "kind", "body"),
+    [
+        ("", "serviceaccounts", "ServiceAccount", {}),
+        ("", "secrets", "Secret", {"stringData": {"token": "x"}}),
+        ("rbac.authorization.k8s.io", "roles", "Role", {"rules": []}),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "RoleBinding",
+            {
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "view",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "default", "namespace": "payments"}
+                ],
+            },
+        ),
+    ],
+)
+def test_every_stored_kind_is_admitted(
+    kubesim: KubesimHandle,
+    webhook: WebhookServer,
+    group: str,
+    resource: str,
+    kind: str,
+    body: dict[str, Any],
+) -> None:
+    everything = {"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*"]}
+    register(kubesim, webhook_configuration(webhook, rules=[everything]))
+    webhook.decide = lambda request: {"allowed": False, "status": {"message": "not today"}}
+    prefix = f"/apis/{group}/v1" if group else "/api/v1"
+    api_version = f"{group}/v1" if group else "v1"
+
+    with httpx.Client(base_url=kubesim.url, trust_env=False) as http:
+        answer = http.post(
+            f"{prefix}/namespaces/payments/{resource}",
+            json={"apiVersion": api_version, "kind": kind, "metadata": {"name": "scan"}, **body},
+            headers={"Authorization": f"Bearer {kubesim.admin_token}"},
+        )
+
+    assert answer.status_code == 400
+    assert answer.json()["message"] == f'admission webhook "{HOOK}" denied the request: not today'
+    [request] = webhook.requests()
+    assert request["kind"] == {"group": group, "version": "v1", "kind": kind}
+    assert request["resource"] == {"group": group, "version": "v1", "resource": resource}
+    assert request["object"]["metadata"]["name"] == "scan"
