@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kubesim.pytest_plugin import KubesimHandle
 from tests.kubesim.webhook_server import (
+    HOOK,
     POD_CREATE,
     WebhookServer,
     create_pod,
@@ -153,3 +155,55 @@ def test_match_conditions_can_ask_the_authorizer(
     create_pod(kubesim, pod("scan-1"))
 
     assert bool(webhook.received) is reached
+
+
+@pytest.mark.parametrize(
+    ("group", "resource", "kind", "body"),
+    [
+        ("", "serviceaccounts", "ServiceAccount", {}),
+        ("", "secrets", "Secret", {"stringData": {"token": "x"}}),
+        ("rbac.authorization.k8s.io", "roles", "Role", {"rules": []}),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "RoleBinding",
+            {
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "view",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "default", "namespace": "payments"}
+                ],
+            },
+        ),
+    ],
+)
+def test_every_stored_kind_is_admitted(
+    kubesim: KubesimHandle,
+    webhook: WebhookServer,
+    group: str,
+    resource: str,
+    kind: str,
+    body: dict[str, Any],
+) -> None:
+    everything = {"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*"]}
+    register(kubesim, webhook_configuration(webhook, rules=[everything]))
+    webhook.decide = lambda request: {"allowed": False, "status": {"message": "not today"}}
+    prefix = f"/apis/{group}/v1" if group else "/api/v1"
+    api_version = f"{group}/v1" if group else "v1"
+
+    with httpx.Client(base_url=kubesim.url, trust_env=False) as http:
+        answer = http.post(
+            f"{prefix}/namespaces/payments/{resource}",
+            json={"apiVersion": api_version, "kind": kind, "metadata": {"name": "scan"}, **body},
+            headers={"Authorization": f"Bearer {kubesim.admin_token}"},
+        )
+
+    assert answer.status_code == 400
+    assert answer.json()["message"] == f'admission webhook "{HOOK}" denied the request: not today'
+    [request] = webhook.requests()
+    assert request["kind"] == {"group": group, "version": "v1", "kind": kind}
+    assert request["resource"] == {"group": group, "version": "v1", "resource": resource}
+    assert request["object"]["metadata"]["name"] == "scan"
