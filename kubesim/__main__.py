@@ -3,6 +3,7 @@
 python -m kubesim --host 127.0.0.1 --port 0 --admin-token TOKEN [--seed FILE.yaml] [--tls]
                   [--latency-ms N] [--write-kubeconfig PATH] [--token-max-seconds N]
                   [--token-cache-ttl-seconds N] [--kube-version 1.30..1.35]
+                  [--service-address NS/NAME=HOST:PORT ...]
 """
 
 from __future__ import annotations
@@ -63,7 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fault-seed", type=int, default=0, help="seed for random latency and fault choices"
     )
+    parser.add_argument(
+        "--service-address",
+        action="append",
+        default=[],
+        metavar="NS/NAME=HOST:PORT",
+        help="where the Service NS/NAME of an admission webhook's clientConfig.service listens "
+        "(repeatable; there is no cluster network)",
+    )
     return parser
+
+
+def _service_addresses(values: list[str]) -> tuple[tuple[str, str], ...] | None:
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        service, _, address = value.partition("=")
+        namespace, slash, name = service.partition("/")
+        host, colon, port = address.rpartition(":")
+        if not (namespace and slash and name and host and colon and port.isdigit()):
+            return None
+        pairs.append((service, address))
+    return tuple(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"kubesim: cannot read --seed {args.seed}: {exc}", file=sys.stderr)
             return 2
+    service_addresses = _service_addresses(args.service_address)
+    if service_addresses is None:
+        print("kubesim: --service-address must look like NS/NAME=HOST:PORT", file=sys.stderr)
+        return 2
     config = SimConfig(
         admin_tokens=tuple(args.admin_token),
+        service_addresses=service_addresses,
         seed_yaml=seed_yaml,
         token_max_seconds=args.token_max_seconds,
         latency_ms=args.latency_ms,

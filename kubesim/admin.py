@@ -1,4 +1,5 @@
-"""The admin-only control endpoint, `/_kubesim/...`: faults, latency, reset, users, clock.
+"""The admin-only control endpoint, `/_kubesim/...`: faults, latency, reset, users, clock,
+where admission webhook Services listen.
 
 It is HTTP rather than in-process so that tests in any process (the product under test, a
 subprocess, a benchmark) can drive the same simulated cluster. Only the admin token may use it:
@@ -71,6 +72,15 @@ class AdminEndpoint:
             if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
                 raise errors.bad_request("apply takes a JSON list of objects (or {items: [...]})")
             return json_response({"items": self.cluster.apply(objects)}, 201)
+        if route == ("PUT", "service-addresses"):
+            body = self._body(request)
+            service, address = body.get("service"), body.get("address")
+            if not isinstance(service, str) or service.count("/") != 1:
+                raise errors.bad_request("`service` must be NAMESPACE/NAME")
+            if not isinstance(address, str) or not address.rpartition(":")[2].isdigit():
+                raise errors.bad_request("`address` must be HOST:PORT")
+            self.cluster.webhooks.service_addresses[service] = address
+            return json_response(dict(self.cluster.webhooks.service_addresses))
         if route == ("GET", "requests"):
             return json_response({"requests": list(self.request_log)})
         if route == ("DELETE", "requests"):

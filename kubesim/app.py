@@ -16,6 +16,15 @@ from typing import Any, Final
 from kubesim import errors
 from kubesim.admin import PREFIX as ADMIN_PREFIX
 from kubesim.admin import AdminEndpoint
+from kubesim.admission import (
+    MAX_ROUNDS,
+    AdmissionPending,
+    RequestAdmission,
+    admission_configured,
+    admit_pending,
+    conflict_after_rounds,
+    warning_header,
+)
 from kubesim.cluster import Cluster
 from kubesim.discovery import discovery_document
 from kubesim.errors import ApiError
@@ -118,7 +127,7 @@ class KubesimApp:
             if user is None:
                 raise errors.unauthorized()
             user = impersonate(self.cluster.authorizer, user, request)
-            response = self._serve(user, info, request)
+            response = await self._serve_admitted(user, info, request)
         except ApiError as exc:
             response = status_response(exc)
         status = 101 if isinstance(response, StreamSession) else response.status
@@ -138,8 +147,26 @@ class KubesimApp:
             return False
         raise rule.error()
 
-    def _serve(
+    async def _serve_admitted(
         self, user: UserInfo, info: RequestInfo, request: Request
+    ) -> Response | StreamSession:
+        """Serve the request in rounds: a round that reaches a point of admission not yet
+        decided stops there (nothing stored), admission runs, and the request is replayed
+        (see kubesim.admission)."""
+        admission = RequestAdmission(self.cluster, admission_configured(self.cluster))
+        for _ in range(MAX_ROUNDS):
+            try:
+                answer = self._serve(user, info, request, admission)
+            except AdmissionPending as pending:
+                await admit_pending(self.cluster, admission, pending)
+                continue
+            if admission.warnings and isinstance(answer, Response):
+                answer.headers["Warning"] = warning_header(admission.warnings)
+            return answer
+        raise conflict_after_rounds()
+
+    def _serve(
+        self, user: UserInfo, info: RequestInfo, request: Request, admission: RequestAdmission
     ) -> Response | StreamSession:
         attrs = info.attributes()
         # A WebSocket exec/attach is a GET, authorized here as `get` like any GET; from 1.35
@@ -157,7 +184,7 @@ class KubesimApp:
             message = forbidden_message(user, attrs, decision.reason)
             raise ApiError(403, "Forbidden", message, details)
         if info.resource_request:
-            return self.resources.handle(user, info, request)
+            return self.resources.handle(user, info, request, admission)
         if request.path in _HEALTH_PATHS:
             return Response(200, b"ok", "text/plain; charset=utf-8")
         if request.path == "/openapi/v2" and request.method in ("GET", "HEAD"):

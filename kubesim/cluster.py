@@ -14,6 +14,7 @@ from typing import Any, Final
 import yaml
 
 from kubesim import errors
+from kubesim.admission.webhooks import WebhookDispatcher
 from kubesim.authn import Authenticator
 from kubesim.errors import ApiError
 from kubesim.faults import FaultInjector
@@ -45,6 +46,9 @@ class SimConfig:
     # kube-apiserver's TokenSuccessCacheTTL (10 s, not a flag there); 0 turns the cache off.
     token_cache_ttl_seconds: float = DEFAULT_TOKEN_CACHE_TTL_SECONDS
     kube_version: str = DEFAULT_KUBE_VERSION
+    # --service-address: where admission webhooks' clientConfig.service live ("NS/NAME",
+    # "HOST:PORT"); there is no cluster network to route to a Service.
+    service_addresses: tuple[tuple[str, str], ...] = ()
 
 
 def parse_manifests(text: str) -> list[Obj]:
@@ -80,6 +84,9 @@ class Cluster:
         )
         self.authorizer = Authorizer(self.store)
         self.faults = FaultInjector(seed=config.fault_seed, base_latency_ms=config.latency_ms)
+        self.webhooks = WebhookDispatcher(
+            self.store, dict(config.service_addresses), self.authorizer.authorize
+        )
         self._seed = parse_manifests(config.seed_yaml) if config.seed_yaml else []
         self.reset()
 
@@ -89,6 +96,8 @@ class Cluster:
         self.authenticator.clear_user_tokens()
         self.token_cache.clear()  # a fresh cluster: nothing authenticated yet
         self.faults.clear()
+        # Addresses set at run time (the admin endpoint) go; the command line's stay.
+        self.webhooks.service_addresses = dict(self.config.service_addresses)
         for name in BUILTIN_NAMESPACES:
             self.registry.create(NAMESPACES, "", {"metadata": {"name": name}})
         self.apply(bootstrap_objects())

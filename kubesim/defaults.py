@@ -98,7 +98,15 @@ def _deployment(obj: Obj) -> list[FieldError]:
     return []
 
 
+def _webhook_configuration(obj: Obj) -> list[FieldError]:
+    # Imported here: the admission package builds on validation, which this module precedes.
+    from kubesim.admission.configuration import default_webhook_configuration
+
+    return default_webhook_configuration(obj)
+
+
 _DEFAULTERS: Final[dict[str, Callable[[Obj], list[FieldError]]]] = {
+    "ValidatingWebhookConfiguration": _webhook_configuration,
     "Namespace": _namespace,
     "Pod": _pod,
     "Secret": _secret,

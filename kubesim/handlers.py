@@ -10,6 +10,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from kubesim import errors
+from kubesim.admission import (
+    RequestAdmission,
+    connect_attributes,
+    delete_attributes,
+    subresource_create_attributes,
+    write_attributes,
+)
 from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
 from kubesim.httpio import Request, Response, json_response
@@ -17,7 +24,7 @@ from kubesim.patch import MERGE_PATCH, apply_patch
 from kubesim.podexec import StreamSession, container_name, open_stream
 from kubesim.podexec.authorization import authorize_connect_create
 from kubesim.rbac import NOT_FOUND_PREFIX, UserInfo, denial_detail
-from kubesim.registry import Admit
+from kubesim.registry import Admit, AdmitDeletes
 from kubesim.requestinfo import RequestInfo
 from kubesim.resources import ResourceType, lookup, resource
 from kubesim.reviews import review
@@ -47,15 +54,16 @@ class ResourceHandler:
         self.registry = cluster.registry
 
     def handle(
-        self, user: UserInfo, info: RequestInfo, request: Request
+        self, user: UserInfo, info: RequestInfo, request: Request, admission: RequestAdmission
     ) -> Response | StreamSession:
         rt = lookup(info.api_group, info.api_version, info.resource)
         if rt is None or info.extra_parts:
             raise errors.path_not_found()
         if info.namespace and not rt.namespaced and rt.plural != "namespaces":
             raise errors.path_not_found()
+        writes = _Admission(admission, user, rt, request)
         if info.subresource:
-            return self._subresource(user, info, request, rt)
+            return self._subresource(user, info, request, rt, writes)
         if rt.virtual:
             if info.verb != "create":
                 raise errors.method_not_allowed()
@@ -74,28 +82,34 @@ class ResourceHandler:
         if verb == "create":
             body = request.decode_body()
             dry_run = bool(request.query.get("dryRun"))
-            obj = self.registry.create(
-                rt, namespace, body, self._admit(user, rt, namespace), dry_run
-            )
+            admit = writes.chain(self._admit(user, rt, namespace), namespace)
+            obj = self.registry.create(rt, namespace, body, admit, dry_run)
             return json_response(obj, 201)
         if verb == "update":
-            admit = self._admit(user, rt, namespace, info.name)
-            obj = self.registry.update(rt, namespace, info.name, request.decode_body(), admit)
+            admit = writes.chain(self._admit(user, rt, namespace, info.name), namespace)
+            body = request.decode_body()
+            obj = self.registry.update(
+                rt, namespace, info.name, body, admit, dry_run=writes.dry_run
+            )
             return json_response(obj)
         if verb == "patch":
             content_type, patch = request.decode_patch()
-            admit = self._admit(user, rt, namespace, info.name)
+            admit = writes.chain(self._admit(user, rt, namespace, info.name), namespace)
             existed = self.cluster.store.exists(rt, namespace, info.name)
-            obj = self.registry.patch(rt, namespace, info.name, content_type, patch, admit)
+            obj = self.registry.patch(
+                rt, namespace, info.name, content_type, patch, admit, dry_run=writes.dry_run
+            )
             # Server-side apply may create the object, which is a 201 like any create.
             return json_response(obj, 200 if existed else 201)
         if verb == "delete":
             options = request.decode_optional_body()
-            obj = self.registry.delete(rt, namespace, info.name, options)
+            admit_deletes = writes.deletes(namespace, options)
+            obj = self.registry.delete(rt, namespace, info.name, options, admit_deletes)
             return json_response(obj)
         if verb == "deletecollection":
+            admit_deletes = writes.deletes(namespace, None)
             return json_response(
-                self.registry.delete_collection(rt, namespace or None, request.query)
+                self.registry.delete_collection(rt, namespace or None, request.query, admit_deletes)
             )
         raise errors.method_not_allowed()
 
@@ -150,7 +164,12 @@ class ResourceHandler:
         return json_response(review(self.cluster, rt, info.namespace, body, user), 201)
 
     def _subresource(
-        self, user: UserInfo, info: RequestInfo, request: Request, rt: ResourceType
+        self,
+        user: UserInfo,
+        info: RequestInfo,
+        request: Request,
+        rt: ResourceType,
+        writes: _Admission,
     ) -> Response | StreamSession:
         sub = rt.subresource(info.subresource)
         if sub is None or info.verb not in sub.verbs:
@@ -161,8 +180,12 @@ class ResourceHandler:
         name = info.name
         if sub.name == "token":
             body = request.decode_body()
+            if isinstance(body, dict):  # anything else is create_token's 400
+                writes.subresource_create(sub.name, namespace, name, body)
             return json_response(create_token(self.cluster, namespace, name, body), 201)
         if sub.name in ("exec", "attach"):
+            # CONNECT admission comes before the pod is looked up, as in the apiserver.
+            writes.connect(sub.name, namespace, name)
 
             def authorize_connect() -> None:
                 authorize_connect_create(self.cluster.authorizer, self.cluster.version, user, info)
@@ -174,13 +197,18 @@ class ResourceHandler:
             target = "status" if sub.name == "finalize" else sub.name
             if info.verb == "get":
                 return json_response(self.registry.get(rt, namespace, name))
+            admit = writes.chain(_admit_all, namespace, sub.name)
             if info.verb == "update":
                 body = request.decode_body()
                 return json_response(
-                    self.registry.update(rt, namespace, name, body, subresource=target)
+                    self.registry.update(
+                        rt, namespace, name, body, admit, target, dry_run=writes.dry_run
+                    )
                 )
             content_type, patch = request.decode_patch()
-            obj = self.registry.patch(rt, namespace, name, content_type, patch, subresource=target)
+            obj = self.registry.patch(
+                rt, namespace, name, content_type, patch, admit, target, dry_run=writes.dry_run
+            )
             return json_response(obj)
         if sub.name == "scale":
             return self._scale(rt, namespace, name, info, request)
@@ -230,3 +258,63 @@ def _scale_of(obj: Obj) -> dict[str, Any]:
 
 def _admit_all(new: Obj, old: Obj | None) -> None:
     return None
+
+
+class _Admission:
+    """The request's points of admission (kubesim.admission), bound to its user and resource."""
+
+    def __init__(
+        self, admission: RequestAdmission, user: UserInfo, rt: ResourceType, request: Request
+    ) -> None:
+        self.admission = admission
+        self.user = user
+        self.rt = rt
+        self.request = request
+        # ?dryRun=All: admitted (and validated) as a real write, never stored.
+        self.dry_run = bool(request.query.get("dryRun"))
+
+    def chain(self, first: Admit, namespace: str, subresource: str = "") -> Admit:
+        """`first` (escalation checks), then validating admission of the final object."""
+
+        def admit(new: Obj, old: Obj | None) -> None:
+            first(new, old)
+            attributes = write_attributes(
+                self.rt, subresource, namespace, new, old, self.request.query, self.user
+            )
+            self.admission.check(attributes, target=new if old is None else None)
+
+        return admit
+
+    def deletes(self, namespace: str, options: Any) -> AdmitDeletes:
+        def admit(objects: list[Obj]) -> None:
+            self.admission.check_all(
+                [
+                    delete_attributes(
+                        self.rt,
+                        str(obj["metadata"].get("namespace", namespace)),
+                        obj,
+                        options if isinstance(options, dict) else None,
+                        self.request.query,
+                        self.user,
+                    )
+                    for obj in objects
+                ]
+            )
+
+        return admit
+
+    def subresource_create(
+        self, subresource: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> None:
+        self.admission.check(
+            subresource_create_attributes(
+                self.rt, subresource, namespace, name, body, self.request.query, self.user
+            )
+        )
+
+    def connect(self, subresource: str, namespace: str, name: str) -> None:
+        self.admission.check(
+            connect_attributes(
+                self.rt, subresource, namespace, name, self.request.query_lines, self.user
+            )
+        )

@@ -36,6 +36,9 @@ _MERGE_KEYS: Final = {
     "conditions": "type",
     "ownerReferences": "uid",
     "secrets": "name",
+    # ValidatingWebhookConfiguration.webhooks and their matchConditions.
+    "webhooks": "name",
+    "matchConditions": "name",
 }
 
 

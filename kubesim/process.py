@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -44,6 +45,7 @@ class KubesimProcess:
         host: str = "127.0.0.1",
         token_cache_ttl_seconds: float | None = None,
         kube_version: str | None = None,
+        service_addresses: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = directory
         self.admin_token = admin_token
@@ -55,6 +57,7 @@ class KubesimProcess:
         # None: kubesim's defaults (the apiserver's 10 s cache; the newest modelled release).
         self.token_cache_ttl_seconds = token_cache_ttl_seconds
         self.kube_version = kube_version
+        self.service_addresses = dict(service_addresses or {})
         self.port = 0
         self.url = ""
         self.kubeconfig_path = directory / "admin.kubeconfig"
@@ -94,6 +97,8 @@ class KubesimProcess:
             args += ["--token-cache-ttl-seconds", str(self.token_cache_ttl_seconds)]
         if self.kube_version is not None:
             args += ["--kube-version", self.kube_version]
+        for service, address in self.service_addresses.items():
+            args += ["--service-address", f"{service}={address}"]
         return args
 
     def start(self) -> None:

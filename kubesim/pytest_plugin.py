@@ -7,8 +7,9 @@ Fixtures (register with `pytest_plugins = ["kubesim.pytest_plugin"]`):
   process per test.
 - `kubesim_tls`: the same over HTTPS with a generated CA.
 - `kubesim_factory`: `factory(seed=None, tls=False, latency_ms=0, token_max_seconds=None,
-  token_cache_ttl_seconds=None, kube_version=None)` starts a dedicated process (stopped at
-  teardown) for tests that need other settings.
+  token_cache_ttl_seconds=None, kube_version=None, service_addresses=None)`
+  (`service_addresses`: `{"NS/NAME": "HOST:PORT"}` for admission webhook Services) starts a
+  dedicated process (stopped at teardown) for tests that need other settings.
 
 Every process runs with kube-apiserver's defaults (the 10 s token authentication cache on) as
 the release named by the environment variable `KUBESIM_KUBE_VERSION` (default: kubesim's
@@ -25,7 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,11 @@ class KubesimHandle:
     def add_user_token(self, token: str, user: str, groups: list[str]) -> None:
         """A static token for `user` (who also gets `system:authenticated`)."""
         self._admin("POST", "users", {"token": token, "user": user, "groups": groups})
+
+    def set_service_address(self, service: str, address: str) -> None:
+        """Where the Service "NAMESPACE/NAME" of a webhook's clientConfig listens
+        ("HOST:PORT"), until the next reset (like --service-address, at run time)."""
+        self._admin("PUT", "service-addresses", {"service": service, "address": address})
 
     def reset(self) -> None:
         """Back to the seed state: objects, users, clock, faults and latency."""
@@ -224,6 +230,7 @@ def launch_kubesim(
     token_max_seconds: int | None = None,
     token_cache_ttl_seconds: float | None = None,
     kube_version: str | None = None,
+    service_addresses: Mapping[str, str] | None = None,
 ) -> KubesimHandle:
     """Start a kubesim process in `directory` (the fixtures' way; also for tests that need a
     process of wider scope, e.g. one per release for a module). The caller stops it."""
@@ -240,6 +247,7 @@ def launch_kubesim(
         kube_version=str(KubeVersion.parse(kube_version))
         if kube_version
         else default_kube_version(),
+        service_addresses=service_addresses,
     )
     process.start()
     return _handle(process)
@@ -280,9 +288,11 @@ def kubesim_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., KubesimHandle]]:
     """Start dedicated kubesim processes: `factory(seed=None, tls=False, latency_ms=0,
-    token_max_seconds=None, token_cache_ttl_seconds=None, kube_version=None)`; `seed=None` is
-    the default seed, "" an empty cluster; None for the cache TTL is the apiserver's 10 s (0
-    turns the cache off), for the version `KUBESIM_KUBE_VERSION` or 1.35."""
+    token_max_seconds=None, token_cache_ttl_seconds=None, kube_version=None,
+    service_addresses=None)`; `seed=None` is the default seed, "" an empty cluster; None for the
+    cache TTL is the apiserver's 10 s (0 turns the cache off), for the version
+    `KUBESIM_KUBE_VERSION` or 1.35; `service_addresses` maps "NS/NAME" to "HOST:PORT" for
+    webhook Services."""
     started: list[KubesimHandle] = []
 
     def factory(
@@ -292,6 +302,7 @@ def kubesim_factory(
         token_max_seconds: int | None = None,
         token_cache_ttl_seconds: float | None = None,
         kube_version: str | None = None,
+        service_addresses: Mapping[str, str] | None = None,
     ) -> KubesimHandle:
         handle = launch_kubesim(
             tmp_path_factory.mktemp("kubesim"),
@@ -301,6 +312,7 @@ def kubesim_factory(
             token_max_seconds,
             token_cache_ttl_seconds,
             kube_version,
+            service_addresses,
         )
         started.append(handle)
         return handle

@@ -26,6 +26,8 @@ from kubesim.validation import validate_object
 
 # Called with (new object, old object or None) just before a write is stored.
 Admit = Callable[[Obj, Obj | None], None]
+# Called with the objects a delete (or deletecollection) is about to remove, before any goes.
+AdmitDeletes = Callable[[list[Obj]], None]
 
 NAMESPACES: Final = resource("", "namespaces")
 SERVICE_ACCOUNTS: Final = resource("", "serviceaccounts")
@@ -124,19 +126,19 @@ class Registry:
         meta.pop("deletionTimestamp", None)
         meta.pop("managedFields", None)
         self._validate(rt, obj, apply_defaults(rt.kind, obj))
-        name = meta["name"]
-        if self.store.exists(rt, namespace, name):
-            raise errors.already_exists(rt, name)
-        admit(obj, None)
+        if self.store.exists(rt, namespace, meta["name"]):
+            raise errors.already_exists(rt, meta["name"])
+        # As BeforeCreate: admission sees the object with its uid and timestamp.
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self.clock.timestamp()
         if rt.has_generation:
             meta["generation"] = 1
+        admit(obj, None)
         if dry_run:
             return self._with_type(rt, obj)
         stored = self.store.put(rt, obj)
         if rt is NAMESPACES:
-            self._create_default_service_account(name)
+            self._create_default_service_account(meta["name"])
         return stored
 
     def update(
@@ -147,6 +149,7 @@ class Registry:
         body: Any,
         admit: Admit = _no_admission,
         subresource: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         obj = self._check_body(rt, namespace, body)
         meta = obj["metadata"]
@@ -171,12 +174,17 @@ class Registry:
         obj = self._merge_server_owned(rt, old, obj, subresource)
         self._validate(rt, obj, apply_defaults(rt.kind, obj))
         self._check_immutable(rt, old, obj)
+        # Admission runs for no-op updates too, as kube-apiserver's does (a denied no-op is
+        # still denied); only the write is skipped.
+        admit(obj, self._with_type(rt, old))
         if _same_content(old, obj):
             # A no-op update does not write, so the resourceVersion does not move.
             return self._with_type(rt, old)
-        admit(obj, old)
-        if rt.has_generation and obj.get("spec") != old.get("spec"):
+        if rt.has_generation and obj.get(rt.generation_of) != old.get(rt.generation_of):
             obj["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
+        if dry_run:
+            # Everything a real write would do, admission included, except storing it.
+            return self._with_type(rt, obj)
         return self.store.put(rt, obj)
 
     def patch(
@@ -188,6 +196,7 @@ class Registry:
         patch_body: Any,
         admit: Admit = _no_admission,
         subresource: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         old = self.store.get(rt, namespace, name)
         if old is None:
@@ -200,7 +209,7 @@ class Registry:
                         f"the URL ({name})"
                     )
                 meta["name"] = name
-                return self.create(rt, namespace, patch_body, admit)
+                return self.create(rt, namespace, patch_body, admit, dry_run)
             raise errors.not_found(rt, name)
         old = self._with_type(rt, old)
         patched = apply_patch(content_type, old, patch_body)
@@ -218,7 +227,7 @@ class Registry:
         patched["metadata"]["resourceVersion"] = (
             requested_version or old["metadata"]["resourceVersion"]
         )
-        return self.update(rt, namespace, name, patched, admit, subresource)
+        return self.update(rt, namespace, name, patched, admit, subresource, dry_run)
 
     def delete(
         self,
@@ -226,10 +235,14 @@ class Registry:
         namespace: str,
         name: str,
         options: Mapping[str, Any] | None = None,
+        admit: AdmitDeletes | None = None,
     ) -> Obj:
         current = self.store.peek(rt, namespace, name)
         if current is None:
             raise errors.not_found(rt, name)
+        if admit is not None:
+            # Admission comes before the preconditions, which storage checks as it deletes.
+            admit([self._with_type(rt, dict(current))])
         preconditions = (options or {}).get("preconditions") or {}
         meta = current["metadata"]
         for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
@@ -253,10 +266,17 @@ class Registry:
         return self._with_type(rt, obj)
 
     def delete_collection(
-        self, rt: ResourceType, namespace: str | None, query: Mapping[str, str]
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        query: Mapping[str, str],
+        admit: AdmitDeletes | None = None,
     ) -> Obj:
         deleted = []
-        for obj in self._selected(rt, namespace, query):
+        selected = self._selected(rt, namespace, query)
+        if admit is not None:
+            admit([self._with_type(rt, dict(obj)) for obj in selected])
+        for obj in selected:
             meta = obj["metadata"]
             deleted.append(self.delete(rt, meta.get("namespace", ""), meta["name"]))
         for obj in deleted:

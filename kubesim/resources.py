@@ -53,6 +53,8 @@ class ResourceType:
     # Review objects (SubjectAccessReview, TokenReview...) are answered, never stored.
     virtual: bool = False
     has_generation: bool = False
+    # The field whose changes move metadata.generation (webhook configurations have no spec).
+    generation_of: str = "spec"
 
     @property
     def api_version(self) -> str:
@@ -275,6 +277,17 @@ RESOURCE_TYPES: Final[tuple[ResourceType, ...]] = (
         singular="networkpolicy",
         short_names=("netpol",),
         has_generation=True,
+    ),
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        namespaced=False,
+        singular="validatingwebhookconfiguration",
+        categories=("api-extensions",),
+        has_generation=True,
+        generation_of="webhooks",
     ),
     ResourceType(
         "policy",

@@ -63,6 +63,16 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
             "description": "The number of times the containers in this pod have been restarted.",
         },
     ],
+    "ValidatingWebhookConfiguration": [
+        {
+            "name": "Webhooks",
+            "type": "integer",
+            "format": "",
+            "priority": 0,
+            "description": "Webhooks indicates the number of webhooks registered in this "
+            "configuration.",
+        },
+    ],
 }
 
 
@@ -90,7 +100,11 @@ def to_table(
     rows = []
     for obj in objects:
         meta = obj.get("metadata") or {}
-        extra = _pod_cells(obj) if rt.kind == "Pod" else []
+        extra: list[Any] = []
+        if rt.kind == "Pod":
+            extra = _pod_cells(obj)
+        elif rt.kind == "ValidatingWebhookConfiguration":
+            extra = [len(obj.get("webhooks") or [])]
         cells = [meta.get("name", ""), *extra, _age(meta.get("creationTimestamp", ""), now)]
         partial = {
             "kind": "PartialObjectMetadata",

@@ -317,7 +317,15 @@ def _validate_persistent_volume_claim(obj: Mapping[str, Any]) -> list[FieldError
     return errors
 
 
+def _validate_webhook_configuration(obj: Mapping[str, Any]) -> list[FieldError]:
+    # Imported here: the admission package builds on this module's name rules.
+    from kubesim.admission.configuration import validate_webhook_configuration
+
+    return validate_webhook_configuration(obj)
+
+
 _KIND_CHECKS: Final = {
+    "ValidatingWebhookConfiguration": _validate_webhook_configuration,
     "Pod": _validate_pod,
     "Role": _validate_role,
     "ClusterRole": _validate_cluster_role,
