@@ -7,16 +7,18 @@ the object being written.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kubesim import errors
+from kubesim.admission import AdmissionAttributes, admit, warning_header
 from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
 from kubesim.httpio import Request, Response, json_response
 from kubesim.patch import MERGE_PATCH, apply_patch
 from kubesim.podexec import StreamSession, container_name, open_stream
 from kubesim.rbac import NOT_FOUND_PREFIX, UserInfo, denial_detail
-from kubesim.registry import Admit
+from kubesim.registry import Admit, AdmitDelete
 from kubesim.requestinfo import RequestInfo
 from kubesim.resources import ResourceType, lookup, resource
 from kubesim.reviews import review
@@ -27,6 +29,7 @@ from kubesim.tokenrequest import create_token, review_token
 _ROLE_KINDS: Final = ("Role", "ClusterRole")
 _BINDING_KINDS: Final = ("RoleBinding", "ClusterRoleBinding")
 _GC_FIELDS: Final = ("ownerReferences", "finalizers")
+_GO_TRUE: Final = ("true", "1", "t", "True", "TRUE")
 
 
 def _only_gc_fields_changed(new: Obj, old: Obj) -> bool:
@@ -48,13 +51,21 @@ class ResourceHandler:
     def handle(
         self, user: UserInfo, info: RequestInfo, request: Request
     ) -> Response | StreamSession:
+        warnings: list[str] = []
+        answer = self._handle(_Call(user, info, request, warnings))
+        if warnings and isinstance(answer, Response):
+            answer.headers["Warning"] = warning_header(warnings)
+        return answer
+
+    def _handle(self, call: _Call) -> Response | StreamSession:
+        user, info, request = call.user, call.info, call.request
         rt = lookup(info.api_group, info.api_version, info.resource)
         if rt is None or info.extra_parts:
             raise errors.path_not_found()
         if info.namespace and not rt.namespaced and rt.plural != "namespaces":
             raise errors.path_not_found()
         if info.subresource:
-            return self._subresource(user, info, request, rt)
+            return self._subresource(call, rt)
         if rt.virtual:
             if info.verb != "create":
                 raise errors.method_not_allowed()
@@ -73,28 +84,30 @@ class ResourceHandler:
         if verb == "create":
             body = request.decode_body()
             dry_run = bool(request.query.get("dryRun"))
-            obj = self.registry.create(
-                rt, namespace, body, self._admit(user, rt, namespace), dry_run
-            )
+            admit = self._admit(call, rt, namespace)
+            obj = self.registry.create(rt, namespace, body, admit, dry_run)
             return json_response(obj, 201)
         if verb == "update":
-            admit = self._admit(user, rt, namespace, info.name)
+            admit = self._admit(call, rt, namespace, info.name)
             obj = self.registry.update(rt, namespace, info.name, request.decode_body(), admit)
             return json_response(obj)
         if verb == "patch":
             content_type, patch = request.decode_patch()
-            admit = self._admit(user, rt, namespace, info.name)
+            admit = self._admit(call, rt, namespace, info.name)
             existed = self.cluster.store.exists(rt, namespace, info.name)
             obj = self.registry.patch(rt, namespace, info.name, content_type, patch, admit)
             # Server-side apply may create the object, which is a 201 like any create.
             return json_response(obj, 200 if existed else 201)
         if verb == "delete":
             options = request.decode_optional_body()
-            obj = self.registry.delete(rt, namespace, info.name, options)
+            admit_delete = self._admit_delete(call, rt)
+            obj = self.registry.delete(rt, namespace, info.name, options, admit_delete)
             return json_response(obj)
         if verb == "deletecollection":
             return json_response(
-                self.registry.delete_collection(rt, namespace or None, request.query)
+                self.registry.delete_collection(
+                    rt, namespace or None, request.query, self._admit_delete(call, rt)
+                )
             )
         raise errors.method_not_allowed()
 
@@ -108,35 +121,92 @@ class ResourceHandler:
             )
         return json_response(obj)
 
-    # --- escalation prevention -------------------------------------------------------------
+    # --- admission: escalation prevention, then validating admission -----------------------
 
-    def _admit(self, user: UserInfo, rt: ResourceType, namespace: str, name: str = "") -> Admit:
+    def _admit(
+        self, call: _Call, rt: ResourceType, namespace: str, name: str = "", subresource: str = ""
+    ) -> Admit:
+        def admit_write(new: Obj, old: Obj | None) -> None:
+            if not subresource:
+                self._check_escalation(call.user, rt, namespace, name, new, old)
+            self._validating_admission(
+                call,
+                rt,
+                "CREATE" if old is None else "UPDATE",
+                new,
+                old,
+                subresource=subresource,
+            )
+
+        return admit_write
+
+    def _admit_delete(self, call: _Call, rt: ResourceType) -> AdmitDelete:
+        def admit_delete(current: Obj) -> None:
+            self._validating_admission(call, rt, "DELETE", None, current)
+
+        return admit_delete
+
+    def _validating_admission(
+        self,
+        call: _Call,
+        rt: ResourceType,
+        operation: str,
+        new: Obj | None,
+        old: Obj | None,
+        *,
+        subresource: str = "",
+        kind: tuple[str, str, str] | None = None,
+        name: str = "",
+    ) -> None:
+        meta = (new or old or {}).get("metadata") or {}
+        group, version, kind_name = kind or (rt.group, rt.version, rt.kind)
+        attributes = AdmissionAttributes(
+            operation=operation,
+            resource=rt,
+            subresource=subresource,
+            namespace=call.info.namespace if rt.namespaced else "",
+            name=name or str(meta.get("name", "")),
+            object=new,
+            old_object=old,
+            user=call.user,
+            kind_group=group,
+            kind_version=version,
+            kind=kind_name,
+            dry_run=bool(call.request.query.get("dryRun")),
+        )
+        call.warnings.extend(admit(attributes, self.cluster.store))
+
+    def _check_escalation(
+        self,
+        user: UserInfo,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        new: Obj,
+        old: Obj | None,
+    ) -> None:
         scope = namespace if rt.namespaced else None
-
-        def admit(new: Obj, old: Obj | None) -> None:
-            if old is not None and _only_gc_fields_changed(new, old):
-                return
-            object_name = new["metadata"].get("name", "")
-            if rt.kind in _ROLE_KINDS:
-                decision = self.cluster.authorizer.check_role_escalation(
-                    user, scope, new.get("rules") or [], name=name
-                )
-            elif rt.kind in _BINDING_KINDS:
-                decision = self.cluster.authorizer.check_binding(user, new, scope)
-            else:
-                return
-            if decision.allowed:
-                return
-            if decision.reason.startswith(NOT_FOUND_PREFIX):
-                # As kube-apiserver: without `bind`, the role must be resolvable, and its
-                # lookup's NotFound is what the client sees.
-                ref = new.get("roleRef") or {}
-                plural = "roles" if ref.get("kind") == "Role" else "clusterroles"
-                role_rt = resource("rbac.authorization.k8s.io", plural)
-                raise errors.not_found(role_rt, str(ref.get("name", "")))
-            raise errors.forbidden(rt, object_name, denial_detail(decision.reason))
-
-        return admit if rt.kind in (*_ROLE_KINDS, *_BINDING_KINDS) else _admit_all
+        if old is not None and _only_gc_fields_changed(new, old):
+            return
+        object_name = new["metadata"].get("name", "")
+        if rt.kind in _ROLE_KINDS:
+            decision = self.cluster.authorizer.check_role_escalation(
+                user, scope, new.get("rules") or [], name=name
+            )
+        elif rt.kind in _BINDING_KINDS:
+            decision = self.cluster.authorizer.check_binding(user, new, scope)
+        else:
+            return
+        if decision.allowed:
+            return
+        if decision.reason.startswith(NOT_FOUND_PREFIX):
+            # As kube-apiserver: without `bind`, the role must be resolvable, and its
+            # lookup's NotFound is what the client sees.
+            ref = new.get("roleRef") or {}
+            plural = "roles" if ref.get("kind") == "Role" else "clusterroles"
+            role_rt = resource("rbac.authorization.k8s.io", plural)
+            raise errors.not_found(role_rt, str(ref.get("name", "")))
+        raise errors.forbidden(rt, object_name, denial_detail(decision.reason))
 
     # --- subresources and reviews ----------------------------------------------------------
 
@@ -148,9 +218,8 @@ class ResourceHandler:
             return json_response(review_token(self.cluster, body), 201)
         return json_response(review(self.cluster, rt, info.namespace, body, user), 201)
 
-    def _subresource(
-        self, user: UserInfo, info: RequestInfo, request: Request, rt: ResourceType
-    ) -> Response | StreamSession:
+    def _subresource(self, call: _Call, rt: ResourceType) -> Response | StreamSession:
+        info, request = call.info, call.request
         sub = rt.subresource(info.subresource)
         if sub is None or info.verb not in sub.verbs:
             if sub is None:
@@ -160,8 +229,19 @@ class ResourceHandler:
         name = info.name
         if sub.name == "token":
             body = request.decode_body()
+            token_kind = ("authentication.k8s.io", "v1", "TokenRequest")
+            self._validating_admission(
+                call, rt, "CREATE", body, None, subresource="token", kind=token_kind, name=name
+            )
             return json_response(create_token(self.cluster, namespace, name, body), 201)
         if sub.name in ("exec", "attach"):
+            # CONNECT admission sees the stream's options, before the pod is even looked up.
+            options = _stream_options(sub.name, request)
+            options_kind = ("", "v1", str(options["kind"]))
+            self._validating_admission(
+                call, rt, "CONNECT", options, None, subresource=sub.name, kind=options_kind,
+                name=name,
+            )  # fmt: skip
             return open_stream(self.registry, sub.name, namespace, name, request)
         if sub.name == "log":
             return self._log(namespace, name, request)
@@ -169,13 +249,16 @@ class ResourceHandler:
             target = "status" if sub.name == "finalize" else sub.name
             if info.verb == "get":
                 return json_response(self.registry.get(rt, namespace, name))
+            admit = self._admit(call, rt, namespace, name, subresource=sub.name)
             if info.verb == "update":
                 body = request.decode_body()
                 return json_response(
-                    self.registry.update(rt, namespace, name, body, subresource=target)
+                    self.registry.update(rt, namespace, name, body, admit, subresource=target)
                 )
             content_type, patch = request.decode_patch()
-            obj = self.registry.patch(rt, namespace, name, content_type, patch, subresource=target)
+            obj = self.registry.patch(
+                rt, namespace, name, content_type, patch, admit, subresource=target
+            )
             return json_response(obj)
         if sub.name == "scale":
             return self._scale(rt, namespace, name, info, request)
@@ -223,5 +306,34 @@ def _scale_of(obj: Obj) -> dict[str, Any]:
     }
 
 
-def _admit_all(new: Obj, old: Obj | None) -> None:
-    return None
+@dataclass(frozen=True)
+class _Call:
+    """One resource request, and the admission warnings its response will carry."""
+
+    user: UserInfo
+    info: RequestInfo
+    request: Request
+    warnings: list[str]
+
+
+def _stream_options(subresource: str, request: Request) -> Obj:
+    """PodExecOptions / PodAttachOptions from the query, as the apiserver decodes them (stdout
+    and stderr default to true)."""
+
+    def flag(name: str, default: bool) -> bool:
+        value = request.query.get(name)
+        return default if value is None else value in _GO_TRUE
+
+    options: Obj = {
+        "kind": "PodExecOptions" if subresource == "exec" else "PodAttachOptions",
+        "apiVersion": "v1",
+        "stdin": flag("stdin", False),
+        "stdout": flag("stdout", True),
+        "stderr": flag("stderr", True),
+        "tty": flag("tty", False),
+    }
+    if request.query.get("container"):
+        options["container"] = request.query["container"]
+    if subresource == "exec":
+        options["command"] = request.query_values("command")
+    return options

@@ -26,6 +26,8 @@ from kubesim.validation import validate_object
 
 # Called with (new object, old object or None) just before a write is stored.
 Admit = Callable[[Obj, Obj | None], None]
+# Called with the object about to be deleted, before preconditions are checked.
+AdmitDelete = Callable[[Obj], None]
 
 NAMESPACES: Final = resource("", "namespaces")
 SERVICE_ACCOUNTS: Final = resource("", "serviceaccounts")
@@ -36,6 +38,10 @@ _SERVER_FIELDS: Final = ("uid", "resourceVersion", "creationTimestamp", "generat
 
 
 def _no_admission(new: Obj, old: Obj | None) -> None:
+    return None
+
+
+def _no_delete_admission(current: Obj) -> None:
     return None
 
 
@@ -171,10 +177,12 @@ class Registry:
         obj = self._merge_server_owned(rt, old, obj, subresource)
         self._validate(rt, obj, apply_defaults(rt.kind, obj))
         self._check_immutable(rt, old, obj)
+        # Admission runs for no-op updates too, as kube-apiserver's does (a denied no-op is
+        # still denied); only the write is skipped.
+        admit(self._with_type(rt, obj), self._with_type(rt, json.loads(json.dumps(old))))
         if _same_content(old, obj):
             # A no-op update does not write, so the resourceVersion does not move.
             return self._with_type(rt, old)
-        admit(obj, old)
         if rt.has_generation and obj.get("spec") != old.get("spec"):
             obj["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         return self.store.put(rt, obj)
@@ -226,10 +234,12 @@ class Registry:
         namespace: str,
         name: str,
         options: Mapping[str, Any] | None = None,
+        admit: AdmitDelete = _no_delete_admission,
     ) -> Obj:
         current = self.store.peek(rt, namespace, name)
         if current is None:
             raise errors.not_found(rt, name)
+        admit(self._with_type(rt, json.loads(json.dumps(current))))
         preconditions = (options or {}).get("preconditions") or {}
         meta = current["metadata"]
         for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
@@ -253,12 +263,16 @@ class Registry:
         return self._with_type(rt, obj)
 
     def delete_collection(
-        self, rt: ResourceType, namespace: str | None, query: Mapping[str, str]
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        query: Mapping[str, str],
+        admit: AdmitDelete = _no_delete_admission,
     ) -> Obj:
         deleted = []
         for obj in self._selected(rt, namespace, query):
             meta = obj["metadata"]
-            deleted.append(self.delete(rt, meta.get("namespace", ""), meta["name"]))
+            deleted.append(self.delete(rt, meta.get("namespace", ""), meta["name"], admit=admit))
         for obj in deleted:
             obj.pop("kind", None)
             obj.pop("apiVersion", None)

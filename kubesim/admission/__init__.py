@@ -1,0 +1,29 @@
+"""Validating admission: what runs after authorization and validation, before a write is
+stored or a stream is opened. `admit()` is the one call the request path makes.
+
+(kubesim-policies branch: only ValidatingAdmissionPolicy is wired here; the validating webhooks
+join the same call.)
+"""
+
+from __future__ import annotations
+
+from kubesim.admission.attributes import AdmissionAttributes
+from kubesim.admission.policies import evaluate_policies
+from kubesim.store import Store
+
+__all__ = ["AdmissionAttributes", "admit", "warning_header"]
+
+
+def admit(attributes: AdmissionAttributes, store: Store) -> list[str]:
+    """Warnings for the response; raises the ApiError of the first denial."""
+    return evaluate_policies(attributes, store)
+
+
+def warning_header(warnings: list[str]) -> str:
+    """RFC 7234 `Warning` values as kube-apiserver sends them (`299 - "text"`), joined: client-go
+    and kubectl parse several comma-separated warnings from one header."""
+    quoted = []
+    for text in warnings:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        quoted.append(f'299 - "{escaped}"')
+    return ", ".join(quoted)
