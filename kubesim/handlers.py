@@ -7,11 +7,19 @@ the object being written.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
 from kubesim import errors
-from kubesim.admission import AdmissionAttributes, admit, warning_header
+from kubesim.admission import (
+    AdmissionAttributes,
+    admit,
+    connect_attributes,
+    delete_attributes,
+    warning_header,
+    write_attributes,
+)
 from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
 from kubesim.httpio import Request, Response, json_response
@@ -29,7 +37,6 @@ from kubesim.tokenrequest import create_token, review_token
 _ROLE_KINDS: Final = ("Role", "ClusterRole")
 _BINDING_KINDS: Final = ("RoleBinding", "ClusterRoleBinding")
 _GC_FIELDS: Final = ("ownerReferences", "finalizers")
-_GO_TRUE: Final = ("true", "1", "t", "True", "TRUE")
 
 
 def _only_gc_fields_changed(new: Obj, old: Obj) -> bool:
@@ -100,13 +107,13 @@ class ResourceHandler:
             return json_response(obj, 200 if existed else 201)
         if verb == "delete":
             options = request.decode_optional_body()
-            admit_delete = self._admit_delete(call, rt)
+            admit_delete = self._admit_delete(call, rt, namespace)
             obj = self.registry.delete(rt, namespace, info.name, options, admit_delete)
             return json_response(obj)
         if verb == "deletecollection":
             return json_response(
                 self.registry.delete_collection(
-                    rt, namespace or None, request.query, self._admit_delete(call, rt)
+                    rt, namespace or None, request.query, self._admit_delete(call, rt, namespace)
                 )
             )
         raise errors.method_not_allowed()
@@ -129,51 +136,23 @@ class ResourceHandler:
         def admit_write(new: Obj, old: Obj | None) -> None:
             if not subresource:
                 self._check_escalation(call.user, rt, namespace, name, new, old)
-            self._validating_admission(
-                call,
-                rt,
-                "CREATE" if old is None else "UPDATE",
-                new,
-                old,
-                subresource=subresource,
-            )
+            query = call.request.query
+            attributes = write_attributes(rt, subresource, namespace, new, old, query, call.user)
+            self._validating_admission(call, attributes)
 
         return admit_write
 
-    def _admit_delete(self, call: _Call, rt: ResourceType) -> AdmitDelete:
+    def _admit_delete(self, call: _Call, rt: ResourceType, namespace: str) -> AdmitDelete:
         def admit_delete(current: Obj) -> None:
-            self._validating_admission(call, rt, "DELETE", None, current)
+            options = call.request.decode_optional_body()
+            attributes = delete_attributes(
+                rt, namespace, current, options, call.request.query, call.user
+            )
+            self._validating_admission(call, attributes)
 
         return admit_delete
 
-    def _validating_admission(
-        self,
-        call: _Call,
-        rt: ResourceType,
-        operation: str,
-        new: Obj | None,
-        old: Obj | None,
-        *,
-        subresource: str = "",
-        kind: tuple[str, str, str] | None = None,
-        name: str = "",
-    ) -> None:
-        meta = (new or old or {}).get("metadata") or {}
-        group, version, kind_name = kind or (rt.group, rt.version, rt.kind)
-        attributes = AdmissionAttributes(
-            operation=operation,
-            resource=rt,
-            subresource=subresource,
-            namespace=call.info.namespace if rt.namespaced else "",
-            name=name or str(meta.get("name", "")),
-            object=new,
-            old_object=old,
-            user=call.user,
-            kind_group=group,
-            kind_version=version,
-            kind=kind_name,
-            dry_run=bool(call.request.query.get("dryRun")),
-        )
+    def _validating_admission(self, call: _Call, attributes: AdmissionAttributes) -> None:
         call.warnings.extend(admit(attributes, self.cluster.store))
 
     def _check_escalation(
@@ -229,19 +208,19 @@ class ResourceHandler:
         name = info.name
         if sub.name == "token":
             body = request.decode_body()
-            token_kind = ("authentication.k8s.io", "v1", "TokenRequest")
-            self._validating_admission(
-                call, rt, "CREATE", body, None, subresource="token", kind=token_kind, name=name
-            )
+            if isinstance(body, dict):  # anything else is create_token's 400
+                token = write_attributes(
+                    rt, "token", namespace, body, None, request.query, call.user
+                )
+                # A subresource create is about the object named in the URL.
+                self._validating_admission(call, dataclasses.replace(token, name=name))
             return json_response(create_token(self.cluster, namespace, name, body), 201)
         if sub.name in ("exec", "attach"):
             # CONNECT admission sees the stream's options, before the pod is even looked up.
-            options = _stream_options(sub.name, request)
-            options_kind = ("", "v1", str(options["kind"]))
-            self._validating_admission(
-                call, rt, "CONNECT", options, None, subresource=sub.name, kind=options_kind,
-                name=name,
-            )  # fmt: skip
+            connect = connect_attributes(
+                rt, sub.name, namespace, name, request.query_lines, call.user
+            )
+            self._validating_admission(call, connect)
             return open_stream(self.registry, sub.name, namespace, name, request)
         if sub.name == "log":
             return self._log(namespace, name, request)
@@ -314,26 +293,3 @@ class _Call:
     info: RequestInfo
     request: Request
     warnings: list[str]
-
-
-def _stream_options(subresource: str, request: Request) -> Obj:
-    """PodExecOptions / PodAttachOptions from the query, as the apiserver decodes them (stdout
-    and stderr default to true)."""
-
-    def flag(name: str, default: bool) -> bool:
-        value = request.query.get(name)
-        return default if value is None else value in _GO_TRUE
-
-    options: Obj = {
-        "kind": "PodExecOptions" if subresource == "exec" else "PodAttachOptions",
-        "apiVersion": "v1",
-        "stdin": flag("stdin", False),
-        "stdout": flag("stdout", True),
-        "stderr": flag("stderr", True),
-        "tty": flag("tty", False),
-    }
-    if request.query.get("container"):
-        options["container"] = request.query["container"]
-    if subresource == "exec":
-        options["command"] = request.query_values("command")
-    return options

@@ -7,11 +7,23 @@ join the same call.)
 
 from __future__ import annotations
 
-from kubesim.admission.attributes import AdmissionAttributes
+from kubesim.admission.attributes import (
+    AdmissionAttributes,
+    connect_attributes,
+    delete_attributes,
+    write_attributes,
+)
 from kubesim.admission.policies import evaluate_policies
 from kubesim.store import Store
 
-__all__ = ["AdmissionAttributes", "admit", "warning_header"]
+__all__ = [
+    "AdmissionAttributes",
+    "admit",
+    "connect_attributes",
+    "delete_attributes",
+    "warning_header",
+    "write_attributes",
+]
 
 
 def admit(attributes: AdmissionAttributes, store: Store) -> list[str]:

@@ -57,7 +57,7 @@ class _PolicyRun:
         self.activation: dict[str, Any] = {
             "object": to_cel(attributes.object),
             "oldObject": to_cel(attributes.old_object),
-            "request": to_cel(attributes.request_document()),
+            "request": to_cel(request_document(attributes)),
             "params": None,
             "namespaceObject": to_cel(namespace_object(attributes, store)),
         }
@@ -138,6 +138,28 @@ class _PolicyRun:
         return message
 
 
+def configured(cluster: Any) -> bool:
+    """Whether any binding exists: without one, no policy is ever evaluated."""
+    return next(iter(cluster.store.iter(BINDINGS)), None) is not None
+
+
+def validate(cluster: Any, attributes: AdmissionAttributes) -> list[str]:
+    """The admission chain's entry point (kubesim.admission.admit)."""
+    return evaluate_policies(attributes, cluster.store)
+
+
+def request_document(attributes: AdmissionAttributes) -> Obj:
+    """The AdmissionRequest as CEL's `request` sees it: the webhook's AdmissionRequest without
+    the objects (they are the `object` and `oldObject` variables)."""
+    document = attributes.review_request(uid="")
+    for key in ("object", "oldObject"):
+        document.pop(key, None)
+    # Upstream reflects the Go struct, where an empty string field is still there ("").
+    for key in ("name", "namespace", "subResource", "requestSubResource"):
+        document.setdefault(key, "")
+    return document
+
+
 def evaluate_policies(attributes: AdmissionAttributes, store: Store) -> list[str]:
     """Warnings to send with the response; raises the first denial as an ApiError."""
     bindings_by_policy: dict[str, list[Mapping[str, Any]]] = {}
@@ -198,11 +220,13 @@ def _denied(attributes: AdmissionAttributes, denial: _Denial) -> ApiError:
     else:
         why = f"ValidatingAdmissionPolicy '{denial.policy}' denied request: {denial.message}"
     name = attributes.name or _object_name(attributes.object or attributes.old_object)
-    subject = f'{attributes.group_resource} "{name}"' if name else attributes.group_resource
+    gvr = attributes.resource
+    group_resource = f"{gvr.resource}.{gvr.group}" if gvr.group else gvr.resource
+    subject = f'{group_resource} "{name}"' if name else group_resource
     details: dict[str, Any] = {"name": name} if name else {}
-    if attributes.resource.group:
-        details["group"] = attributes.resource.group
-    details["kind"] = attributes.resource.plural
+    if gvr.group:
+        details["group"] = gvr.group
+    details["kind"] = gvr.resource
     details["causes"] = [{"message": why}]
     reason = denial.reason or "Invalid"
     return ApiError(_CODES.get(reason, 422), reason, f"{subject} is forbidden: {why}", details)

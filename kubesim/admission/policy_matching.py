@@ -20,6 +20,10 @@ from kubesim.store import Store
 NAMESPACES: Final = resource("", "namespaces")
 
 
+def _is_namespace(attributes: AdmissionAttributes) -> bool:
+    return attributes.resource.group == "" and attributes.resource.resource == "namespaces"
+
+
 def matches_resources(
     match: Mapping[str, Any], attributes: AdmissionAttributes, store: Store
 ) -> bool:
@@ -38,7 +42,7 @@ def matches_resources(
 def namespace_object(attributes: AdmissionAttributes, store: Store) -> Obj | None:
     """The request's Namespace as CEL's `namespaceObject` sees it; None for cluster-scoped
     requests (a Namespace itself counts as cluster-scoped)."""
-    if not attributes.namespace or attributes.resource is NAMESPACES:
+    if not attributes.namespace or _is_namespace(attributes):
         return None
     namespace = store.get(NAMESPACES, "", attributes.namespace)
     if namespace is None:
@@ -87,7 +91,7 @@ def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[s
 def _namespace_selected(
     selector: Mapping[str, Any] | None, attributes: AdmissionAttributes, store: Store
 ) -> bool:
-    is_namespace = attributes.resource is NAMESPACES
+    is_namespace = _is_namespace(attributes)
     if not attributes.namespace and not is_namespace:
         # Cluster-scoped requests (other than namespaces) are never exempted by it.
         return True
@@ -121,13 +125,13 @@ def _rule_matches(rule: Mapping[str, Any], attributes: AdmissionAttributes) -> b
     def listed(values: Any, actual: str) -> bool:
         return "*" in (values or []) or actual in (values or [])
 
-    rt = attributes.resource
+    gvr = attributes.resource
     names = rule.get("resourceNames") or []
     return (
         listed(rule.get("operations"), attributes.operation)
-        and listed(rule.get("apiGroups"), rt.group)
-        and listed(rule.get("apiVersions"), rt.version)
-        and _resource_listed(rule.get("resources") or [], rt.plural, attributes.subresource)
+        and listed(rule.get("apiGroups"), gvr.group)
+        and listed(rule.get("apiVersions"), gvr.version)
+        and _resource_listed(rule.get("resources") or [], gvr.resource, attributes.subresource)
         and _scope_matches(rule.get("scope") or "*", attributes)
         and (not names or attributes.name in names)
     )
@@ -142,7 +146,7 @@ def _resource_listed(resources: list[str], plural: str, subresource: str) -> boo
 
 
 def _scope_matches(scope: str, attributes: AdmissionAttributes) -> bool:
-    is_namespace = attributes.resource is NAMESPACES
+    is_namespace = _is_namespace(attributes)
     if scope == "Namespaced":
         return not is_namespace and bool(attributes.namespace)
     if scope == "Cluster":
