@@ -153,7 +153,7 @@ class ResourceHandler:
         return admit_delete
 
     def _validating_admission(self, call: _Call, attributes: AdmissionAttributes) -> None:
-        call.warnings.extend(admit(attributes, self.cluster.store))
+        call.warnings.extend(admit(self.cluster, attributes))
 
     def _check_escalation(
         self,

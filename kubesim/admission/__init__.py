@@ -7,14 +7,15 @@ join the same call.)
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubesim.admission.attributes import (
     AdmissionAttributes,
     connect_attributes,
     delete_attributes,
     write_attributes,
 )
-from kubesim.admission.policies import evaluate_policies
-from kubesim.store import Store
+from kubesim.admission.policies import validate
 
 __all__ = [
     "AdmissionAttributes",
@@ -26,9 +27,9 @@ __all__ = [
 ]
 
 
-def admit(attributes: AdmissionAttributes, store: Store) -> list[str]:
+def admit(cluster: Any, attributes: AdmissionAttributes) -> list[str]:
     """Warnings for the response; raises the ApiError of the first denial."""
-    return evaluate_policies(attributes, store)
+    return validate(cluster, attributes)
 
 
 def warning_header(warnings: list[str]) -> str:

@@ -21,6 +21,7 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
 from kubesim.admission.attributes import AdmissionAttributes, Obj
+from kubesim.admission.policy_authorizer import Authorizer, authorizer_value
 from kubesim.admission.policy_cel import (
     CelCompileError,
     CelEvalError,
@@ -51,7 +52,13 @@ class _Denial:
 class _PolicyRun:
     """One policy evaluated for one request under one binding."""
 
-    def __init__(self, policy: Mapping[str, Any], attributes: AdmissionAttributes, store: Store):
+    def __init__(
+        self,
+        policy: Mapping[str, Any],
+        attributes: AdmissionAttributes,
+        store: Store,
+        authorizer: Authorizer | None,
+    ):
         self.spec = policy.get("spec") or {}
         self.fail_closed = self.spec.get("failurePolicy", "Fail") != "Ignore"
         self.activation: dict[str, Any] = {
@@ -61,6 +68,8 @@ class _PolicyRun:
             "params": None,
             "namespaceObject": to_cel(namespace_object(attributes, store)),
         }
+        if authorizer is not None:
+            self.activation["authorizer"] = authorizer_value(authorizer, attributes)
 
     def applies(self) -> tuple[bool, str]:
         """(applies, error): the matchConditions; an error is reported only when failing
@@ -145,7 +154,7 @@ def configured(cluster: Any) -> bool:
 
 def validate(cluster: Any, attributes: AdmissionAttributes) -> list[str]:
     """The admission chain's entry point (kubesim.admission.admit)."""
-    return evaluate_policies(attributes, cluster.store)
+    return evaluate_policies(attributes, cluster.store, cluster.authorizer)
 
 
 def request_document(attributes: AdmissionAttributes) -> Obj:
@@ -160,8 +169,11 @@ def request_document(attributes: AdmissionAttributes) -> Obj:
     return document
 
 
-def evaluate_policies(attributes: AdmissionAttributes, store: Store) -> list[str]:
-    """Warnings to send with the response; raises the first denial as an ApiError."""
+def evaluate_policies(
+    attributes: AdmissionAttributes, store: Store, authorizer: Authorizer | None = None
+) -> list[str]:
+    """Warnings to send with the response; raises the first denial as an ApiError.
+    `authorizer` (kubesim's RBAC) backs CEL's `authorizer`; without it, it is unbound."""
     bindings_by_policy: dict[str, list[Mapping[str, Any]]] = {}
     for binding in store.iter(BINDINGS):
         policy_name = str((binding.get("spec") or {}).get("policyName", ""))
@@ -190,7 +202,7 @@ def evaluate_policies(attributes: AdmissionAttributes, store: Store) -> list[str
                     message = "failed to configure binding: kubesim does not support paramKind"
                     denials.append(_Denial(name, binding_name, message))
                 continue
-            run = _PolicyRun(policy, attributes, store)
+            run = _PolicyRun(policy, attributes, store, authorizer)
             applies, error = run.applies()
             if error:
                 denials.append(_Denial(name, binding_name, error))

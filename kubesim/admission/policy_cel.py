@@ -10,6 +10,7 @@ are rewritten into cel-go's wording where the two implementations only differ in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
+
+from kubesim.admission.policy_authorizer import AUTHORIZER_FUNCTIONS
 
 _ENVIRONMENT: Final = celpy.Environment()
 _NO_SUCH_MEMBER: Final = re.compile(r"no such member in mapping: '([^']*)'")
@@ -40,13 +43,17 @@ class CompiledExpression:
     program: Any  # celpy.Runner; untyped upstream
 
 
+# Parsing is the costly part (celpy's Lark grammar) and policies are evaluated on every
+# admitted request, so programs are kept per expression text.
+@functools.lru_cache(maxsize=2048)
 def compile_expression(expression: str) -> CompiledExpression:
     try:
         ast = _ENVIRONMENT.compile(expression)
     except CELParseError as exc:
         detail = str(exc.args[0]) if exc.args else str(exc)
         raise CelCompileError(f"ERROR: <input>: Syntax error: {detail.strip()}") from None
-    return CompiledExpression(expression, _ENVIRONMENT.program(ast, functions={"_[_]": _index}))
+    functions = {**AUTHORIZER_FUNCTIONS, "_[_]": _index}
+    return CompiledExpression(expression, _ENVIRONMENT.program(ast, functions=functions))
 
 
 def _index(container: Any, key: Any) -> Any:

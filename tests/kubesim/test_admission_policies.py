@@ -461,3 +461,39 @@ def test_ephemeral_container_updates_are_admitted_on_their_subresource(cluster: 
         content_type="application/merge-patch+json",
     )  # fmt: skip
     assert pod.status_code == 200
+
+
+def test_the_authorizer_checks_access_with_rbac(cluster: Cluster) -> None:
+    default_sa = "authorizer.serviceAccount('payments', 'default')"
+    validations = [
+        {
+            "expression": "authorizer.requestResource.check('delete').allowed() && "
+            "authorizer.group('').resource('secrets').namespace('payments').check('get')"
+            ".allowed()",
+            "message": "the requester may not manage it",
+        },
+        {
+            "expression": f"{default_sa}.group('').resource('configmaps')"
+            ".namespace(request.namespace).name(object.metadata.name).check('get').allowed()",
+            "messageExpression": "'default cannot read it: ' + "
+            f"{default_sa}.group('').resource('configmaps').namespace(request.namespace)"
+            ".check('get').reason()",
+        },
+    ]
+    cluster.install(policy(validations=validations), binding())
+    refused = cluster.create_configmap("settings", token=BOB)
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["message"]
+    # bob (system:masters) passes the first; the default ServiceAccount has no RBAC rights
+    # (RBAC gives no reason for "no rule matched"; the message is trimmed).
+    assert message == denial("configmaps", "settings", "default cannot read it:")
+    reader = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "default-views"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "payments"}],
+    }
+    path = "/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings"
+    assert cluster.request("POST", path, reader).status_code == 201
+    assert cluster.create_configmap("settings", token=BOB).status_code == 201
