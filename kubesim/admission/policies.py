@@ -13,32 +13,34 @@ Texts and codes are those of apiserver/pkg/admission/plugin/policy/validating.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from celpy import celtypes
-from celpy.evaluation import CELEvalError
-
+from kubesim.admission import cel
 from kubesim.admission.attributes import AdmissionAttributes, Obj
-from kubesim.admission.policy_authorizer import Authorizer, authorizer_value
-from kubesim.admission.policy_cel import (
-    CelCompileError,
-    CelEvalError,
-    compile_expression,
-    evaluate,
-    to_cel,
-)
+from kubesim.admission.cel_authorizer import CelAuthorizer
 from kubesim.admission.policy_matching import matches_resources, namespace_object
 from kubesim.errors import ApiError
+from kubesim.rbac import RequestAttributes
 from kubesim.resources import resource
 from kubesim.store import Store
 
 POLICIES: Final = resource("admissionregistration.k8s.io", "validatingadmissionpolicies")
 BINDINGS: Final = resource("admissionregistration.k8s.io", "validatingadmissionpolicybindings")
 
+# What a policy's expressions may name (apiserver/pkg/admission/plugin/cel); messageExpression
+# gets no authorizer, matchConditions no variables.
+VALIDATION_VARIABLES: Final = frozenset(
+    {"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"}
+)
+MESSAGE_VARIABLES: Final = VALIDATION_VARIABLES - {"authorizer"}
+CONDITION_VARIABLES: Final = VALIDATION_VARIABLES - {"variables"}
+
 _CODES: Final = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413}
 _MAX_MESSAGE_BYTES: Final = 5 * 1024
+_NO_SUCH_MEMBER: Final = re.compile(r"no such member in mapping: '([^']*)'")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class _Denial:
     reason: str = ""
 
 
+class _Failed(Exception):
+    """An expression could not be evaluated; `str()` is the apiserver's text for it."""
+
+
 class _PolicyRun:
     """One policy evaluated for one request under one binding."""
 
@@ -57,19 +63,47 @@ class _PolicyRun:
         policy: Mapping[str, Any],
         attributes: AdmissionAttributes,
         store: Store,
-        authorizer: Authorizer | None,
+        authorize: Any,
     ):
         self.spec = policy.get("spec") or {}
         self.fail_closed = self.spec.get("failurePolicy", "Fail") != "Ignore"
         self.activation: dict[str, Any] = {
-            "object": to_cel(attributes.object),
-            "oldObject": to_cel(attributes.old_object),
-            "request": to_cel(request_document(attributes)),
+            "object": attributes.object,
+            "oldObject": attributes.old_object,
+            "request": request_document(attributes),
             "params": None,
-            "namespaceObject": to_cel(namespace_object(attributes, store)),
+            "namespaceObject": namespace_object(attributes, store),
+            "variables": {},
         }
-        if authorizer is not None:
-            self.activation["authorizer"] = authorizer_value(authorizer, attributes)
+        if authorize is not None:
+            gvr = attributes.resource
+            own = RequestAttributes(
+                verb="",
+                api_group=gvr.group,
+                resource=gvr.resource,
+                subresource=attributes.subresource,
+                name=attributes.name,
+                namespace=attributes.namespace,
+            )
+            self.activation["authorizer"] = CelAuthorizer(authorize, attributes.user, own)
+        # Variables that failed, by name, with the error each reader of them gets.
+        self.broken: dict[str, str] = {}
+
+    def evaluate(self, expression: str, declared: frozenset[str]) -> Any:
+        for name, error in self.broken.items():
+            # cel-go binds variables lazily: a failed one fails only the expressions reading it.
+            if re.search(rf"\bvariables\.{re.escape(name)}\b", expression):
+                raise _Failed(f"expression '{expression}' resulted in error: {error}")
+        try:
+            program = cel.compile(expression, declared)
+        except cel.CelCompileError as exc:
+            raise _Failed(f"compilation error: {exc}") from None
+        try:
+            return cel.evaluate(program, self.activation)
+        except cel.CelEvaluationError as exc:
+            raise _Failed(
+                f"expression '{expression}' resulted in error: {_go_wording(str(exc))}"
+            ) from None
 
     def applies(self) -> tuple[bool, str]:
         """(applies, error): the matchConditions; an error is reported only when failing
@@ -78,12 +112,9 @@ class _PolicyRun:
         for condition in self.spec.get("matchConditions") or []:
             expression = str(condition.get("expression", ""))
             try:
-                result = evaluate(compile_expression(expression), self.activation)
-            except CelCompileError as exc:
-                errors.append(f"compilation error: {exc}")
-                continue
-            except CelEvalError as exc:
-                errors.append(f"expression '{expression}' resulted in error: {exc}")
+                result = self.evaluate(expression, CONDITION_VARIABLES)
+            except _Failed as exc:
+                errors.append(str(exc))
                 continue
             if result is False:
                 return False, ""
@@ -95,17 +126,14 @@ class _PolicyRun:
         return True, ""
 
     def bind_variables(self) -> None:
-        # Bound in order, each seeing the ones before it; a failing variable is an error only
-        # for the expressions that read it, as with cel-go's lazy composition.
-        bound: dict[str, Any] = {}
+        # Bound in order, each seeing the ones before it.
+        bound: dict[str, Any] = self.activation["variables"]
         for variable in self.spec.get("variables") or []:
             name, expression = str(variable.get("name", "")), str(variable.get("expression", ""))
-            scope = {**self.activation, "variables": _cel_map(bound)}
             try:
-                bound[name] = to_cel(evaluate(compile_expression(expression), scope))
-            except (CelCompileError, CelEvalError) as exc:
-                bound[name] = CELEvalError(f"variables.{name}: {exc}")
-        self.activation["variables"] = _cel_map(bound)
+                bound[name] = self.evaluate(expression, VALIDATION_VARIABLES)
+            except _Failed as exc:
+                self.broken[name] = str(exc).rsplit(" resulted in error: ", 1)[-1]
 
     def failures(self) -> list[tuple[str, str]]:
         """(message, reason) of every validation that did not hold; errors count as failures
@@ -114,14 +142,10 @@ class _PolicyRun:
         for validation in self.spec.get("validations") or []:
             expression = str(validation.get("expression", ""))
             try:
-                result = evaluate(compile_expression(expression), self.activation)
-            except CelCompileError as exc:
+                result = self.evaluate(expression, VALIDATION_VARIABLES)
+            except _Failed as exc:
                 if self.fail_closed:
-                    found.append((f"compilation error: {exc}", ""))
-                continue
-            except CelEvalError as exc:
-                if self.fail_closed:
-                    found.append((f"expression '{expression}' resulted in error: {exc}", ""))
+                    found.append((str(exc), ""))
                 continue
             if result is not True:
                 found.append((self._message(validation), validation.get("reason") or "Invalid"))
@@ -131,10 +155,8 @@ class _PolicyRun:
         message = ""
         if validation.get("messageExpression"):
             try:
-                value = evaluate(
-                    compile_expression(str(validation["messageExpression"])), self.activation
-                )
-            except (CelCompileError, CelEvalError):
+                value = self.evaluate(str(validation["messageExpression"]), MESSAGE_VARIABLES)
+            except _Failed:
                 value = None  # as upstream: logged, then the fallbacks below
             if isinstance(value, str):
                 message = value.strip()
@@ -154,7 +176,7 @@ def configured(cluster: Any) -> bool:
 
 def validate(cluster: Any, attributes: AdmissionAttributes) -> list[str]:
     """The admission chain's entry point (kubesim.admission.admit)."""
-    return evaluate_policies(attributes, cluster.store, cluster.authorizer)
+    return evaluate_policies(attributes, cluster.store, cluster.authorizer.authorize)
 
 
 def request_document(attributes: AdmissionAttributes) -> Obj:
@@ -170,10 +192,10 @@ def request_document(attributes: AdmissionAttributes) -> Obj:
 
 
 def evaluate_policies(
-    attributes: AdmissionAttributes, store: Store, authorizer: Authorizer | None = None
+    attributes: AdmissionAttributes, store: Store, authorize: Any = None
 ) -> list[str]:
     """Warnings to send with the response; raises the first denial as an ApiError.
-    `authorizer` (kubesim's RBAC) backs CEL's `authorizer`; without it, it is unbound."""
+    `authorize` (kubesim's RBAC check) backs CEL's `authorizer`; without it, it is unbound."""
     bindings_by_policy: dict[str, list[Mapping[str, Any]]] = {}
     for binding in store.iter(BINDINGS):
         policy_name = str((binding.get("spec") or {}).get("policyName", ""))
@@ -202,7 +224,7 @@ def evaluate_policies(
                     message = "failed to configure binding: kubesim does not support paramKind"
                     denials.append(_Denial(name, binding_name, message))
                 continue
-            run = _PolicyRun(policy, attributes, store, authorizer)
+            run = _PolicyRun(policy, attributes, store, authorize)
             applies, error = run.applies()
             if error:
                 denials.append(_Denial(name, binding_name, error))
@@ -248,5 +270,10 @@ def _object_name(obj: Obj | None) -> str:
     return str(((obj or {}).get("metadata") or {}).get("name", ""))
 
 
-def _cel_map(values: dict[str, Any]) -> Any:
-    return celtypes.MapType({celtypes.StringType(k): v for k, v in values.items()})
+def _go_wording(message: str) -> str:
+    """celpy's phrasing of the common errors in cel-go's, which is what users compare."""
+    if match := _NO_SUCH_MEMBER.search(message):
+        return f"no such key: {match.group(1)}"
+    if message.startswith("found no matching overload"):
+        return "no such overload"
+    return message

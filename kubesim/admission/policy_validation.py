@@ -2,7 +2,8 @@
 with the rules and wording of kube-apiserver's pkg/apis/admissionregistration (v1 defaults,
 validation): a policy needs match constraints with resource rules and at least one validation;
 every expression must compile; a binding needs a policy name and valid validation actions.
-Expressions are parsed by the same CEL implementation that evaluates them (see policy_cel).
+Expressions are compiled by the same CEL environment that evaluates them (kubesim.admission.cel):
+syntax, known functions and declared variables are checked, not types.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from kubesim.admission.policy_cel import CelCompileError, compile_expression
+from kubesim.admission import cel
 from kubesim.errors import FieldError
 
 Obj = dict[str, Any]
@@ -33,6 +34,12 @@ _CEL_RESERVED: Final = (
     )
     | frozenset(("void", "while"))
 )
+# What each kind of expression may name (apiserver/pkg/admission/plugin/cel).
+_VALIDATION_VARIABLES: Final = frozenset(
+    {"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"}
+)
+_MESSAGE_VARIABLES: Final = _VALIDATION_VARIABLES - {"authorizer"}
+_CONDITION_VARIABLES: Final = _VALIDATION_VARIABLES - {"variables"}
 _QUALIFIED_NAME: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _QUALIFIED_NAME_MSG: Final = (
     "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
@@ -229,7 +236,8 @@ def _match_conditions(conditions: list[Any], path: str) -> list[FieldError]:
     names: set[str] = set()
     for i, condition in enumerate(conditions):
         where = f"{path}[{i}]"
-        errors += _expression(str(condition.get("expression") or ""), f"{where}.expression", "")
+        expression = str(condition.get("expression") or "")
+        errors += _expression(expression, f"{where}.expression", "", _CONDITION_VARIABLES)
         name = str(condition.get("name") or "")
         if not name:
             errors.append(FieldError(f"{where}.name", "", kind="required"))
@@ -249,20 +257,26 @@ def _variable(variable: Mapping[str, Any], path: str) -> list[FieldError]:
     elif not _CEL_IDENTIFIER.match(name) or name in _CEL_RESERVED:
         errors.append(FieldError(f"{path}.name", "name is not a valid CEL identifier", name))
     expression = str(variable.get("expression") or "")
-    errors += _expression(expression, f"{path}.expression", "expression is not specified")
+    errors += _expression(
+        expression, f"{path}.expression", "expression is not specified", _VALIDATION_VARIABLES
+    )
     return errors
 
 
 def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
     errors = _expression(
-        str(validation.get("expression") or ""), f"{path}.expression", "expression is not specified"
+        str(validation.get("expression") or ""),
+        f"{path}.expression",
+        "expression is not specified",
+        _VALIDATION_VARIABLES,
     )
     message_expression = str(validation.get("messageExpression") or "")
     if message_expression and not message_expression.strip():
         why = "must be non-empty if specified"
         errors.append(FieldError(f"{path}.messageExpression", why, message_expression))
     elif message_expression:
-        errors += _expression(message_expression, f"{path}.messageExpression", "")
+        where = f"{path}.messageExpression"
+        errors += _expression(message_expression, where, "", _MESSAGE_VARIABLES)
     message = str(validation.get("message") or "")
     if message and not message.strip():
         why = "message must be non-empty if specified"
@@ -276,12 +290,14 @@ def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
     return errors
 
 
-def _expression(expression: str, path: str, required_detail: str) -> list[FieldError]:
+def _expression(
+    expression: str, path: str, required_detail: str, declared: frozenset[str]
+) -> list[FieldError]:
     if not expression.strip():
         return [FieldError(path, required_detail, kind="required")]
     try:
-        compile_expression(expression)
-    except CelCompileError as exc:
+        cel.compile(expression, declared)
+    except cel.CelCompileError as exc:
         return [FieldError(path, f"compilation failed: {exc}", expression)]
     return []
 

@@ -142,6 +142,19 @@ def test_policies_and_bindings_are_served_with_the_apiservers_defaults(cluster: 
         ),
         ({"validations": [{"expression": " "}]}, "spec.validations[0].expression: Required value"),
         (
+            {"validations": [{"expression": "objekt.metadata.name == 'a'"}]},
+            "compilation failed: undeclared reference to 'objekt'",
+        ),
+        (
+            {
+                "validations": [
+                    {"expression": "true", "messageExpression": "authorizer.path('/').check('get')"}
+                ]
+            },
+            "spec.validations[0].messageExpression: Invalid value: \"authorizer.path('/')"
+            ".check('get')\": compilation failed: undeclared reference to 'authorizer'",
+        ),
+        (
             {"validations": [{"expression": "true", "reason": "Gone"}]},
             'spec.validations[0].reason: Unsupported value: "Gone": supported values: '
             '"Forbidden", "Invalid", "RequestEntityTooLarge", "Unauthorized"',
@@ -166,6 +179,8 @@ def test_policies_and_bindings_are_served_with_the_apiservers_defaults(cluster: 
         "no-validations",
         "cel-syntax",
         "empty-expression",
+        "undeclared-variable",
+        "authorizer-in-message",
         "reason",
         "failure-policy",
         "no-match-constraints",
@@ -465,6 +480,14 @@ def test_ephemeral_container_updates_are_admitted_on_their_subresource(cluster: 
 
 def test_the_authorizer_checks_access_with_rbac(cluster: Cluster) -> None:
     default_sa = "authorizer.serviceAccount('payments', 'default')"
+    # messageExpression has no authorizer (as upstream): the reason comes through a variable.
+    variables = [
+        {
+            "name": "why",
+            "expression": f"{default_sa}.group('').resource('configmaps')"
+            ".namespace(request.namespace).check('get').reason()",
+        }
+    ]
     validations = [
         {
             "expression": "authorizer.requestResource.check('delete').allowed() && "
@@ -475,12 +498,10 @@ def test_the_authorizer_checks_access_with_rbac(cluster: Cluster) -> None:
         {
             "expression": f"{default_sa}.group('').resource('configmaps')"
             ".namespace(request.namespace).name(object.metadata.name).check('get').allowed()",
-            "messageExpression": "'default cannot read it: ' + "
-            f"{default_sa}.group('').resource('configmaps').namespace(request.namespace)"
-            ".check('get').reason()",
+            "messageExpression": "'default cannot read it: ' + variables.why",
         },
     ]
-    cluster.install(policy(validations=validations), binding())
+    cluster.install(policy(validations=validations, variables=variables), binding())
     refused = cluster.create_configmap("settings", token=BOB)
     assert refused.status_code == 422, refused.text
     message = refused.json()["message"]
