@@ -38,6 +38,14 @@ VALIDATION_VARIABLES: Final = frozenset(
 MESSAGE_VARIABLES: Final = VALIDATION_VARIABLES - {"authorizer"}
 CONDITION_VARIABLES: Final = VALIDATION_VARIABLES - {"variables"}
 
+_POLICY_RESOURCES: Final = frozenset(
+    {
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "mutatingadmissionpolicies",
+        "mutatingadmissionpolicybindings",
+    }
+)
 _CODES: Final = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413}
 _MAX_MESSAGE_BYTES: Final = 5 * 1024
 _NO_SUCH_MEMBER: Final = re.compile(r"no such member in mapping: '([^']*)'")
@@ -196,6 +204,10 @@ def evaluate_policies(
 ) -> list[str]:
     """Warnings to send with the response; raises the first denial as an ApiError.
     `authorize` (kubesim's RBAC check) backs CEL's `authorizer`; without it, it is unbound."""
+    gvr = attributes.resource
+    if gvr.group == POLICIES.group and gvr.resource in _POLICY_RESOURCES:
+        # As upstream: policies never judge policies or bindings (no lock-out by a bad one).
+        return []
     bindings_by_policy: dict[str, list[Mapping[str, Any]]] = {}
     for binding in store.iter(BINDINGS):
         policy_name = str((binding.get("spec") or {}).get("policyName", ""))
