@@ -238,13 +238,16 @@ def evaluate_policies(
                 continue
             run = _PolicyRun(policy, attributes, store, authorize)
             applies, error = run.applies()
-            if error:
-                denials.append(_Denial(name, binding_name, error))
-            if not applies or error:
+            if not applies:
                 continue
-            run.bind_variables()
+            if error:
+                # A failing matchCondition is a decision like any other: the actions apply.
+                failures = [(error, "")]
+            else:
+                run.bind_variables()
+                failures = run.failures()
             actions = binding_spec.get("validationActions") or []
-            for message, reason in run.failures():
+            for message, reason in failures:
                 if "Deny" in actions:
                     denials.append(_Denial(name, binding_name, message, reason))
                 if "Warn" in actions:

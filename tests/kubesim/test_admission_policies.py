@@ -178,3 +178,22 @@ def test_resource_names_and_exclude_rules_narrow_the_match(cluster: Cluster) -> 
     assert cluster.create_configmap("free").status_code == 201
     assert cluster.create_configmap("excluded").status_code == 201
     assert cluster.create_configmap("guarded").status_code == 422
+
+
+def test_a_failing_match_condition_is_acted_on_by_the_bindings_actions(cluster: Cluster) -> None:
+    conditions = [{"name": "team", "expression": "object.metadata.labels['team'] == 'a'"}]
+    cluster.install(policy(matchConditions=conditions), binding())
+    refused = cluster.create_configmap("ok-settings", {"other": "x"})
+    assert refused.status_code == 422
+    assert refused.json()["message"] == denial(
+        "configmaps",
+        "ok-settings",
+        "expression 'object.metadata.labels['team'] == 'a'' resulted in error: no such key: team",
+    )
+    cluster.request("DELETE", f"{ADMISSION}/validatingadmissionpolicybindings/demo-binding")
+    cluster.install(
+        policy(name="warned", matchConditions=conditions), binding("w", "warned", ["Warn"])
+    )
+    warned = cluster.create_configmap("ok-other", {"other": "x"})
+    assert warned.status_code == 201, warned.text
+    assert "resulted in error: no such key: team" in warned.headers["warning"]
