@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any, Final
 
+from kubesim.admission.policy_validation import default_binding, default_policy
 from kubesim.errors import FieldError
 
 Obj = dict[str, Any]
@@ -113,6 +114,8 @@ _DEFAULTERS: Final[dict[str, Callable[[Obj], list[FieldError]]]] = {
     "Service": _service,
     "Deployment": _deployment,
     "PersistentVolumeClaim": _persistent_volume_claim,
+    "ValidatingAdmissionPolicy": default_policy,
+    "ValidatingAdmissionPolicyBinding": default_binding,
 }
 
 

@@ -85,6 +85,7 @@ class ResourceType:
 _RBAC = "rbac.authorization.k8s.io"
 _AUTHZ = "authorization.k8s.io"
 _AUTHN = "authentication.k8s.io"
+_ADMISSION = "admissionregistration.k8s.io"
 
 RESOURCE_TYPES: Final[tuple[ResourceType, ...]] = (
     ResourceType(
@@ -267,6 +268,29 @@ RESOURCE_TYPES: Final[tuple[ResourceType, ...]] = (
         singular="tokenreview",
         verbs=CREATE_ONLY,
         virtual=True,
+    ),
+    ResourceType(
+        _ADMISSION,
+        "v1",
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+        namespaced=False,
+        singular="validatingadmissionpolicy",
+        categories=("api-extensions",),
+        has_generation=True,
+        subresources=(
+            Subresource("status", "ValidatingAdmissionPolicy", ("get", "patch", "update")),
+        ),
+    ),
+    ResourceType(
+        _ADMISSION,
+        "v1",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        namespaced=False,
+        singular="validatingadmissionpolicybinding",
+        categories=("api-extensions",),
+        has_generation=True,
     ),
     ResourceType(
         "networking.k8s.io",

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from kubesim.admission.policy_validation import validate_binding, validate_policy
 from kubesim.errors import FieldError
 from kubesim.resources import ResourceType
 
@@ -326,6 +327,8 @@ def _validate_webhook_configuration(obj: Mapping[str, Any]) -> list[FieldError]:
 
 _KIND_CHECKS: Final = {
     "ValidatingWebhookConfiguration": _validate_webhook_configuration,
+    "ValidatingAdmissionPolicy": validate_policy,
+    "ValidatingAdmissionPolicyBinding": validate_binding,
     "Pod": _validate_pod,
     "Role": _validate_role,
     "ClusterRole": _validate_cluster_role,

@@ -133,9 +133,28 @@ KUBERNETES_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
     "min": lambda items: min(items),
     "max": lambda items: max(items),
 }
+
+
+def _index(container: Any, key: Any) -> Any:
+    """`a[b]` as cel-go evaluates it: an error in `a` (a missing key further left) is the
+    result, where celpy would report a missing `_[_]` overload and lose it; a missing key or
+    index is named."""
+    if isinstance(container, CELEvalError):
+        return container
+    try:
+        return container[key]
+    except KeyError:
+        return CELEvalError(f"no such key: {key}")
+    except IndexError:
+        return CELEvalError(f"index out of bounds: {key}")
+    except TypeError:
+        return CELEvalError("no such overload")
+
+
 _FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
     **KUBERNETES_FUNCTIONS,
     **AUTHORIZER_FUNCTIONS,
+    "_[_]": _index,
 }
 _KNOWN_FUNCTIONS: Final = _BUILTIN_FUNCTIONS | _BINDING_MACROS | frozenset(_FUNCTIONS)
 _ENVIRONMENT: Final = celpy.Environment()

@@ -57,6 +57,8 @@ def chart_deployment(
     installed = install_scangate_chart(
         {"scanners": list(PROFILES), "targetNamespaces": ["payments"]}, cluster=kubesim_tls
     )
+    # The flow runs under the chart's admission policy on scangate's own identity.
+    assert installed.release.of_kind("ValidatingAdmissionPolicyBinding"), "policy not rendered"
     run_migrations(sqlite_url)
     api_keys = {name: generate_api_key()[0] for name in ("alice", "bob", "carol", "root")}
     document = scangate_config(

@@ -193,7 +193,9 @@ def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     role = _role(name, profile_rules(scanner, ["web-0"]))
     role["metadata"]["labels"] = labels
     rbac.create_namespaced_role("payments", role)
-    rbac.create_namespaced_role_binding("payments", _binding(name, "Role", name))
+    binding = _binding(name, "Role", name)
+    binding["metadata"]["labels"] = labels  # the chart's admission policy requires them
+    rbac.create_namespaced_role_binding("payments", binding)
     token_request = {
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "TokenRequest",

@@ -1,0 +1,154 @@
+"""Which requests a policy's `matchConstraints` (or a binding's `matchResources`) select.
+
+The rules of kube-apiserver's admission matchers (apiserver/pkg/admission/plugin/webhook/
+predicates and policy/generic): namespaceSelector, objectSelector, excludeResourceRules, then
+resourceRules with operations, apiGroups, apiVersions, resources (`*`, `*/*`, `pods/*`,
+`*/status`), resourceNames and scope. kubesim serves one version of every resource, so
+`matchPolicy` (Exact or Equivalent) cannot change the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from kubesim import errors
+from kubesim.admission.attributes import AdmissionAttributes, Obj
+from kubesim.resources import resource
+from kubesim.store import Store
+
+NAMESPACES: Final = resource("", "namespaces")
+
+
+def _is_namespace(attributes: AdmissionAttributes) -> bool:
+    return attributes.resource.group == "" and attributes.resource.resource == "namespaces"
+
+
+def matches_resources(
+    match: Mapping[str, Any], attributes: AdmissionAttributes, store: Store
+) -> bool:
+    """True when `match` (a MatchResources) selects the request. An empty `resourceRules`
+    selects every resource (only bindings may leave it empty; validation enforces that)."""
+    if not _namespace_selected(match.get("namespaceSelector"), attributes, store):
+        return False
+    if not _object_selected(match.get("objectSelector"), attributes):
+        return False
+    if any(_rule_matches(rule, attributes) for rule in match.get("excludeResourceRules") or []):
+        return False
+    rules = match.get("resourceRules") or []
+    return not rules or any(_rule_matches(rule, attributes) for rule in rules)
+
+
+def namespace_object(attributes: AdmissionAttributes, store: Store) -> Obj | None:
+    """The request's Namespace as CEL's `namespaceObject` sees it; None for cluster-scoped
+    requests (a Namespace itself counts as cluster-scoped)."""
+    if not attributes.namespace or _is_namespace(attributes):
+        return None
+    namespace = store.get(NAMESPACES, "", attributes.namespace)
+    if namespace is None:
+        return None
+    kept = (
+        "name",
+        "generateName",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "labels",
+        "annotations",
+        "finalizers",
+    )
+    meta = {k: v for k, v in namespace["metadata"].items() if k in kept}
+    return {
+        "metadata": meta,
+        "spec": namespace.get("spec") or {},
+        "status": namespace.get("status") or {},
+    }
+
+
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """metav1.LabelSelector semantics; an empty (or absent) selector selects everything."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for requirement in selector.get("matchExpressions") or []:
+        key, operator = requirement.get("key", ""), requirement.get("operator", "")
+        values = requirement.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _namespace_selected(
+    selector: Mapping[str, Any] | None, attributes: AdmissionAttributes, store: Store
+) -> bool:
+    is_namespace = _is_namespace(attributes)
+    if not attributes.namespace and not is_namespace:
+        # Cluster-scoped requests (other than namespaces) are never exempted by it.
+        return True
+    if not selector:
+        return True
+    if is_namespace:
+        own = attributes.object or attributes.old_object or {}
+        labels = (own.get("metadata") or {}).get("labels") or {}
+    else:
+        namespace = store.get(NAMESPACES, "", attributes.namespace)
+        if namespace is None:
+            raise errors.not_found(NAMESPACES, attributes.namespace)
+        labels = namespace["metadata"].get("labels") or {}
+    return label_selector_matches(selector, labels)
+
+
+def _object_selected(selector: Mapping[str, Any] | None, attributes: AdmissionAttributes) -> bool:
+    if not selector:
+        return True
+    # Either the new or the old object may carry the labels (a label removal still matches).
+    for candidate in (attributes.object, attributes.old_object):
+        if candidate is None:
+            continue
+        labels = (candidate.get("metadata") or {}).get("labels") or {}
+        if label_selector_matches(selector, labels):
+            return True
+    return False
+
+
+def _rule_matches(rule: Mapping[str, Any], attributes: AdmissionAttributes) -> bool:
+    def listed(values: Any, actual: str) -> bool:
+        return "*" in (values or []) or actual in (values or [])
+
+    gvr = attributes.resource
+    names = rule.get("resourceNames") or []
+    return (
+        listed(rule.get("operations"), attributes.operation)
+        and listed(rule.get("apiGroups"), gvr.group)
+        and listed(rule.get("apiVersions"), gvr.version)
+        and _resource_listed(rule.get("resources") or [], gvr.resource, attributes.subresource)
+        and _scope_matches(rule.get("scope") or "*", attributes)
+        and (not names or attributes.name in names)
+    )
+
+
+def _resource_listed(resources: list[str], plural: str, subresource: str) -> bool:
+    for entry in resources:
+        name, _, sub = entry.partition("/")
+        if (name in ("*", plural)) and (sub in ("*", subresource)):
+            return True
+    return False
+
+
+def _scope_matches(scope: str, attributes: AdmissionAttributes) -> bool:
+    is_namespace = _is_namespace(attributes)
+    if scope == "Namespaced":
+        return not is_namespace and bool(attributes.namespace)
+    if scope == "Cluster":
+        return is_namespace or not attributes.namespace
+    return True
