@@ -98,7 +98,26 @@ def _deployment(obj: Obj) -> list[FieldError]:
     return []
 
 
+_RBAC_GROUP: Final = "rbac.authorization.k8s.io"
+
+
+def _binding(obj: Obj) -> list[FieldError]:
+    # rbac/v1 SetDefaults_*RoleBinding and SetDefaults_Subject: an omitted apiGroup is filled
+    # in (the RBAC group for roleRef, User and Group; "" for a ServiceAccount) before
+    # validation, so a binding written without it is accepted, not refused.
+    ref = obj.get("roleRef")
+    if isinstance(ref, dict) and not ref.get("apiGroup"):
+        ref["apiGroup"] = _RBAC_GROUP
+    for subject in obj.get("subjects") or []:
+        is_person = isinstance(subject, dict) and subject.get("kind") in ("User", "Group")
+        if is_person and not subject.get("apiGroup"):
+            subject["apiGroup"] = _RBAC_GROUP
+    return []
+
+
 _DEFAULTERS: Final[dict[str, Callable[[Obj], list[FieldError]]]] = {
+    "RoleBinding": _binding,
+    "ClusterRoleBinding": _binding,
     "Namespace": _namespace,
     "Pod": _pod,
     "Secret": _secret,
