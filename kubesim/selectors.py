@@ -1,8 +1,8 @@
 """Label and field selectors for list (and deletecollection) requests.
 
-Label selectors follow k8s.io/apimachinery/pkg/labels: `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
-`a notin (x)`, `a`, `!a`, joined by commas. Field selectors only support `=`, `==` and `!=`
-on the fields each resource indexes; other fields are a 400, as on a real server.
+Label selectors are parsed and matched by `label_selectors` (apimachinery's grammar and rules);
+a selector it refuses is a 400. Field selectors only support `=`, `==` and `!=` on the fields
+each resource indexes; other fields are a 400, as on a real server.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from kubesim.errors import ApiError, bad_request
+from kubesim.label_selectors import SelectorSyntaxError, label_matcher
 from kubesim.resources import ResourceType
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
-_SET_RE: Final = re.compile(r"^\s*(!?)\s*([^\s!=,()]+)\s*(?:(in|notin)\s*\(([^)]*)\))?\s*$")
 _EQ_RE: Final = re.compile(r"^\s*([^\s!=,()]+)\s*(==|=|!=)\s*([^\s!=,()]*)\s*$")
 
 _COMMON_FIELDS: Final = ("metadata.name", "metadata.namespace")
@@ -56,36 +56,15 @@ def _split_terms(selector: str) -> list[str]:
     return [t for t in terms if t.strip()]
 
 
-def _label_term(term: str) -> Predicate:
-    match = _EQ_RE.match(term)
-    if match:
-        key, op, value = match.groups()
-        if op == "!=":
-            return lambda labels: labels.get(key) != value
-        return lambda labels: labels.get(key) == value
-    match = _SET_RE.match(term)
-    if not match:
-        raise bad_request(f"unable to parse requirement: invalid label selector: {term!r}")
-    negated, key, op, values = match.groups()
-    if op:
-        if negated:
-            raise bad_request(f"unable to parse requirement: invalid label selector: {term!r}")
-        options = {v.strip() for v in values.split(",") if v.strip()}
-        if op == "in":
-            return lambda labels: labels.get(key) in options
-        return lambda labels: labels.get(key) not in options
-    if negated:
-        return lambda labels: key not in labels
-    return lambda labels: key in labels
-
-
 def label_selector(selector: str) -> Predicate:
     """A predicate over objects from a label selector string; raises 400 when malformed."""
-    terms = [_label_term(t) for t in _split_terms(selector)]
+    try:
+        matches_labels = label_matcher(selector)
+    except SelectorSyntaxError as exc:
+        raise bad_request(str(exc)) from None
 
     def matches(obj: Mapping[str, Any]) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(term(labels) for term in terms)
+        return matches_labels((obj.get("metadata") or {}).get("labels") or {})
 
     return matches
 
