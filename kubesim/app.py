@@ -111,9 +111,9 @@ class KubesimApp:
         user: UserInfo | None = None
         info: RequestInfo | None = None
         try:
-            info = parse_request(request.method, request.path, request.query)
+            info = parse_request(request.method, request.path, request.query, request.query_lines)
             if not await self._survives_faults(info, request, send):
-                self._record(request, info, None, 0)
+                self._record(request.method, request.path, info, None, 0)
                 return None
             user = self.cluster.authenticator.authenticate_header(
                 request.headers.get("authorization")
@@ -125,7 +125,7 @@ class KubesimApp:
         except ApiError as exc:
             response = status_response(exc)
         status = 101 if isinstance(response, StreamSession) else response.status
-        self._record(request, info, user, status)
+        self._record(request.method, request.path, info, user, status, request.content_type)
         return response
 
     async def _survives_faults(self, info: RequestInfo, request: Request, send: Any) -> bool:
@@ -201,17 +201,19 @@ class KubesimApp:
 
     def _record(
         self,
-        request: Request,
+        method: str,
+        path: str,
         info: RequestInfo | None,
         user: UserInfo | None,
         status: int,
+        content_type: str = "",
     ) -> None:
         self.request_log.append(
             {
-                "method": request.method,
-                "path": request.path,
+                "method": method,
+                "path": path,
                 # What the body was sent as (kubectl and Helm send protobuf for built-in kinds).
-                "content_type": request.content_type,
+                "content_type": content_type,
                 "verb": info.verb if info else "",
                 "resource": info.resource if info else "",
                 "subresource": info.subresource if info else "",

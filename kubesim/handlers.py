@@ -12,7 +12,7 @@ from typing import Any, Final
 from kubesim import errors
 from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
-from kubesim.httpio import Request, Response, json_response
+from kubesim.httpio import Request, Response, json_response, warning_headers
 from kubesim.patch import MERGE_PATCH, apply_patch
 from kubesim.podexec import StreamSession, container_name, open_stream
 from kubesim.rbac import NOT_FOUND_PREFIX, UserInfo, denial_detail
@@ -119,7 +119,11 @@ class ResourceHandler:
             object_name = new["metadata"].get("name", "")
             if rt.kind in _ROLE_KINDS:
                 decision = self.cluster.authorizer.check_role_escalation(
-                    user, scope, new.get("rules") or [], name=name
+                    user,
+                    scope,
+                    new.get("rules") or [],
+                    name=name,
+                    aggregation_rule=_has_aggregation_rule(new) or _has_aggregation_rule(old),
                 )
             elif rt.kind in _BINDING_KINDS:
                 decision = self.cluster.authorizer.check_binding(user, new, scope)
@@ -160,7 +164,8 @@ class ResourceHandler:
         name = info.name
         if sub.name == "token":
             body = request.decode_body()
-            return json_response(create_token(self.cluster, namespace, name, body), 201)
+            token, warnings = create_token(self.cluster, namespace, name, body)
+            return json_response(token, 201, warning_headers(warnings))
         if sub.name in ("exec", "attach"):
             return open_stream(self.registry, sub.name, namespace, name, request)
         if sub.name == "log":
@@ -221,6 +226,11 @@ def _scale_of(obj: Obj) -> dict[str, Any]:
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)},
     }
+
+
+def _has_aggregation_rule(role: Obj | None) -> bool:
+    rule = (role or {}).get("aggregationRule") or {}
+    return bool(isinstance(rule, dict) and rule.get("clusterRoleSelectors"))
 
 
 def _admit_all(new: Obj, old: Obj | None) -> None:

@@ -99,6 +99,15 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(status, body, JSON, headers or {})
 
 
+def warning_headers(warnings: list[str]) -> dict[str, str]:
+    """The `Warning` header of an answer (RFC 7234 code 299, no agent, as the apiserver
+    writes it; several warnings share one header, comma-separated)."""
+    if not warnings:
+        return {}
+    quoted = (json.dumps(w) for w in warnings)
+    return {"Warning": ", ".join(f"299 - {q}" for q in quoted)}
+
+
 def status_response(error: ApiError) -> Response:
     return json_response(error.status(), error.code, error.headers)
 
