@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from kubesim.errors import FieldError
+from kubesim.pod_status import complete_container_statuses, qos_class
 
 Obj = dict[str, Any]
 
@@ -36,10 +37,13 @@ def _pod(obj: Obj) -> list[FieldError]:
     for container in spec.get("containers") or []:
         if isinstance(container, dict):
             container.setdefault("imagePullPolicy", "IfNotPresent")
-    # No kubelet runs here, so whoever creates a pod decides its status (seeds and tests set
-    # `status.phase: Running`); a pod created without one waits, as it would unscheduled.
+    # No kubelet runs here: a pod created through the API starts Pending (the registry resets
+    # its status); seeds and tests then write a status such as `phase: Running` through
+    # pods/status, as a kubelet would.
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
+    status.setdefault("qosClass", qos_class(spec))
+    complete_container_statuses(status)
     return []
 
 
