@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from kubesim import errors
-from kubesim.protobuf_schemas import SCHEMAS, List, Schema
+from kubesim.protobuf_schemas import DELETE_OPTIONS, SCHEMAS, List, Schema
 
 PROTOBUF: Final = "application/vnd.kubernetes.protobuf"
 _MAGIC: Final = b"k8s\x00"
@@ -99,7 +99,7 @@ def _scalar(kind: str, value: int | bytes) -> Any:
         return bool(value)
     if not isinstance(value, bytes):
         raise _Malformed("expected a length-delimited field")
-    if kind == "string":
+    if kind in ("string", "string?"):
         return _text(value)
     if kind == "bytes":
         return base64.b64encode(value).decode()
@@ -171,6 +171,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         type_meta = envelope.get("typeMeta") or {}
         api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
         schema = SCHEMAS.get((api_version, kind))
+        if kind == "DeleteOptions":
+            schema = DELETE_OPTIONS
         if schema is None:
             raise errors.unsupported_media_type(_ACCEPTED)
         raw = base64.b64decode(envelope.get("raw", ""))

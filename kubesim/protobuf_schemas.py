@@ -5,7 +5,8 @@ k8s.io/api core/v1, rbac/v1, authorization/v1, authentication/v1). A schema maps
 number to its JSON name and its type; `kubesim.protobuf` walks the wire bytes with it.
 
 Types: "string", "int" and "bool" are Go value fields (their zero value means unset, as in
-Go's JSON with omitempty); "int?" and "bool?" are Go pointers, present even when zero;
+Go's JSON with omitempty); "string?", "int?" and "bool?" are Go pointers, present even when
+zero;
 "bytes" is base64 in JSON; "strings" is a repeated string (empty entries kept: `apiGroups: [""]`
 is the core group); "map" is map<string,string>, "bytesmap" map<string,bytes>, "extra"
 map<string, ExtraValue>; "time" a metav1.Time; "fields" a FieldsV1 (raw JSON). A dict is a
@@ -177,6 +178,17 @@ _BOUND_OBJECT: Final[Schema] = {
     2: ("apiVersion", "string"),
     3: ("name", "string"),
     4: ("uid", "string"),
+}
+
+# meta/v1 DeleteOptions: typed clients send it as the body of every DELETE, under the
+# apiVersion of the group they talk to.
+DELETE_OPTIONS: Final[Schema] = {
+    1: ("gracePeriodSeconds", "int?"),
+    2: ("preconditions", {1: ("uid", "string?"), 2: ("resourceVersion", "string?")}),
+    3: ("orphanDependents", "bool?"),
+    4: ("propagationPolicy", "string?"),
+    5: ("dryRun", "strings"),
+    6: ("ignoreStoreReadErrorWithClusterBreakingPotential", "bool?"),
 }
 
 _CORE: Final = "v1"

@@ -214,3 +214,44 @@ def test_helm_default_storage_keeps_the_release_in_a_secret(
         ("POST", "application/vnd.kubernetes.protobuf"),
         ("PUT", "application/vnd.kubernetes.protobuf"),
     ]
+
+
+def test_helm_uninstall_with_default_storage_purges_the_release(
+    kubesim_tls: KubesimHandle, tmp_path: Path
+) -> None:
+    # Uninstall deletes the release Secret through the typed client: a DELETE whose
+    # DeleteOptions body is protobuf.
+    _helm_install(kubesim_tls, _write_chart(tmp_path), {"replicas": 1}, driver=None)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.kubesim.helm_install",
+            "--uninstall",
+            str(kubesim_tls.admin_kubeconfig),
+            "payments",
+            "demo",
+        ],
+        env={k: v for k, v in os.environ.items() if k != "HELM_DRIVER"},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    with kubesim_tls.admin_client() as api:
+        secrets = client.CoreV1Api(api).list_namespaced_secret(
+            "payments", label_selector="owner=helm"
+        )
+        config_maps = client.CoreV1Api(api).list_namespaced_config_map("payments")
+    assert secrets.items == []
+    assert "demo-settings" not in {c.metadata.name for c in config_maps.items}
+    deletes = [
+        r["content_type"]
+        for r in kubesim_tls.requests()
+        if r["method"] == "DELETE" and r["resource"] == "secrets"
+    ]
+    assert deletes == ["application/vnd.kubernetes.protobuf"]

@@ -210,3 +210,25 @@ def test_truncated_protobuf_is_a_bad_request(admin_http: httpx.Client) -> None:
 
     assert response.status_code == 400
     assert "could not be decoded" in response.json()["message"]
+
+
+def test_delete_options_in_protobuf_carry_their_preconditions(admin_http: httpx.Client) -> None:
+    wrong_uid = _field(2, _field(1, b"not-the-uid"))
+    body = _envelope("v1", "DeleteOptions", wrong_uid + _field(4, b"Background"))
+
+    refused = admin_http.request(
+        "DELETE",
+        "/api/v1/namespaces/payments/secrets/db-credentials",
+        content=body,
+        headers={"Content-Type": _PROTOBUF},
+    )
+    deleted = admin_http.request(
+        "DELETE",
+        "/api/v1/namespaces/payments/secrets/db-credentials",
+        content=_envelope("v1", "DeleteOptions", _field(4, b"Background")),
+        headers={"Content-Type": _PROTOBUF},
+    )
+
+    assert refused.status_code == 409
+    assert "not-the-uid" in refused.json()["message"]
+    assert deleted.status_code == 200
