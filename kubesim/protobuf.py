@@ -34,6 +34,14 @@ _KEY_VALUE: Final[Schema] = {1: ("key", "string"), 2: ("value", "string")}
 _KEY_BYTES: Final[Schema] = {1: ("key", "string"), 2: ("value", "bytes")}
 _KEY_EXTRA: Final[Schema] = {1: ("key", "string"), 2: ("value", {1: ("items", "strings")})}
 _TIME: Final[Schema] = {1: ("seconds", "int"), 2: ("nanos", "int")}
+# Map entries are messages of (1: key, 2: value).
+_MAP_ENTRIES: Final[dict[str, Schema]] = {
+    "map": _KEY_VALUE,
+    "bytesmap": _KEY_BYTES,
+    "extra": _KEY_EXTRA,
+    "timemap": {1: ("key", "string"), 2: ("value", "time")},
+}
+_INT_OR_STRING: Final[Schema] = {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "string")}
 
 
 class _Malformed(ValueError):
@@ -109,6 +117,10 @@ def _scalar(kind: str, value: int | bytes) -> Any:
         if seconds == 0 and not moment.get("nanos"):
             return None  # Go's zero Time, which JSON writes as null
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if kind == "intorstr":
+        # intstr.IntOrString: 1 type (0 int, 1 string), 2 intVal, 3 strVal.
+        parts = _decode(value, _INT_OR_STRING)
+        return parts.get("strVal", "") if parts.get("type") == 1 else parts.get("intVal", 0)
     if kind == "fields":
         raw = _fields(value)
         return json.loads(next((v for n, v in raw if n == 1 and isinstance(v, bytes)), b"{}"))
@@ -140,15 +152,14 @@ def _decode(data: bytes, schema: Schema) -> dict[str, Any]:
             if not isinstance(value, bytes):
                 raise _Malformed(f"{name}: expected a string")
             out.setdefault(name, []).append(_text(value))
-        elif kind in ("map", "bytesmap", "extra"):
+        elif kind in _MAP_ENTRIES:
             if not isinstance(value, bytes):
                 raise _Malformed(f"{name}: expected a map entry")
-            entry_schema = {"map": _KEY_VALUE, "bytesmap": _KEY_BYTES, "extra": _KEY_EXTRA}[kind]
-            entry = _decode(value, entry_schema)
-            item = entry.get("value", {}).get("items", []) if kind == "extra" else None
-            out.setdefault(name, {})[entry.get("key", "")] = (
-                item if kind == "extra" else entry.get("value", "")
-            )
+            entry = _decode(value, _MAP_ENTRIES[kind])
+            item = entry.get("value", {} if kind == "extra" else "")
+            if kind == "extra":
+                item = item.get("items", [])
+            out.setdefault(name, {})[entry.get("key", "")] = item
         else:
             decoded = _scalar(kind, value)
             if _is_unset(kind, decoded):

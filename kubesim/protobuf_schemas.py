@@ -9,12 +9,13 @@ Go's JSON with omitempty); "string?", "int?" and "bool?" are Go pointers, presen
 zero;
 "bytes" is base64 in JSON; "strings" is a repeated string (empty entries kept: `apiGroups: [""]`
 is the core group); "map" is map<string,string>, "bytesmap" map<string,bytes>, "extra"
-map<string, ExtraValue>; "time" a metav1.Time; "fields" a FieldsV1 (raw JSON). A dict is a
+map<string, ExtraValue>; "time" a metav1.Time; "fields" a FieldsV1 (raw JSON); "intorstr"
+an intstr.IntOrString (a number or a string in JSON). A dict is a
 nested message, `List(schema)` a repeated one.
 
 Every kind kubesim serves and that a Go client may send as protobuf is listed here except
-Pod, Deployment, Service, PersistentVolumeClaim, NetworkPolicy and PodDisruptionBudget (their
-specs span hundreds of fields); those still get a 415, which kubesim's README lists.
+Pod, Deployment, PersistentVolumeClaim and NetworkPolicy (a pod template spans hundreds of
+fields); those still get a 415, which kubesim's README lists.
 """
 
 from __future__ import annotations
@@ -87,6 +88,64 @@ _NAMESPACE_CONDITION: Final[Schema] = {
     4: ("lastTransitionTime", "time"),
     5: ("reason", "string"),
     6: ("message", "string"),
+}
+
+_CONDITION: Final[Schema] = {
+    1: ("type", "string"),
+    2: ("status", "string"),
+    3: ("observedGeneration", "int"),
+    4: ("lastTransitionTime", "time"),
+    5: ("reason", "string"),
+    6: ("message", "string"),
+}
+_SERVICE_PORT: Final[Schema] = {
+    1: ("name", "string"),
+    2: ("protocol", "string"),
+    3: ("port", "int"),
+    4: ("targetPort", "intorstr"),
+    5: ("nodePort", "int"),
+    6: ("appProtocol", "string?"),
+}
+_SERVICE_SPEC: Final[Schema] = {
+    1: ("ports", List(_SERVICE_PORT)),
+    2: ("selector", "map"),
+    3: ("clusterIP", "string"),
+    4: ("type", "string"),
+    5: ("externalIPs", "strings"),
+    7: ("sessionAffinity", "string"),
+    8: ("loadBalancerIP", "string"),
+    9: ("loadBalancerSourceRanges", "strings"),
+    10: ("externalName", "string"),
+    11: ("externalTrafficPolicy", "string"),
+    12: ("healthCheckNodePort", "int"),
+    13: ("publishNotReadyAddresses", "bool"),
+    14: ("sessionAffinityConfig", {1: ("clientIP", {1: ("timeoutSeconds", "int?")})}),
+    17: ("ipFamilyPolicy", "string?"),
+    18: ("clusterIPs", "strings"),
+    19: ("ipFamilies", "strings"),
+    20: ("allocateLoadBalancerNodePorts", "bool?"),
+    21: ("loadBalancerClass", "string?"),
+    22: ("internalTrafficPolicy", "string?"),
+    23: ("trafficDistribution", "string?"),
+}
+_SERVICE_STATUS: Final[Schema] = {
+    1: ("loadBalancer", {1: ("ingress", List({1: ("ip", "string"), 2: ("hostname", "string")}))}),
+    2: ("conditions", List(_CONDITION)),
+}
+_PDB_SPEC: Final[Schema] = {
+    1: ("minAvailable", "intorstr"),
+    2: ("selector", _LABEL_SELECTOR),
+    3: ("maxUnavailable", "intorstr"),
+    4: ("unhealthyPodEvictionPolicy", "string?"),
+}
+_PDB_STATUS: Final[Schema] = {
+    1: ("observedGeneration", "int"),
+    2: ("disruptedPods", "timemap"),
+    3: ("disruptionsAllowed", "int"),
+    4: ("currentHealthy", "int"),
+    5: ("desiredHealthy", "int"),
+    6: ("expectedPods", "int"),
+    7: ("conditions", List(_CONDITION)),
 }
 
 # --- rbac.authorization.k8s.io/v1 -------------------------------------------------------------
@@ -220,6 +279,16 @@ SCHEMAS: Final[dict[tuple[str, str], Schema]] = {
         2: ("secrets", List(_OBJECT_REFERENCE)),
         3: ("imagePullSecrets", List({1: ("name", "string")})),
         4: ("automountServiceAccountToken", "bool?"),
+    },
+    (_CORE, "Service"): {
+        1: ("metadata", OBJECT_META),
+        2: ("spec", _SERVICE_SPEC),
+        3: ("status", _SERVICE_STATUS),
+    },
+    ("policy/v1", "PodDisruptionBudget"): {
+        1: ("metadata", OBJECT_META),
+        2: ("spec", _PDB_SPEC),
+        3: ("status", _PDB_STATUS),
     },
     (_RBAC, "Role"): {1: ("metadata", OBJECT_META), 2: ("rules", List(_POLICY_RULE))},
     (_RBAC, "ClusterRole"): {

@@ -8,10 +8,12 @@ check what was stored, then hand-build bodies for the corners.
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from kubernetes import client
 
 from kubesim.pytest_plugin import KubesimHandle
@@ -232,3 +234,33 @@ def test_delete_options_in_protobuf_carry_their_preconditions(admin_http: httpx.
     assert refused.status_code == 409
     assert "not-the-uid" in refused.json()["message"]
     assert deleted.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "args"),
+    [
+        ("service", "web", ["service", "clusterip", "web", "--tcp=80:8080", "--tcp=443:https"]),
+        ("service", "edge", ["service", "nodeport", "edge", "--tcp=80:8080", "--node-port=30080"]),
+        ("pdb", "web", ["pdb", "web", "--selector=app=web,tier in (a,b)", "--min-available=50%"]),
+        ("pdb", "db", ["pdb", "db", "--selector=app=db", "--max-unavailable=1"]),
+    ],
+)
+def test_kubectl_created_services_and_budgets_keep_what_kubectl_meant(
+    kubesim_tls: KubesimHandle, run_kubectl: Any, kind: str, name: str, args: list[str]
+) -> None:
+    # kubectl's client-side dry run prints the object it would send; the protobuf it does
+    # send must arrive as that object.
+    kubeconfig = kubesim_tls.admin_kubeconfig
+    meant = run_kubectl(
+        kubeconfig, "-n", "payments", "create", *args, "--dry-run=client", "-o", "json"
+    )
+    created = run_kubectl(kubeconfig, "-n", "payments", "create", *args)
+    stored = run_kubectl(kubeconfig, "-n", "payments", "get", kind, name, "-o", "json")
+
+    assert created.returncode == 0, created.stderr
+    assert [r["content_type"] for r in kubesim_tls.requests() if r["method"] == "POST"] == [
+        _PROTOBUF
+    ]
+    meant_spec = json.loads(meant.stdout)["spec"]
+    stored_spec = json.loads(stored.stdout)["spec"]
+    assert {k: stored_spec.get(k) for k in meant_spec} == meant_spec
