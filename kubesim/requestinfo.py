@@ -10,7 +10,6 @@ allow it (the deprecated `/watch/` prefix does not). `/proxy/...` is the verb `p
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -18,6 +17,7 @@ from typing import Final
 from kubesim import errors
 from kubesim.label_selectors import SelectorSyntaxError, parse_label_selector
 from kubesim.rbac import RequestAttributes
+from kubesim.selectors import FieldSelectorError, parse_field_selector
 
 _VERBS: Final = {
     "POST": "create",
@@ -29,8 +29,6 @@ _VERBS: Final = {
 }
 _SPECIAL_VERBS: Final = frozenset({"proxy", "watch"})
 _NAMESPACE_SUBRESOURCES: Final = frozenset({"status", "finalize"})
-# fields.ParseSelector: the first `!=`, `==` or `=` splits a term.
-_FIELD_TERM: Final = re.compile(r"^(.*?)(!=|==|=)(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -66,43 +64,6 @@ def _watch_requested(values: list[str]) -> bool:
     return bool(values) and values[0] != "0" and values[0].lower() != "false"
 
 
-def _split_field_terms(selector: str) -> list[str]:
-    """Terms split on commas a backslash does not escape (escapes kept for unescaping)."""
-    terms, current, escaped = [], [], False
-    for char in selector:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            current.append(char)
-            escaped = True
-        elif char == ",":
-            terms.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    terms.append("".join(current))
-    return terms
-
-
-def _unescape(value: str) -> str | None:
-    """A field selector value without its escapes; None for an invalid escape."""
-    out, escaped = [], False
-    for char in value:
-        if escaped:
-            if char not in "\\,=":
-                return None
-            out.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char in ",=":
-            return None  # must be escaped inside a value
-        else:
-            out.append(char)
-    return None if escaped else "".join(out)
-
-
 def _exact_name(field_selector: str, label_selector: str) -> str | None:
     """The name a field selector pins with `metadata.name=` or `==` (fields.ParseSelector's
     terms and RequiresExactMatch), or None. If the list options do not decode (a field or
@@ -111,17 +72,12 @@ def _exact_name(field_selector: str, label_selector: str) -> str | None:
         parse_label_selector(label_selector)
     except SelectorSyntaxError:
         return None
-    name: str | None = None
-    for term in _split_field_terms(field_selector):
-        if not term:
-            continue
-        match = _FIELD_TERM.match(term)
-        value = _unescape(match.group(3)) if match else None
-        if match is None or value is None:
-            return None
-        if match.group(1) == "metadata.name" and match.group(2) != "!=" and name is None:
-            name = value
-    return name
+    try:
+        terms = parse_field_selector(field_selector)
+    except FieldSelectorError:
+        return None
+    # RequiresExactMatch: the first `=`/`==` term on metadata.name (the terms are sorted).
+    return next((v for f, op, v in terms if f == "metadata.name" and op != "!="), None)
 
 
 def _valid_path_segment(name: str) -> bool:
