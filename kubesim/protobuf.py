@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from kubesim import errors
-from kubesim.protobuf_schemas import DELETE_OPTIONS, SCHEMAS, List, Schema
+from kubesim.protobuf_pods import POD_SCHEMAS
+from kubesim.protobuf_schemas import DELETE_OPTIONS, SCHEMAS, Inline, List, Schema
 
 PROTOBUF: Final = "application/vnd.kubernetes.protobuf"
 _MAGIC: Final = b"k8s\x00"
@@ -40,6 +41,7 @@ _MAP_ENTRIES: Final[dict[str, Schema]] = {
     "bytesmap": _KEY_BYTES,
     "extra": _KEY_EXTRA,
     "timemap": {1: ("key", "string"), 2: ("value", "time")},
+    "quantitymap": {1: ("key", "string"), 2: ("value", "quantity")},
 }
 _INT_OR_STRING: Final[Schema] = {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "string")}
 
@@ -88,6 +90,14 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
     return fields
 
 
+def _packed(data: bytes) -> list[int]:
+    numbers, pos = [], 0
+    while pos < len(data):
+        number, pos = _varint(data, pos)
+        numbers.append(number)
+    return numbers
+
+
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -121,6 +131,9 @@ def _scalar(kind: str, value: int | bytes) -> Any:
         # intstr.IntOrString: 1 type (0 int, 1 string), 2 intVal, 3 strVal.
         parts = _decode(value, _INT_OR_STRING)
         return parts.get("strVal", "") if parts.get("type") == 1 else parts.get("intVal", 0)
+    if kind == "quantity":
+        # A zero Quantity (an empty message) is "0" in JSON.
+        return _decode(value, {1: ("string", "string")}).get("string") or "0"
     if kind == "fields":
         raw = _fields(value)
         return json.loads(next((v for n, v in raw if n == 1 and isinstance(v, bytes)), b"{}"))
@@ -140,7 +153,11 @@ def _decode(data: bytes, schema: Schema) -> dict[str, Any]:
         if number not in schema:
             raise _UnknownField(f"field number {number}")
         name, kind = schema[number]
-        if isinstance(kind, List):
+        if isinstance(kind, Inline):
+            if not isinstance(value, bytes):
+                raise _Malformed(f"{name}: expected a message")
+            out.update(_decode(value, kind.schema))
+        elif isinstance(kind, List):
             if not isinstance(value, bytes):
                 raise _Malformed(f"{name}: expected a message")
             out.setdefault(name, []).append(_decode(value, kind.item))
@@ -148,6 +165,10 @@ def _decode(data: bytes, schema: Schema) -> dict[str, Any]:
             if not isinstance(value, bytes):
                 raise _Malformed(f"{name}: expected a message")
             out[name] = _decode(value, kind)
+        elif kind == "ints":
+            # A repeated int64: one varint per entry, or packed into one length-delimited field.
+            numbers = [value] if isinstance(value, int) else _packed(value)
+            out.setdefault(name, []).extend(_signed(n) for n in numbers)
         elif kind == "strings":
             if not isinstance(value, bytes):
                 raise _Malformed(f"{name}: expected a string")
@@ -181,7 +202,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
         envelope = _decode(body[len(_MAGIC) :], _ENVELOPE)
         type_meta = envelope.get("typeMeta") or {}
         api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
-        schema = SCHEMAS.get((api_version, kind))
+        schema = SCHEMAS.get((api_version, kind)) or POD_SCHEMAS.get((api_version, kind))
         if kind == "DeleteOptions":
             schema = DELETE_OPTIONS
         if schema is None:

@@ -10,12 +10,13 @@ zero;
 "bytes" is base64 in JSON; "strings" is a repeated string (empty entries kept: `apiGroups: [""]`
 is the core group); "map" is map<string,string>, "bytesmap" map<string,bytes>, "extra"
 map<string, ExtraValue>; "time" a metav1.Time; "fields" a FieldsV1 (raw JSON); "intorstr"
-an intstr.IntOrString (a number or a string in JSON). A dict is a
-nested message, `List(schema)` a repeated one.
+an intstr.IntOrString (a number or a string in JSON); "ints" a repeated int64; "quantity" a
+resource.Quantity and "quantitymap" a map of them. A dict is a nested message, `List(schema)`
+a repeated one, `Inline(schema)` an embedded struct. Pod templates live in
+`kubesim.protobuf_pods`.
 
-Every kind kubesim serves and that a Go client may send as protobuf is listed here except
-Pod, Deployment, PersistentVolumeClaim and NetworkPolicy (a pod template spans hundreds of
-fields); those still get a 415, which kubesim's README lists.
+PersistentVolumeClaim and NetworkPolicy have no schema and still get a 415, which kubesim's
+README lists.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ class List:
     item: Schema
 
 
-Kind = Union[str, "Schema", List]
+@dataclass(frozen=True)
+class Inline:
+    """An embedded Go struct: its fields appear in the parent's JSON object."""
+
+    schema: Schema
+
+
+Kind = Union[str, "Schema", List, Inline]
 Schema = dict[int, tuple[str, Kind]]
 
 _OWNER_REFERENCE: Final[Schema] = {
@@ -66,7 +74,7 @@ OBJECT_META: Final[Schema] = {
     14: ("finalizers", "strings"),
     17: ("managedFields", List(_MANAGED_FIELDS_ENTRY)),
 }
-_LABEL_SELECTOR: Final[Schema] = {
+LABEL_SELECTOR: Final[Schema] = {
     1: ("matchLabels", "map"),
     2: (
         "matchExpressions",
@@ -134,7 +142,7 @@ _SERVICE_STATUS: Final[Schema] = {
 }
 _PDB_SPEC: Final[Schema] = {
     1: ("minAvailable", "intorstr"),
-    2: ("selector", _LABEL_SELECTOR),
+    2: ("selector", LABEL_SELECTOR),
     3: ("maxUnavailable", "intorstr"),
     4: ("unhealthyPodEvictionPolicy", "string?"),
 }
@@ -294,7 +302,7 @@ SCHEMAS: Final[dict[tuple[str, str], Schema]] = {
     (_RBAC, "ClusterRole"): {
         1: ("metadata", OBJECT_META),
         2: ("rules", List(_POLICY_RULE)),
-        3: ("aggregationRule", {1: ("clusterRoleSelectors", List(_LABEL_SELECTOR))}),
+        3: ("aggregationRule", {1: ("clusterRoleSelectors", List(LABEL_SELECTOR))}),
     },
     (_RBAC, "RoleBinding"): _BINDING,
     (_RBAC, "ClusterRoleBinding"): _BINDING,

@@ -186,9 +186,13 @@ def test_secret_with_binary_data_and_immutable_false(admin_http: httpx.Client) -
 
 
 def test_kind_without_a_protobuf_schema_is_unsupported(admin_http: httpx.Client) -> None:
-    raw = _field(1, _field(1, b"web-9"))
+    raw = _field(1, _field(1, b"claim"))
 
-    response = _post(admin_http, "/api/v1/namespaces/payments/pods", _envelope("v1", "Pod", raw))
+    response = _post(
+        admin_http,
+        "/api/v1/namespaces/payments/persistentvolumeclaims",
+        _envelope("v1", "PersistentVolumeClaim", raw),
+    )
 
     assert response.status_code == 415
     assert response.json()["reason"] == "UnsupportedMediaType"
@@ -243,9 +247,15 @@ def test_delete_options_in_protobuf_carry_their_preconditions(admin_http: httpx.
         ("service", "edge", ["service", "nodeport", "edge", "--tcp=80:8080", "--node-port=30080"]),
         ("pdb", "web", ["pdb", "web", "--selector=app=web,tier in (a,b)", "--min-available=50%"]),
         ("pdb", "db", ["pdb", "db", "--selector=app=db", "--max-unavailable=1"]),
+        (
+            "deployment",
+            "web",
+            ["deployment", "web", "--image=nginx:1.27", "--replicas=3", "--port=8080"],
+        ),
+        ("deployment", "pair", ["deployment", "pair", "--image=a:1", "--image=b:2"]),
     ],
 )
-def test_kubectl_created_services_and_budgets_keep_what_kubectl_meant(
+def test_kubectl_created_services_budgets_and_deployments_keep_what_kubectl_meant(
     kubesim_tls: KubesimHandle, run_kubectl: Any, kind: str, name: str, args: list[str]
 ) -> None:
     # kubectl's client-side dry run prints the object it would send; the protobuf it does
@@ -263,4 +273,46 @@ def test_kubectl_created_services_and_budgets_keep_what_kubectl_meant(
     ]
     meant_spec = json.loads(meant.stdout)["spec"]
     stored_spec = json.loads(stored.stdout)["spec"]
+    if "template" in meant_spec:
+        # Client-side output shows `creationTimestamp: null`, which the wire never carries.
+        meant_spec["template"]["metadata"].pop("creationTimestamp", None)
     assert {k: stored_spec.get(k) for k in meant_spec} == meant_spec
+
+
+def test_pod_with_embedded_references_and_repeated_integers(admin_http: httpx.Client) -> None:
+    # Go embeds LocalObjectReference (its `name` sits in the parent's JSON), and a repeated
+    # int64 such as supplementalGroups comes one varint per entry.
+    secret_ref = _field(4, _field(1, _field(1, b"db-credentials")) + _field(2, b"password"))
+    env = _field(1, b"PASSWORD") + _field(3, secret_ref)
+    container = _field(1, b"app") + _field(2, b"registry.example/app:1") + _field(7, env)
+    config_volume = _field(1, b"settings") + _field(2, _field(19, _field(1, _field(1, b"cm"))))
+    security = _field(4, 1000) + _field(4, 2000) + _field(2, 1000)
+    spec = _field(1, config_volume) + _field(2, container) + _field(14, security)
+    raw = _field(1, _field(1, b"proto-pod")) + _field(2, spec)
+
+    response = _post(admin_http, "/api/v1/namespaces/payments/pods", _envelope("v1", "Pod", raw))
+
+    assert response.status_code == 201, response.text
+    pod = response.json()
+    [container_json] = pod["spec"]["containers"]
+    assert container_json["env"] == [
+        {
+            "name": "PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}},
+        }
+    ]
+    assert pod["spec"]["volumes"] == [{"name": "settings", "configMap": {"name": "cm"}}]
+    assert pod["spec"]["securityContext"] == {"supplementalGroups": [1000, 2000], "runAsUser": 1000}
+    assert pod["status"]["phase"] == "Pending"
+
+
+def test_pod_field_outside_the_schema_is_refused(admin_http: httpx.Client) -> None:
+    # Affinity (PodSpec field 18) is not read from protobuf: a 415 naming it, never dropped.
+    container = _field(1, b"app") + _field(2, b"app:1")
+    spec = _field(2, container) + _field(18, b"")
+    raw = _field(1, _field(1, b"affine")) + _field(2, spec)
+
+    response = _post(admin_http, "/api/v1/namespaces/payments/pods", _envelope("v1", "Pod", raw))
+
+    assert response.status_code == 415
+    assert "field number 18" in response.json()["message"]
