@@ -241,12 +241,67 @@ _DEPLOYMENT_CONDITION: Final[Schema] = {
     7: ("lastTransitionTime", "time"),
 }
 
+_CONTAINER_STATE: Final[Schema] = {
+    1: ("waiting", {1: ("reason", "string"), 2: ("message", "string")}),
+    2: ("running", {1: ("startedAt", "time")}),
+    3: (
+        "terminated",
+        {
+            1: ("exitCode", "int"),
+            2: ("signal", "int"),
+            3: ("reason", "string"),
+            4: ("message", "string"),
+            5: ("startedAt", "time"),
+            6: ("finishedAt", "time"),
+            7: ("containerID", "string"),
+        },
+    ),
+}
+_CONTAINER_STATUS: Final[Schema] = {
+    1: ("name", "string"),
+    2: ("state", _CONTAINER_STATE),
+    3: ("lastState", _CONTAINER_STATE),
+    4: ("ready", "bool"),
+    5: ("restartCount", "int"),
+    6: ("image", "string"),
+    7: ("imageID", "string"),
+    8: ("containerID", "string"),
+    9: ("started", "bool?"),
+}
+# The PodStatus fields up to ephemeralContainerStatuses (13); later ones are refused.
+_POD_STATUS: Final[Schema] = {
+    1: ("phase", "string"),
+    2: (
+        "conditions",
+        List(
+            {
+                1: ("type", "string"),
+                2: ("status", "string"),
+                3: ("lastProbeTime", "time"),
+                4: ("lastTransitionTime", "time"),
+                5: ("reason", "string"),
+                6: ("message", "string"),
+            }
+        ),
+    ),
+    3: ("message", "string"),
+    4: ("reason", "string"),
+    5: ("hostIP", "string"),
+    6: ("podIP", "string"),
+    7: ("startTime", "time"),
+    8: ("containerStatuses", List(_CONTAINER_STATUS)),
+    9: ("qosClass", "string"),
+    10: ("initContainerStatuses", List(_CONTAINER_STATUS)),
+    11: ("nominatedNodeName", "string"),
+    12: ("podIPs", List({1: ("ip", "string")})),
+    13: ("ephemeralContainerStatuses", List(_CONTAINER_STATUS)),
+}
+
 POD_SCHEMAS: Final[dict[tuple[str, str], Schema]] = {
     ("v1", "Pod"): {
         1: ("metadata", OBJECT_META),
         2: ("spec", _POD_SPEC),
-        # A client's status is replaced on create (kubesim.pod_status); only its phase is read.
-        3: ("status", {1: ("phase", "string"), 9: ("qosClass", "string")}),
+        3: ("status", _POD_STATUS),
     },
     ("apps/v1", "Deployment"): {
         1: ("metadata", OBJECT_META),
