@@ -23,7 +23,6 @@ from kubesim.admission import (
     admission_configured,
     admit_pending,
     conflict_after_rounds,
-    warning_header,
 )
 from kubesim.cluster import Cluster
 from kubesim.discovery import discovery_document
@@ -37,6 +36,7 @@ from kubesim.httpio import (
     request_from_scope,
     send_response,
     status_response,
+    warning_header,
 )
 from kubesim.impersonation import impersonate
 from kubesim.openapi import openapi_group_version, openapi_root
@@ -119,7 +119,7 @@ class KubesimApp:
         user: UserInfo | None = None
         info: RequestInfo | None = None
         try:
-            info = parse_request(request.method, request.path, request.query)
+            info = parse_request(request.method, request.path, request.query, request.query_lines)
             if not await self._survives_faults(info, request, send):
                 self._record(request.method, request.path, info, None, 0)
                 return None
@@ -131,7 +131,7 @@ class KubesimApp:
         except ApiError as exc:
             response = status_response(exc)
         status = 101 if isinstance(response, StreamSession) else response.status
-        self._record(request.method, request.path, info, user, status)
+        self._record(request.method, request.path, info, user, status, request.content_type)
         return response
 
     async def _survives_faults(self, info: RequestInfo, request: Request, send: Any) -> bool:
@@ -161,7 +161,10 @@ class KubesimApp:
                 await admit_pending(self.cluster, admission, pending)
                 continue
             if admission.warnings and isinstance(answer, Response):
-                answer.headers["Warning"] = warning_header(admission.warnings)
+                # Admission's warnings join the handler's own (a shortened TokenRequest's).
+                header = warning_header(admission.warnings)
+                earlier = answer.headers.get("Warning")
+                answer.headers["Warning"] = f"{earlier}, {header}" if earlier else header
             return answer
         raise conflict_after_rounds()
 
@@ -210,11 +213,14 @@ class KubesimApp:
         info: RequestInfo | None,
         user: UserInfo | None,
         status: int,
+        content_type: str = "",
     ) -> None:
         self.request_log.append(
             {
                 "method": method,
                 "path": path,
+                # What the body was sent as (kubectl and Helm send protobuf for built-in kinds).
+                "content_type": content_type,
                 "verb": info.verb if info else "",
                 "resource": info.resource if info else "",
                 "subresource": info.subresource if info else "",

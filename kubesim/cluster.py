@@ -123,10 +123,16 @@ class Cluster:
             if not self.store.exists(NAMESPACES, "", namespace):
                 self.registry.create(NAMESPACES, "", {"metadata": {"name": namespace}})
         try:
-            return self.registry.create(rt, namespace, obj)
+            created = self.registry.create(rt, namespace, obj)
         except ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
+        else:
+            if "status" not in obj or rt.subresource("status") is None:
+                return created
+            # The registry resets a new pod's status, as kube-apiserver does; the manifest's
+            # status is then written as the kubelet (or a controller) would, via /status.
+            return self.registry.update(rt, namespace, meta["name"], obj, subresource="status")
         if rt is NAMESPACES:
             return self.registry.get(rt, "", meta["name"])
         meta.pop("resourceVersion", None)

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from kubesim.admission.policy_validation import default_binding, default_policy
 from kubesim.errors import FieldError
+from kubesim.pod_status import complete_container_statuses, qos_class
 
 Obj = dict[str, Any]
 
@@ -37,10 +38,13 @@ def _pod(obj: Obj) -> list[FieldError]:
     for container in spec.get("containers") or []:
         if isinstance(container, dict):
             container.setdefault("imagePullPolicy", "IfNotPresent")
-    # No kubelet runs here, so whoever creates a pod decides its status (seeds and tests set
-    # `status.phase: Running`); a pod created without one waits, as it would unscheduled.
+    # No kubelet runs here: a pod created through the API starts Pending (the registry resets
+    # its status); seeds and tests then write a status such as `phase: Running` through
+    # pods/status, as a kubelet would.
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
+    status.setdefault("qosClass", qos_class(spec))
+    complete_container_statuses(status)
     return []
 
 
@@ -106,7 +110,26 @@ def _webhook_configuration(obj: Obj) -> list[FieldError]:
     return default_webhook_configuration(obj)
 
 
+_RBAC_GROUP: Final = "rbac.authorization.k8s.io"
+
+
+def _binding(obj: Obj) -> list[FieldError]:
+    # rbac/v1 SetDefaults_*RoleBinding and SetDefaults_Subject: an omitted apiGroup is filled
+    # in (the RBAC group for roleRef, User and Group; "" for a ServiceAccount) before
+    # validation, so a binding written without it is accepted, not refused.
+    ref = obj.get("roleRef")
+    if isinstance(ref, dict) and not ref.get("apiGroup"):
+        ref["apiGroup"] = _RBAC_GROUP
+    for subject in obj.get("subjects") or []:
+        is_person = isinstance(subject, dict) and subject.get("kind") in ("User", "Group")
+        if is_person and not subject.get("apiGroup"):
+            subject["apiGroup"] = _RBAC_GROUP
+    return []
+
+
 _DEFAULTERS: Final[dict[str, Callable[[Obj], list[FieldError]]]] = {
+    "RoleBinding": _binding,
+    "ClusterRoleBinding": _binding,
     "ValidatingWebhookConfiguration": _webhook_configuration,
     "Namespace": _namespace,
     "Pod": _pod,

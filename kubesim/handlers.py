@@ -19,7 +19,7 @@ from kubesim.admission import (
 )
 from kubesim.cluster import Cluster
 from kubesim.errors import ApiError
-from kubesim.httpio import Request, Response, json_response
+from kubesim.httpio import Request, Response, json_response, warning_headers
 from kubesim.patch import MERGE_PATCH, apply_patch
 from kubesim.podexec import StreamSession, container_name, open_stream
 from kubesim.podexec.authorization import authorize_connect_create
@@ -134,7 +134,11 @@ class ResourceHandler:
             object_name = new["metadata"].get("name", "")
             if rt.kind in _ROLE_KINDS:
                 decision = self.cluster.authorizer.check_role_escalation(
-                    user, scope, new.get("rules") or [], name=name
+                    user,
+                    scope,
+                    new.get("rules") or [],
+                    name=name,
+                    aggregation_rule=_has_aggregation_rule(new) or _has_aggregation_rule(old),
                 )
             elif rt.kind in _BINDING_KINDS:
                 decision = self.cluster.authorizer.check_binding(user, new, scope)
@@ -182,7 +186,8 @@ class ResourceHandler:
             body = request.decode_body()
             if isinstance(body, dict):  # anything else is create_token's 400
                 writes.subresource_create(sub.name, namespace, name, body)
-            return json_response(create_token(self.cluster, namespace, name, body), 201)
+            token, warnings = create_token(self.cluster, namespace, name, body)
+            return json_response(token, 201, warning_headers(warnings))
         if sub.name in ("exec", "attach"):
             # CONNECT admission comes before the pod is looked up, as in the apiserver.
             writes.connect(sub.name, namespace, name)
@@ -254,6 +259,11 @@ def _scale_of(obj: Obj) -> dict[str, Any]:
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)},
     }
+
+
+def _has_aggregation_rule(role: Obj | None) -> bool:
+    rule = (role or {}).get("aggregationRule") or {}
+    return bool(isinstance(rule, dict) and rule.get("clusterRoleSelectors"))
 
 
 def _admit_all(new: Obj, old: Obj | None) -> None:

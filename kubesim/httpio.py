@@ -99,6 +99,22 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(status, body, JSON, headers or {})
 
 
+def warning_headers(warnings: list[str]) -> dict[str, str]:
+    """The `Warning` header of an answer (RFC 7234 code 299, no agent, as the apiserver
+    writes it; several warnings share one header, comma-separated)."""
+    return {"Warning": warning_header(warnings)} if warnings else {}
+
+
+def warning_header(warnings: list[str]) -> str:
+    """`Warning` values as kube-apiserver sends them (`299 - "text"`), joined: client-go and
+    kubectl read several comma-separated warnings from one header."""
+    quoted = []
+    for text in warnings:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        quoted.append(f'299 - "{escaped}"')
+    return ", ".join(quoted)
+
+
 def status_response(error: ApiError) -> Response:
     return json_response(error.status(), error.code, error.headers)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from kubesim.rbac_messages import (
     NOT_FOUND_PREFIX,
@@ -94,6 +94,14 @@ class RbacObjects(Protocol):
     def role_bindings(self, namespace: str) -> Iterable[Mapping[str, Any]]: ...
     def get_role(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
     def get_cluster_role(self, name: str) -> Mapping[str, Any] | None: ...
+
+
+# What setting an aggregationRule requires (upstream rbac registry `fullAuthority`).
+_FULL_AUTHORITY: Final = (
+    {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+    {"verbs": ["*"], "nonResourceURLs": ["*"]},
+)
+_AGGREGATION_DENIED: Final = "must have cluster-admin privileges to use the aggregationRule"
 
 
 def service_account_username(namespace: str, name: str) -> str:
@@ -182,6 +190,7 @@ class Authorizer:
         rules: Sequence[Mapping[str, Any]],
         *,
         name: str = "",
+        aggregation_rule: bool = False,
     ) -> Decision:
         """May ``user`` write a Role in ``namespace`` (a ClusterRole when None) with ``rules``?
 
@@ -189,6 +198,11 @@ class Authorizer:
         request's name, which a create (POST to the collection) does not have, so an
         ``escalate`` restricted by resourceNames allows updating those roles but never
         creating them. The server passes ``name`` for updates only.
+
+        ``aggregation_rule``: the ClusterRole (or the one it replaces) has an aggregationRule.
+        Without ``escalate`` that needs every permission (``*`` on ``*.*`` and on every
+        non-resource URL), since the rule can gather any role's rules (upstream clusterrole
+        policybased storage).
         """
         if SYSTEM_MASTERS in user.groups:
             return Decision(True)
@@ -201,7 +215,12 @@ class Authorizer:
         )
         if self.authorize(user, escalate).allowed:
             return Decision(True, "escalate")
-        return self._confirm_no_escalation(user, namespace or "", parse_rules(rules))
+        decision = self._confirm_no_escalation(user, namespace or "", parse_rules(rules))
+        if not (decision.allowed and aggregation_rule):
+            return decision
+        if self._confirm_no_escalation(user, "", parse_rules(_FULL_AUTHORITY)).allowed:
+            return decision
+        return Decision(False, _AGGREGATION_DENIED)
 
     def check_binding(
         self, user: UserInfo, binding: Mapping[str, Any], namespace: str | None

@@ -84,6 +84,14 @@ _DISCOVERY_URLS: Final = [
     "/version/",
 ]
 _PUBLIC_INFO_URLS: Final = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
+# ServiceAccountIssuerDiscovery (GA since 1.21): every ServiceAccount may read the OIDC
+# discovery document and the keys its tokens verify against.
+_ISSUER_DISCOVERY_URLS: Final = [
+    "/.well-known/openid-configuration",
+    "/.well-known/openid-configuration/",
+    "/openid/v1/jwks",
+    "/openid/v1/jwks/",
+]
 
 
 def _metadata(name: str) -> dict[str, Any]:
@@ -148,6 +156,10 @@ def bootstrap_objects() -> list[dict[str, Any]]:
             "system:public-info-viewer",
             [{"nonResourceURLs": _PUBLIC_INFO_URLS, "verbs": ["get"]}],
         ),
+        _cluster_role(
+            "system:service-account-issuer-discovery",
+            [{"nonResourceURLs": _ISSUER_DISCOVERY_URLS, "verbs": ["get"]}],
+        ),
         _group_binding("cluster-admin", "cluster-admin", ["system:masters"]),
         _group_binding("system:basic-user", "system:basic-user", ["system:authenticated"]),
         _group_binding("system:discovery", "system:discovery", ["system:authenticated"]),
@@ -155,5 +167,10 @@ def bootstrap_objects() -> list[dict[str, Any]]:
             "system:public-info-viewer",
             "system:public-info-viewer",
             ["system:authenticated", "system:unauthenticated"],
+        ),
+        _group_binding(
+            "system:service-account-issuer-discovery",
+            "system:service-account-issuer-discovery",
+            ["system:serviceaccounts"],
         ),
     ]

@@ -19,6 +19,7 @@ from kubesim import errors
 from kubesim.defaults import apply_defaults
 from kubesim.errors import ApiError, FieldError
 from kubesim.patch import APPLY_PATCH, apply_patch
+from kubesim.pod_status import prepare_pod_for_create
 from kubesim.resources import ResourceType, resource
 from kubesim.selectors import Predicate, field_selector, label_selector
 from kubesim.store import Clock, Obj, Store
@@ -125,6 +126,8 @@ class Registry:
             meta.pop(server_field, None)
         meta.pop("deletionTimestamp", None)
         meta.pop("managedFields", None)
+        if rt.kind == "Pod":
+            prepare_pod_for_create(obj)
         self._validate(rt, obj, apply_defaults(rt.kind, obj))
         if self.store.exists(rt, namespace, meta["name"]):
             raise errors.already_exists(rt, meta["name"])

@@ -1,21 +1,33 @@
 """Turning a method and URL into what RBAC authorizes, as kube-apiserver's RequestInfoFactory does.
 
-The details matter for authorization: GET on a collection is `list`, `?watch=true` is `watch`,
-DELETE on a collection is `deletecollection`, `/namespaces/foo` is resource `namespaces` named
-`foo` *in namespace* `foo`, and a list with `fieldSelector=metadata.name=x` carries the name
-`x` so that a rule with resourceNames can allow it. `/api/v1` and `/apis/<group>/<version>`
-themselves are non-resource URLs (discovery).
+The details matter for authorization: GET on a collection is `list`, `?watch=` with any value
+but `false`/`0` is `watch`, DELETE on a collection is `deletecollection`, `/namespaces/foo` is
+resource `namespaces` named `foo` *in namespace* `foo`, and a list with
+`fieldSelector=metadata.name=x` carries the name `x` so that a rule with resourceNames can
+allow it (the deprecated `/watch/` prefix does not). `/proxy/...` is the verb `proxy`.
+`/api/v1` and `/apis/<group>/<version>` themselves are non-resource URLs (discovery).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from kubesim import errors
+from kubesim.label_selectors import SelectorSyntaxError, parse_label_selector
 from kubesim.rbac import RequestAttributes
+from kubesim.selectors import FieldSelectorError, parse_field_selector
 
-_VERBS: Final = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update", "PATCH": "patch"}
+_VERBS: Final = {
+    "POST": "create",
+    "GET": "get",
+    "HEAD": "get",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+_SPECIAL_VERBS: Final = frozenset({"proxy", "watch"})
 _NAMESPACE_SUBRESOURCES: Final = frozenset({"status", "finalize"})
 
 
@@ -46,11 +58,41 @@ class RequestInfo:
         )
 
 
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true")
+def _watch_requested(values: list[str]) -> bool:
+    # A query bool, as apimachinery converts it: any value but "0" or "false" (any case) is
+    # true, the empty one included (`?watch=` watches). The first value counts.
+    return bool(values) and values[0] != "0" and values[0].lower() != "false"
 
 
-def parse_request(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
+def _exact_name(field_selector: str, label_selector: str) -> str | None:
+    """The name a field selector pins with `metadata.name=` or `==` (fields.ParseSelector's
+    terms and RequiresExactMatch), or None. If the list options do not decode (a field or
+    label selector that does not parse), nothing is pinned."""
+    try:
+        parse_label_selector(label_selector)
+    except SelectorSyntaxError:
+        return None
+    try:
+        terms = parse_field_selector(field_selector)
+    except FieldSelectorError:
+        return None
+    # RequiresExactMatch: the first `=`/`==` term on metadata.name (the terms are sorted).
+    return next((v for f, op, v in terms if f == "metadata.name" and op != "!="), None)
+
+
+def _valid_path_segment(name: str) -> bool:
+    return name not in (".", "..") and "/" not in name and "%" not in name
+
+
+def parse_request(
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    query_lines: Sequence[tuple[str, str]] | None = None,
+) -> RequestInfo:
+    """``query_lines`` (every parameter, blanks included, in order) decides `watch` as
+    apimachinery does; without it ``query`` stands in."""
+    lines = list(query_lines) if query_lines is not None else list(query.items())
     parts = [p for p in path.split("/") if p]
     non_resource = RequestInfo(path=path, verb=method.lower(), resource_request=False)
     if not parts or parts[0] not in ("api", "apis"):
@@ -64,14 +106,17 @@ def parse_request(method: str, path: str, query: Mapping[str, str]) -> RequestIn
             return non_resource
         group, version, current = parts[1], parts[2], parts[3:]
 
-    verb = _VERBS.get(method.upper(), method.lower())
-    if method.upper() == "DELETE":
-        verb = "delete"
-    if current[0] == "watch":
-        # The deprecated /watch/ path prefix.
-        verb, current = "watch", current[1:]
-        if not current:
-            return non_resource
+    # `/watch/...` and `/proxy/...` (the deprecated prefixes) name the verb themselves,
+    # whatever the method; any other method is mapped, and an unknown one is no verb at all.
+    if current[0] in _SPECIAL_VERBS:
+        if len(current) < 2:
+            raise errors.internal_error(
+                "failed to create RequestInfo: unable to determine kind and namespace from "
+                f"url, {path}"
+            )
+        verb, current = current[0], current[1:]
+    else:
+        verb = _VERBS.get(method.upper(), "")
 
     namespace = ""
     if current[0] == "namespaces" and len(current) > 1:
@@ -83,21 +128,21 @@ def parse_request(method: str, path: str, query: Mapping[str, str]) -> RequestIn
 
     resource = current[0]
     name = current[1] if len(current) > 1 else ""
-    subresource = current[2] if len(current) > 2 else ""
+    # A proxy path's remainder is the proxied URL, not a subresource.
+    subresource = current[2] if len(current) > 2 and verb != "proxy" else ""
 
-    if not name:
-        if verb == "get":
-            verb = "watch" if _truthy(query.get("watch")) else "list"
-        elif verb == "delete":
-            verb = "deletecollection"
-    if verb in ("list", "watch"):
-        # A list narrowed to one name by field selector is authorized as that name.
-        for term in (query.get("fieldSelector") or "").split(","):
-            key, sep, value = term.partition("=")
-            if sep and key.strip() == "metadata.name" and not value.startswith("="):
-                name = value.strip()
-            elif key.strip() == "metadata.name" and value.startswith("="):
-                name = value[1:].strip()
+    if not name and verb == "get":
+        values = [v for k, v in lines if k == "watch"]
+        verb = "watch" if _watch_requested(values) else "list"
+        # Only a list or watch turned so from a GET is narrowed by its field selector: the
+        # /watch/ prefix sets the verb first and is authorized for the whole collection.
+        field_selector = next((v for k, v in lines if k == "fieldSelector"), "")
+        label_selector = next((v for k, v in lines if k == "labelSelector"), "")
+        pinned = _exact_name(field_selector, label_selector)
+        if pinned is not None and _valid_path_segment(pinned):
+            name = pinned
+    elif not name and verb == "delete":
+        verb = "deletecollection"
     return RequestInfo(
         path=path,
         verb=verb,
@@ -108,5 +153,6 @@ def parse_request(method: str, path: str, query: Mapping[str, str]) -> RequestIn
         resource=resource,
         subresource=subresource,
         name=name,
-        extra_parts=len(current) > 3,
+        # kubesim serves nothing under the proxy prefix: after authorization, a 404.
+        extra_parts=len(current) > 3 or verb == "proxy",
     )

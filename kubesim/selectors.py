@@ -1,8 +1,9 @@
 """Label and field selectors for list (and deletecollection) requests.
 
-Label selectors follow k8s.io/apimachinery/pkg/labels: `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
-`a notin (x)`, `a`, `!a`, joined by commas. Field selectors only support `=`, `==` and `!=`
-on the fields each resource indexes; other fields are a 400, as on a real server.
+Label selectors are parsed and matched by `label_selectors` (apimachinery's grammar and rules);
+a selector it refuses is a 400. Field selectors are read as fields.ParseSelector reads them
+(`=`, `==`, `!=`; backslash escapes in values; no trimming) and only on the fields each
+resource indexes; other fields are a 400, as on a real server.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from kubesim.errors import ApiError, bad_request
+from kubesim.label_selectors import SelectorSyntaxError, label_matcher
 from kubesim.resources import ResourceType
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
-_SET_RE: Final = re.compile(r"^\s*(!?)\s*([^\s!=,()]+)\s*(?:(in|notin)\s*\(([^)]*)\))?\s*$")
-_EQ_RE: Final = re.compile(r"^\s*([^\s!=,()]+)\s*(==|=|!=)\s*([^\s!=,()]*)\s*$")
+# fields.ParseSelector: the first `!=`, `==` or `=` (tried in that order) splits a term.
+_FIELD_TERM: Final = re.compile(r"^(.*?)(!=|==|=)(.*)$", re.DOTALL)
 
 _COMMON_FIELDS: Final = ("metadata.name", "metadata.namespace")
 _FIELDS: Final = {
@@ -37,55 +39,79 @@ _FIELDS: Final = {
 }
 
 
-def _split_terms(selector: str) -> list[str]:
-    """Split on commas that are not inside `in (...)` value lists."""
+class FieldSelectorError(ValueError):
+    """A field selector fields.ParseSelector refuses; the message is its wording."""
+
+
+def _split_field_terms(selector: str) -> list[str]:
+    """Terms split on commas a backslash does not escape (escapes kept for unescaping)."""
+    if not selector:
+        return []
     terms: list[str] = []
     current: list[str] = []
-    depth = 0
+    escaped = False
     for char in selector:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
             terms.append("".join(current))
             current = []
-        else:
-            current.append(char)
+            continue
+        current.append(char)
     terms.append("".join(current))
-    return [t for t in terms if t.strip()]
+    return terms
 
 
-def _label_term(term: str) -> Predicate:
-    match = _EQ_RE.match(term)
-    if match:
-        key, op, value = match.groups()
-        if op == "!=":
-            return lambda labels: labels.get(key) != value
-        return lambda labels: labels.get(key) == value
-    match = _SET_RE.match(term)
-    if not match:
-        raise bad_request(f"unable to parse requirement: invalid label selector: {term!r}")
-    negated, key, op, values = match.groups()
-    if op:
-        if negated:
-            raise bad_request(f"unable to parse requirement: invalid label selector: {term!r}")
-        options = {v.strip() for v in values.split(",") if v.strip()}
-        if op == "in":
-            return lambda labels: labels.get(key) in options
-        return lambda labels: labels.get(key) not in options
-    if negated:
-        return lambda labels: key not in labels
-    return lambda labels: key in labels
+def _unescape(value: str) -> str:
+    """fields.UnescapeValue: `\\\\`, `\\,` and `\\=` are escapes; a bare `,` or `=` is an error."""
+    out, escaped = [], False
+    for char in value:
+        if escaped:
+            if char not in "\\,=":
+                raise FieldSelectorError(
+                    f"invalid field selector: invalid escape sequence: \\{char}"
+                )
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in ",=":
+            raise FieldSelectorError(
+                f"invalid field selector: unescaped character in value: {char}"
+            )
+        else:
+            out.append(char)
+    if escaped:
+        raise FieldSelectorError("invalid field selector: invalid escape sequence: \\")
+    return "".join(out)
+
+
+def parse_field_selector(selector: str) -> list[tuple[str, str, str]]:
+    """(field, operator, value) terms as fields.ParseSelector reads them: the first `!=`, `==`
+    or `=` splits a term, nothing is trimmed, values are unescaped."""
+    terms: list[tuple[str, str, str]] = []
+    for term in sorted(_split_field_terms(selector)):
+        if not term:
+            continue
+        match = _FIELD_TERM.match(term)
+        if match is None:
+            raise FieldSelectorError(f"invalid selector: '{selector}'; can't understand '{term}'")
+        field, operator, value = match.groups()
+        terms.append((field, operator, _unescape(value)))
+    return terms
 
 
 def label_selector(selector: str) -> Predicate:
     """A predicate over objects from a label selector string; raises 400 when malformed."""
-    terms = [_label_term(t) for t in _split_terms(selector)]
+    try:
+        matches_labels = label_matcher(selector)
+    except SelectorSyntaxError as exc:
+        raise bad_request(str(exc)) from None
 
     def matches(obj: Mapping[str, Any]) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(term(labels) for term in terms)
+        return matches_labels((obj.get("metadata") or {}).get("labels") or {})
 
     return matches
 
@@ -102,21 +128,18 @@ def _field_value(obj: Mapping[str, Any], path: str) -> str:
 
 
 def field_selector(rt: ResourceType, selector: str) -> Predicate:
-    """A predicate from a field selector string; unsupported fields are a 400."""
+    """A predicate from a field selector string; malformed selectors and unsupported fields
+    are a 400."""
     allowed = _FIELDS.get(rt.kind, _COMMON_FIELDS)
+    try:
+        terms = parse_field_selector(selector)
+    except FieldSelectorError as exc:
+        raise bad_request(str(exc)) from None
     checks: list[tuple[str, bool, str]] = []
-    for term in _split_terms(selector):
-        match = _EQ_RE.match(term)
-        if not match:
-            raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
-        path, op, value = match.groups()
+    for path, operator, value in terms:
         if path not in allowed:
-            raise ApiError(
-                400,
-                "BadRequest",
-                f"field label not supported: {path}",
-            )
-        checks.append((path, op != "!=", value))
+            raise ApiError(400, "BadRequest", f"field label not supported: {path}")
+        checks.append((path, operator != "!=", value))
 
     def matches(obj: Mapping[str, Any]) -> bool:
         return all((_field_value(obj, p) == v) == equal for p, equal, v in checks)

@@ -204,6 +204,7 @@ def _validate_cluster_role(obj: Mapping[str, Any]) -> list[FieldError]:
 
 
 def _validate_binding(obj: Mapping[str, Any], cluster_scoped: bool) -> list[FieldError]:
+    """upstream ValidateRoleBinding / ValidateClusterRoleBinding (after defaulting)."""
     errors: list[FieldError] = []
     ref = obj.get("roleRef") or {}
     kinds = ["ClusterRole"] if cluster_scoped else ["Role", "ClusterRole"]
@@ -229,42 +230,60 @@ def _validate_binding(obj: Mapping[str, Any], cluster_scoped: bool) -> list[Fiel
         )
     if not ref.get("name"):
         errors.append(FieldError("roleRef.name", "", kind="required"))
+    else:
+        errors += [
+            FieldError("roleRef.name", why, ref["name"]) for why in name_errors("path", ref["name"])
+        ]
     for i, subject in enumerate(obj.get("subjects") or []):
-        path = f"subjects[{i}]"
-        kind = subject.get("kind")
-        if not subject.get("name"):
-            errors.append(FieldError(f"{path}.name", "", kind="required"))
-        if kind == "ServiceAccount":
-            if subject.get("apiGroup"):
-                errors.append(
-                    FieldError(
-                        f"{path}.apiGroup",
-                        'supported values: ""',
-                        subject["apiGroup"],
-                        "unsupported",
-                    )
-                )
-            if cluster_scoped and not subject.get("namespace"):
-                errors.append(FieldError(f"{path}.namespace", "", kind="required"))
-        elif kind in ("User", "Group"):
-            if subject.get("apiGroup") != "rbac.authorization.k8s.io":
-                errors.append(
-                    FieldError(
-                        f"{path}.apiGroup",
-                        'supported values: "rbac.authorization.k8s.io"',
-                        subject.get("apiGroup", ""),
-                        "unsupported",
-                    )
-                )
-        else:
+        errors += _validate_subject(subject, f"subjects[{i}]", cluster_scoped)
+    return errors
+
+
+def _validate_subject(
+    subject: Mapping[str, Any], path: str, cluster_scoped: bool
+) -> list[FieldError]:
+    """upstream validateRoleBindingSubject."""
+    errors: list[FieldError] = []
+    kind = subject.get("kind")
+    name = subject.get("name") or ""
+    if not name:
+        errors.append(FieldError(f"{path}.name", "", kind="required"))
+    if kind == "ServiceAccount":
+        # A ServiceAccount's name is a DNS-1123 subdomain; a subject naming anything else
+        # could never match a token's identity.
+        if name and not (len(name) <= 253 and DNS1123_SUBDOMAIN_RE.match(name)):
+            errors.append(FieldError(f"{path}.name", DNS1123_SUBDOMAIN_MSG, name))
+        if subject.get("apiGroup"):
             errors.append(
                 FieldError(
-                    f"{path}.kind",
-                    'supported values: "ServiceAccount", "User", "Group"',
-                    kind or "",
+                    f"{path}.apiGroup", 'supported values: ""', subject["apiGroup"], "unsupported"
+                )
+            )
+        # In a RoleBinding an SA subject without a namespace means the binding's own.
+        if cluster_scoped and not subject.get("namespace"):
+            errors.append(FieldError(f"{path}.namespace", "", kind="required"))
+    elif kind in ("User", "Group"):
+        if not name:
+            why = f"{str(kind).lower()} name cannot be empty"
+            errors.append(FieldError(f"{path}.name", why, name))
+        if subject.get("apiGroup") != "rbac.authorization.k8s.io":
+            errors.append(
+                FieldError(
+                    f"{path}.apiGroup",
+                    'supported values: "rbac.authorization.k8s.io"',
+                    subject.get("apiGroup", ""),
                     "unsupported",
                 )
             )
+    else:
+        errors.append(
+            FieldError(
+                f"{path}.kind",
+                'supported values: "ServiceAccount", "User", "Group"',
+                kind or "",
+                "unsupported",
+            )
+        )
     return errors
 
 

@@ -58,7 +58,6 @@ __all__ = [
     "connect_attributes",
     "delete_attributes",
     "subresource_create_attributes",
-    "warning_header",
     "write_attributes",
 ]
 
@@ -157,16 +156,6 @@ async def admit(cluster: Cluster, attributes: AdmissionAttributes) -> list[str]:
         warnings += policies.validate(cluster, attributes) or []
     warnings += await cluster.webhooks.dispatch(attributes)
     return warnings
-
-
-def warning_header(warnings: list[str]) -> str:
-    """`Warning` values as kube-apiserver sends them (`299 - "text"`), joined: client-go and
-    kubectl read several comma-separated warnings from one header."""
-    quoted = []
-    for text in warnings:
-        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-        quoted.append(f'299 - "{escaped}"')
-    return ", ".join(quoted)
 
 
 @functools.cache

@@ -179,3 +179,16 @@ def grant_exec_profile(handle: KubesimHandle, pods: list[str], name: str = "scan
     )
     token: str = request_token(handle, "scangate-grants", name).status.token
     return token
+
+
+@pytest.fixture
+def run_kubectl() -> Any:
+    """The real kubectl with a given kubeconfig: `run_kubectl(kubeconfig, *args)`."""
+    return kubectl
+
+
+@pytest.fixture
+def admin_http(kubesim: KubesimHandle) -> Iterator[httpx.Client]:
+    """Plain HTTP to the plain-HTTP kubesim as its admin, for hand-built request bodies."""
+    with raw_http(kubesim) as http:
+        yield http

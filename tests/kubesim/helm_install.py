@@ -8,6 +8,10 @@ module in a subprocess.
         [OPTIONS_JSON]]
 
 OPTIONS_JSON holds keyword arguments of `Install.run` (`create_namespace`, ...).
+
+    python -m tests.kubesim.helm_install --uninstall KUBECONFIG NAMESPACE RELEASE
+
+uninstalls a release instead and prints Helm's answer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ import helm_sdkpy
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--uninstall"]:
+        kubeconfig, namespace, release = argv[1:4]
+        config = helm_sdkpy.Configuration(namespace=namespace, kubeconfig=kubeconfig)
+        answer = asyncio.run(helm_sdkpy.Uninstall(config).run(release, wait=False))
+        print(json.dumps(answer, default=str))
+        return 0
     kubeconfig, chart, namespace, release = argv[:4]
     values = json.loads(argv[4]) if len(argv) > 4 else {}
     options = json.loads(argv[5]) if len(argv) > 5 else {}

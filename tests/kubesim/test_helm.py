@@ -1,8 +1,9 @@
 """Helm (the real Helm 4 library, through helm-sdkpy) installs a chart into kubesim.
 
 Helm is Go: like kubectl it sends no bearer token over plain HTTP, so it talks to the TLS
-kubesim through the admin kubeconfig and its CA. `HELM_DRIVER=memory` keeps release records
-in memory instead of protobuf-encoded Secrets (which kubesim answers with 415).
+kubesim through the admin kubeconfig and its CA. Most tests use `HELM_DRIVER=memory` to keep
+release records out of the cluster; Helm's default storage (release Secrets, sent as protobuf)
+is tested on its own.
 """
 
 from __future__ import annotations
@@ -103,8 +104,12 @@ def _helm_install(
     chart: Path,
     values: dict[str, object],
     namespace: str = "payments",
+    driver: str | None = "memory",
     **options: object,
 ) -> Any:
+    env = {k: v for k, v in os.environ.items() if k != "HELM_DRIVER"}
+    if driver is not None:
+        env["HELM_DRIVER"] = driver
     result = subprocess.run(
         [
             sys.executable,
@@ -117,7 +122,7 @@ def _helm_install(
             json.dumps(values),
             json.dumps(options),
         ],
-        env={**os.environ, "HELM_DRIVER": "memory"},
+        env=env,
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
@@ -180,3 +185,73 @@ def test_helm_creates_the_namespace_and_a_persistent_volume_claim(
     assert claim.status.phase == "Pending"  # no provisioner binds it
     paths = {r["path"] for r in kubesim_tls.requests()}
     assert {"/openapi/v3", "/openapi/v3/api/v1"} <= paths
+
+
+def test_helm_default_storage_keeps_the_release_in_a_secret(
+    kubesim_tls: KubesimHandle, tmp_path: Path
+) -> None:
+    # Helm's default driver stores each release as a Secret, created and then updated through
+    # client-go's typed client in protobuf; a real cluster reads it, and so must kubesim.
+    chart = _write_chart(tmp_path)
+
+    release = _helm_install(kubesim_tls, chart, {"replicas": 1}, driver=None)
+
+    assert release["info"]["status"] == "deployed"
+    with kubesim_tls.admin_client() as api:
+        secret = client.CoreV1Api(api).read_namespaced_secret(
+            "sh.helm.release.v1.demo.v1", "payments"
+        )
+    assert secret.type == "helm.sh/release.v1"
+    assert secret.metadata.labels["owner"] == "helm"
+    assert secret.metadata.labels["status"] == "deployed"  # written by the update after install
+    assert secret.data["release"]
+    writes = [
+        (r["method"], r["content_type"])
+        for r in kubesim_tls.requests()
+        if r["resource"] == "secrets" and r["method"] in ("POST", "PUT")
+    ]
+    assert writes == [
+        ("POST", "application/vnd.kubernetes.protobuf"),
+        ("PUT", "application/vnd.kubernetes.protobuf"),
+    ]
+
+
+def test_helm_uninstall_with_default_storage_purges_the_release(
+    kubesim_tls: KubesimHandle, tmp_path: Path
+) -> None:
+    # Uninstall deletes the release Secret through the typed client: a DELETE whose
+    # DeleteOptions body is protobuf.
+    _helm_install(kubesim_tls, _write_chart(tmp_path), {"replicas": 1}, driver=None)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.kubesim.helm_install",
+            "--uninstall",
+            str(kubesim_tls.admin_kubeconfig),
+            "payments",
+            "demo",
+        ],
+        env={k: v for k, v in os.environ.items() if k != "HELM_DRIVER"},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    with kubesim_tls.admin_client() as api:
+        secrets = client.CoreV1Api(api).list_namespaced_secret(
+            "payments", label_selector="owner=helm"
+        )
+        config_maps = client.CoreV1Api(api).list_namespaced_config_map("payments")
+    assert secrets.items == []
+    assert "demo-settings" not in {c.metadata.name for c in config_maps.items}
+    deletes = [
+        r["content_type"]
+        for r in kubesim_tls.requests()
+        if r["method"] == "DELETE" and r["resource"] == "secrets"
+    ]
+    assert deletes == ["application/vnd.kubernetes.protobuf"]
