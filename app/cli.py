@@ -22,12 +22,14 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from app.client.parser import CLIENT_HELP, add_client_commands
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -35,6 +37,63 @@ _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
+
+
+class StartupError(Exception):
+    """A problem the operator fixes in configuration or credentials: printed as one line with
+    a hint, never as a traceback."""
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def _configured_by_environment() -> bool:
+    names = {f"SCANGATE_{field.upper()}" for field in Settings.model_fields}
+    return any(key.split("__", 1)[0] in names for key in os.environ)
+
+
+def _require_configuration(args: argparse.Namespace) -> None:
+    """A server needs a configuration: without one it would create ./scangate.db and then fail
+    on in-cluster credentials, which says nothing about what is missing."""
+    path = _config_path(args)
+    explicit = args.config is not None or CONFIG_ENV_VAR in os.environ
+    if path.is_file() or (not explicit and _configured_by_environment()):
+        return
+    source = "--config" if args.config else (CONFIG_ENV_VAR if explicit else "the default")
+    raise StartupError(
+        f"no configuration file: looked for {path.resolve()} ({source}).\n"
+        f"  hint: `scangate init` writes a commented starter configuration there "
+        f"(`scangate --config PATH init` elsewhere); the README's Configuration section "
+        f"describes every key; `scangate serve --demo` runs a demo without one"
+    )
+
+
+def _check_cluster_credentials(settings: Settings, config: Path) -> None:
+    """Load every cluster's credentials before serving, so a missing kubeconfig or an absent
+    service account is one clear line rather than a failed startup inside the server."""
+    from app.kube.connection import ClusterSettings, connect
+    from app.kube.errors import KubeError
+
+    for index, cluster in enumerate(settings.clusters):
+        try:
+            connection = connect(
+                ClusterSettings(
+                    name=cluster.name,
+                    kubeconfig=cluster.kubeconfig,
+                    context=cluster.context,
+                    server=cluster.server,
+                    grants_namespace=cluster.grants_namespace,
+                )
+            )
+        except (KubeError, ValueError) as exc:
+            hint = (
+                f"outside a Kubernetes pod, set clusters[{index}].kubeconfig in {config}"
+                if cluster.kubeconfig is None
+                else f"check clusters[{index}].kubeconfig / context in {config}"
+            )
+            raise StartupError(f"{exc}\n  hint: {hint}") from None
+        connection.api_client.close()  # type: ignore[no-untyped-call]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -59,7 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.db.engine import run_migrations
     from app.main import create_app
 
+    _require_configuration(args)
     settings = _settings(args)
+    _check_cluster_credentials(settings, _config_path(args))
     if not args.no_migrate:
         # Serving an old schema fails in confusing ways; migrating first makes a first run
         # just work. Replicas starting together are serialised by run_migrations.
@@ -84,6 +145,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # closing an idle connection just as a client reuses it loses that request in transit.
         timeout_keep_alive=65,
     )
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from app.starter_config import default_kubeconfig, starter_config
+
+    path = _config_path(args)
+    if path.exists() and not args.force:
+        raise StartupError(f"{path} exists; it was left as it is (--force replaces it)")
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else default_kubeconfig()
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise StartupError(f"--kubeconfig {kubeconfig}: no such file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_config(path, kubeconfig))
+    print(f"wrote {path}: edit it (API keys, policies), then run `scangate --config {path} serve`")
+    if kubeconfig is None:
+        print("  note: no kubeconfig found; scangate will use in-cluster credentials")
     return 0
 
 
@@ -151,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    init = commands.add_parser(
+        "init", help="write a commented starter configuration (default: ./scangate.yaml)"
+    )
+    init.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="the cluster credentials scangate uses (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(handler=cmd_init)
+
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = key_commands.add_parser("create", help="print a new API key and its config entry")
@@ -171,8 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, StartupError) as exc:
+        print(f"scangate: error: {exc}", file=sys.stderr)
         return 2
 
 
