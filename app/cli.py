@@ -217,7 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API server (migrates first)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get("SCANGATE_PORT") or "8080",  # argparse applies `type` to it
+        help="port (default: $SCANGATE_PORT, else 8080)",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
     serve.add_argument(
         "--demo", action="store_true", help="run the local demo against a simulated cluster"
