@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 # The demo's port: `make demo PORT=8081`.
 PORT   ?= 8080
+DIST   ?= dist
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -37,11 +38,11 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/scangate serve --demo --port $(PORT)
 
-## Build the release wheel into dist/ and print its sha256 (what CI pipelines pin, see examples/).
+## Build the release wheel into $(DIST) and print its sha256 (what CI pipelines pin, see examples/).
 dist: $(STAMP)
-	rm -rf dist build
-	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
-	cd dist && sha256sum *.whl | tee SHA256SUMS
+	rm -rf $(DIST) build
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) .
+	cd $(DIST) && sha256sum *.whl | tee SHA256SUMS
 
 ## Reliability soak: tests/reliability at the full sizes (300 faulty grant requests, 30 kill -9
 ## rounds, 200 clients for 60 s...); see docs/RELIABILITY.md.
