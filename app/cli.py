@@ -96,12 +96,32 @@ def _check_cluster_credentials(settings: Settings, config: Path) -> None:
         connection.api_client.close()  # type: ignore[no-untyped-call]
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+def _migrate(settings: Settings, config: Path, revision: str = "head") -> None:
+    """Apply migrations; a database that cannot be reached is one line, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from app.db.engine import run_migrations
+    from app.db.errors import database_unavailable
     from app.db.urls import redacted_url
 
+    try:
+        run_migrations(settings.database_url, revision)
+    except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
+        raise StartupError(
+            f"cannot reach the database {redacted_url(settings.database_url)} "
+            f"({type(getattr(exc, 'orig', None) or exc).__name__})\n"
+            f"  hint: start it, or check database_url in {config} / SCANGATE_DATABASE_URL"
+        ) from None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.db.urls import redacted_url
+
+    _require_configuration(args)
     settings = _settings(args)
-    run_migrations(settings.database_url, args.revision)
+    _migrate(settings, _config_path(args), args.revision)
     print(f"database {redacted_url(settings.database_url)} is at revision {args.revision}")
     return 0
 
@@ -115,7 +135,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from app.db.engine import run_migrations
     from app.main import create_app
 
     _require_configuration(args)
@@ -124,7 +143,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_migrate:
         # Serving an old schema fails in confusing ways; migrating first makes a first run
         # just work. Replicas starting together are serialised by run_migrations.
-        run_migrations(settings.database_url)
+        _migrate(settings, _config_path(args))
     from app.gc_tuning import tune_garbage_collector
     from app.observability.logs import logging_config, skip_unused_record_fields
 
@@ -187,7 +206,9 @@ def cmd_reap(args: argparse.Namespace) -> int:
     if not args.once:
         print("error: only 'scangate reap --once' is supported; the service runs the reaper")
         return 2
+    _require_configuration(args)
     settings = _settings(args)
+    _check_cluster_credentials(settings, _config_path(args))
     from app.grants.reaper import run_once
 
     report = asyncio.run(run_once(settings))

@@ -138,3 +138,43 @@ def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     document = yaml.safe_load(config.read_text())
     assert document["database_url"] != "sqlite:///mine.db"
     assert "kubeconfig" not in document["clusters"][0]  # none found: in-cluster, commented
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    config = tmp_path / "scangate.yaml"
+    closed_port = _free_port()
+    url = f"postgresql+psycopg://scangate:hunter2-not-shown@127.0.0.1:{closed_port}/scangate"
+    config.write_text(yaml.safe_dump({"database_url": url}))
+
+    result = _scangate(tmp_path, "migrate")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-2:] == [
+        "scangate: error: cannot reach the database "
+        f"postgresql+psycopg://scangate:***@127.0.0.1:{closed_port}/scangate (OperationalError)",
+        "  hint: start it, or check database_url in scangate.yaml / SCANGATE_DATABASE_URL",
+    ]
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_and_reap_without_a_configuration_create_nothing(tmp_path: Path) -> None:
+    for command in (["migrate"], ["reap", "--once"]):
+        result = _scangate(tmp_path, *command)
+
+        assert result.returncode == 2, command
+        assert "no configuration file: looked for" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_configuration_from_the_environment_alone_is_accepted(tmp_path: Path) -> None:
+    # The Helm chart and other deployments may configure everything through SCANGATE_*.
+    database = tmp_path / "data" / "scangate.db"
+    env = _environment(SCANGATE_DATABASE_URL=f"sqlite:///{database}")
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert database.exists()
