@@ -1,7 +1,10 @@
-"""The `scangate` command: operate the service (`migrate`, `serve`, `keys create`, `reap`) and
-use it from CI (`grant request|kubeconfig|revoke|list|show`, `whoami`, `run`; see `app/client`).
+"""The `scangate` command: set up and operate the service (`init`, `migrate`, `serve`,
+`keys create`, `reap`) and use it from CI (`grant request|kubeconfig|revoke|list|show`, `whoami`,
+`run`; see `app/client`).
 
-Subcommands are argparse sub-parsers, each in its own small function.
+Subcommands are argparse sub-parsers, each in its own small function. Problems an operator fixes
+in configuration (no configuration file, a cluster whose credentials cannot be loaded, a database
+that cannot be reached) end the command with one line and a hint, never a traceback.
 
 Exit codes (also in `scangate --help`):
     0  success
