@@ -5,13 +5,14 @@ places that do not exist."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client as k8s
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import CHART_DIR, HelmActionFailed
 
 REPO = CHART_DIR.parents[1]
@@ -19,7 +20,7 @@ WHAT_TO_SET = "image.repository is required"
 
 
 def test_install_without_an_image_is_refused_saying_what_to_set(
-    install_scangate_chart: InstallScangateChart, kubesim: KubesimHandle
+    install_scangate_chart: Callable[..., Any], kubesim: KubesimHandle
 ) -> None:
     with pytest.raises(HelmActionFailed) as refused:
         install_scangate_chart({"image": {"repository": ""}})
@@ -31,7 +32,7 @@ def test_install_without_an_image_is_refused_saying_what_to_set(
     assert apps.list_namespaced_deployment("scangate").items == []
 
 
-def test_the_image_set_is_the_image_deployed(install_scangate_chart: InstallScangateChart) -> None:
+def test_the_image_set_is_the_image_deployed(install_scangate_chart: Callable[..., Any]) -> None:
     release = install_scangate_chart({"image": {"repository": "registry.internal/sec/scangate"}})
 
     pod = release.release.get("Deployment", "scangate")["spec"]["template"]["spec"]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.demo.demo_process import DemoProcess
+from tests.demo.demo_process import DemoProcess, StartDemo
 
 REPO = Path(__file__).resolve().parents[2]
-
-StartDemo = Callable[..., DemoProcess]
 
 
 @pytest.fixture

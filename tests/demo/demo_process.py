@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +105,10 @@ class DemoProcess:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+# The `start_demo` fixture: start_demo(cwd, port) -> DemoProcess.
+StartDemo = Callable[..., DemoProcess]
 
 
 @dataclass(frozen=True)

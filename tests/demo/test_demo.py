@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.demo.conftest import StartDemo
 from tests.demo.demo_process import (
+    StartDemo,
     assert_banner_answers,
     free_port,
     port_is_closed,
