@@ -4,7 +4,23 @@
 # runtime stage only receives a ready virtualenv, so no compiler, headers or package caches ship.
 #
 #   docker build -t scangate .
-#   docker run --rm -p 8080:8080 -e SCANGATE_DATABASE_URL=... -v ./scangate.yaml:/etc/scangate/scangate.yaml:ro scangate
+#
+# Outside a cluster there is no in-cluster service account: mount a kubeconfig with embedded
+# credentials and a configuration whose cluster names it. Running as your own user lets the
+# container read both and keep its SQLite database (WORKDIR) in ./data:
+#
+#   kubectl config view --raw --minify --flatten > scangate.kubeconfig
+#   printf 'clusters:\n  - {name: default, kubeconfig: /etc/scangate/kubeconfig}\n' > scangate.yaml
+#   mkdir -p data   # then add api_keys and policies to scangate.yaml (README, "Configuration")
+#   docker run --rm --network host --user "$(id -u):$(id -g)" \
+#     -v "$PWD/scangate.yaml:/etc/scangate/scangate.yaml:ro" \
+#     -v "$PWD/scangate.kubeconfig:/etc/scangate/kubeconfig:ro" \
+#     -v "$PWD/data:/var/lib/scangate" \
+#     scangate
+#
+# --network host lets a kubeconfig that points at 127.0.0.1 (kind, minikube) reach its cluster;
+# for a remote cluster use -p 8080:8080 instead. Another port: -e SCANGATE_PORT=9000 (the
+# HEALTHCHECK follows it). In Kubernetes, use the Helm chart (helm/scangate).
 #
 # Both stages use the same base so the virtualenv's interpreter path (/usr/local/bin/python3.11)
 # exists unchanged in the runtime stage. Pin it by digest in CI for reproducible builds.
@@ -59,7 +75,8 @@ ENV PATH=/opt/scangate/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SCANGATE_CONFIG=/etc/scangate/scangate.yaml \
-    SCANGATE_MIGRATIONS_DIR=/opt/scangate/migrations
+    SCANGATE_MIGRATIONS_DIR=/opt/scangate/migrations \
+    SCANGATE_PORT=8080
 
 # The embedded SQLite default (sqlite:///scangate.db) lands here, the only writable directory.
 WORKDIR /var/lib/scangate
@@ -68,8 +85,9 @@ USER 10001:10001
 EXPOSE 8080
 
 # python:slim has no curl or wget; the standard library is enough. urlopen raises on non-2xx.
+# The port comes from SCANGATE_PORT, which `scangate serve` listens on when --port is not given.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SCANGATE_PORT', '8080'), timeout=3)"]
 
 ENTRYPOINT ["scangate"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["serve", "--host", "0.0.0.0"]

@@ -1,10 +1,13 @@
 # scangate — developer entry points. Every target sets up what it needs itself.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
+# The demo's port: `make demo PORT=8081`.
+PORT   ?= 8080
+DIST   ?= dist
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint format demo bench e2e soak clean
+.PHONY: setup test lint format demo dist bench e2e soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +16,7 @@ $(STAMP): pyproject.toml
 	# helm-sdkpy ships the real Helm library; its metadata asks for Python 3.12 but it runs on 3.11.
 	$(BIN)/pip install --quiet --ignore-requires-python helm-sdkpy cffi pycparser
 	touch $(STAMP)
+	@echo "scangate is installed in $(VENV); put the scangate command on your PATH with: . $(VENV)/bin/activate"
 
 setup: $(STAMP)
 
@@ -30,9 +34,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Start scangate with a simulated cluster and a demo configuration.
+## Start scangate with a simulated cluster and a demo configuration on PORT (default 8080).
 demo: $(STAMP)
-	$(BIN)/scangate serve --demo
+	$(BIN)/scangate serve --demo --port $(PORT)
+
+## Build the release wheel into $(DIST) and print its sha256 (what CI pipelines pin, see examples/).
+dist: $(STAMP)
+	rm -rf $(DIST) build
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) .
+	cd $(DIST) && sha256sum *.whl | tee SHA256SUMS
 
 ## Reliability soak: tests/reliability at the full sizes (300 faulty grant requests, 30 kill -9
 ## rounds, 200 clients for 60 s...); see docs/RELIABILITY.md.
@@ -49,4 +59,4 @@ e2e: $(STAMP)
 	$(BIN)/pytest -m e2e -q
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,7 +1,10 @@
-"""The `scangate` command: operate the service (`migrate`, `serve`, `keys create`, `reap`) and
-use it from CI (`grant request|kubeconfig|revoke|list|show`, `whoami`, `run`; see `app/client`).
+"""The `scangate` command: set up and operate the service (`init`, `migrate`, `serve`,
+`keys create`, `reap`) and use it from CI (`grant request|kubeconfig|revoke|list|show`, `whoami`,
+`run`; see `app/client`).
 
-Subcommands are argparse sub-parsers, each in its own small function.
+Subcommands are argparse sub-parsers, each in its own small function. Problems an operator fixes
+in configuration (no configuration file, a cluster whose credentials cannot be loaded, a database
+that cannot be reached) end the command with one line and a hint, never a traceback.
 
 Exit codes (also in `scangate --help`):
     0  success
@@ -22,12 +25,14 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from app.client.parser import CLIENT_HELP, add_client_commands
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -37,12 +42,89 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+class StartupError(Exception):
+    """A problem the operator fixes in configuration or credentials: printed as one line with
+    a hint, never as a traceback."""
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def _configured_by_environment() -> bool:
+    names = {f"SCANGATE_{field.upper()}" for field in Settings.model_fields}
+    return any(key.split("__", 1)[0] in names for key in os.environ)
+
+
+def _require_configuration(args: argparse.Namespace) -> None:
+    """A server needs a configuration: without one it would create ./scangate.db and then fail
+    on in-cluster credentials, which says nothing about what is missing."""
+    path = _config_path(args)
+    explicit = args.config is not None or CONFIG_ENV_VAR in os.environ
+    if path.is_file() or (not explicit and _configured_by_environment()):
+        return
+    source = "--config" if args.config else (CONFIG_ENV_VAR if explicit else "the default")
+    raise StartupError(
+        f"no configuration file: looked for {path.resolve()} ({source}).\n"
+        f"  hint: `scangate init` writes a commented starter configuration there "
+        f"(`scangate --config PATH init` elsewhere); the README's Configuration section "
+        f"describes every key; `scangate serve --demo` runs a demo without one"
+    )
+
+
+def _check_cluster_credentials(settings: Settings, config: Path) -> None:
+    """Load every cluster's credentials before serving, so a missing kubeconfig or an absent
+    service account is one clear line rather than a failed startup inside the server."""
+    from app.kube.connection import ClusterSettings, connect
+    from app.kube.errors import KubeError
+
+    for index, cluster in enumerate(settings.clusters):
+        try:
+            connection = connect(
+                ClusterSettings(
+                    name=cluster.name,
+                    kubeconfig=cluster.kubeconfig,
+                    context=cluster.context,
+                    server=cluster.server,
+                    grants_namespace=cluster.grants_namespace,
+                )
+            )
+        except (KubeError, ValueError) as exc:
+            hint = (
+                f"outside a Kubernetes pod, set clusters[{index}].kubeconfig in {config}"
+                if cluster.kubeconfig is None
+                else f"check clusters[{index}].kubeconfig / context in {config}"
+            )
+            raise StartupError(f"{exc}\n  hint: {hint}") from None
+        connection.api_client.close()  # type: ignore[no-untyped-call]
+
+
+def _migrate(settings: Settings, config: Path, revision: str = "head") -> None:
+    """Apply migrations; a database that cannot be reached is one line, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from app.db.engine import run_migrations
+    from app.db.errors import database_unavailable
     from app.db.urls import redacted_url
 
+    try:
+        run_migrations(settings.database_url, revision)
+    except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
+        raise StartupError(
+            f"cannot reach the database {redacted_url(settings.database_url)} "
+            f"({type(getattr(exc, 'orig', None) or exc).__name__})\n"
+            f"  hint: start it, or check database_url in {config} / SCANGATE_DATABASE_URL"
+        ) from None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.db.urls import redacted_url
+
+    _require_configuration(args)
     settings = _settings(args)
-    run_migrations(settings.database_url, args.revision)
+    _migrate(settings, _config_path(args), args.revision)
     print(f"database {redacted_url(settings.database_url)} is at revision {args.revision}")
     return 0
 
@@ -56,14 +138,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from app.db.engine import run_migrations
     from app.main import create_app
 
+    _require_configuration(args)
     settings = _settings(args)
+    _check_cluster_credentials(settings, _config_path(args))
     if not args.no_migrate:
         # Serving an old schema fails in confusing ways; migrating first makes a first run
         # just work. Replicas starting together are serialised by run_migrations.
-        run_migrations(settings.database_url)
+        _migrate(settings, _config_path(args))
     from app.gc_tuning import tune_garbage_collector
     from app.observability.logs import logging_config, skip_unused_record_fields
 
@@ -84,6 +167,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # closing an idle connection just as a client reuses it loses that request in transit.
         timeout_keep_alive=65,
     )
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from app.starter_config import default_kubeconfig, starter_config
+
+    path = _config_path(args)
+    if path.exists() and not args.force:
+        raise StartupError(f"{path} exists; it was left as it is (--force replaces it)")
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else default_kubeconfig()
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise StartupError(f"--kubeconfig {kubeconfig}: no such file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_config(path, kubeconfig))
+    print(f"wrote {path}: edit it (API keys, policies), then run `scangate --config {path} serve`")
+    if kubeconfig is None:
+        print("  note: no kubeconfig found; scangate will use in-cluster credentials")
     return 0
 
 
@@ -109,7 +209,9 @@ def cmd_reap(args: argparse.Namespace) -> int:
     if not args.once:
         print("error: only 'scangate reap --once' is supported; the service runs the reaper")
         return 2
+    _require_configuration(args)
     settings = _settings(args)
+    _check_cluster_credentials(settings, _config_path(args))
     from app.grants.reaper import run_once
 
     report = asyncio.run(run_once(settings))
@@ -139,7 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API server (migrates first)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get("SCANGATE_PORT") or "8080",  # argparse applies `type` to it
+        help="port (default: $SCANGATE_PORT, else 8080)",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
     serve.add_argument(
         "--demo", action="store_true", help="run the local demo against a simulated cluster"
@@ -150,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug"],
     )
     serve.set_defaults(handler=cmd_serve)
+
+    init = commands.add_parser(
+        "init", help="write a commented starter configuration (default: ./scangate.yaml)"
+    )
+    init.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="the cluster credentials scangate uses (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(handler=cmd_init)
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -171,8 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, StartupError) as exc:
+        print(f"scangate: error: {exc}", file=sys.stderr)
         return 2
 
 

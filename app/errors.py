@@ -14,6 +14,9 @@ Security rules enforced here rather than trusted to every caller:
   of scangate's own paths (`safe_path`), so a credential pasted into a URL is never reflected;
 - a database that cannot be reached (or is restarting) is an outage like an unreachable
   cluster: 503 with `Retry-After` (`app.db.errors` decides which failures are outages);
+- a body that is not JSON (or not sent as JSON) and a wrong method get an answer that says how
+  to fix the request: the line and column where the JSON breaks and the header to send, or the
+  `Allow`ed methods and the endpoint meant (`app.request_errors`);
 - unexpected exceptions become a bare 500 without internals; they are logged with a traceback
   for the operator. There is deliberately no catch-all that maps unknown errors to 4xx: a bug must
   look like a bug.
@@ -37,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.db.errors import database_unavailable
 from app.kube.errors import KubeForbidden, KubeUnavailable
 from app.observability.credentials import mask_credentials
+from app.request_errors import content_type_error, json_syntax_error, method_not_allowed
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 PROBLEM_TYPE_BASE: Final = "https://scangate.dev/problems/"
@@ -199,6 +203,30 @@ def _safe_location(loc: Sequence[int | str]) -> str:
     )
 
 
+def _unreadable_body_problem(
+    request: Request, exc: RequestValidationError, instance: str | None
+) -> dict[str, Any] | None:
+    """A body that is not JSON, or not sent as JSON: say where it breaks and what to send,
+    rather than quoting a byte offset or a remark about dictionaries."""
+    errors = list(exc.errors())
+    message = next(
+        (m for m in (json_syntax_error(e, exc.body) for e in errors) if m is not None), None
+    )
+    if message is None:
+        message = content_type_error(request, errors)
+    if message is None:
+        return None
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + "validation",
+        "title": "Request Validation Failed",
+        "status": 422,
+        "detail": message,
+        "instance": instance,
+        "errors": [{"field": "body", "message": message, "type": "body_not_json"}],
+    }
+    return _without_absent_instance(body)
+
+
 def _validation_problem(exc: RequestValidationError, instance: str | None) -> dict[str, Any]:
     # Only `loc`, `msg` and `type` are copied. Pydantic's `input` (and `ctx`, which can embed
     # it) is dropped on purpose: echoing submitted values would reflect a misplaced secret.
@@ -240,7 +268,9 @@ async def _handle_scangate_error(request: Request, exc: Exception) -> JSONRespon
 
 async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(422, _validation_problem(exc, safe_path(request)))
+    instance = safe_path(request)
+    body = _unreadable_body_problem(request, exc, instance)
+    return problem_response(422, body or _validation_problem(exc, instance))
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -251,6 +281,10 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     except ValueError:
         phrase = "Error"
     detail = exc.detail if isinstance(exc.detail, str) else phrase
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        detail, allow = method_not_allowed(request, headers.get("Allow"))
+        headers.update(allow)
     body = {
         "type": "about:blank",
         "title": phrase,
@@ -258,7 +292,7 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
         "detail": detail,
         "instance": safe_path(request),
     }
-    return problem_response(exc.status_code, _without_absent_instance(body), exc.headers)
+    return problem_response(exc.status_code, _without_absent_instance(body), headers)
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client as k8s
 
 from kubesim.pytest_plugin import DEFAULT_SEED, KubesimHandle
-from tests.chart.helm_runner import Release, install_chart, merge_values
+from tests.chart.helm_runner import IMAGE_VALUES, Release, install_chart, merge_values
 
 RELEASE = "scangate"
 RELEASE_NAMESPACE = "scangate"
@@ -119,7 +119,9 @@ def install_scangate_chart(
     """Install the chart into this test's kubesim; see the module docstring.
 
     `values` are coalesced over KUBESIM_BASE_VALUES (pass `base=None` to start from the chart's
-    defaults alone). The release namespace is created first if missing.
+    defaults alone) and a test image (`IMAGE_VALUES`: the chart has no default image; pass
+    `{"image": {"repository": ""}}` to install without one). The release namespace is created
+    first if missing.
     """
 
     def install(
@@ -132,7 +134,7 @@ def install_scangate_chart(
         skip_schema_validation: bool = False,
     ) -> InstalledChart:
         target = cluster or kubesim
-        effective = merge_values(base or {}, values or {})
+        effective = merge_values(merge_values(IMAGE_VALUES, base or {}), values or {})
         ensure_namespace(target, namespace)
         # Helm is Go (client-go), which, like kubectl, sends no bearer token over plain HTTP.
         helm_kubeconfig = target.token_kubeconfig(

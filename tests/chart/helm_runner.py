@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -91,6 +91,13 @@ class Release:
 
     def kinds(self) -> set[str]:
         return {o["kind"] for o in self.objects}
+
+
+# The chart has no default image (the project publishes none): every install and lint names
+# one, as a user must.
+IMAGE_VALUES: Final[dict[str, Any]] = {
+    "image": {"repository": "registry.example.com/security/scangate"}
+}
 
 
 def default_values() -> dict[str, Any]:

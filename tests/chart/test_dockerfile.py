@@ -1,17 +1,27 @@
 """The container image, checked without a container daemon: the Dockerfile is parsed and its
-stages, user, entrypoint and inputs are asserted on (nothing here can build or run it)."""
+stages, user, entrypoint and inputs are asserted on (nothing here can build it); its command
+and HEALTHCHECK are run as processes with the image's environment, and its usage comment is
+checked to describe a run that works outside a cluster."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shlex
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
+from app.settings import load_settings
+from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.helm_runner import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -124,7 +134,9 @@ def test_final_stage_runs_as_a_numeric_non_root_user(final: Stage) -> None:
 
 def test_entrypoint_is_scangate_serving_on_all_interfaces(final: Stage) -> None:
     assert final.all("ENTRYPOINT")[-1].exec_form() == ["scangate"]
-    assert final.all("CMD")[-1].exec_form() == ["serve", "--host", "0.0.0.0", "--port", "8080"]
+    # No --port: `scangate serve` listens on $SCANGATE_PORT, which the HEALTHCHECK reads too.
+    assert final.all("CMD")[-1].exec_form() == ["serve", "--host", "0.0.0.0"]
+    assert _image_env(final)["SCANGATE_PORT"] == "8080"
     assert "8080" in " ".join(i.arguments for i in final.all("EXPOSE"))
 
 
@@ -188,3 +200,102 @@ def test_every_file_the_build_copies_exists_in_the_build_context(stages: list[St
             for source in shlex.split(copy.arguments)[:-1]:
                 assert (REPO_ROOT / source).exists(), f"COPY source {source} is missing"
                 assert not _ignored(source.rstrip("/"), patterns), f"{source} is .dockerignored"
+
+
+def _image_env(final: Stage) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for instruction in final.all("ENV"):
+        for assignment in shlex.split(instruction.arguments):
+            key, _, value = assignment.partition("=")
+            env[key] = value
+    return env
+
+
+def _healthcheck_command(final: Stage) -> list[str]:
+    check = final.all("HEALTHCHECK")[0].arguments
+    command: list[str] = json.loads(check[check.index("CMD") + len("CMD") :].strip())
+    return [sys.executable, *command[1:]] if command[0] == "python" else command
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_healthcheck_follows_the_configured_port(
+    final: Stage, tmp_path: Path, kubesim: KubesimHandle
+) -> None:
+    config = tmp_path / "scangate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": f"sqlite:///{tmp_path / 'scangate.db'}",
+                "clusters": [{"name": "default", "kubeconfig": str(kubesim.admin_kubeconfig)}],
+            }
+        )
+    )
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGATE_")}
+    env.update(_image_env(final))
+    env.update(SCANGATE_CONFIG=str(config), SCANGATE_PORT=str(port), PYTHONPATH=str(REPO_ROOT))
+    env.pop("SCANGATE_MIGRATIONS_DIR")  # the image's path; here the repository's migrations
+    command = [sys.executable, "-m", "app.cli", *final.all("CMD")[-1].exec_form()]
+    server = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+
+        def healthcheck(on_port: int) -> int:
+            probe_env = {**env, "SCANGATE_PORT": str(on_port)}
+            return subprocess.run(
+                _healthcheck_command(final), env=probe_env, capture_output=True, timeout=30
+            ).returncode
+
+        deadline = time.monotonic() + 30
+        while healthcheck(port) != 0 and time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            time.sleep(0.2)
+
+        assert healthcheck(port) == 0
+        assert healthcheck(_free_port()) != 0  # nothing listens there: unhealthy
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def _usage_comment() -> list[str]:
+    """The shell commands in the Dockerfile's leading usage comment (`#   command`)."""
+    commands: list[str] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        if not raw.startswith("#   "):
+            continue
+        line = raw.removeprefix("#   ").split("   #", 1)[0].rstrip()
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        commands.append(pending + line)
+        pending = ""
+    return commands
+
+
+def test_usage_comment_shows_a_run_that_works_outside_a_cluster(
+    final: Stage, tmp_path: Path
+) -> None:
+    commands = _usage_comment()
+    (run,) = [shlex.split(c) for c in commands if c.startswith("docker run ")]
+    mounts = dict(reversed(run[i + 1].split(":")[:2]) for i, word in enumerate(run) if word == "-v")
+    env = _image_env(final)
+    workdir = final.all("WORKDIR")[-1].arguments
+
+    # The configuration the comment writes, run as written: its cluster's kubeconfig is a
+    # mounted file, so scangate never falls back to in-cluster credentials.
+    (write_config,) = [c for c in commands if c.startswith("printf ")]
+    subprocess.run(["bash", "-c", write_config], cwd=tmp_path, check=True)
+    settings = load_settings(tmp_path / "scangate.yaml")
+    kubeconfig = settings.clusters[0].kubeconfig
+    assert kubeconfig is not None
+    assert mounts[kubeconfig].endswith("/scangate.kubeconfig")
+    assert any("kubectl config view --raw --minify --flatten" in c for c in commands)
+    assert mounts[env["SCANGATE_CONFIG"]].endswith("/scangate.yaml")
+    assert mounts[workdir].endswith("/data")  # the SQLite database outlives the container
+    assert "--user" in run  # so the container can read the mounted files

@@ -15,7 +15,13 @@ import pytest
 
 from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.conftest import InstallScangateChart
-from tests.chart.helm_runner import LINT_ERROR, HelmActionFailed, lint_chart
+from tests.chart.helm_runner import (
+    IMAGE_VALUES,
+    LINT_ERROR,
+    HelmActionFailed,
+    lint_chart,
+    merge_values,
+)
 
 POLICY = {"name": "p", "subjects": ["apikey:ci"], "namespaces": ["payments"]}
 SQLITE = {"existingSecret": "", "url": ""}
@@ -112,7 +118,7 @@ TEMPLATE_REFUSES: dict[str, tuple[dict[str, Any], str]] = {
 @pytest.mark.parametrize("case", sorted(SCHEMA_REJECTS))
 def test_lint_reports_the_schema_violation_in_values(helm_home: Path, case: str) -> None:
     values, _ = SCHEMA_REJECTS[case]
-    report = lint_chart(helm_home, values)
+    report = lint_chart(helm_home, merge_values(IMAGE_VALUES, values))
     assert "values.yaml" in report.paths_with(LINT_ERROR), report
 
 

@@ -1,125 +1,159 @@
 """`scangate serve --demo`: one command gives a working scangate in front of a simulated cluster.
 
-The test runs the demo exactly as a user would (a subprocess in an empty directory), follows the
-printed instructions with httpx and the real kubectl, and checks that stopping the demo also
-stops its simulated cluster.
+The demo runs as a user runs it (a subprocess in an empty directory); the tests follow the
+printed banner literally (bash, the `scangate` client, the real kubectl), and check that the
+simulated cluster ends with the demo however the demo ends, and that a second demo never
+disturbs a running one.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
+
+from tests.demo.demo_process import (
+    StartDemo,
+    assert_banner_answers,
+    free_port,
+    port_is_closed,
+    run_banner_commands,
+)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(child) for child in handle.read().split()]
 
 
-def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "-n", "shop", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--demo", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+def _gone(pid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"demo did not start: {process.stdout.read() if process.stdout else ''}")
-    yield base, tmp_path / ".scangate-demo", process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
-def test_demo_grant_flow_works_with_kubectl_and_stops_cleanly(
-    demo: tuple[str, Path, subprocess.Popen[str]], tmp_path: Path
+def test_banner_commands_work_as_printed_and_ctrl_c_stops_the_cluster(
+    start_demo: StartDemo, tmp_path: Path
 ) -> None:
-    base, directory, process = demo
-    auth = {"Authorization": "Bearer " + (directory / "api-key").read_text().strip()}
-    assert (directory / "api-key").stat().st_mode & 0o777 == 0o600
+    demo = start_demo(tmp_path, free_port())
+    banner = demo.wait_for_banner()
+    key_file = tmp_path / ".scangate-demo" / "api-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert "export SCANGATE_URL=" in banner
+    assert "export SCANGATE_TOKEN=" in banner
 
-    created = httpx.post(
-        f"{base}/v1/grants",
-        headers=auth,
-        json={"namespace": "shop", "pods": ["web-0"], "scanner": "exec"},
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    grant = created.json()
-    assert grant["status"] == "active"
-    assert grant["pods"] == ["web-0"]
+    scratch = tmp_path / "steps"
+    scratch.mkdir()
+    steps = run_banner_commands(banner, tmp_path, scratch)
 
-    kubeconfig = tmp_path / "grant.kubeconfig"
-    fetched = httpx.get(f"{base}/v1/grants/{grant['id']}/kubeconfig", headers=auth, timeout=30)
-    assert fetched.status_code == 200, fetched.text
-    kubeconfig.write_text(fetched.text)
+    assert_banner_answers(steps)
+    by_command = {step.command: step for step in steps}
+    assert "apikey:demo" in by_command["scangate whoami"].stdout
+    revoke = next(step for step in steps if step.command.startswith("scangate grant revoke"))
+    assert "revoked" in revoke.stdout
+    exec_step = next(step for step in steps if " exec web-0 " in step.command)
+    assert "Debian" in exec_step.stdout
+    listed = next(step for step in steps if step.command.startswith("curl"))
+    assert '"status":"revoked"' in listed.stdout.replace(" ", "")
 
-    can_exec = _kubectl(kubeconfig, "auth", "can-i", "create", "pods/web-0", "--subresource=exec")
-    other_pod = _kubectl(kubeconfig, "auth", "can-i", "create", "pods/db-0", "--subresource=exec")
-    secrets = _kubectl(kubeconfig, "auth", "can-i", "get", "secrets")
-    assert (can_exec.stdout.strip(), other_pod.stdout.strip(), secrets.stdout.strip()) == (
-        "yes",
-        "no",
-        "no",
-    )
-    pod = _kubectl(kubeconfig, "get", "pod", "web-0", "-o", "name")
-    assert pod.stdout.strip() == "pod/web-0", pod.stderr
-
-    revoke_url = f"{base}/v1/grants/{grant['id']}/revoke"
-    revoked = httpx.post(revoke_url, headers=auth, json={}, timeout=30)
-    assert revoked.json()["status"] == "revoked"
-    after = _kubectl(kubeconfig, "get", "pod", "web-0")
-    assert after.returncode != 0
-    assert "Unauthorized" in after.stderr
-
-    cluster_url = re.search(r"simulated cluster: (\S+)", _read_banner(process))
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
-    assert cluster_url is not None
-    host, port = cluster_url.group(1).removeprefix("https://").split(":")
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((host, int(port)), timeout=2).close()
+    cluster_url = demo.banner_value("simulated cluster")
+    assert demo.interrupt(signal.SIGINT) == 0
+    assert port_is_closed(cluster_url)
 
 
-def _read_banner(process: subprocess.Popen[str]) -> str:
-    """The demo's printed instructions (everything up to the 'Stop with Ctrl-C' line)."""
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith("Stop with Ctrl-C"):
-            break
-    return "".join(lines)
+def test_banner_appears_only_once_the_server_answers(start_demo: StartDemo, tmp_path: Path) -> None:
+    demo = start_demo(tmp_path, free_port())
+    demo.wait_for_banner()
+    # No retry: the moment the banner is out, its URL must answer.
+    url = demo.banner_value("API")
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def test_sigterm_ends_the_demo_and_its_simulated_cluster(
+    start_demo: StartDemo, tmp_path: Path
+) -> None:
+    demo = start_demo(tmp_path, free_port())
+    demo.wait_for_banner()
+    (kubesim,) = _children(demo.process.pid)
+
+    demo.process.send_signal(signal.SIGTERM)
+
+    assert demo.wait() == 0
+    assert _gone(kubesim)
+    assert port_is_closed(demo.banner_value("simulated cluster"))
+
+
+def test_a_killed_demo_takes_its_simulated_cluster_with_it(
+    start_demo: StartDemo, tmp_path: Path
+) -> None:
+    demo = start_demo(tmp_path, free_port())
+    demo.wait_for_banner()
+    (kubesim,) = _children(demo.process.pid)
+
+    # SIGKILL runs no cleanup in the demo: the kernel's parent-death signal must end kubesim.
+    demo.process.send_signal(signal.SIGKILL)
+
+    assert demo.wait() == -signal.SIGKILL
+    assert _gone(kubesim)
+    assert port_is_closed(demo.banner_value("simulated cluster"))
+
+
+def _state(directory: Path) -> dict[str, tuple[int, bytes]]:
+    """Each file's inode (replaced or not) and content; the database only by inode, since the
+    running demo itself writes to it."""
+    return {
+        path.name: (path.stat().st_ino, b"" if path.suffix == ".db" else path.read_bytes())
+        for path in sorted(directory.iterdir())
+        if path.is_file() and not path.name.startswith("scangate.db-")
+    }
+
+
+def test_a_second_demo_leaves_the_running_one_intact(start_demo: StartDemo, tmp_path: Path) -> None:
+    port = free_port()
+    first = start_demo(tmp_path, port)
+    first.wait_for_banner()
+    directory = tmp_path / ".scangate-demo"
+    before = _state(directory)
+    assert "scangate.db" in before
+    assert "api-key" in before
+
+    same_port = start_demo(tmp_path, port)
+    other_port = start_demo(tmp_path, free_port())
+
+    assert same_port.wait() == 1
+    assert other_port.wait() == 1
+    for refused in (same_port, other_port):
+        assert "a demo is already running" in refused.text, refused.text
+        assert f"127.0.0.1:{port}" in refused.text
+        assert "Try it" not in refused.text
+    assert _state(directory) == before
+    key = (directory / "api-key").read_text().strip()
+    url = first.banner_value("API")
+    whoami = httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert whoami.status_code == 200, whoami.text
+
+
+def test_a_taken_port_is_refused_before_any_state_is_written(
+    start_demo: StartDemo, tmp_path: Path
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+
+        demo = start_demo(tmp_path, port)
+        code = demo.wait()
+
+    assert code == 1
+    assert f"127.0.0.1:{port} is already in use" in demo.text
+    assert "PORT=" in demo.text  # says how to choose another port
+    assert not (tmp_path / ".scangate-demo").exists()

@@ -4,6 +4,7 @@ field, submitted values and credentials are never reflected, and bugs stay 500."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,8 @@ from app.errors import (
     install_error_handlers,
 )
 from app.kube.errors import KubeForbidden, KubeNotFound, KubeUnavailable
+from app.main import create_app
+from app.settings import load_settings
 
 PROBLEM = "application/problem+json"
 SECRET = "sg_DoNotReflectThisKey1234567890abcdefghij"
@@ -241,3 +244,105 @@ async def test_other_kube_errors_reaching_the_handler_are_bugs(client: httpx.Asy
 
     assert response.status_code == 500
     assert "scangate-x" not in response.text
+
+
+async def test_unparsable_json_says_where_and_what_to_send(client: httpx.AsyncClient) -> None:
+    document = '{\n  "namespace": "payments",\n  "pods": [web-0]\n}'
+
+    response = await client.post(
+        "/grants", content=document, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    # Line 3 is `  "pods": [web-0]`; the first bad character is the `w`, column 12.
+    assert problem["detail"] == (
+        "the request body is not valid JSON: Expecting value at line 3, column 12; "
+        "send a JSON object with the header Content-Type: application/json"
+    )
+    assert problem["errors"] == [
+        {"field": "body", "message": problem["detail"], "type": "body_not_json"}
+    ]
+
+
+async def test_unparsable_json_never_echoes_the_document(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/grants",
+        content=b'{"namespace": "' + SECRET.encode(),
+        headers={"content-type": "application/json"},
+    )
+
+    assert "Unterminated string starting at line 1, column 15;" in response.json()["detail"]
+    assert SECRET not in response.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "sent"),
+    [
+        (
+            {"content-type": "application/x-www-form-urlencoded"},
+            "as application/x-www-form-urlencoded",
+        ),
+        ({"content-type": "text/plain; charset=utf-8"}, "as text/plain"),
+        ({}, "without a Content-Type header"),
+        ({"content-type": f"text/{SECRET}"}, "as another type"),
+    ],
+)
+async def test_body_not_sent_as_json_says_to_send_application_json(
+    client: httpx.AsyncClient, headers: dict[str, str], sent: str
+) -> None:
+    # What `curl -d '{...}'` sends when the Content-Type header is forgotten.
+    response = await client.post("/grants", content=b'{"namespace": "payments"}', headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"the request body was sent {sent}; "
+        "send a JSON object with the header Content-Type: application/json"
+    )
+    assert SECRET not in response.text
+
+
+async def test_a_json_body_that_fails_validation_still_names_its_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/grants", json={"ttl_seconds": 5}, headers={"content-type": "application/json"}
+    )
+
+    assert response.json()["detail"] == "invalid request: body.namespace, body.ttl_seconds"
+
+
+@pytest.fixture
+async def scangate_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """scangate's real routes (routing answers 405 before any dependency or the lifespan)."""
+    config = tmp_path / "scangate.yaml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'unused.db'}\n")
+    settings = load_settings(config)
+    transport = httpx.ASGITransport(app=create_app(settings, start_reaper=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://scangate") as http:
+        yield http
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow", "hint"),
+    [
+        ("DELETE", "/v1/grants/01abc", "GET", "use POST /v1/grants/{grant_id}/revoke"),
+        ("PATCH", "/v1/grants/01abc", "GET", "use POST /v1/grants/{grant_id}/renew"),
+        ("DELETE", "/v1/grants", "GET, POST", "use POST /v1/grants/{grant_id}/revoke"),
+        ("GET", "/v1/grants/01abc/revoke", "POST", None),
+    ],
+)
+async def test_wrong_method_names_the_allowed_ones_and_the_right_endpoint(
+    scangate_client: httpx.AsyncClient, method: str, path: str, allow: str, hint: str | None
+) -> None:
+    response = await scangate_client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == PROBLEM
+    detail = response.json()["detail"]
+    assert detail.startswith(f"{method} is not allowed on /v1/grants")
+    assert f"allowed: {allow}" in detail
+    if hint is not None:
+        assert detail.endswith(hint)

@@ -53,11 +53,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "scangate.fullname" .) .Values.serviceAccount.name }}
 {{- end }}
 
+{{/*
+The image has no default: this project publishes none, and a default pointing at a registry
+nobody controls would pull whatever someone else pushes under that name.
+*/}}
 {{- define "scangate.image" -}}
+{{- $repository := required "image.repository is required: set it to the repository you pushed the scangate image to (docker build -t REGISTRY/scangate:TAG . from the repository root), e.g. --set image.repository=registry.example.com/security/scangate; this chart has no default image" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 {{- end }}
 
