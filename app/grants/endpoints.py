@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi import status as http_status
 
 from app.auth import PrincipalDep
+from app.db.models import GrantStatus
 from app.db.session import SessionDep
 from app.docs.openapi import problem_responses
 from app.grants import examples
@@ -21,7 +22,6 @@ from app.grants.schemas import (
     GrantPage,
     GrantRenew,
     GrantRevoke,
-    GrantStatus,
 )
 from app.grants.service import GrantService
 
@@ -89,7 +89,13 @@ async def list_grants(
     principal: PrincipalDep,
     service: ServiceDep,
     session: SessionDep,
-    status: Annotated[GrantStatus | None, Query(description="Only grants in this state.")] = None,
+    status: Annotated[
+        GrantStatus | None,
+        Query(
+            description="Only grants in this state. Without it, every state but `rejected` "
+            "(requests refused for their content, kept for the audit trail)."
+        ),
+    ] = None,
     namespace: Annotated[
         str | None, Query(max_length=63, description="Only grants for this namespace.")
     ] = None,

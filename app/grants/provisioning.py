@@ -23,7 +23,7 @@ from typing import Any
 
 from app.auth import PolicyEngine, Principal
 from app.db.engine import Database
-from app.db.models import Grant
+from app.db.models import Grant, GrantStatus
 from app.errors import ScangateError
 from app.grants import repository
 from app.grants.clock import format_rfc3339, utcnow
@@ -236,7 +236,7 @@ class GrantProvisioner:
         grant_id = new_grant_id()
         grant = Grant(
             id=grant_id,
-            status="provisioning",
+            status=GrantStatus.PROVISIONING,
             cluster=cluster.name,
             namespace=request.namespace,
             scanner=request.scanner,
@@ -310,7 +310,7 @@ class GrantProvisioner:
             raise ProvisioningAbandoned(
                 f"grant {grant.id!r} was revoked or timed out while it was being provisioned"
             )
-        grant.status, grant.pods, grant.updated_at = "active", pods, now
+        grant.status, grant.pods, grant.updated_at = GrantStatus.ACTIVE, pods, now
         if self._deps.metrics is not None:
             self._deps.metrics.grant_created(cluster.name, grant.scanner)
         # A new expiry the reaper may need to wake up earlier for.
@@ -322,22 +322,31 @@ class GrantProvisioner:
         self, grant: Grant, cluster: ClusterClient, exc: BaseException, *, actor: str
     ) -> None:
         error = _describe(exc)
+        # A refusal of the request's own content (no such pod, no match, a missing sidecar)
+        # is the caller's mistake, not a failure an operator should look at.
+        status = (
+            GrantStatus.REJECTED
+            if isinstance(exc, ScangateError) and exc.status < 500
+            else GrantStatus.FAILED
+        )
         cleaned = await self._delete_objects(grant, cluster)
         now = utcnow()
         async with self._deps.db.session() as session:
-            failed = await repository.fail_provisioning(session, grant.id, error=error, now=now)
-            if failed:
+            ended = await repository.end_provisioning(
+                session, grant.id, status=status, error=error, now=now
+            )
+            if ended:
                 await repository.add_event(
                     session,
                     grant.id,
                     at=now,
                     actor=actor,
-                    type="failed",
+                    type=status.value,
                     detail={"error": error, "cleaned_up": cleaned},
                 )
-        if failed and self._deps.metrics is not None:
+        if ended and status is GrantStatus.FAILED and self._deps.metrics is not None:
             self._deps.metrics.grant_failed(cluster.name, grant.scanner)
-        log.info("grant %s failed: %s", grant.id, error)
+        log.info("grant %s %s: %s", grant.id, status.value, error)
 
     async def _delete_objects(self, grant: Grant, cluster: ClusterClient) -> bool:
         try:

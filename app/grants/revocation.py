@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from app.db.engine import Database
+from app.db.models import GrantStatus
 from app.grants import repository
 from app.grants.clock import format_rfc3339, utcnow
 from app.grants.repository import ClaimedGrant
@@ -105,9 +106,10 @@ async def carry_out_revocation(
     now = utcnow()
     if error is not None:
         await _postpone(db, claimed, error, actor=actor, retry_max_seconds=retry_max_seconds)
-        return "revoking"
+        return GrantStatus.REVOKING
     async with db.session() as session:
-        status = await repository.finish_revocation(session, claimed.id, now=now)
+        finished = await repository.finish_revocations(session, [claimed.id], now=now)
+        status = finished.get(claimed.id)
         if status is not None:
             await repository.add_event(
                 session,
@@ -130,7 +132,7 @@ def _ended(
     log.info("grant %s %s", claimed.id, status)
     if metrics is not None:
         metrics.grant_ended(claimed.cluster, claimed.scanner, status)
-        if status == "expired":
+        if status is GrantStatus.EXPIRED:
             # `now` was taken once the objects were gone, the ServiceAccount first: an upper
             # bound of the moment the grant's tokens stopped working.
             lag = (now - claimed.expires_at).total_seconds()
@@ -199,7 +201,7 @@ async def carry_out_revocations(
     outcomes: list[str] = []
     for grant in claimed:
         if grant.id in errors:
-            outcomes.append("revoking")
+            outcomes.append(GrantStatus.REVOKING)
         elif grant.id in finished:
             _ended(grant, finished[grant.id], now, metrics)
             outcomes.append(finished[grant.id])

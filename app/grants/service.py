@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db.models import Grant, GrantEvent
+from app.db.models import Grant, GrantEvent, GrantStatus
 from app.errors import UnprocessableError
 from app.grants import repository
 from app.grants.clock import format_rfc3339, utcnow
@@ -85,7 +85,7 @@ class GrantService:
         session: AsyncSession,
         principal: Principal,
         *,
-        status: str | None,
+        status: GrantStatus | None,
         namespace: str | None,
         cluster: str | None,
         cursor: str | None,
@@ -130,7 +130,7 @@ class GrantService:
         decision, made under today's configuration."""
         grant = await self._own_grant(session, principal, grant_id)
         now = utcnow()
-        if grant.status != "active" or grant.expires_at <= now:
+        if grant.status is not GrantStatus.ACTIVE or grant.expires_at <= now:
             raise GrantNotActive(grant_id, _effective_status(grant, now))
         policy = self._deps.policies.authorize(
             principal, cluster=grant.cluster, namespace=grant.namespace, scanner=grant.scanner
@@ -156,7 +156,7 @@ class GrantService:
             return grant  # it already lasts longer than asked: nothing to do
         if not await repository.extend_expiry(session, grant_id, expires_at=new_expiry, now=now):
             # The reaper claimed it between our read and this update.
-            raise GrantNotActive(grant_id, "expired")
+            raise GrantNotActive(grant_id, GrantStatus.EXPIRED)
         await repository.add_event(
             session,
             grant_id,
@@ -182,7 +182,7 @@ class GrantService:
         async with self._deps.db.session() as session:
             grant = await self._own_grant(session, principal, grant_id)
         now = utcnow()
-        if grant.status != "active" or grant.expires_at <= now:
+        if grant.status is not GrantStatus.ACTIVE or grant.expires_at <= now:
             raise GrantNotActive(grant_id, _effective_status(grant, now))
         try:
             cluster = self._deps.clusters.get(grant.cluster)
@@ -194,7 +194,7 @@ class GrantService:
             issued = await cluster.request_token(grant.id, expiration)
         except KubeNotFound:
             # The ServiceAccount is gone: the grant was revoked or expired a moment ago.
-            raise GrantNotActive(grant_id, "revoking") from None
+            raise GrantNotActive(grant_id, GrantStatus.REVOKING) from None
         except KubeError as exc:
             raise cluster_problem(exc) from exc
         async with self._deps.db.session() as session:
@@ -223,7 +223,7 @@ class GrantService:
         async with self._deps.db.session() as session:
             grant = await self._visible_grant(session, principal, grant_id)
             claim: ClaimedGrant | None = None
-            if grant.status in ("provisioning", "active"):
+            if grant.status in (GrantStatus.PROVISIONING, GrantStatus.ACTIVE):
                 claim = await repository.claim_for_revocation(
                     session, grant_id, now=now, lease_until=lease_until(now)
                 )
@@ -234,9 +234,9 @@ class GrantService:
                         at=now,
                         actor=principal.id,
                         type="revoking",
-                        detail={"reason": reason, "end_status": "revoked"},
+                        detail={"reason": reason, "end_status": GrantStatus.REVOKED.value},
                     )
-            elif grant.status == "revoking":
+            elif grant.status is GrantStatus.REVOKING:
                 # A caller retrying a revocation the cluster refused earlier: try again now
                 # rather than wait for the reaper's backoff, unless another attempt is running.
                 claim = await repository.claim_revocation_attempt(
@@ -251,7 +251,7 @@ class GrantService:
                 retry_max_seconds=self._deps.settings.reaper.revoke_retry_max_seconds,
                 metrics=self._deps.metrics,
             )
-            if status == "revoking":
+            if status is GrantStatus.REVOKING:
                 # A deferred revocation has a retry time the reaper should wake up for.
                 self._deps.wake_reaper(utcnow())
         async with self._deps.db.session() as session:
@@ -277,6 +277,8 @@ class GrantService:
         return grant
 
 
-def _effective_status(grant: Grant, now: datetime) -> str:
+def _effective_status(grant: Grant, now: datetime) -> GrantStatus:
     # An active grant past its expiry is as good as expired; the reaper is about to end it.
-    return "expired" if grant.status == "active" and grant.expires_at <= now else grant.status
+    if grant.status is GrantStatus.ACTIVE and grant.expires_at <= now:
+        return GrantStatus.EXPIRED
+    return grant.status
