@@ -60,7 +60,7 @@ class _Pending:
 
 
 class GrantWriter:
-    """The group-committing writer of one database. One per app (`app.state.grant_writer`)."""
+    """The group-committing writer of one database. One per app (built by `open_services`)."""
 
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
         self._db = db

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Final
 
 from app.db.engine import Database
 from app.grants import reaper_queries
+from app.grants.deletion import DELETE_ORDER
 from app.kube.clusters import ClusterClient
 from app.kube.models import ManagedObject
 
 log = logging.getLogger(__name__)
-
-# ServiceAccount first: it is what tokens authenticate as, so deleting it ends access at once.
-_DELETE_ORDER: Final = {"ServiceAccount": 0, "RoleBinding": 1, "Role": 2}
 
 
 async def sweep_cluster(
@@ -55,7 +52,7 @@ async def sweep_cluster(
         )
     orphans = sorted(
         (obj for obj in labelled if obj.grant_id not in live),
-        key=lambda obj: (obj.grant_id or "", _DELETE_ORDER[obj.kind]),
+        key=lambda obj: (obj.grant_id or "", DELETE_ORDER[obj.kind]),
     )
     for obj in orphans:
         await cluster.delete_managed_object(obj)
