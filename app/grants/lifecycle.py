@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from app.auth import PolicyEngine, Principal
 from app.db.engine import Database
@@ -40,16 +40,22 @@ from app.grants.errors import (
 from app.grants.group_commit import GrantWriter
 from app.grants.ids import new_grant_id
 from app.grants.policy_limits import check_pod_count, check_ttl
-from app.grants.provisioning import PodRequest, resolve_target_pods, service_account_username
+from app.grants.provisioning import (
+    PodRequest,
+    create_grant_objects,
+    describe_failure,
+    resolve_target_pods,
+    service_account_username,
+    settle,
+)
 from app.grants.repository import ClaimedGrant
 from app.grants.revocation import REAPER_ACTOR, lease_until, retry_delay
 from app.grants.schemas import GrantCreate
-from app.grants.sweep import sweep_cluster
+from app.grants.sweep import policy_namespaces, sweep_cluster
 from app.grants.visibility import effective_status, own_grant, visible_grant
-from app.kube.clusters import ClusterClient, ClusterRegistry
+from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError
 from app.kube.models import GrantTarget
-from app.kube.profiles import profile_rules
 from app.observability.metrics import ScangateMetrics
 from app.settings import Settings
 
@@ -150,7 +156,7 @@ class GrantLifecycle:
             )  # fmt: skip
         except BaseException:
             lookup.cancel()
-            await _settle(lookup)
+            await settle(lookup)
             raise
         # If this request dies now, the reaper cleans up once the provisioning timeout passes.
         timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
@@ -160,7 +166,7 @@ class GrantLifecycle:
             requester=grant.requester, expires_at=grant.expires_at,
         )  # fmt: skip
         try:
-            pods = await self._create_objects(cluster, target, lookup)
+            pods = await create_grant_objects(cluster, target, lookup)
         except ScangateError as exc:
             await self._abandon(grant, exc, actor=principal.id)
             raise
@@ -192,27 +198,8 @@ class GrantLifecycle:
         self._wake_reaper(grant.expires_at)
         return grant
 
-    async def _create_objects(
-        self, cluster: ClusterClient, target: GrantTarget, lookup: asyncio.Task[list[str]]
-    ) -> list[str]:
-        # The ServiceAccount alongside pod resolution and the Role; the RoleBinding only once
-        # the Role exists: without `bind`, the API server looks the Role up to check scangate
-        # holds every permission it binds.
-        service_account = asyncio.create_task(cluster.create_service_account(target))
-        try:
-            pods = await lookup
-            await cluster.create_role(target, profile_rules(target.scanner, pods))
-        except BaseException:
-            # Let the ServiceAccount call settle before anyone cleans up, or it could land
-            # after the cleanup and leave an orphan. The first error is the one reported.
-            await _settle(service_account)
-            raise
-        await service_account
-        await cluster.create_role_binding(target)
-        return pods
-
     async def _abandon(self, grant: Grant, exc: BaseException, *, actor: str) -> None:
-        error = _describe(exc)
+        error = describe_failure(exc)
         # A refusal of the request's own content (no such pod, no match, a missing sidecar)
         # is the caller's mistake, not a failure an operator should look at.
         rejected = isinstance(exc, ScangateError) and exc.status < 500
@@ -446,35 +433,10 @@ class GrantLifecycle:
     async def sweep(self, cluster_name: str) -> int:
         """Delete `cluster_name`'s orphans (`sweep.py`); how many."""
         swept = await sweep_cluster(
-            self._db, self._clusters.get(cluster_name), self._policy_namespaces(cluster_name)
+            self._db,
+            self._clusters.get(cluster_name),
+            policy_namespaces(self._settings.policies, cluster_name),
         )
         if self._metrics is not None:
             self._metrics.orphans_swept_in(cluster_name, swept)
         return swept
-
-    def _policy_namespaces(self, cluster: str) -> set[str]:
-        """Namespaces policies name exactly for `cluster`: where to look for orphans if scangate
-        may not list Roles cluster-wide, even before any grant has targeted them."""
-        return {
-            namespace
-            for policy in self._settings.policies
-            if "*" in policy.clusters or cluster in policy.clusters
-            for namespace in policy.namespaces
-            if "*" not in namespace
-        }
-
-
-async def _settle(task: asyncio.Task[Any]) -> None:
-    """Wait for `task` to finish, whatever its outcome, and mark its error as retrieved (so
-    asyncio does not log it as lost): the caller is already reporting another error."""
-    await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ScangateError):
-        return exc.detail
-    if isinstance(exc, KubeError):
-        return str(exc)  # safe by contract: no tokens, no raw bodies
-    return f"internal error ({type(exc).__name__})"

@@ -1,17 +1,21 @@
-"""What a grant names: the target pods, resolved and checked against the cluster before the Role
-is written (`GrantLifecycle.provision_grant` runs this while the `provisioning` row commits)."""
+"""The cluster side of creating a grant, called by `GrantLifecycle.provision_grant`: resolving
+and checking the target pods (started while the `provisioning` row commits), then creating the
+ServiceAccount, Role and RoleBinding in the order the API server's rules impose."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from app.errors import ScangateError
 from app.grants.errors import NamespaceNotFound, NoPodsMatch, PodsNotFound, SidecarMissing
 from app.grants.policy_limits import check_pod_count
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeError
-from app.kube.models import PodInfo
+from app.kube.models import GrantTarget, PodInfo
 from app.kube.naming import object_name
+from app.kube.profiles import profile_rules
 
 
 def service_account_username(grants_namespace: str, grant_id: str) -> str:
@@ -91,3 +95,42 @@ def _check_found(request: PodRequest, found: list[PodInfo]) -> list[PodInfo]:
             field="body.selector",
         )
     return running
+
+
+async def create_grant_objects(
+    cluster: ClusterClient, target: GrantTarget, lookup: asyncio.Task[list[str]]
+) -> list[str]:
+    """The ServiceAccount, Role and RoleBinding of `target`, once `lookup` (the pod
+    resolution, already running) has said which pods the Role names."""
+    # The ServiceAccount alongside pod resolution and the Role; the RoleBinding only once
+    # the Role exists: without `bind`, the API server looks the Role up to check scangate
+    # holds every permission it binds.
+    service_account = asyncio.create_task(cluster.create_service_account(target))
+    try:
+        pods = await lookup
+        await cluster.create_role(target, profile_rules(target.scanner, pods))
+    except BaseException:
+        # Let the ServiceAccount call settle before anyone cleans up, or it could land
+        # after the cleanup and leave an orphan. The first error is the one reported.
+        await settle(service_account)
+        raise
+    await service_account
+    await cluster.create_role_binding(target)
+    return pods
+
+
+async def settle(task: asyncio.Task[Any]) -> None:
+    """Wait for `task` to finish, whatever its outcome, and mark its error as retrieved (so
+    asyncio does not log it as lost): the caller is already reporting another error."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What a failed or rejected grant records as its `last_error` (never a secret)."""
+    if isinstance(exc, ScangateError):
+        return exc.detail
+    if isinstance(exc, KubeError):
+        return str(exc)  # safe by contract: no tokens, no raw bodies
+    return f"internal error ({type(exc).__name__})"

@@ -20,6 +20,7 @@ from app.grants import reaper_queries
 from app.grants.deletion import DELETE_ORDER
 from app.kube.clusters import ClusterClient
 from app.kube.models import ManagedObject
+from app.settings_sections import PolicyConfig
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +63,15 @@ async def sweep_cluster(
 
 def _describe(obj: ManagedObject) -> str:
     return f"{obj.kind} {obj.namespace}/{obj.name}"
+
+
+def policy_namespaces(policies: Iterable[PolicyConfig], cluster: str) -> set[str]:
+    """Namespaces policies name exactly for `cluster`: where to look for orphans if scangate
+    may not list Roles cluster-wide, even before any grant has targeted them."""
+    return {
+        namespace
+        for policy in policies
+        if "*" in policy.clusters or cluster in policy.clusters
+        for namespace in policy.namespaces
+        if "*" not in namespace
+    }
