@@ -29,7 +29,7 @@ from app.services import ServicesDep
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 
 # libyaml's emitter when PyYAML was built with it (its wheels are): the same output as the
-# pure-Python SafeDumper, at a tenth of the CPU (about 1 ms less per kubeconfig).
+# pure-Python SafeDumper, at a fraction of the CPU.
 _YAML_DUMPER: Final = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Credentials must not linger in proxies, browser caches or CI caches.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

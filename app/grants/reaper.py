@@ -34,6 +34,7 @@ from app.db.models import GrantStatus
 from app.grants import reaper_queries
 from app.grants.clock import utcnow
 from app.grants.lifecycle import GrantLifecycle
+from app.grants.revocation import backoff_seconds
 from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError
 from app.observability.metrics import ScangateMetrics
@@ -235,11 +236,11 @@ class Reaper:
                 failing = [e for e in report.errors if not e.startswith("sweep")]
                 failures = failures + 1 if failing else 0
                 if failures:
-                    delay = max(delay, min(_MAX_FAILURE_BACKOFF_SECONDS, 2.0**failures))
+                    delay = max(delay, backoff_seconds(failures + 1, _MAX_FAILURE_BACKOFF_SECONDS))
             except Exception:
                 # Guarded: the reaper must outlive database outages and its own bugs.
                 failures += 1
-                delay = min(_MAX_FAILURE_BACKOFF_SECONDS, 2.0**failures)
+                delay = backoff_seconds(failures + 1, _MAX_FAILURE_BACKOFF_SECONDS)
                 log.exception("reaper pass failed; next try in %.0f s", delay)
             now = utcnow()
             wake_at = now + timedelta(seconds=delay)

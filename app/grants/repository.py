@@ -92,8 +92,8 @@ async def add_events(
     session: AsyncSession, events: Sequence[NewEvent], *, at: datetime, actor: str
 ) -> None:
     """`add_event` for many events in one statement: a multi-row INSERT instead of a round
-    trip per event (the reaper records hundreds at once). Core rather than ORM objects: for a
-    batch of 500 this takes about half the time (single events are faster through the ORM)."""
+    trip per event (the reaper records hundreds at once). Core rather than ORM objects: cheaper
+    for large batches (single events are cheaper through the ORM; figures: docs/bench)."""
     if not events:
         return
     table = cast(Table, GrantEvent.__table__)

@@ -23,8 +23,15 @@ def lease_until(now: datetime) -> datetime:
     return now + REVOCATION_LEASE
 
 
+def backoff_seconds(attempt: int, cap_seconds: float) -> float:
+    """Exponential backoff after the n-th failure: 1 s, 2 s, 4 s ... at most `cap_seconds`. The
+    one formula of the grants package (a revocation's retry, the reaper after a failed pass):
+    both schedule a later moment rather than retry a call in place, so a retry library's
+    decorators would not fit."""
+    return min(float(cap_seconds), 2.0 ** max(0, attempt - 1))
+
+
 def retry_delay(attempts: int, max_seconds: int) -> timedelta:
-    """Exponential backoff after the n-th failed attempt (1 s, 2 s, 4 s ... capped), jittered so
-    replicas that failed together do not retry together."""
-    ceiling = min(float(max_seconds), 2.0 ** max(0, attempts - 1))
-    return timedelta(seconds=ceiling * random.uniform(0.75, 1.0))
+    """When a failed revocation is next attempted: the backoff, jittered so replicas that failed
+    together do not retry together."""
+    return timedelta(seconds=backoff_seconds(attempts, max_seconds) * random.uniform(0.75, 1.0))

@@ -1,4 +1,4 @@
-"""Request and response bodies of the grants API (DESIGN.md "REST API").
+"""Request and response bodies of the grants API (README "API"; docs/ARCHITECTURE.md).
 
 Syntax is validated here so a bad request never creates a grant row; everything that depends on
 configuration (the policy's max TTL and max pods) or on the cluster is checked by the service.
