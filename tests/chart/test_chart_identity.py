@@ -182,7 +182,7 @@ def test_chart_identity_cannot_bind_powerful_cluster_roles_or_work_outside_targe
 def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     chart: InstalledChart, as_chart: k8s.ApiClient, tmp_path: Path, scanner: str
 ) -> None:
-    """The grant lifecycle of DESIGN.md, performed with exactly the chart's permissions."""
+    """The grant lifecycle (docs/ARCHITECTURE.md), performed with exactly the chart's permissions."""
     core, rbac = k8s.CoreV1Api(as_chart), k8s.RbacAuthorizationV1Api(as_chart)
     name = f"scangate-{uuid.uuid4().hex[:26]}"
     labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": name[9:]}
@@ -211,7 +211,7 @@ def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     assert can_i(grant, "list", "pods", "payments") == "no"
     assert can_i(grant, "get", "secrets", "payments") == "no"
 
-    # Revocation order of DESIGN.md: the ServiceAccount first (kills its tokens).
+    # The ServiceAccount first here: deleting it is what kills its tokens (a 401 below).
     core.delete_namespaced_service_account(name, "scangate-grants")
     rbac.delete_namespaced_role_binding(name, "payments")
     rbac.delete_namespaced_role(name, "payments")
