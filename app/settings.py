@@ -72,7 +72,10 @@ _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("scangate_yaml_data",
 
 class _YamlSource(PydanticBaseSettingsSource):
     """Hands the already-parsed YAML mapping to pydantic-settings, unknown keys included (so
-    `extra="forbid"` reports them)."""
+    `extra="forbid"` reports them). Not pydantic-settings' own `YamlConfigSettingsSource`: that
+    reads the file itself, and an unreadable file, a YAML syntax error or a document that is
+    not a mapping would surface as its exceptions rather than a `ConfigError` naming the file,
+    the line and the column (`_read_yaml`)."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         data = _yaml_data.get() or {}
