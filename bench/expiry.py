@@ -9,8 +9,9 @@ minimum, 30 s) is sooner than the reaper's wake-up time (everything else expires
 the sweep is hourly here), so it wakes, finds the moved expiries and sleeps until them.
 
 Measured:
-- revocation lag: expiry moment -> the grant's ServiceAccount is deleted (deleting it is what
-  invalidates every token of the grant), as the cluster saw it: the time kubesim answered the
+- revocation lag: expiry moment -> the grant's RoleBinding is deleted (scangate deletes it
+  first: from then on the API server denies the grant's tokens, even while it may still
+  authenticate them from its cache), as the cluster saw it: the time kubesim answered the
   DELETE, from its request log. Also the lag until the grant is finished (`expired` recorded
   once all three objects are deleted), from its audit event's timestamp in the database.
 - reaping: grants seeded straight into the database and the cluster (identical rows and
@@ -54,9 +55,9 @@ _WAKE_TTL_SECONDS: Final = 30  # the API's minimum
 
 @dataclass
 class LagResults:
-    account_gone: Latencies  # expiry -> ServiceAccount deleted (kubesim's clock)
+    access_gone: Latencies  # expiry -> RoleBinding deleted (kubesim's clock)
     finished: Latencies  # expiry -> grant recorded `expired` (scangate's clock, ms precision)
-    unobserved: int  # ServiceAccount deletions missing from kubesim's request log
+    unobserved: int  # RoleBinding deletions missing from kubesim's request log
 
 
 @dataclass
@@ -119,15 +120,15 @@ async def measure_revocation_lag(
     events = await _wait_all_expired(db, grant_ids)
     if len(events) < len(grant_ids):
         raise BenchError(f"only {len(events)} of {len(grant_ids)} grants expired")
-    deleted = await asyncio.to_thread(cluster.deletions, "serviceaccounts")
+    deleted = await asyncio.to_thread(cluster.deletions, "rolebindings")
     expiry = moment.timestamp()
     names = [object_name(grant_id) for grant_id in grant_ids]
-    account_gone = tuple(deleted[name] - expiry for name in names if name in deleted)
+    access_gone = tuple(deleted[name] - expiry for name in names if name in deleted)
     finished = tuple((at - moment).total_seconds() for at in events.values())
     return LagResults(
-        account_gone=Latencies(account_gone, 0.0),
+        access_gone=Latencies(access_gone, 0.0),
         finished=Latencies(finished, 0.0),
-        unobserved=len(names) - len(account_gone),
+        unobserved=len(names) - len(access_gone),
     )
 
 

@@ -53,7 +53,7 @@ def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults
         # The keys. "c32" is the high-concurrency measurement (`concurrency`).
         "post_p50_ratio_c1": c1_report["p50_ratio"],
         "throughput_ratio_c32": cn_report["throughput_ratio"],
-        "revocation_lag_p99_s": _r(lag.account_gone.p99),
+        "revocation_lag_p99_s": _r(lag.access_gone.p99),
         "reap_5000_s": _r(reap.seconds),
         "concurrency": requests.concurrency,
         "post_c1": c1_report,
@@ -72,9 +72,9 @@ def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults
         "kubeconfig_p50_ratio": kubeconfig.report()["p50_ratio"],
         "revoke": revoke.report(),
         "revoke_p50_ratio": revoke.report()["p50_ratio"],
-        "revocation_lag_p50_s": _r(lag.account_gone.p50),
-        "revocation_lag_max_s": _r(lag.account_gone.max),
-        "revocation_lag_grants": lag.account_gone.count,
+        "revocation_lag_p50_s": _r(lag.access_gone.p50),
+        "revocation_lag_max_s": _r(lag.access_gone.max),
+        "revocation_lag_grants": lag.access_gone.count,
         "revocation_lag_unobserved": lag.unobserved,
         "revocation_finished_p50_s": _r(lag.finished.p50),
         "revocation_finished_p99_s": _r(lag.finished.p99),
@@ -181,7 +181,7 @@ def table(doc: dict[str, Any]) -> str:
     )
     n_lag = doc["plan"]["expiring_together"]
     add(
-        f"revocation lag, {n_lag} expiring together: SA deleted p50 / p99 / max s",
+        f"revocation lag, {n_lag} expiring together: RoleBinding deleted p50 / p99 / max s",
         lambda v: (
             f"{v['revocation_lag_p50_s']:.3f} / {v['revocation_lag_p99_s']:.3f} / "
             f"{v['revocation_lag_max_s']:.3f}"
