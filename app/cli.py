@@ -212,9 +212,9 @@ def cmd_reap(args: argparse.Namespace) -> int:
     _require_configuration(args)
     settings = _settings(args)
     _check_cluster_credentials(settings, _config_path(args))
-    from app.grants.reaper import run_once
+    from app.main import reap_once
 
-    report = asyncio.run(run_once(settings))
+    report = asyncio.run(reap_once(settings))
     for name, value in dataclasses.asdict(report).items():
         print(f"{name}: {value}")
     # Non-zero when anything failed, so a CronJob running `reap --once` shows the failure.

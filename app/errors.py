@@ -95,12 +95,6 @@ class ScangateError(Exception):
         return body
 
 
-class BadRequestError(ScangateError):
-    status = 400
-    title = "Bad Request"
-    type_slug = "bad-request"
-
-
 class Unauthorized(ScangateError):
     """No or invalid credentials. Always carries `WWW-Authenticate` (RFC 6750)."""
 

@@ -17,12 +17,10 @@ def tune_garbage_collector() -> None:
 
     Everything imported and built at start-up (the Kubernetes client's thousands of model
     classes, FastAPI's and pydantic's schemas, SQLAlchemy's metadata) lives as long as the
-    process, yet every full collection walked all of it: ~130 ms per collection, a dozen of
-    them per 3,000 grants, ~0.65 ms of CPU per grant in all, and each one stalled the event
-    loop. `gc.freeze()` moves those objects out of the collector's view; a larger first
+    process, yet every full collection walked all of it, and each one stalled the event loop.
+    `gc.freeze()` moves those objects out of the collector's view; a larger first
     generation threshold makes collections rarer (requests allocate many short-lived objects,
-    almost none of them in reference cycles). Measured with `python -m bench`:
-    docs/bench/RESULTS.md."""
+    almost none of them in reference cycles). The measured effect: docs/bench/RESULTS.md."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(FIRST_GENERATION_THRESHOLD, 20, 100)

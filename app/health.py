@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.docs.openapi import problem_responses
 from app.errors import ScangateError
-from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError
+from app.services import Services, ServicesDep
 
 # A readiness probe must answer before the kubelet's probe timeout (default 1 s, usually raised
 # to a few seconds): each check gets this long, and all run concurrently.
@@ -66,10 +66,10 @@ async def healthz() -> Health:
         503, _503="Not ready; `checks` says which dependency failed and why."
     ),
 )
-async def readyz(request: Request) -> Readiness:
+async def readyz(services: ServicesDep) -> Readiness:
     """Readiness: pings the database and every configured cluster concurrently, each within
     a few seconds."""
-    return Readiness(**await _readiness(request.app.state))
+    return Readiness(**await _readiness(services))
 
 
 async def _check(name: str, probe: Any) -> tuple[str, str | None]:
@@ -88,9 +88,9 @@ async def _check(name: str, probe: Any) -> tuple[str, str | None]:
     return name, None
 
 
-async def _readiness(state: Any) -> dict[str, Any]:
-    clusters: ClusterRegistry = state.clusters
-    probes: list[tuple[str, Any]] = [("database", state.db.ping)]
+async def _readiness(services: Services) -> dict[str, Any]:
+    clusters = services.clusters
+    probes: list[tuple[str, Any]] = [("database", services.db.ping)]
     probes += [(f"cluster {n}", clusters.get(n).ping) for n in clusters.names()]
     results = await asyncio.gather(*(_check(name, probe) for name, probe in probes))
     checks = {name: ("ok" if reason is None else reason) for name, reason in results}

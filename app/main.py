@@ -13,10 +13,9 @@ import logging
 from collections.abc import AsyncIterator
 from importlib import metadata
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from app.audit.endpoints import router as audit_router
 from app.auth import PolicyEngine, build_authenticator
 from app.auth.endpoints import router as auth_router
 from app.db.engine import Database
@@ -24,33 +23,86 @@ from app.db.urls import redacted_url
 from app.docs.openapi import API_DESCRIPTION, OPENAPI_TAGS, install_openapi
 from app.docs.pages import install_docs_pages
 from app.errors import install_error_handlers
+from app.grants.audit_feed import router as audit_router
 from app.grants.endpoints import router as grants_router
 from app.grants.group_commit import GrantWriter
-from app.grants.reaper import Reaper
+from app.grants.ids import is_grant_id
+from app.grants.lifecycle import GrantLifecycle, no_reaper
+from app.grants.reaper import Reaper, ReaperPass, ReapReport
+from app.grants.service import GrantService
 from app.health import router as health_router
-from app.kube.clusters import CallObserver, ClusterRegistry, ClusterSettings
-from app.limits import install_request_limits
+from app.kube.clusters import ClusterRegistry, ClusterSettings
+from app.limits import enforce_rate_limit, install_request_limits, rate_limiter_for
 from app.observability.install import install_observability
 from app.observability.metrics import ScangateMetrics
+from app.services import Services, attach_services
 from app.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
 
-def _build_cluster_registry(settings: Settings, observer: CallObserver) -> ClusterRegistry:
-    return ClusterRegistry.from_settings(
-        [
-            ClusterSettings(
-                name=c.name,
-                kubeconfig=c.kubeconfig,
-                context=c.context,
-                server=c.server,
-                grants_namespace=c.grants_namespace,
-            )
-            for c in settings.clusters
-        ],
-        observer=observer,
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings, *, metrics: ScangateMetrics | None = None, start_reaper: bool = False
+) -> AsyncIterator[Services]:
+    """Everything an app (or `scangate reap --once`) works with, built once and closed in
+    reverse order: the reaper stops first (it uses the database and the clusters), the grant
+    writer drains before the engine is disposed (writes handed over still commit)."""
+    metrics = metrics if metrics is not None else ScangateMetrics(c.name for c in settings.clusters)
+    policies = PolicyEngine(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        db = Database(settings.database_url)
+        stack.push_async_callback(db.dispose)
+        writer = GrantWriter(db)
+        stack.push_async_callback(writer.drain)
+        clusters = ClusterRegistry.from_settings(
+            [
+                ClusterSettings(
+                    name=c.name, kubeconfig=c.kubeconfig, context=c.context, server=c.server,
+                    grants_namespace=c.grants_namespace,
+                )
+                for c in settings.clusters
+            ],
+            observer=metrics.kube_call_finished,
+        )  # fmt: skip
+        stack.push_async_callback(clusters.aclose)
+        reaper = Reaper(settings) if start_reaper and settings.reaper.enabled else None
+        lifecycle = GrantLifecycle(
+            settings=settings, db=db, clusters=clusters, policies=policies, writer=writer,
+            metrics=metrics, wake_reaper=reaper.wake if reaper is not None else no_reaper,
+        )  # fmt: skip
+        services = Services(
+            settings=settings,
+            db=db,
+            clusters=clusters,
+            policies=policies,
+            authenticator=build_authenticator(settings),
+            metrics=metrics,
+            rate_limiter=rate_limiter_for(settings),
+            lifecycle=lifecycle,
+            grants=GrantService(db, clusters),
+            reaper=reaper,
+        )
+        if reaper is not None:
+            await reaper.start(reaper_pass(services))
+            stack.push_async_callback(reaper.stop)
+        yield services
+
+
+def reaper_pass(services: Services) -> ReaperPass:
+    return ReaperPass(
+        services.lifecycle,
+        services.settings,
+        services.db,
+        services.clusters,
+        metrics=services.metrics,
     )
+
+
+async def reap_once(settings: Settings) -> ReapReport:
+    """One full reaper pass (sweep included) with its own services: `scangate reap --once`."""
+    async with open_services(settings) as services:
+        return await reaper_pass(services).run(sweep=True)
 
 
 def _log_startup(settings: Settings) -> None:
@@ -70,30 +122,18 @@ def _log_startup(settings: Settings) -> None:
 def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -> FastAPI:
     """A new app. Settings are loaded now (bad configuration fails here, before serving)."""
     settings = settings if settings is not None else load_settings()
+    # Built with the app, not in the lifespan: the request middleware counts with it.
     metrics = ScangateMetrics(c.name for c in settings.clusters)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _log_startup(settings)
-        state = app.state
-        state.settings = settings
-        state.policies = PolicyEngine(settings)
-        state.authenticator = build_authenticator(settings)
-        async with contextlib.AsyncExitStack() as stack:
-            state.db = Database(settings.database_url)
-            stack.push_async_callback(state.db.dispose)
-            state.grant_writer = GrantWriter(state.db)
-            # Before the engine is disposed: writes already handed over still commit.
-            stack.push_async_callback(state.grant_writer.drain)
-            state.clusters = _build_cluster_registry(settings, metrics.kube_call_finished)
-            stack.push_async_callback(state.clusters.aclose)
-            state.reaper = None
-            if start_reaper and settings.reaper.enabled:
-                state.reaper = Reaper(state)
-                await state.reaper.start()
-                # Stopped first (callbacks run in reverse): it uses the db and clusters.
-                stack.push_async_callback(state.reaper.stop)
-            yield
+        async with open_services(settings, metrics=metrics, start_reaper=start_reaper) as services:
+            attach_services(app, services)
+            try:
+                yield
+            finally:
+                attach_services(app, None)
 
     app = FastAPI(
         title="scangate",
@@ -110,10 +150,12 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
     )
     install_error_handlers(app)
     # Before observability: its middleware must stay outermost (413s get a request id too).
-    install_request_limits(app, settings)
-    install_observability(app, metrics)
-    for router in (auth_router, grants_router, audit_router, health_router):
-        app.include_router(router)
+    install_request_limits(app, settings.max_request_body_bytes)
+    install_observability(app, metrics, is_grant_id=is_grant_id)
+    # Every route of these authenticates; its principal is then rate limited.
+    for router in (auth_router, grants_router, audit_router):
+        app.include_router(router, dependencies=[Depends(enforce_rate_limit)])
+    app.include_router(health_router)
     install_docs_pages(app)
     install_openapi(app)
     return app

@@ -4,8 +4,7 @@ Precedence (highest first): keyword overrides passed to `load_settings`, environ
 (`SCANGATE_DATABASE_URL`, `SCANGATE_REAPER__ENABLED=false`, lists/objects as JSON), the YAML file
 named by `SCANGATE_CONFIG` (default `scangate.yaml`; a missing *default* file is fine so a first
 run just works), then the defaults (here and in `settings_sections.py`, which validates each
-section). Keys are exactly DESIGN.md's, plus `reaper`, `default_ttl_seconds`, `log_format`,
-`rate_limit` and `max_request_body_bytes`.
+section). The keys are documented in the README ("Configuration").
 
 Bad configuration never starts the service: `load_settings` raises `ConfigError`, whose message
 names every bad key (`policies[0].max_ttl_seconds: ...`) and never repeats a submitted value that
@@ -73,7 +72,10 @@ _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("scangate_yaml_data",
 
 class _YamlSource(PydanticBaseSettingsSource):
     """Hands the already-parsed YAML mapping to pydantic-settings, unknown keys included (so
-    `extra="forbid"` reports them)."""
+    `extra="forbid"` reports them). Not pydantic-settings' own `YamlConfigSettingsSource`: that
+    reads the file itself, and an unreadable file, a YAML syntax error or a document that is
+    not a mapping would surface as its exceptions rather than a `ConfigError` naming the file,
+    the line and the column (`_read_yaml`)."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         data = _yaml_data.get() or {}

@@ -2,7 +2,7 @@
 `kubernetes` client, with nothing of scangate in between (no HTTP API, authentication, policy,
 database, retries or audit).
 
-One grant is what DESIGN.md's critical path allows at best: the pod lookup with the
+One grant is what the critical path (docs/ARCHITECTURE.md) allows at best: the pod lookup with the
 ServiceAccount created alongside, then the Role (it names the pods found), then the RoleBinding
 (the API server looks the Role up when the creator lacks `bind`, so the Role must exist). The
 kubeconfig is one TokenRequest; a revocation deletes the ServiceAccount, RoleBinding and Role

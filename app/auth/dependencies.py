@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the authenticated principal of a request, and the admin check."""
+"""FastAPI dependencies: the authenticated principal of a request, and the admin check.
+
+Rate limiting is not here: `app.limits.enforce_rate_limit` depends on the principal and is
+added to the routers that authenticate (`app.main`)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.authenticator import Authenticator
 from app.auth.policies import PolicyEngine
 from app.auth.principals import Principal
 from app.errors import ForbiddenError, Unauthorized
-from app.limits.rate_limit import enforce_rate_limit
+from app.services import ServicesDep
 
 # Only documents the scheme in OpenAPI (the "Authorize" button in /docs); parsing and every
 # error response stay ours so all failures are problem+json with WWW-Authenticate.
@@ -38,16 +40,12 @@ def _bearer_credential(request: Request) -> str:
 
 async def current_principal(
     request: Request,
+    services: ServicesDep,
     _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Principal:
-    """The caller, or a 401 problem (429 when it is over its rate limit). Also stored on
-    `request.state.principal` for audit."""
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(_bearer_credential(request))
+    """The caller, or a 401 problem. Also stored on `request.state.principal` for audit."""
+    principal = await services.authenticator.authenticate(_bearer_credential(request))
     request.state.principal = principal
-    # After authentication: the principal is what is limited, and an unauthenticated flood
-    # must not drain a real principal's bucket.
-    enforce_rate_limit(request.app.state, principal.id)
     return principal
 
 
@@ -59,11 +57,8 @@ async def current_admin(
     return principal
 
 
-async def get_policy_engine(request: Request) -> PolicyEngine:
-    # `async` although it awaits nothing: FastAPI runs plain `def` dependencies in a worker
-    # thread, a thread hop per request for an attribute lookup.
-    engine: PolicyEngine = request.app.state.policies
-    return engine
+async def get_policy_engine(services: ServicesDep) -> PolicyEngine:
+    return services.policies
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

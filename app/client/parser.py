@@ -22,7 +22,9 @@ from app.client.run import cmd_run
 # The service's scanner profiles (app.kube.profiles.SCANNER_PROFILES; a test keeps them equal).
 # Not imported: that would load the Kubernetes client into every CLI call.
 SCANNERS: Final = ("exec", "debug", "sidecar")
-GRANT_STATUSES: Final = ("provisioning", "active", "revoking", "revoked", "expired", "failed")
+GRANT_STATUSES: Final = (
+    "provisioning", "active", "revoking", "revoked", "expired", "failed", "rejected",
+)  # fmt: skip
 
 _ENVIRONMENT_HELP: Final = """\
 environment:

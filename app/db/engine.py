@@ -9,7 +9,9 @@ does). A plain wheel install does not carry them; point `SCANGATE_MIGRATIONS_DIR
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import fcntl
 import os
 import time
@@ -42,6 +44,13 @@ _PING_AFTER_IDLE_SECONDS: Final = 2.0
 _MIGRATION_LOCK_KEY: Final = 0x5CA9_6A7E
 
 
+# The database and task whose unit of work is open in this context (see `Database.session`).
+# Child tasks inherit the value but are other tasks, so they may open their own.
+_open_unit: contextvars.ContextVar[tuple[Database, asyncio.Task[Any] | None] | None] = (
+    contextvars.ContextVar("scangate_open_unit", default=None)
+)
+
+
 class Database:
     """An async engine and its session factory for one database URL."""
 
@@ -60,7 +69,8 @@ class Database:
                 # writing can fail outright; with one, they queue for it in the pool, in
                 # order, and never sleep. Transactions are short (none is ever open across a
                 # cluster call), so readers lose little by queueing too. The price: a task
-                # must not open a second session while it holds one (it would wait for itself).
+                # must not open a second unit while it holds one (it would wait for itself),
+                # which `session()` refuses at once instead of hanging.
                 kwargs.update(pool_size=1, max_overflow=0)
         else:
             # Sized for the API's concurrency (tens of requests at once, each holding a
@@ -102,15 +112,24 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block succeeds, rolls back when it raises. The
-        reaper and the CLI use this; requests use `app.db.session.get_session`."""
-        async with self.sessionmaker() as session:
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+        """A unit of work: commits when the block succeeds, rolls back when it raises. The one
+        way scangate opens a transaction (docs/ARCHITECTURE.md, "The transaction rule"): a
+        task holds at most one at a time, so opening a second inside the first is a bug and
+        raises here (on file SQLite's one-connection pool it would wait for itself forever)."""
+        owner = (self, asyncio.current_task())
+        if _open_unit.get() == owner:
+            raise RuntimeError("a unit of work is already open in this task (no nesting)")
+        token = _open_unit.set(owner)
+        try:
+            async with self.sessionmaker() as session:
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+        finally:
+            _open_unit.reset(token)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""

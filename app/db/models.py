@@ -9,8 +9,10 @@ handed straight to the caller, and principals are stored by name (`apikey:NAME`)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -58,6 +60,62 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class GrantStatus(StrEnum):
+    """Where a grant is in its life. Stored as its value (a plain string column: no database
+    constraint, so adding a status needs no migration)."""
+
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    REVOKING = "revoking"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    # The cluster (or scangate) failed while provisioning: an operator may need to look.
+    FAILED = "failed"
+    # The request was refused for its own content once the cluster was asked (no such pod or
+    # namespace, no Running pod matches, too many pods, a pod without the sidecar): the
+    # caller's mistake, kept for the audit trail but left out of default listings.
+    REJECTED = "rejected"
+
+
+# Every allowed change of status, in one place. Each is a conditional UPDATE in the repository
+# (`WHERE status = <from>`), whose affected rows say which of two racing writers won.
+TRANSITIONS: Final[dict[GrantStatus, frozenset[GrantStatus]]] = {
+    GrantStatus.PROVISIONING: frozenset(
+        {GrantStatus.ACTIVE, GrantStatus.REVOKING, GrantStatus.FAILED, GrantStatus.REJECTED}
+    ),
+    GrantStatus.ACTIVE: frozenset({GrantStatus.REVOKING}),
+    # `revoking` ends as its `end_status`: revoked (asked for) or expired (the reaper's claim).
+    GrantStatus.REVOKING: frozenset({GrantStatus.REVOKED, GrantStatus.EXPIRED}),
+    GrantStatus.REVOKED: frozenset(),
+    GrantStatus.EXPIRED: frozenset(),
+    GrantStatus.FAILED: frozenset(),
+    GrantStatus.REJECTED: frozenset(),
+}
+# Grants whose objects may exist in the cluster and must stay there.
+LIVE_STATUSES: Final = (GrantStatus.PROVISIONING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
+
+
+def check_transition(sources: Collection[GrantStatus], target: GrantStatus) -> None:
+    """Raise ValueError unless every status in `sources` may become `target` (a bug guard on
+    the repository's state changes, checked when each is built)."""
+    wrong = [s for s in sources if target not in TRANSITIONS[s]]
+    if wrong:
+        raise ValueError(f"no transition {', '.join(wrong)} -> {target}")
+
+
+class GrantStatusType(TypeDecorator[GrantStatus]):
+    """The status column: stored as its string value, read back as a GrantStatus."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: GrantStatus | None, dialect: Dialect) -> str | None:
+        return None if value is None else GrantStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> GrantStatus | None:
+        return None if value is None else GrantStatus(value)
+
+
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 EventId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -66,7 +124,7 @@ class Grant(Base):
     __tablename__ = "grants"
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[GrantStatus] = mapped_column(GrantStatusType())
     cluster: Mapped[str] = mapped_column(String(253))
     namespace: Mapped[str] = mapped_column(String(63))
     scanner: Mapped[str] = mapped_column(String(32))
@@ -84,7 +142,7 @@ class Grant(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     # Where a `revoking` grant ends: `revoked` (asked for) or `expired` (the reaper's claim).
-    end_status: Mapped[str | None] = mapped_column(String(16))
+    end_status: Mapped[GrantStatus | None] = mapped_column(GrantStatusType())
     # Revocation attempts and when the next may start. While an attempt runs, next_attempt_at is
     # its lease: other replicas leave the grant alone until it passes.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

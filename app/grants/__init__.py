@@ -1,7 +1,9 @@
 """Grants: the core of scangate.
 
 A grant is one caller's time-limited access to named pods. This package owns its whole life:
-request schemas (`schemas`), the only SQL (`repository`), the lifecycle (`service`,
-`provisioning`, `revocation`), the HTTP routes (`endpoints`) and the background reaper
-(`reaper`, `sweep`) that ends grants on time and cleans up after crashes.
+request schemas (`schemas`), every state change (`lifecycle`, with `provisioning` and
+`deletion` for its cluster side), the reads behind the API (`service`), the SQL (`repository`,
+`reaper_queries`, and `batch_writes` under the group-committing `group_commit`), the HTTP routes
+(`endpoints`, `audit_feed`) and the background reaper (`reaper`, `sweep`) that ends grants on
+time and cleans up after crashes. docs/ARCHITECTURE.md walks through it.
 """

@@ -46,7 +46,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
-from app.db.models import Grant, GrantEvent, UTCDateTime
+from app.db.models import Grant, GrantEvent, GrantStatus, UTCDateTime
 
 _GRANTS: Final = cast(Table, Grant.__table__)
 _EVENTS: Final = cast(Table, GrantEvent.__table__)
@@ -169,8 +169,10 @@ def _postgresql_activation_statement() -> Any:
     changes = _unnest("change", _CHANGE_ARRAYS)
     written = (
         update(_GRANTS)
-        .where(_GRANTS.c.id == changes.c.grant_id, _GRANTS.c.status == "provisioning")
-        .values(status="active", pods=cast_to(changes.c.pods, JSON), updated_at=changes.c.at)
+        .where(_GRANTS.c.id == changes.c.grant_id, _GRANTS.c.status == GrantStatus.PROVISIONING)
+        .values(
+            status=GrantStatus.ACTIVE, pods=cast_to(changes.c.pods, JSON), updated_at=changes.c.at
+        )
         .returning(_GRANTS.c.id)
         .cte("written")
     )
@@ -247,8 +249,8 @@ async def _sqlite_activate(
     at = case({a.grant_id: literal(a.at, UTCDateTime()) for a in activations}, value=_GRANTS.c.id)
     stmt = (
         update(_GRANTS)
-        .where(_GRANTS.c.id.in_(ids), _GRANTS.c.status == "provisioning")
-        .values(status="active", pods=pods, updated_at=at)
+        .where(_GRANTS.c.id.in_(ids), _GRANTS.c.status == GrantStatus.PROVISIONING)
+        .values(status=GrantStatus.ACTIVE, pods=pods, updated_at=at)
         .returning(_GRANTS.c.id)
     )
     return set((await connection.execute(stmt)).scalars())

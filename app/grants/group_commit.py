@@ -3,8 +3,8 @@
 Creating a grant writes twice: the `provisioning` row with its `requested` event (committed
 before the first cluster call that creates anything) and the activation with its `activated`
 event (after the last). As one ORM transaction each, those writes were most of scangate's CPU
-per grant under load, about 1.5 ms per transaction in the database layer (SQLAlchemy's asyncio
-bridge, the unit of work, the driver's round trips): more than the four cluster calls cost.
+per grant under load (SQLAlchemy's asyncio bridge, the unit of work, the driver's round
+trips): more than the four cluster calls cost (measured: docs/bench/RESULTS.md).
 
 Here concurrent requests share them. A request hands its write to the `GrantWriter` and waits
 for it to commit; the writer carries out every write that has queued up meanwhile together:
@@ -12,8 +12,8 @@ the new grants in one statement, the activations in another (`batch_writes.py`; 
 each on PostgreSQL, a short transaction each on SQLite). It starts as soon as a write arrives
 and nothing is in flight, so a lone request waits for nobody: batches form only from writes
 that arrive while one is being carried out (classic group commit). Each request is answered
-only after the commit that holds its write, so the crash-safety rule of `provisioning.py`
-holds unchanged.
+only after the commit that holds its write, so the crash-safety rule of
+`GrantLifecycle.provision_grant` holds unchanged.
 
 If a batch fails because the database is unavailable, every write in it fails with that error
 (as each would have on its own). Any other failure is retried one write per transaction, so a
@@ -60,7 +60,7 @@ class _Pending:
 
 
 class GrantWriter:
-    """The group-committing writer of one database. One per app (`app.state.grant_writer`)."""
+    """The group-committing writer of one database. One per app (built by `open_services`)."""
 
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
         self._db = db

@@ -14,15 +14,14 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.models import Grant
+from app.db.models import LIVE_STATUSES, Grant, GrantStatus, check_transition
 from app.grants.repository import CLAIM_COLUMNS, IN_CHUNK, ClaimedGrant, claimed_grants
-from app.grants.schemas import LIVE_STATUSES
 
 
 async def _claim_batch(
     session: AsyncSession,
     *,
-    status: str,
+    status: GrantStatus,
     due: ColumnElement[bool],
     order_by: InstrumentedAttribute[Any],
     limit: int,
@@ -30,6 +29,8 @@ async def _claim_batch(
 ) -> list[ClaimedGrant]:
     """Up to `limit` grants in `status` for which `due` holds, oldest by `order_by` first,
     updated with `values` in one conditional UPDATE; the ones this statement changed."""
+    if "status" in values:
+        check_transition([status], values["status"])
     candidates = select(Grant.id).where(Grant.status == status, due).order_by(order_by).limit(limit)
     stmt = (
         update(Grant)
@@ -49,12 +50,12 @@ async def claim_expired(
     """active grants past their expiry -> revoking (ending as `expired`), leased to the caller."""
     return await _claim_batch(
         session,
-        status="active",
+        status=GrantStatus.ACTIVE,
         due=Grant.expires_at <= now,
         order_by=Grant.expires_at,
         limit=limit,
         values={
-            "status": "revoking", "end_status": "expired", "attempts": 1,
+            "status": GrantStatus.REVOKING, "end_status": GrantStatus.EXPIRED, "attempts": 1,
             "next_attempt_at": lease_until, "updated_at": now,
         },
     )  # fmt: skip
@@ -66,7 +67,7 @@ async def claim_due_revocations(
     """`revoking` grants whose retry is due (or whose claimant died): lease the next attempt."""
     return await _claim_batch(
         session,
-        status="revoking",
+        status=GrantStatus.REVOKING,
         due=Grant.next_attempt_at <= now,
         order_by=Grant.next_attempt_at,
         limit=limit,
@@ -82,11 +83,16 @@ async def fail_stale_provisioning(
     """provisioning grants older than the timeout (their request crashed) -> failed."""
     return await _claim_batch(
         session,
-        status="provisioning",
+        status=GrantStatus.PROVISIONING,
         due=Grant.created_at <= created_before,
         order_by=Grant.created_at,
         limit=limit,
-        values={"status": "failed", "ended_at": now, "updated_at": now, "last_error": error},
+        values={
+            "status": GrantStatus.FAILED,
+            "ended_at": now,
+            "updated_at": now,
+            "last_error": error,
+        },
     )
 
 
@@ -101,16 +107,16 @@ class NextDue:
 
 
 async def next_due(session: AsyncSession) -> NextDue:
-    async def earliest(column: Any, status: str) -> datetime | None:
+    async def earliest(column: Any, status: GrantStatus) -> datetime | None:
         value: datetime | None = await session.scalar(
             select(func.min(column)).where(Grant.status == status)
         )
         return value
 
     return NextDue(
-        expiry=await earliest(Grant.expires_at, "active"),
-        retry=await earliest(Grant.next_attempt_at, "revoking"),
-        oldest_provisioning=await earliest(Grant.created_at, "provisioning"),
+        expiry=await earliest(Grant.expires_at, GrantStatus.ACTIVE),
+        retry=await earliest(Grant.next_attempt_at, GrantStatus.REVOKING),
+        oldest_provisioning=await earliest(Grant.created_at, GrantStatus.PROVISIONING),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Final, cast
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Grant, GrantEvent
+from app.db.models import Grant, GrantEvent, GrantStatus, check_transition
 from app.observability.audit import audit_fields, record_after_commit
 
 # SQLite allows 32766 bound parameters per statement; stay far below for IN lists.
@@ -35,7 +35,7 @@ class ClaimedGrant:
     id: str
     cluster: str
     namespace: str
-    end_status: str | None
+    end_status: GrantStatus | None
     attempts: int
     scanner: str  # metrics labels
     expires_at: datetime  # revocation lag is measured from it
@@ -92,8 +92,8 @@ async def add_events(
     session: AsyncSession, events: Sequence[NewEvent], *, at: datetime, actor: str
 ) -> None:
     """`add_event` for many events in one statement: a multi-row INSERT instead of a round
-    trip per event (the reaper records hundreds at once). Core rather than ORM objects: for a
-    batch of 500 this takes about half the time (single events are faster through the ORM)."""
+    trip per event (the reaper records hundreds at once). Core rather than ORM objects: cheaper
+    for large batches (single events are cheaper through the ORM; figures: docs/bench)."""
     if not events:
         return
     table = cast(Table, GrantEvent.__table__)
@@ -121,7 +121,7 @@ async def list_grants(
     session: AsyncSession,
     *,
     requester: str | None,
-    status: str | None,
+    status: GrantStatus | None,
     namespace: str | None,
     cluster: str | None,
     cursor: str | None,
@@ -134,6 +134,10 @@ async def list_grants(
         stmt = stmt.where(Grant.requester == requester)
     if status is not None:
         stmt = stmt.where(Grant.status == status)
+    else:
+        # Refused requests stay in the audit trail but out of the default listing: they are
+        # the caller's input errors, not grants that existed (README "Grant states").
+        stmt = stmt.where(Grant.status != GrantStatus.REJECTED)
     if namespace is not None:
         stmt = stmt.where(Grant.namespace == namespace)
     if cluster is not None:
@@ -172,7 +176,7 @@ async def count_active_grants(session: AsyncSession) -> dict[tuple[str, str], in
     """`{(cluster, scanner): n}` of active grants (the metrics gauge)."""
     stmt = (
         select(Grant.cluster, Grant.scanner, func.count())
-        .where(Grant.status == "active")
+        .where(Grant.status == GrantStatus.ACTIVE)
         .group_by(Grant.cluster, Grant.scanner)
     )
     return {(row[0], row[1]): int(row[2]) for row in await session.execute(stmt)}
@@ -182,13 +186,18 @@ async def _transition(
     session: AsyncSession,
     grant_id: str,
     *,
-    where: Sequence[ColumnElement[bool]],
+    source: GrantStatus,
+    where: Sequence[ColumnElement[bool]] = (),
     now: datetime,
     **values: Any,
 ) -> bool:
+    """A conditional UPDATE of one grant in `source` (to `values["status"]` if given); True if
+    this call changed it."""
+    if "status" in values:
+        check_transition([source], values["status"])
     stmt = (
         update(Grant)
-        .where(Grant.id == grant_id, *where)
+        .where(Grant.id == grant_id, Grant.status == source, *where)
         .values(updated_at=now, **values)
         .execution_options(synchronize_session=False)
     )
@@ -196,16 +205,21 @@ async def _transition(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def fail_provisioning(
-    session: AsyncSession, grant_id: str, *, error: str, now: datetime
+async def end_provisioning(
+    session: AsyncSession,
+    grant_id: str,
+    *,
+    status: GrantStatus,
+    error: str,
+    now: datetime,
 ) -> bool:
-    """provisioning -> failed, recording why."""
+    """provisioning -> failed or rejected, recording why."""
     return await _transition(
         session,
         grant_id,
-        where=[Grant.status == "provisioning"],
+        source=GrantStatus.PROVISIONING,
         now=now,
-        status="failed",
+        status=status,
         ended_at=now,
         last_error=error,
     )
@@ -215,13 +229,16 @@ async def _claim_one(
     session: AsyncSession,
     grant_id: str,
     *,
-    where: Sequence[ColumnElement[bool]],
+    sources: Sequence[GrantStatus],
+    where: Sequence[ColumnElement[bool]] = (),
     now: datetime,
     **values: Any,
 ) -> ClaimedGrant | None:
+    if "status" in values:
+        check_transition(sources, values["status"])
     stmt = (
         update(Grant)
-        .where(Grant.id == grant_id, *where)
+        .where(Grant.id == grant_id, Grant.status.in_(sources), *where)
         .values(updated_at=now, **values)
         .returning(*CLAIM_COLUMNS)
         .execution_options(synchronize_session=False)
@@ -237,10 +254,10 @@ async def claim_for_revocation(
     return await _claim_one(
         session,
         grant_id,
-        where=[Grant.status.in_(("provisioning", "active"))],
+        sources=(GrantStatus.PROVISIONING, GrantStatus.ACTIVE),
         now=now,
-        status="revoking",
-        end_status="revoked",
+        status=GrantStatus.REVOKING,
+        end_status=GrantStatus.REVOKED,
         attempts=1,
         next_attempt_at=lease_until,
     )
@@ -253,45 +270,28 @@ async def claim_revocation_attempt(
     return await _claim_one(
         session,
         grant_id,
-        where=[Grant.status == "revoking", Grant.next_attempt_at <= now],
+        sources=(GrantStatus.REVOKING,),
+        where=[Grant.next_attempt_at <= now],
         now=now,
         attempts=Grant.attempts + 1,
         next_attempt_at=lease_until,
     )
 
 
-async def finish_revocation(session: AsyncSession, grant_id: str, *, now: datetime) -> str | None:
-    """revoking -> its end status (`revoked` or `expired`); the new status, or None if another
-    claimant finished it first."""
-    stmt = (
-        update(Grant)
-        .where(Grant.id == grant_id, Grant.status == "revoking")
-        .values(
-            status=func.coalesce(Grant.end_status, "revoked"),
-            ended_at=now,
-            updated_at=now,
-            next_attempt_at=None,
-            last_error=None,
-        )
-        .returning(Grant.status)
-        .execution_options(synchronize_session=False)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def finish_revocations(
     session: AsyncSession, grant_ids: Sequence[str], *, now: datetime
-) -> dict[str, str]:
-    """`finish_revocation` for many grants, in a statement per chunk of ids: `{id: status}`
-    of those this call finished (the others were finished by another claimant)."""
-    finished: dict[str, str] = {}
+) -> dict[str, GrantStatus]:
+    """revoking -> each grant's end status (`revoked` or `expired`), in a statement per chunk
+    of ids: `{id: status}` of those this call finished (the others were finished by another
+    claimant)."""
+    finished: dict[str, GrantStatus] = {}
     for start in range(0, len(grant_ids), IN_CHUNK):
         chunk = grant_ids[start : start + IN_CHUNK]
         stmt = (
             update(Grant)
-            .where(Grant.id.in_(chunk), Grant.status == "revoking")
+            .where(Grant.id.in_(chunk), Grant.status == GrantStatus.REVOKING)
             .values(
-                status=func.coalesce(Grant.end_status, "revoked"),
+                status=func.coalesce(Grant.end_status, GrantStatus.REVOKED.value),
                 ended_at=now,
                 updated_at=now,
                 next_attempt_at=None,
@@ -300,7 +300,7 @@ async def finish_revocations(
             .returning(Grant.id, Grant.status)
             .execution_options(synchronize_session=False)
         )
-        finished.update({row.id: row.status for row in await session.execute(stmt)})
+        finished.update({row.id: GrantStatus(row.status) for row in await session.execute(stmt)})
     return finished
 
 
@@ -310,7 +310,7 @@ async def postpone_revocation(
     return await _transition(
         session,
         grant_id,
-        where=[Grant.status == "revoking"],
+        source=GrantStatus.REVOKING,
         now=now,
         next_attempt_at=retry_at,
         last_error=error,
@@ -324,7 +324,8 @@ async def extend_expiry(
     return await _transition(
         session,
         grant_id,
-        where=[Grant.status == "active", Grant.expires_at > now],
+        source=GrantStatus.ACTIVE,
+        where=[Grant.expires_at > now],
         now=now,
         expires_at=expires_at,
     )

@@ -1,4 +1,4 @@
-"""Request and response bodies of the grants API (DESIGN.md "REST API").
+"""Request and response bodies of the grants API (README "API"; docs/ARCHITECTURE.md).
 
 Syntax is validated here so a bad request never creates a grant row; everything that depends on
 configuration (the policy's max TTL and max pods) or on the cluster is checked by the service.
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from app.db.models import Grant, GrantEvent
+from app.db.models import Grant, GrantEvent, GrantStatus
 from app.grants.clock import format_rfc3339
 from app.grants.examples import EVENT, GRANT
 from app.grants.selectors import is_dns1123_label, is_dns1123_subdomain, label_selector_problem
@@ -22,8 +22,6 @@ MIN_TTL_SECONDS = 30
 MAX_PODS_PER_REQUEST = 1000  # a syntax bound; the policy's max_pods is the real limit
 
 ScannerName = Literal["exec", "debug", "sidecar"]
-GrantStatus = Literal["provisioning", "active", "revoking", "revoked", "expired", "failed"]
-LIVE_STATUSES: tuple[GrantStatus, ...] = ("provisioning", "active", "revoking")
 
 
 def _namespace(value: str) -> str:

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Final
 
 from app.db.engine import Database
 from app.grants import reaper_queries
+from app.grants.deletion import DELETE_ORDER
 from app.kube.clusters import ClusterClient
 from app.kube.models import ManagedObject
+from app.settings_sections import PolicyConfig
 
 log = logging.getLogger(__name__)
-
-# ServiceAccount first: it is what tokens authenticate as, so deleting it ends access at once.
-_DELETE_ORDER: Final = {"ServiceAccount": 0, "RoleBinding": 1, "Role": 2}
 
 
 async def sweep_cluster(
@@ -55,7 +53,7 @@ async def sweep_cluster(
         )
     orphans = sorted(
         (obj for obj in labelled if obj.grant_id not in live),
-        key=lambda obj: (obj.grant_id or "", _DELETE_ORDER[obj.kind]),
+        key=lambda obj: (obj.grant_id or "", DELETE_ORDER[obj.kind]),
     )
     for obj in orphans:
         await cluster.delete_managed_object(obj)
@@ -65,3 +63,15 @@ async def sweep_cluster(
 
 def _describe(obj: ManagedObject) -> str:
     return f"{obj.kind} {obj.namespace}/{obj.name}"
+
+
+def policy_namespaces(policies: Iterable[PolicyConfig], cluster: str) -> set[str]:
+    """Namespaces policies name exactly for `cluster`: where to look for orphans if scangate
+    may not list Roles cluster-wide, even before any grant has targeted them."""
+    return {
+        namespace
+        for policy in policies
+        if "*" in policy.clusters or cluster in policy.clusters
+        for namespace in policy.namespaces
+        if "*" not in namespace
+    }

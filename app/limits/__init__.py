@@ -2,7 +2,9 @@
 body is refused before anything parses it) and per-principal rate limiting (a token bucket
 checked right after authentication, since the principal is what is limited).
 
-`install_request_limits(app, settings)` wires both into one app; the app factory calls it.
+`install_request_limits(app, max_body_bytes)` installs the body-size middleware;
+`enforce_rate_limit` is a dependency of the routers that authenticate (`app.main`), and
+`rate_limiter_for(settings)` builds the limiter `open_services` keeps.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app.limits.body_size import BodySizeLimitMiddleware
-from app.limits.rate_limit import RateLimited, RateLimiter, enforce_rate_limit
-from app.settings import Settings
+from app.limits.rate_limit import RateLimited, RateLimiter, enforce_rate_limit, rate_limiter_for
 
 __all__ = [
     "BodySizeLimitMiddleware",
@@ -19,17 +20,11 @@ __all__ = [
     "RateLimiter",
     "enforce_rate_limit",
     "install_request_limits",
+    "rate_limiter_for",
 ]
 
 
-def install_request_limits(app: FastAPI, settings: Settings) -> None:
-    """The body-size middleware and this app's rate limiter (`app.state.rate_limiter`, None
-    when `rate_limit` is not configured). Call before installing observability, so its
-    middleware stays outermost and 413s get a request id and a metric too."""
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
-    limit = settings.rate_limit
-    app.state.rate_limiter = (
-        RateLimiter(requests_per_minute=limit.requests_per_minute, burst=limit.burst)
-        if limit is not None
-        else None
-    )
+def install_request_limits(app: FastAPI, max_body_bytes: int) -> None:
+    """The body-size middleware. Call before installing observability, so its middleware stays
+    outermost and 413s get a request id and a metric too."""
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)

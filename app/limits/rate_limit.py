@@ -17,9 +17,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from app.auth import PrincipalDep
 from app.errors import ScangateError
+from app.services import ServicesDep
+from app.settings import Settings
 
 # Buckets kept at most; past it, full buckets (idle principals) are forgotten, which is
 # lossless: a forgotten principal gets a full bucket back, which is what it had.
@@ -89,8 +92,17 @@ class RateLimiter:
             del self._buckets[principal]
 
 
-def enforce_rate_limit(state: Any, principal_id: str) -> None:
-    """Take a token for `principal_id` from the app's limiter, if one is configured."""
-    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
-    if limiter is not None:
-        limiter.acquire(principal_id)
+def rate_limiter_for(settings: Settings) -> RateLimiter | None:
+    """The app's limiter, None when `rate_limit` is not configured."""
+    limit = settings.rate_limit
+    if limit is None:
+        return None
+    return RateLimiter(requests_per_minute=limit.requests_per_minute, burst=limit.burst)
+
+
+async def enforce_rate_limit(principal: PrincipalDep, services: ServicesDep) -> None:
+    """A router dependency (`app.main`): take a token for the authenticated principal. After
+    authentication, because the principal is what is limited, and an unauthenticated flood
+    must not drain a real principal's bucket."""
+    if services.rate_limiter is not None:
+        services.rate_limiter.acquire(principal.id)

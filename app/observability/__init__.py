@@ -9,6 +9,6 @@
 - `audit`: every grant event, once committed, also becomes a structured audit log record.
 - `endpoint`: `GET /metrics`; `install`: wires all of it into one app.
 
-From the rest of scangate it imports only `app.grants.ids` (to log well-formed grant ids) and,
-in `endpoint`, the grants repository (the active-grants gauge), so every package may use it.
+It imports no domain package (the grant-id check is handed in; `/metrics` reads the
+active-grants count through `Services`), so every package may use it.
 """

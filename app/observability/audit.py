@@ -17,7 +17,7 @@ nothing here is global.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import event as sa_event
@@ -25,14 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.observability.context import note_grant
+from app.rfc3339 import format_rfc3339
 
 audit_log = logging.getLogger("scangate.audit")
 
 _PENDING: Final = "scangate.audit.pending"
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def audit_fields(
@@ -44,7 +41,7 @@ def audit_fields(
         "grant_id": grant_id,
         "type": type,
         "actor": actor,
-        "at": _rfc3339(at),
+        "at": format_rfc3339(at),
         "detail": detail,
     }
 

@@ -21,11 +21,6 @@ class RequestContext:
 _current: ContextVar[RequestContext | None] = ContextVar("scangate_request", default=None)
 
 
-def current_request() -> RequestContext | None:
-    """The context of the request being served, None outside requests (the reaper, the CLI)."""
-    return _current.get()
-
-
 def current_request_id() -> str | None:
     context = _current.get()
     return context.request_id if context is not None else None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final
+from typing import Final
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.grants import repository
-from app.observability.metrics import ScangateMetrics
+from app.services import Services, ServicesDep
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +29,14 @@ scangate_grants_created_total{cluster="default",scanner="exec"} 42.0
 """
 
 
-async def refresh_active_grants(state: Any) -> None:
-    metrics: ScangateMetrics = state.metrics
+async def refresh_active_grants(services: Services) -> None:
     try:
         async with asyncio.timeout(_DATABASE_TIMEOUT_SECONDS):
-            async with state.db.session() as session:
-                counts = await repository.count_active_grants(session)
+            counts = await services.grants.count_active_grants()
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("metrics: active grants not refreshed (%s)", type(exc).__name__)
         return
-    metrics.set_active_grants(counts)
+    services.metrics.set_active_grants(counts)
 
 
 @router.get(
@@ -54,11 +51,11 @@ async def refresh_active_grants(state: Any) -> None:
         }
     },
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
     """Grants created, revoked, expired and failed (by cluster and scanner), active grants,
     request latency by route, Kubernetes call latency and errors (by verb and resource),
     reaper pass duration, revocation lag and orphans swept. Unauthenticated, like `/healthz`:
     it holds counts and names from the configuration, never grant contents or secrets."""
-    await refresh_active_grants(request.app.state)
-    body, content_type = request.app.state.metrics.render(request.headers.get("accept"))
+    await refresh_active_grants(services)
+    body, content_type = services.metrics.render(request.headers.get("accept"))
     return Response(body, media_type=content_type)

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 
 from app.observability.context import current_request_id
 from app.observability.credentials import mask_credentials
+from app.rfc3339 import format_rfc3339
 
 LogFormat = Literal["json", "text"]
 
@@ -43,8 +44,7 @@ class RequestIdFilter(logging.Filter):
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_rfc3339(datetime.fromtimestamp(record.created, UTC))
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:

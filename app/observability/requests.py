@@ -33,7 +33,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.grants.ids import is_grant_id
 from app.observability.context import RequestContext, enter_request, leave_request
 from app.observability.metrics import UNMATCHED_ROUTE, ScangateMetrics
 
@@ -83,7 +82,9 @@ def _principal_of(scope: Scope) -> str | None:
     return principal_id if isinstance(principal_id, str) else None
 
 
-def _grant_of(scope: Scope, context: RequestContext) -> str | None:
+def _grant_of(
+    scope: Scope, context: RequestContext, is_grant_id: Callable[[str], bool]
+) -> str | None:
     if context.grant_id is not None:
         return context.grant_id
     grant_id = (scope.get("path_params") or {}).get("grant_id")
@@ -96,10 +97,14 @@ class RequestObservabilityMiddleware:
         self,
         app: ASGIApp,
         metrics: ScangateMetrics,
+        is_grant_id: Callable[[str], bool],
         on_unexpected: Callable[[Request, Any], Response | Awaitable[Response]] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        # Which path segments are grant ids worth logging (the grants package's rule, handed
+        # in so that this package imports nothing of the domain it observes).
+        self.is_grant_id = is_grant_id
         # The app's handler of unexpected exceptions (bugs): called here, inside this
         # middleware, rather than by Starlette's outermost error middleware, so that the 500 it
         # answers carries X-Request-ID and its log record the request id.
@@ -151,7 +156,7 @@ class RequestObservabilityMiddleware:
                 "duration_ms": round(seconds * 1000, 2),
             },
             "principal": _principal_of(scope),
-            "grant_id": _grant_of(scope, context),
+            "grant_id": _grant_of(scope, context, self.is_grant_id),
         }
         client = scope.get("client")
         if client:

@@ -31,6 +31,7 @@ from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
 from app.main import create_app
+from app.services import Services, services_of
 from app.settings import Settings, load_settings
 
 
@@ -150,6 +151,10 @@ class Scangate:
         self.http = http
         self.api_keys = api_keys
 
+    @property
+    def services(self) -> Services:
+        return services_of(self.app)
+
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_keys[who]}"}
 
@@ -176,7 +181,7 @@ class Scangate:
         return await self.request("GET", f"/v1/grants/{grant_id}", who=who)
 
     async def status_of(self, grant_id: str) -> str:
-        async with self.app.state.db.session() as session:
+        async with self.services.db.session() as session:
             grant = await repository.get_grant(session, grant_id)
         assert grant is not None
         return grant.status
@@ -197,12 +202,12 @@ class Scangate:
         """Move grants' expiry to `seconds` from now, as if their TTL ran out (the API's minimum
         TTL is 30 s; tests should not wait that long), and wake the reaper."""
         moment = utcnow() + timedelta(seconds=seconds)
-        async with self.app.state.db.session() as session:
+        async with self.services.db.session() as session:
             await session.execute(
                 update(Grant).where(Grant.id.in_(grant_ids)).values(expires_at=moment)
             )
-        if self.app.state.reaper is not None:
-            self.app.state.reaper.wake()
+        if self.services.reaper is not None:
+            self.services.reaper.wake()
         return moment
 
     async def wait_for_status(

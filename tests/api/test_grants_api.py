@@ -121,20 +121,34 @@ async def test_invalid_requests_are_problems_naming_the_field_and_create_nothing
     assert listing.json()["items"] == []
 
 
-async def test_missing_namespace_fails_the_grant_with_422(scangate: Scangate, sim: Any) -> None:
+async def rejected_grants(scangate: Scangate, who: str = "alice") -> list[dict[str, Any]]:
+    """The caller's refused requests: only listed when asked for by status."""
+    params = {"status": "rejected"}
+    items: list[dict[str, Any]] = (
+        await scangate.request("GET", "/v1/grants", who=who, params=params)
+    ).json()["items"]
+    return items
+
+
+async def test_missing_namespace_rejects_the_grant_with_422(scangate: Scangate, sim: Any) -> None:
     # carol's policy allows "missing-*", so only the cluster can say no.
     response = await scangate.create(who="carol", namespace="missing-ns", pods=["api-0"])
     body = assert_problem(response, 422, "namespace-not-found")
     assert "missing-ns" in body["detail"]
-    [failed] = (await scangate.request("GET", "/v1/grants", who="carol")).json()["items"]
-    assert failed["status"] == "failed"
-    assert "missing-ns" in failed["last_error"]
-    assert failed["ended_at"] is not None
-    assert cluster_objects(sim, failed["id"]) == set()
-    assert [e["type"] for e in await scangate.events(failed["id"], who="carol")] == [
+    # A refusal of the request's content is not a failed grant: out of the default listing...
+    assert (await scangate.request("GET", "/v1/grants", who="carol")).json()["items"] == []
+    # ...but kept, with its reason and audit trail.
+    [rejected] = await rejected_grants(scangate, who="carol")
+    assert rejected["status"] == "rejected"
+    assert "missing-ns" in rejected["last_error"]
+    assert rejected["ended_at"] is not None
+    assert cluster_objects(sim, rejected["id"]) == set()
+    assert [e["type"] for e in await scangate.events(rejected["id"], who="carol")] == [
         "requested",
-        "failed",
+        "rejected",
     ]
+    one = await scangate.request("GET", f"/v1/grants/{rejected['id']}", who="carol")
+    assert one.json()["status"] == "rejected"
 
 
 async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
@@ -144,9 +158,10 @@ async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
     assert "nope-1" in body["detail"]
     assert "nope-2" in body["detail"]
     assert "web-0" not in body["detail"]
-    [failed] = (await scangate.request("GET", "/v1/grants")).json()["items"]
-    assert failed["status"] == "failed"
-    assert cluster_objects(sim, failed["id"]) == set()
+    assert (await scangate.request("GET", "/v1/grants")).json()["items"] == []
+    [rejected] = await rejected_grants(scangate)
+    assert rejected["status"] == "rejected"
+    assert cluster_objects(sim, rejected["id"]) == set()
 
 
 async def test_selector_resolves_to_exactly_the_running_matching_pods(
@@ -171,9 +186,10 @@ async def test_selector_without_a_running_match_is_422(
 ) -> None:
     body = assert_problem(await scangate.create(selector=selector), 422, "no-pods-match")
     assert body["errors"][0]["field"] == "body.selector"
-    [failed] = (await scangate.request("GET", "/v1/grants")).json()["items"]
-    assert failed["status"] == "failed"
-    assert cluster_objects(sim, failed["id"]) == set()
+    assert (await scangate.request("GET", "/v1/grants")).json()["items"] == []
+    [rejected] = await rejected_grants(scangate)
+    assert rejected["status"] == "rejected"
+    assert cluster_objects(sim, rejected["id"]) == set()
 
 
 async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, sim: Any) -> None:
@@ -187,8 +203,9 @@ async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, s
 
         body = assert_problem(await scangate.create(selector="app=web"), 422, "too-many-pods")
         assert body["pods"] == ["web-0", "web-1"]
-        [failed] = (await scangate.request("GET", "/v1/grants")).json()["items"]
-        assert failed["status"] == "failed"
+        assert (await scangate.request("GET", "/v1/grants")).json()["items"] == []
+        [rejected] = await rejected_grants(scangate)
+        assert rejected["status"] == "rejected"
         assert cluster_objects(sim) == set()
 
 
@@ -198,6 +215,8 @@ async def test_sidecar_grants_need_the_sidecar_container_in_every_pod(
     response = await scangate.create(scanner="sidecar", pods=["web-0", "db-0"])
     body = assert_problem(response, 422, "sidecar-missing")
     assert body["pods"] == ["db-0"]
+    [rejected] = await rejected_grants(scangate)
+    assert (rejected["status"], rejected["scanner"]) == ("rejected", "sidecar")
     assert body["container"] == "scanner"
     grant = await scangate.grant(scanner="sidecar", pods=["web-0", "web-1"])
     assert grant["scanner"] == "sidecar"

@@ -11,7 +11,7 @@ import pytest
 from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
-from app.grants.reaper import run_once
+from app.main import reap_once as run_once
 from tests.api.conftest import (
     GRANTS_NAMESPACE,
     Deployment,
@@ -127,7 +127,7 @@ async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
         orphan = grant_row(status="provisioning")
         await insert_grants(db, orphan)
         plant_objects(sim, orphan.id)
-        scangate.app.state.reaper.wake()
+        scangate.services.reaper.wake()
         assert await scangate.wait_for_status(orphan.id, {"failed"}, within=5) == "failed"
         # `failed` is recorded first (the claim), then the objects are deleted.
         assert await eventually(lambda: not cluster_objects(sim, orphan.id))

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.db import engine as engine_module
 from app.db.engine import Database
-from app.db.models import GrantEvent
+from app.db.models import GrantEvent, GrantStatus
 from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.group_commit import GrantWriter
@@ -85,8 +85,8 @@ async def test_batched_activations_set_each_grants_pods_and_refuse_one_that_left
     for grant in grants:
         await writer.insert(grant, actor="apikey:alice", detail={})
     async with db.session() as session:
-        assert await repository.fail_provisioning(
-            session, grants[3].id, error="timed out", now=utcnow()
+        assert await repository.end_provisioning(
+            session, grants[3].id, status=GrantStatus.FAILED, error="timed out", now=utcnow()
         )
     moments = [utcnow() for _ in grants]
     statements = count_event_writes(db)
@@ -129,7 +129,9 @@ async def test_a_lone_activation_loses_to_a_grant_that_was_failed_meanwhile(
     await writer.insert(grant, actor="apikey:alice", detail={})
     now = utcnow()
     async with db.session() as session:
-        assert await repository.fail_provisioning(session, grant.id, error="boom", now=now)
+        assert await repository.end_provisioning(
+            session, grant.id, status=GrantStatus.FAILED, error="boom", now=now
+        )
     assert not await writer.activate(
         grant.id, pods=["web-0"], now=utcnow(), actor="apikey:alice", detail={}
     )

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from app.grants.ids import new_grant_id
-from app.grants.reaper import run_once
+from app.main import reap_once as run_once
 from tests.api.conftest import (
     GRANTS_NAMESPACE,
     Deployment,

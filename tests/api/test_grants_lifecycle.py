@@ -90,6 +90,37 @@ async def test_revoked_grant_token_is_rejected(scangate: Scangate, sim: Any) -> 
     assert events[-2]["detail"]["reason"] == "scan finished"
 
 
+def deletions(sim: Any) -> list[str]:
+    """The resources of the DELETE requests kubesim served, in the order it served them."""
+    return [r["resource"] for r in sim.requests() if r["verb"] == "delete"]
+
+
+async def test_revocation_deletes_the_rolebinding_before_the_account_and_role(
+    scangate: Scangate, sim: Any
+) -> None:
+    # A real API server may still authenticate a deleted ServiceAccount's token from its
+    # cache; a deleted RoleBinding denies the token's next request at once.
+    grant = await scangate.grant()
+    assert (await scangate.revoke(grant["id"])).status_code == 200
+
+    deleted = deletions(sim)
+    assert sorted(deleted) == ["rolebindings", "roles", "serviceaccounts"]
+    assert deleted[0] == "rolebindings"
+
+
+async def test_cleanup_after_a_failed_grant_deletes_the_rolebinding_first(
+    scangate_without_reaper: Scangate, sim: Any
+) -> None:
+    scangate = scangate_without_reaper
+    # The last step fails: the request deletes what it created, in the revocation order.
+    sim.inject_fault(status=403, methods=["POST"], resources=["rolebindings"])
+    response = await scangate.create()
+    assert response.status_code == 502, response.text
+
+    assert deletions(sim)[:1] == ["rolebindings"]
+    assert cluster_objects(sim) == set()
+
+
 async def test_expired_grant_token_is_rejected_within_two_seconds(
     scangate: Scangate, sim: Any
 ) -> None:

@@ -38,7 +38,7 @@ async def test_a_grant_makes_only_the_calls_on_its_critical_path(
 
 
 def _reaper_passes(scangate: Scangate) -> float:
-    value = scangate.app.state.metrics.registry.get_sample_value(
+    value = scangate.services.metrics.registry.get_sample_value(
         "scangate_reaper_pass_duration_seconds_count"
     )
     return float(value or 0)
@@ -80,7 +80,7 @@ async def test_a_steady_stream_of_grants_does_not_keep_the_reaper_busy(
 
     streams = [asyncio.create_task(keep_granting()) for _ in range(6)]
     await asyncio.sleep(0.1)
-    scangate.app.state.reaper.wake()  # one pass, started in the middle of the stream
+    scangate.services.reaper.wake()  # one pass, started in the middle of the stream
     created = sum(await asyncio.gather(*streams))
 
     assert created >= 30
@@ -103,14 +103,14 @@ async def test_an_expiry_reported_during_a_pass_after_it_looked_is_still_met(
         return due
 
     monkeypatch.setattr(ReaperPass, "next_due", held)
-    scangate.app.state.reaper.wake()
+    scangate.services.reaper.wake()
     await asyncio.wait_for(looked.wait(), 5)
 
     # Now the grant's expiry moves to 0.3 s from now: too late for that pass to have seen it.
-    async with scangate.app.state.db.session() as session:
+    async with scangate.services.db.session() as session:
         moment = utcnow() + timedelta(seconds=0.3)
         await session.execute(update(Grant).where(Grant.id == grant_id).values(expires_at=moment))
-    scangate.app.state.reaper.wake(moment)
+    scangate.services.reaper.wake(moment)
     monkeypatch.setattr(ReaperPass, "next_due", next_due)
     resume.set()
 
@@ -129,8 +129,9 @@ async def test_grants_expiring_together_all_lose_access_before_any_rbac_cleanup(
 
     deletes = [resource for resource, _ in _calls(sim, "delete")]
     assert sorted(deletes) == sorted(["serviceaccounts", "rolebindings", "roles"] * 6)
-    # Every ServiceAccount (what ends access) went before any RoleBinding or Role.
-    assert deletes[:6] == ["serviceaccounts"] * 6
+    # Every RoleBinding (what ends authorization at once, even while a real API server still
+    # authenticates the token from its cache) went before any ServiceAccount or Role.
+    assert deletes[:6] == ["rolebindings"] * 6
     assert cluster_objects(sim) == set()
     for grant_id in ids:
         types = [e["type"] for e in await scangate.events(grant_id)]

@@ -42,7 +42,7 @@ async def test_racing_reapers_end_every_expired_grant_exactly_once(
         ids = [g["id"] for g in created]
         # Both reapers are woken, compute the same due moment and race for the claims then.
         moment = await first.expire_soon(*ids, seconds=1.0)
-        second.app.state.reaper.wake()
+        second.services.reaper.wake()
         # ... and callers revoke every third grant just as it expires.
         await asyncio.sleep(max(0.0, (moment - utcnow()).total_seconds()))
         revocations = await asyncio.gather(
@@ -55,13 +55,13 @@ async def test_racing_reapers_end_every_expired_grant_exactly_once(
         )
         assert set(statuses) <= {"expired", "revoked"}
 
-        async with first.app.state.db.session() as session:
+        async with first.services.db.session() as session:
             for grant_id, status in zip(ids, statuses, strict=True):
                 events = [e.type for e in await repository.list_events(session, grant_id)]
                 # One claim, one end: whoever won, the grant ended exactly once.
                 assert events == ["requested", "activated", "revoking", status], events
 
-        totals = [replica.app.state.reaper.totals for replica in (first, second)]
+        totals = [replica.services.reaper.totals for replica in (first, second)]
         assert [t.errors for t in totals] == [[], []]
         # Counted once in all: no grant was ended by both replicas.
         assert sum(t.expired for t in totals) == statuses.count("expired")

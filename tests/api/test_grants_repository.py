@@ -43,8 +43,9 @@ async def test_revocation_is_claimed_once_and_finished_once(db: Database) -> Non
     assert (first.id, first.end_status, first.attempts) == (grant.id, "revoked", 1)
     assert second is None
     async with db.session() as session:
-        assert await repository.finish_revocation(session, grant.id, now=now) == "revoked"
-        assert await repository.finish_revocation(session, grant.id, now=now) is None
+        finished = await repository.finish_revocations(session, [grant.id], now=now)
+        assert finished == {grant.id: "revoked"}
+        assert await repository.finish_revocations(session, [grant.id], now=now) == {}
 
 
 async def test_racing_expiry_claims_split_the_due_grants_without_overlap(

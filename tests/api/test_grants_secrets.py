@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 async def dump_database(scangate: Scangate) -> str:
     rows: list[str] = []
-    async with scangate.app.state.db.session() as session:
+    async with scangate.services.db.session() as session:
         for table in ("grants", "grant_events"):
             result = await session.execute(text(f"SELECT * FROM {table}"))
             rows += [repr(tuple(row)) for row in result]

@@ -34,7 +34,8 @@ DENIED = (401, 403)
 pytestmark = pytest.mark.anyio
 
 PROFILES = ("exec", "debug", "sidecar")
-# What each profile's kubeconfig may do on a granted pod, beyond `get pods` (DESIGN.md).
+# What each profile's kubeconfig may do on a granted pod, beyond `get pods`
+# (README "Scanner profiles").
 PROFILE_ABILITIES: dict[str, list[tuple[str, str]]] = {
     "exec": [("create", "exec"), ("get", "log")],
     "debug": [("create", "exec"), ("create", "attach"), ("patch", "ephemeralcontainers")],

@@ -182,7 +182,7 @@ def test_chart_identity_cannot_bind_powerful_cluster_roles_or_work_outside_targe
 def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     chart: InstalledChart, as_chart: k8s.ApiClient, tmp_path: Path, scanner: str
 ) -> None:
-    """The grant lifecycle of DESIGN.md, performed with exactly the chart's permissions."""
+    """The grant lifecycle (docs/ARCHITECTURE.md), with exactly the chart's permissions."""
     core, rbac = k8s.CoreV1Api(as_chart), k8s.RbacAuthorizationV1Api(as_chart)
     name = f"scangate-{uuid.uuid4().hex[:26]}"
     labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": name[9:]}

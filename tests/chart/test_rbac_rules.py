@@ -1,7 +1,7 @@
 """The chart's RBAC, read from rendered releases: exactly what scangate needs, nothing more.
 
 scangate must hold every rule it puts into a grant Role (RBAC escalation prevention), so its
-target-namespace rules are the DESIGN.md profile table, unrestricted by pod name, plus what the
+target-namespace rules are the README profile table, unrestricted by pod name, plus what the
 grant lifecycle needs. Anything else (secrets, wildcards, escalate/bind/impersonate, cluster-wide
 rights without `targetNamespaces: ["*"]`) is a test failure.
 """
@@ -18,7 +18,7 @@ from tests.chart.helm_runner import Release
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 
-# DESIGN.md, "Scanner profiles" (apiGroup "").
+# The README, "Scanner profiles" (apiGroup "").
 DESIGN_PROFILES: dict[str, set[tuple[str, str]]] = {
     "exec": {("pods", "get"), ("pods/exec", "create"), ("pods/exec", "get"), ("pods/log", "get")},
     "debug": {

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from app.audit.endpoints import SETTLE_SECONDS
 from app.db.engine import run_migrations
 from app.grants import repository
+from app.grants.audit_feed import SETTLE_SECONDS
 from app.grants.clock import format_rfc3339, utcnow
 from tests.api.conftest import Deployment, Scangate, grant_row, insert_grants, scangate_config
 from tests.observability.conftest import LogCapture
@@ -84,7 +84,7 @@ async def test_every_grant_event_is_also_an_audit_record(
 async def test_an_event_rolled_back_with_its_transaction_is_never_audited(
     scangate: Scangate, json_logs: LogCapture
 ) -> None:
-    db = scangate.app.state.db
+    db = scangate.services.db
     row = grant_row()
     await insert_grants(db, row)
 

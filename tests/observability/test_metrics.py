@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.grants.reaper import ReaperPass
-from app.main import create_app
+from app.main import reaper_pass
+from app.services import services_of
 from tests.api.conftest import Deployment, Scangate
 from tests.observability.conftest import parse_metrics, sample
 
@@ -158,28 +159,27 @@ async def test_orphans_swept_are_counted(scangate_without_reaper: Scangate, kube
             for suffix in ("01jbq3z5ksxn2m8d7c4v6w9e0r", "01jbq3z5ksxn2m8d7c4v6w9e0s")
         ]
     )
-    state = scangate.app.state
-    report = await ReaperPass(state.settings, state.db, state.clusters, metrics=state.metrics).run(
-        sweep=True
-    )
+    report = await reaper_pass(scangate.services).run(sweep=True)
 
     assert report.swept == 2
     samples = await scrape(scangate)
     assert sample(samples, "scangate_orphans_swept_total", cluster="default") == 2
 
 
-def created(app: Any) -> float | None:
-    value: float | None = app.state.metrics.registry.get_sample_value(
+def created(app: FastAPI) -> float | None:
+    value: float | None = services_of(app).metrics.registry.get_sample_value(
         "scangate_grants_created_total", EXEC
     )
     return value
 
 
 async def test_each_app_has_its_own_registry(deployment: Deployment) -> None:
-    async with deployment.running(start_reaper=False) as one:
-        two = create_app(deployment.settings, start_reaper=False)
+    async with (
+        deployment.running(start_reaper=False) as one,
+        deployment.running(start_reaper=False) as two,
+    ):
         await one.grant()
 
-        assert two.state.metrics.registry is not one.app.state.metrics.registry
+        assert two.services.metrics.registry is not one.services.metrics.registry
         assert created(one.app) == 1
-        assert created(two) == 0
+        assert created(two.app) == 0

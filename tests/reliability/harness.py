@@ -2,10 +2,10 @@
 an in-process app whose client sees 500s instead of exceptions, and the tally of what callers
 were answered.
 
-The invariant (DESIGN.md): after the reaper runs, the cluster holds scangate objects exactly for
-the grants that are `provisioning`, `active` or `revoking`. Read strictly: every object belongs
-to a live grant, an `active` grant has exactly its three objects, and a `provisioning` or
-`revoking` grant at most those (it is half-way, by definition).
+The invariant (docs/ARCHITECTURE.md, "Grant states"): after the reaper runs, the cluster holds
+scangate objects exactly for the grants that are `provisioning`, `active` or `revoking`. Read
+strictly: every object belongs to a live grant, an `active` grant has exactly its three objects,
+and a `provisioning` or `revoking` grant at most those (it is half-way, by definition).
 """
 
 from __future__ import annotations

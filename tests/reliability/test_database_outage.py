@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.db.engine import run_migrations
-from app.grants.reaper import run_once
+from app.main import reap_once as run_once
 from devsupport.postgres_server import postgres_available
 from tests.api.conftest import Deployment, Scangate, scangate_config
 from tests.reliability.conftest import Mode

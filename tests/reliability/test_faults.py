@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.grants.reaper import run_once
+from app.main import reap_once as run_once
 from tests.api.conftest import Deployment, Scangate, scangate_config
 from tests.reliability.conftest import Mode
 from tests.reliability.harness import Outcomes, assert_invariant, audit, in_process, settle

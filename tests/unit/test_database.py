@@ -3,27 +3,24 @@ session as transaction owner, and migrations run the way production runs them.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from app.db.engine import Database, downgrade, run_migrations
-from app.db.session import SessionDep
 from app.db.urls import (
     UnsupportedDatabaseURL,
     async_database_url,
     redacted_url,
     sync_database_url,
 )
-from app.errors import ConflictError, install_error_handlers
 
 pytestmark = pytest.mark.anyio
 
@@ -121,28 +118,31 @@ async def test_unit_of_work_commits_on_success_and_rolls_back_on_error(
     assert await notes(database) == ["kept"]
 
 
-async def test_request_session_commits_before_responding_and_rolls_back_errors(
+async def test_a_unit_of_work_inside_another_in_one_task_is_refused_not_a_hang(
     database: Database,
 ) -> None:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.state.db = database
+    # On file SQLite the pool has one connection: a nested unit would wait for itself forever.
+    async def nested_unit() -> None:
+        async with asyncio.timeout(5), database.session():
+            pass
 
-    @app.post("/notes/{body}")
-    async def add(body: str, session: SessionDep) -> dict[str, str]:
-        await session.execute(text("INSERT INTO notes VALUES (:b)"), {"b": body})
-        if body == "rejected":
-            raise ConflictError("not this one")
-        return {"note": body}
+    async with database.session() as session:
+        await session.execute(text("INSERT INTO notes VALUES ('outer')"))
+        with pytest.raises(RuntimeError, match="already open in this task"):
+            await nested_unit()
+    assert await notes(database) == ["outer"]
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://scangate") as http:
-        created = await http.post("/notes/first")
-        rejected = await http.post("/notes/rejected")
 
-    assert created.status_code == 200
-    assert rejected.json()["detail"] == "not this one"
-    assert await notes(database) == ["first"]
+async def test_units_of_work_in_concurrent_tasks_queue_for_the_database(
+    database: Database,
+) -> None:
+    async def add(body: str) -> None:
+        async with database.session() as session:
+            await session.execute(text("INSERT INTO notes VALUES (:b)"), {"b": body})
+
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(add(f"note-{i}") for i in range(8)))
+    assert await notes(database) == sorted(f"note-{i}" for i in range(8))
 
 
 def _tables(url: str) -> set[str]:

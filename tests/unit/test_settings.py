@@ -1,4 +1,4 @@
-"""Configuration: DESIGN.md's keys load, and every bad value stops startup naming its key."""
+"""Configuration: the README's keys load, and every bad value stops startup naming its key."""
 
 from __future__ import annotations
 

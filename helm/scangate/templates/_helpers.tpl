@@ -124,7 +124,7 @@ and read its database credentials).
 {{- end }}
 
 {{/*
-The scanner profiles of DESIGN.md, resource by resource (API group ""). The grant Roles scangate
+The scanner profiles of the README, resource by resource (API group ""). The grant Roles scangate
 creates restrict each of these rules to the granted pods with resourceNames.
 */}}
 {{- define "scangate.profileTable" -}}

@@ -18,12 +18,11 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.auth import AdminDep
-from app.db.session import SessionDep
 from app.docs.openapi import problem_responses
 from app.errors import UnprocessableError
-from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.schemas import GrantEventOut
+from app.services import ServicesDep
 
 SETTLE_SECONDS: Final = 2.0
 MAX_LIMIT: Final = 1000
@@ -77,7 +76,7 @@ class EventPage(BaseModel):
 )
 async def list_events(
     principal: AdminDep,
-    session: SessionDep,
+    services: ServicesDep,
     since: Annotated[
         AwareDatetime | None,
         Query(
@@ -110,8 +109,7 @@ async def list_events(
     after_id = int(cursor) if cursor is not None else None
     if after_id is not None and after_id > MAX_EVENT_ID:
         raise UnprocessableError("not a cursor returned by this API", field="query.cursor")
-    events = await repository.list_events_since(
-        session,
+    events = await services.grants.list_all_events(
         since=since,
         after_id=after_id,
         settled_before=utcnow() - timedelta(seconds=SETTLE_SECONDS),

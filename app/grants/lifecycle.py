@@ -1,0 +1,442 @@
+"""The grant lifecycle: every change of a grant's state, built once per app (`open_services`).
+
+    provision_grant   request -> provisioning -> active      (or -> failed | rejected)
+    renew_grant       active: a later expires_at
+    revoke_grant      provisioning | active -> revoking -> revoked   (the caller)
+    expire_due        active past expiry -> revoking -> expired      (the reaper)
+    retry_due         revoking whose retry is due -> revoked | expired
+    fail_stale        provisioning past the timeout -> failed       (a request that died)
+    sweep             objects labelled for a grant that is not live -> deleted
+
+The allowed transitions are `app.db.models.TRANSITIONS`; each is a conditional UPDATE in the
+repository. Units of work follow the transaction rule (docs/ARCHITECTURE.md): each step opens a
+short one and commits it; none is open during a cluster call. Ending grants has one path,
+`_end_claimed`, for one grant (a revocation) or hundreds (an expiry wave): claim (committed),
+delete the objects (`deletion.py`: the RoleBinding first), finish or postpone (committed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Final
+
+from app.auth import PolicyEngine, Principal
+from app.db.engine import Database
+from app.db.models import Grant, GrantStatus
+from app.errors import ScangateError
+from app.grants import reaper_queries, repository
+from app.grants.clock import format_rfc3339, utcnow
+from app.grants.deletion import delete_grant_objects, delete_grants_objects
+from app.grants.errors import (
+    GrantNotActive,
+    LifetimeCapReached,
+    ProvisioningAbandoned,
+    UnknownCluster,
+    cluster_problem,
+)
+from app.grants.group_commit import GrantWriter
+from app.grants.ids import new_grant_id
+from app.grants.policy_limits import check_pod_count, check_ttl
+from app.grants.provisioning import (
+    PodRequest,
+    create_grant_objects,
+    describe_failure,
+    resolve_target_pods,
+    service_account_username,
+    settle,
+)
+from app.grants.repository import ClaimedGrant
+from app.grants.revocation import REAPER_ACTOR, lease_until, retry_delay
+from app.grants.schemas import GrantCreate
+from app.grants.sweep import policy_namespaces, sweep_cluster
+from app.grants.visibility import effective_status, own_grant, visible_grant
+from app.kube.clusters import ClusterRegistry
+from app.kube.errors import KubeError
+from app.kube.models import GrantTarget
+from app.observability.metrics import ScangateMetrics
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Cluster calls at once when many grants end together. Half the cluster client's pool, so API
+# requests still get through while the reaper works through a mass expiry.
+CONCURRENCY: Final = 32
+# What ending a grant reports when another claimant finished it first (so that counting
+# outcomes never counts one grant twice), or when recording the outcome failed.
+ENDED_ELSEWHERE: Final = "ended-elsewhere"
+NOT_RECORDED: Final = "error"
+
+
+def no_reaper(_due: datetime) -> None:
+    """The `wake_reaper` where no reaper runs in this process (tests, the CLI)."""
+
+
+class GrantLifecycle:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        clusters: ClusterRegistry,
+        policies: PolicyEngine,
+        writer: GrantWriter,
+        metrics: ScangateMetrics | None,
+        wake_reaper: Callable[[datetime], None] = no_reaper,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._clusters = clusters
+        self._policies = policies
+        # Writes the rows and events of grant creation (group commit: `group_commit.py`).
+        self._writer = writer
+        self._metrics = metrics
+        # Tells the reaper about a new due moment.
+        self._wake_reaper = wake_reaper
+
+    # -- provision ----------------------------------------------------------------------------
+
+    async def provision_grant(self, principal: Principal, request: GrantCreate) -> Grant:
+        """Crash safety rests on one ordering rule: the `provisioning` row is committed before
+        the first cluster call that creates anything, so whatever happens afterwards, the
+        database knows the grant may have objects and either this code or the reaper removes
+        them. The pod lookup only reads, so it runs while the row commits."""
+        cluster_name = request.cluster or self._settings.clusters[0].name
+        try:
+            cluster = self._clusters.get(cluster_name)
+        except KeyError:
+            raise UnknownCluster(
+                f"cluster {cluster_name!r} is not configured", field="body.cluster"
+            ) from None
+        policy = self._policies.authorize(
+            principal, cluster=cluster_name, namespace=request.namespace, scanner=request.scanner
+        )
+        ttl = (
+            check_ttl(request.ttl_seconds, policy)
+            if request.ttl_seconds is not None
+            # The configured default, but never more than the policy allows.
+            else min(self._settings.default_ttl_seconds, policy.max_ttl_seconds)
+        )
+        if request.pods is not None:
+            # Refused before anything is recorded: the request alone says it is too big.
+            check_pod_count(len(request.pods), policy.max_pods, field="body.pods")
+        pod_request = PodRequest(
+            namespace=request.namespace,
+            pods=request.pods,
+            selector=request.selector,
+            scanner=request.scanner,
+            max_pods=policy.max_pods,
+            sidecar_container=self._settings.sidecar_container,
+        )
+        lookup = asyncio.create_task(resolve_target_pods(cluster, pod_request))
+        now = utcnow()
+        grant_id = new_grant_id()
+        grant = Grant(
+            id=grant_id, status=GrantStatus.PROVISIONING, cluster=cluster.name,
+            namespace=request.namespace, scanner=request.scanner, pods=list(request.pods or []),
+            selector=request.selector, requester=principal.id, policy=policy.name,
+            reason=request.reason,
+            service_account=service_account_username(cluster.grants_namespace, grant_id),
+            created_at=now, updated_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0,
+        )  # fmt: skip
+        try:
+            await self._writer.insert(
+                grant,
+                actor=principal.id,
+                detail={
+                    "cluster": grant.cluster, "namespace": grant.namespace,
+                    "scanner": grant.scanner, "pods": grant.pods, "selector": grant.selector,
+                    "ttl_seconds": ttl, "policy": policy.name, "reason": request.reason,
+                    # The OIDC claims the policy required, as the token carried them: why this
+                    # CI job (repository, ref, environment...) was allowed.
+                    "claims": self._policies.matched_claims(principal, policy),
+                },
+            )  # fmt: skip
+        except BaseException:
+            lookup.cancel()
+            await settle(lookup)
+            raise
+        # If this request dies now, the reaper cleans up once the provisioning timeout passes.
+        timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
+        self._wake_reaper(now + timeout)
+        target = GrantTarget(
+            grant_id=grant.id, namespace=grant.namespace, scanner=grant.scanner,
+            requester=grant.requester, expires_at=grant.expires_at,
+        )  # fmt: skip
+        try:
+            pods = await create_grant_objects(cluster, target, lookup)
+        except ScangateError as exc:
+            await self._abandon(grant, exc, actor=principal.id)
+            raise
+        except KubeError as exc:
+            await self._abandon(grant, exc, actor=principal.id)
+            raise cluster_problem(exc) from exc
+        except Exception as exc:
+            # A bug: still never leave objects behind. Re-raised untranslated (a 500).
+            await self._abandon(grant, exc, actor=principal.id)
+            raise
+        now = utcnow()
+        activated = await self._writer.activate(
+            grant.id,
+            pods=pods,
+            now=now,
+            actor=principal.id,
+            detail={"pods": pods, "expires_at": format_rfc3339(grant.expires_at)},
+        )
+        if not activated:
+            # The reaper declared it stale, or it was revoked meanwhile: whoever did that owns
+            # the end state; this request only makes sure nothing it created survives.
+            await delete_grant_objects(self._clusters, grant)
+            raise ProvisioningAbandoned(
+                f"grant {grant.id!r} was revoked or timed out while it was being provisioned"
+            )
+        grant.status, grant.pods, grant.updated_at = GrantStatus.ACTIVE, pods, now
+        if self._metrics is not None:
+            self._metrics.grant_created(cluster.name, grant.scanner)
+        self._wake_reaper(grant.expires_at)
+        return grant
+
+    async def _abandon(self, grant: Grant, exc: BaseException, *, actor: str) -> None:
+        error = describe_failure(exc)
+        # A refusal of the request's own content (no such pod, no match, a missing sidecar)
+        # is the caller's mistake, not a failure an operator should look at.
+        rejected = isinstance(exc, ScangateError) and exc.status < 500
+        status = GrantStatus.REJECTED if rejected else GrantStatus.FAILED
+        cleanup_error = await delete_grant_objects(self._clusters, grant)
+        if cleanup_error is not None:
+            # The grant is not live any more, so the reaper's sweep removes what is left.
+            log.warning("grant %s: cleanup deferred to the sweep: %s", grant.id, cleanup_error)
+        now = utcnow()
+        async with self._db.session() as session:
+            ended = await repository.end_provisioning(
+                session, grant.id, status=status, error=error, now=now
+            )
+            if ended:
+                await repository.add_event(
+                    session, grant.id, at=now, actor=actor, type=status.value,
+                    detail={"error": error, "cleaned_up": cleanup_error is None},
+                )  # fmt: skip
+        if ended and status is GrantStatus.FAILED and self._metrics is not None:
+            self._metrics.grant_failed(grant.cluster, grant.scanner)
+        log.info("grant %s %s: %s", grant.id, status.value, error)
+
+    # -- renew --------------------------------------------------------------------------------
+
+    async def renew_grant(self, principal: Principal, grant_id: str, ttl_seconds: int) -> Grant:
+        """Move the expiry to now + ttl_seconds, never past created_at + the policy's lifetime
+        cap and never earlier than it already is. The policy is re-evaluated: a renewal is a new
+        decision, made under today's configuration."""
+        async with self._db.session() as session:
+            grant = await own_grant(session, principal, grant_id)
+            now = utcnow()
+            if grant.status is not GrantStatus.ACTIVE or grant.expires_at <= now:
+                raise GrantNotActive(grant_id, effective_status(grant, now))
+            policy = self._policies.authorize(
+                principal, cluster=grant.cluster, namespace=grant.namespace, scanner=grant.scanner
+            )
+            check_ttl(ttl_seconds, policy)
+            cap = grant.created_at + timedelta(seconds=policy.lifetime_cap_seconds)
+            wanted = now + timedelta(seconds=ttl_seconds)
+            new_expiry = min(wanted, cap)
+            if new_expiry <= grant.expires_at:
+                if cap <= grant.expires_at:
+                    raise LifetimeCapReached(
+                        f"grant {grant_id!r} already lasts its policy's maximum lifetime "
+                        f"({policy.lifetime_cap_seconds} s); it expires at "
+                        f"{format_rfc3339(grant.expires_at)}",
+                        expires_at=format_rfc3339(grant.expires_at),
+                    )
+                return grant  # it already lasts longer than asked: nothing to do
+            extended = await repository.extend_expiry(
+                session, grant_id, expires_at=new_expiry, now=now
+            )
+            if not extended:
+                # The reaper claimed it between our read and this update.
+                raise GrantNotActive(grant_id, GrantStatus.EXPIRED)
+            await repository.add_event(
+                session, grant_id, at=now, actor=principal.id, type="renewed",
+                detail={
+                    "ttl_seconds": ttl_seconds,
+                    "previous_expires_at": format_rfc3339(grant.expires_at),
+                    "expires_at": format_rfc3339(new_expiry), "capped": new_expiry < wanted,
+                },
+            )  # fmt: skip
+        grant.expires_at, grant.updated_at = new_expiry, now
+        return grant
+
+    # -- revoke, expire, retry: one way to end grants ------------------------------------------
+
+    async def revoke_grant(self, principal: Principal, grant_id: str, reason: str | None) -> Grant:
+        """Idempotent. Returns the grant afterwards: `revoked` when the cluster objects are gone,
+        still `revoking` when the cluster failed (the reaper retries), or unchanged when the
+        grant had already ended."""
+        now = utcnow()
+        async with self._db.session() as session:
+            grant = await visible_grant(session, principal, grant_id)
+            claim: ClaimedGrant | None = None
+            if grant.status in (GrantStatus.PROVISIONING, GrantStatus.ACTIVE):
+                claim = await repository.claim_for_revocation(
+                    session, grant_id, now=now, lease_until=lease_until(now)
+                )
+                if claim is not None:
+                    await repository.add_event(
+                        session, grant_id, at=now, actor=principal.id, type="revoking",
+                        detail={"reason": reason, "end_status": GrantStatus.REVOKED.value},
+                    )  # fmt: skip
+            elif grant.status is GrantStatus.REVOKING:
+                # A caller retrying a revocation the cluster refused earlier: try again now
+                # rather than wait for the reaper's backoff, unless another attempt is running.
+                claim = await repository.claim_revocation_attempt(
+                    session, grant_id, now=now, lease_until=lease_until(now)
+                )
+        if claim is not None:
+            [outcome] = await self._end_claimed([claim], actor=principal.id)
+            if outcome == GrantStatus.REVOKING:
+                # A deferred revocation has a retry time the reaper should wake up for.
+                self._wake_reaper(utcnow())
+        async with self._db.session() as session:
+            return await visible_grant(session, principal, grant_id)
+
+    async def expire_due(self, *, limit: int) -> list[str]:
+        """Claim up to `limit` active grants past their expiry and end them; the outcomes."""
+        now = utcnow()
+        async with self._db.session() as session:
+            claimed = await reaper_queries.claim_expired(
+                session, now=now, lease_until=lease_until(now), limit=limit
+            )
+            await repository.add_events(
+                session,
+                [
+                    repository.NewEvent(
+                        g.id, "revoking", {"reason": "expired", "end_status": "expired"}
+                    )
+                    for g in claimed
+                ],
+                at=now,
+                actor=REAPER_ACTOR,
+            )
+        return await self._end_in_background(claimed)
+
+    async def retry_due(self, *, limit: int) -> list[str]:
+        """Lease the next attempt at up to `limit` `revoking` grants whose retry is due (or
+        whose claimant died) and end them; the outcomes."""
+        now = utcnow()
+        async with self._db.session() as session:
+            claimed = await reaper_queries.claim_due_revocations(
+                session, now=now, lease_until=lease_until(now), limit=limit
+            )
+        return await self._end_in_background(claimed)
+
+    async def _end_in_background(self, claimed: Sequence[ClaimedGrant]) -> list[str]:
+        try:
+            return await self._end_claimed(claimed, actor=REAPER_ACTOR)
+        except Exception:
+            # Recording the outcomes failed (the database): the leases run out and the retry
+            # job picks the grants up again; deleting their objects twice is harmless.
+            log.exception("reaper: ending %d grant(s) failed", len(claimed))
+            return [NOT_RECORDED] * len(claimed)
+
+    async def _end_claimed(self, claimed: Sequence[ClaimedGrant], *, actor: str) -> list[str]:
+        """Delete claimed grants' objects and finish them; per grant, in order: its end status
+        (`revoked`/`expired`), `revoking` (the cluster failed; a retry is scheduled),
+        or ENDED_ELSEWHERE."""
+        if not claimed:
+            return []
+        errors = await delete_grants_objects(self._clusters, claimed, concurrency=CONCURRENCY)
+        now = utcnow()
+        async with self._db.session() as session:
+            done = [g.id for g in claimed if g.id not in errors]
+            finished = await repository.finish_revocations(session, done, now=now)
+            events = [
+                repository.NewEvent(g.id, finished[g.id], {"attempts": g.attempts})
+                for g in claimed
+                if g.id in finished
+            ]
+            await repository.add_events(session, events, at=now, actor=actor)
+        for grant in claimed:
+            if grant.id in errors:
+                # Rare (the cluster failed): one transaction each.
+                await self._postpone(grant, errors[grant.id], actor=actor)
+        outcomes: list[str] = []
+        for grant in claimed:
+            if grant.id in errors:
+                outcomes.append(GrantStatus.REVOKING)
+            elif grant.id in finished:
+                self._ended(grant, finished[grant.id], now)
+                outcomes.append(finished[grant.id])
+            else:
+                # Another claimant (whose lease ran out mid-attempt) finished it first.
+                outcomes.append(ENDED_ELSEWHERE)
+        return outcomes
+
+    async def _postpone(self, claimed: ClaimedGrant, error: str, *, actor: str) -> None:
+        now = utcnow()
+        retry_max = self._settings.reaper.revoke_retry_max_seconds
+        retry_at = now + retry_delay(claimed.attempts, retry_max)
+        async with self._db.session() as session:
+            if await repository.postpone_revocation(
+                session, claimed.id, now=now, retry_at=retry_at, error=error
+            ):
+                await repository.add_event(
+                    session, claimed.id, at=now, actor=actor, type="revocation_failed",
+                    detail={
+                        "error": error, "attempt": claimed.attempts,
+                        "retry_at": format_rfc3339(retry_at),
+                    },
+                )  # fmt: skip
+        log.warning(
+            "grant %s: revocation attempt %d failed, retrying at %s: %s",
+            claimed.id, claimed.attempts, format_rfc3339(retry_at), error,
+        )  # fmt: skip
+
+    def _ended(self, claimed: ClaimedGrant, status: GrantStatus, now: datetime) -> None:
+        log.info("grant %s %s", claimed.id, status.value)
+        if self._metrics is not None:
+            self._metrics.grant_ended(claimed.cluster, claimed.scanner, status)
+            if status is GrantStatus.EXPIRED:
+                # `now` was taken once the objects were gone, the RoleBinding first: an upper
+                # bound of the moment the grant's tokens stopped being authorized.
+                lag = (now - claimed.expires_at).total_seconds()
+                self._metrics.revocation_lag_observed(claimed.cluster, lag)
+
+    # -- crash cleanup and sweep ---------------------------------------------------------------
+
+    async def fail_stale(self, *, limit: int) -> int:
+        """Mark up to `limit` grants still `provisioning` after the timeout (their request died
+        mid-create) `failed` and delete whatever they had created; how many."""
+        timeout = self._settings.reaper.provisioning_timeout_seconds
+        error = f"provisioning did not finish within {timeout} s (the request was interrupted)"
+        now = utcnow()
+        async with self._db.session() as session:
+            stale = await reaper_queries.fail_stale_provisioning(
+                session, created_before=now - timedelta(seconds=timeout), now=now, error=error,
+                limit=limit,
+            )  # fmt: skip
+            await repository.add_events(
+                session,
+                [repository.NewEvent(g.id, "failed", {"error": error}) for g in stale],
+                at=now,
+                actor=REAPER_ACTOR,
+            )
+        for grant in stale:
+            log.warning("grant %s: %s; deleting its objects", grant.id, error)
+            if self._metrics is not None:
+                self._metrics.grant_failed(grant.cluster, grant.scanner)
+        errors = await delete_grants_objects(self._clusters, stale, concurrency=CONCURRENCY)
+        for grant_id, cleanup_error in errors.items():
+            # The grant is failed (not live), so the next sweep removes what is left.
+            log.warning("grant %s: cleanup deferred to the sweep: %s", grant_id, cleanup_error)
+        return len(stale)
+
+    async def sweep(self, cluster_name: str) -> int:
+        """Delete `cluster_name`'s orphans (`sweep.py`); how many."""
+        swept = await sweep_cluster(
+            self._db,
+            self._clusters.get(cluster_name),
+            policy_namespaces(self._settings.policies, cluster_name),
+        )
+        if self._metrics is not None:
+            self._metrics.orphans_swept_in(cluster_name, swept)
+        return swept

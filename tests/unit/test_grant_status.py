@@ -1,0 +1,33 @@
+"""The grant state machine: one table of allowed transitions, enforced by the repository."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.db.models import LIVE_STATUSES, TRANSITIONS, GrantStatus, check_transition
+
+
+def test_every_status_has_its_transitions_and_ended_states_have_none() -> None:
+    assert set(TRANSITIONS) == set(GrantStatus)
+    ended = {s for s in GrantStatus if s not in LIVE_STATUSES}
+    assert ended == {
+        GrantStatus.REVOKED,
+        GrantStatus.EXPIRED,
+        GrantStatus.FAILED,
+        GrantStatus.REJECTED,
+    }
+    assert all(TRANSITIONS[s] == frozenset() for s in ended)
+
+
+def test_a_refused_request_ends_provisioning_as_rejected_never_an_active_grant() -> None:
+    check_transition([GrantStatus.PROVISIONING], GrantStatus.REJECTED)
+    with pytest.raises(ValueError, match="active -> rejected"):
+        check_transition([GrantStatus.ACTIVE], GrantStatus.REJECTED)
+
+
+def test_revoking_ends_only_as_revoked_or_expired() -> None:
+    check_transition([GrantStatus.REVOKING], GrantStatus.EXPIRED)
+    with pytest.raises(ValueError, match="revoking -> failed"):
+        check_transition([GrantStatus.REVOKING], GrantStatus.FAILED)
+    with pytest.raises(ValueError, match="expired -> active"):
+        check_transition([GrantStatus.REVOKING, GrantStatus.EXPIRED], GrantStatus.ACTIVE)
