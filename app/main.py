@@ -37,8 +37,8 @@ from app.settings import Settings, load_settings
 logger = logging.getLogger(__name__)
 
 
-def _build_cluster_registry(settings: Settings, observer: CallObserver) -> ClusterRegistry:
-    return ClusterRegistry.from_settings(
+async def _build_cluster_registry(settings: Settings, observer: CallObserver) -> ClusterRegistry:
+    return await ClusterRegistry.from_settings(
         [
             ClusterSettings(
                 name=c.name,
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
             state.grant_writer = GrantWriter(state.db)
             # Before the engine is disposed: writes already handed over still commit.
             stack.push_async_callback(state.grant_writer.drain)
-            state.clusters = _build_cluster_registry(settings, metrics.kube_call_finished)
+            state.clusters = await _build_cluster_registry(settings, metrics.kube_call_finished)
             stack.push_async_callback(state.clusters.aclose)
             state.reaper = None
             if start_reaper and settings.reaper.enabled:

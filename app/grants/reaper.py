@@ -388,7 +388,7 @@ def cluster_settings(settings: Settings) -> list[ClusterSettings]:
 async def run_once(settings: Settings) -> ReapReport:
     """One full pass (sweep included) with its own database engine and cluster clients."""
     db = Database(settings.database_url)
-    clusters = ClusterRegistry.from_settings(cluster_settings(settings))
+    clusters = await ClusterRegistry.from_settings(cluster_settings(settings))
     try:
         return await ReaperPass(settings, db, clusters).run(sweep=True)
     finally:

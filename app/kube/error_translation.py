@@ -1,4 +1,5 @@
-"""Translates `ApiException` and connection errors into the app/kube error tree.
+"""Translates `ApiException`, connection errors and undecodable answers into the app/kube
+error tree.
 
 The translated message names the operation, the cluster and (for client errors) the API server's
 Status `message`; it never carries response bodies verbatim, request headers or tokens.
@@ -9,17 +10,19 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from kubernetes.client.exceptions import ApiException
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from app.kube.errors import (
     KubeConflict,
     KubeError,
     KubeForbidden,
     KubeInvalid,
+    KubeMalformedResponse,
     KubeNotFound,
     KubeUnauthorized,
     KubeUnavailable,
@@ -50,6 +53,9 @@ _ROLE_NOT_FOUND: Final = re.compile(
     r'roles\.rbac\.authorization\.k8s\.io "(?P<name>[^"]+)" not found'
 )
 _BEARER: Final = re.compile(r"(?i)bearer\s+\S+")
+# What the generated models raise from an attribute's setter: "Invalid value for `image_id`,
+# must not be `None`".
+_REFUSED_ATTRIBUTE: Final = re.compile(r"Invalid value for `(?P<attribute>\w+)`")
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,34 @@ def translate_certificate_error(
         f'{operation} on cluster "{cluster}" failed: TLS connection to the API server: '
         "certificate verification failed"
     )
+
+
+def translate_undecodable_answer(
+    exc: ValueError, operation: Operation, cluster: str
+) -> KubeMalformedResponse:
+    field = _refused_field(exc)
+    reason = _safe_text(str(exc))[:_MAX_MESSAGE]
+    what = f"field {field} is invalid: {reason}" if field else reason
+    return KubeMalformedResponse(
+        f'{operation} on cluster "{cluster}": the API server\'s answer cannot be decoded: {what}',
+        field=field,
+    )
+
+
+def _refused_field(exc: ValueError) -> str | None:
+    """The field the client's models refused, as the API spells it ("imageID"), with the model
+    holding it. The models name only their Python attribute ("image_id") in the message; the
+    setter that raised is the innermost frame, and its `self` is the model being built."""
+    refused = _REFUSED_ATTRIBUTE.search(str(exc))
+    if refused is None:
+        return None
+    attribute = refused["attribute"]
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    model = frames[-1].f_locals.get("self") if frames else None
+    attribute_map = getattr(model, "attribute_map", None)
+    if not isinstance(attribute_map, dict) or attribute not in attribute_map:
+        return attribute
+    return f"{attribute_map[attribute]} ({type(model).__name__})"
 
 
 def _header(exc: ApiException, name: str) -> str | None:

@@ -1,5 +1,5 @@
-"""The cluster connection settings a kubeconfig can carry, honoured by scangate's own transport
-(`app/kube/wire.py`) as the official client's urllib3 pool honoured them: tls-server-name,
+"""The cluster connection settings a kubeconfig can carry, honoured by scangate's client layer
+(kubernetes_asyncio, loaded by `app/kube/client_config.py`): tls-server-name,
 insecure-skip-tls-verify, proxy-url and client certificates. Against kubesim over TLS, through
 a real proxy, and a TLS server that requires a client certificate."""
 
@@ -46,7 +46,7 @@ def variant(kubesim_tls: Any, path: Path, **cluster: Any) -> Path:
 
 @contextlib.asynccontextmanager
 async def client_for(config: Path) -> AsyncIterator[ClusterClient]:
-    cluster = cluster_client(config)
+    cluster = await cluster_client(config)
     try:
         yield cluster
     finally:
@@ -150,12 +150,44 @@ async def test_requests_go_through_the_kubeconfigs_proxy(kubesim_tls: Any, tmp_p
     assert set(proxy.tunnels) == {api_server}
 
 
-def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
+async def test_requests_go_through_the_environments_proxy_unless_no_proxy_names_the_server(
+    kubesim_tls: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Path(kubesim_tls.admin_kubeconfig)
+    async with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "kubernetes.example")
+        async with client_for(config) as cluster:
+            assert await cluster.namespace_exists("payments")
+        assert set(proxy.tunnels) == {kubesim_tls.url.removeprefix("https://")}
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with client_for(config) as cluster:
+            assert await cluster.namespace_exists("payments")
+        assert len(proxy.tunnels) == 1  # the second client went straight to the server
+
+
+async def test_a_netrc_entry_for_the_api_server_does_not_replace_the_bearer_token(
+    kubesim_tls: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp with `trust_env` would add the entry as basic auth and refuse the request for
+    # carrying an Authorization header too; scangate's session does not consult the environment
+    # per request (only the proxy variables, once, when the cluster is loaded).
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    async with client_for(Path(kubesim_tls.admin_kubeconfig)) as cluster:
+        assert await cluster.namespace_exists("payments")
+    assert kubesim_tls.requests()[-1]["user"] == "kubesim-admin"
+
+
+async def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
     kubesim_tls: Any, tmp_path: Path
 ) -> None:
     config = variant(kubesim_tls, tmp_path / "socks", **{"proxy-url": "socks5://127.0.0.1:1080"})
     with pytest.raises(KubeError, match="SOCKS proxies are not supported"):
-        cluster_client(config)
+        await cluster_client(config)
 
 
 def _client_certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
