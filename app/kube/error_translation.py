@@ -55,7 +55,7 @@ _ROLE_NOT_FOUND: Final = re.compile(
 _BEARER: Final = re.compile(r"(?i)bearer\s+\S+")
 # What the generated models raise from an attribute's setter: "Invalid value for `image_id`,
 # must not be `None`".
-_REFUSED_ATTRIBUTE: Final = re.compile(r"Invalid value for `(?P<attribute>\w+)`")
+_REFUSED_ATTRIBUTE: Final = re.compile(r"Invalid value for `(?P<attribute>\w+)`,?\s*(?P<reason>.*)")
 
 
 @dataclass(frozen=True)
@@ -198,12 +198,15 @@ def translate_certificate_error(
 def translate_undecodable_answer(
     exc: ValueError, operation: Operation, cluster: str
 ) -> KubeMalformedResponse:
+    where = f'{operation} on cluster "{cluster}"'
     field = _refused_field(exc)
-    reason = _safe_text(str(exc))[:_MAX_MESSAGE]
-    what = f"field {field} is invalid: {reason}" if field else reason
+    refused = _REFUSED_ATTRIBUTE.search(str(exc))
+    if field and refused:
+        return KubeMalformedResponse(
+            f"{where}: field {field} {_safe_text(refused['reason'])[:_MAX_MESSAGE]}", field=field
+        )
     return KubeMalformedResponse(
-        f'{operation} on cluster "{cluster}": the API server\'s answer cannot be decoded: {what}',
-        field=field,
+        f"{where}: the answer does not decode: {_safe_text(str(exc))[:_MAX_MESSAGE]}", field=None
     )
 
 

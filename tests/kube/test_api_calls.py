@@ -170,8 +170,9 @@ async def test_an_answer_the_models_refuse_is_malformed_and_not_retried(
     cluster_api: Any,
 ) -> None:
     call = Script(ValueError("Invalid value for `image`, must not be `None`"))
-    with pytest.raises(KubeMalformedResponse, match="cannot be decoded"):
+    with pytest.raises(KubeMalformedResponse, match=r"field image must not be `None`") as raised:
         await cluster_api(call).call(OP)
+    assert 'create serviceaccounts "scangate-x" in namespace "scangate-grants"' in str(raised.value)
     assert call.calls == 1
 
 
