@@ -10,6 +10,7 @@ CA written into issued kubeconfigs, and clear start-up errors naming the cluster
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from dataclasses import dataclass
@@ -103,9 +104,12 @@ def _refresh_expiring_exec_tokens(
     run per request needs no task and never sends an expired token."""
     if not hasattr(loader, "exec_plugin_expiry"):
         return
+    # Requests that find the token expired together wait for one run of the plugin.
+    running = asyncio.Lock()
 
     async def refresh(config: Any) -> None:
-        await loader.load_from_exec_plugin()
+        async with running:
+            await loader.load_from_exec_plugin()
         config.api_key["BearerToken"] = loader.token
 
     configuration.refresh_api_key_hook = refresh

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import datetime as dt
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Self
@@ -188,6 +189,64 @@ async def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
     config = variant(kubesim_tls, tmp_path / "socks", **{"proxy-url": "socks5://127.0.0.1:1080"})
     with pytest.raises(KubeError, match="SOCKS proxies are not supported"):
         await cluster_client(config)
+
+
+def _exec_plugin_kubeconfig(
+    kubesim: Any, directory: Path, *, token: str, expires_in: dt.timedelta
+) -> tuple[Path, Path]:
+    """kubesim's admin kubeconfig whose user gets `token` from an exec plugin (a Python script
+    that records each run in a file); returns the kubeconfig and the record of runs."""
+    runs = directory / "runs"
+    expiry = (dt.datetime.now(dt.UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ")
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": token, "expirationTimestamp": expiry},
+    }
+    plugin = directory / "plugin.py"
+    plugin.write_text(
+        "import json, pathlib\n"
+        f"with pathlib.Path({str(runs)!r}).open('a') as runs: runs.write('run\\n')\n"
+        f"print(json.dumps({credential!r}))\n"
+    )
+    document = yaml.safe_load(Path(kubesim.admin_kubeconfig).read_text())
+    document["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+        }
+    }
+    path = directory / "exec.kubeconfig"
+    path.write_text(yaml.safe_dump(document))
+    return path, runs
+
+
+async def test_an_exec_plugins_token_authenticates_and_is_renewed_once_expired(
+    kubesim: Any, tmp_path: Path
+) -> None:
+    # The client treats a token as expired 5 minutes before its expirationTimestamp: one that
+    # expires in a minute is renewed before every request, one that lasts an hour is not.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    config, runs = _exec_plugin_kubeconfig(
+        kubesim, fresh, token=kubesim.admin_token, expires_in=dt.timedelta(hours=1)
+    )
+    async with client_for(config) as cluster:
+        await cluster.ping()
+        assert await cluster.namespace_exists("payments")
+    assert runs.read_text().splitlines() == ["run"]  # once, when the cluster was loaded
+
+    expiring = tmp_path / "expiring"
+    expiring.mkdir()
+    config, runs = _exec_plugin_kubeconfig(
+        kubesim, expiring, token=kubesim.admin_token, expires_in=dt.timedelta(minutes=1)
+    )
+    async with client_for(config) as cluster:
+        await cluster.ping()
+        assert await cluster.namespace_exists("payments")
+    assert len(runs.read_text().splitlines()) == 3  # at loading, then before each request
+    assert {r["user"] for r in kubesim.requests()} == {"kubesim-admin"}
 
 
 def _client_certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
