@@ -13,8 +13,8 @@ The floor uses the client as its documentation does: synchronous calls, each hol
 thread for its round trip (the ServiceAccount in a second thread beside the pod lookup). The
 request bodies are the ones scangate sends, and the answers to creates and deletes are read but
 not decoded into the client's models (scangate does not decode them either). scangate sends the
-same requests from its event loop instead, through kubernetes_asyncio (`app/kube/api_calls.py`),
-the asynchronous client generated from the same API definitions. So the floor is the cluster
+same requests from its event loop instead, through the official client's asyncio variant
+(`kubernetes.aio`, via `app/kube/api_calls.py`). So the floor is the cluster
 plus the stock way of calling it, and the ratios say what scangate costs against that.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from kubernetes import client, config
-from kubernetes_asyncio.client import ApiClient
+from kubernetes.aio.client import ApiClient
 
 from app.grants.ids import new_grant_id
 from app.kube.api_calls import ApiRequest, RetryPolicy, Send, open_api_client, sender
@@ -139,7 +139,7 @@ class Floor:
 
 class EventLoopFloor:
     """The floor's grant calls sent as scangate sends them: from an event loop through
-    `app/kube/api_calls.py` (kubernetes_asyncio; no retries, API, database or audit). A
+    `app/kube/api_calls.py` (`kubernetes.aio`; no retries, API, database or audit). A
     reference, not the issue's floor: it says how much of scangate's cost is the client layer
     both share. Built with `await EventLoopFloor.open(cluster)` in the loop that uses it."""
 
@@ -155,7 +155,7 @@ class EventLoopFloor:
         return cls(open_api_client(config, max_connections=64))
 
     async def aclose(self) -> None:
-        await self._api_client.close()
+        await self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _create(self, kind: ManagedKind, namespace: str, body: dict[str, Any]) -> None:
         group, resource = API_RESOURCES[kind]

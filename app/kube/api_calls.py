@@ -1,10 +1,11 @@
 """One cluster's API calls: timeouts, bounded retries and translation into app/kube's errors.
 
-kubernetes_asyncio's `ApiClient` builds each request (URL, query, authentication, refreshing
-the token first when its loader installed a hook), sends it from the event loop over its
-aiohttp pool with the TLS and proxy settings of its Configuration, raises its `ApiException`
-for an answer other than 2xx, and decodes answers into its models. The client's own retries are
-not used: retrying here keeps the policy in one place and makes it honour Retry-After.
+The official client's asyncio `ApiClient` (`kubernetes.aio`) builds each request (URL, query,
+authentication, refreshing the token first when its loader installed a hook), sends it from
+the event loop over its aiohttp pool with the TLS and proxy settings of its Configuration,
+raises its `ApiException` for an answer other than 2xx, and decodes answers into its models.
+The client's own retries are not used: retrying here keeps the policy in one place and makes
+it honour Retry-After.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException, ApiValueError
+from kubernetes.aio.client import ApiClient
+from kubernetes.aio.client.exceptions import ApiException, ApiValueError
 
 from app.kube.client_config import ClusterConfig
 from app.kube.error_translation import (
@@ -45,7 +46,7 @@ from app.kube.operations import Operation
 # when configured, are part of TLS).
 _AUTH_SETTINGS: Final = ["BearerToken"]
 _JSON: Final = "application/json"
-_SUCCESS_STATUSES: Final = (200, 201, 202)
+_SUCCESS_STATUSES: Final = ("200", "201", "202")
 
 # Connection-level failures worth another try: refused, reset, dropped mid-response, timeouts.
 TRANSPORT_ERRORS: Final = (aiohttp.ClientError, ConnectionError, TimeoutError)
@@ -71,38 +72,49 @@ Send = Callable[[ApiRequest, tuple[float, float]], Awaitable[Any]]
 
 
 def open_api_client(config: ClusterConfig, *, max_connections: int) -> ApiClient:
-    """The client of one cluster. Its connection pool belongs to the running event loop."""
-    config.configuration.connection_pool_maxsize = max_connections
-    api_client = ApiClient(configuration=config.configuration)
-    # kubernetes_asyncio opens its aiohttp session with `trust_env`, which makes every request
-    # look up ~/.netrc and the proxy environment in a worker thread: two thread hand-offs per
-    # call, the cost the event loop is used to avoid. The environment's proxy is applied once
-    # instead (`client_config`), so the session is told not to consult it. aiohttp has no
-    # public setter; `trust_env` (public, read-only) shows the result, and a test checks it.
-    api_client.rest_client.pool_manager._trust_env = False
-    return api_client
+    """The client of one cluster. Its connection pool is opened by the first request, in
+    the event loop that sends it, and belongs to that loop."""
+    configuration = config.configuration
+    configuration.connection_pool_maxsize = max_connections
+    configuration.retries = None  # retried here, by `ClusterApi`
+    # aiohttp's `trust_env` (the client's default) looks up ~/.netrc and the proxy environment
+    # in a worker thread on every request: two thread hand-offs per call, the cost the event
+    # loop is used to avoid. The environment's proxy is applied once instead (`client_config`).
+    configuration.client_session_kwargs = {"trust_env": False}
+    return ApiClient(configuration=configuration)
 
 
 def sender(api_client: ApiClient) -> Send:
     """Sends requests through `api_client`: raises its `ApiException` for an answer other than
     2xx, aiohttp's (or the socket's) errors when the API server cannot be reached, and
-    `ValueError` when the answer does not decode into the expected model."""
+    `ValueError` (pydantic's `ValidationError`, a JSON error) when the answer does not decode
+    into the expected model."""
 
     async def send(request: ApiRequest, timeouts: tuple[float, float]) -> Any:
         operation = request.operation
-        returns = request.returns
-        connect, read = timeouts
-        return await api_client.call_api(
-            operation.path,
+        method, url, headers, body, _ = await api_client.param_serialize(
             operation.http_method,
+            operation.path,
             query_params=list(request.query) or None,
             header_params={"Accept": _JSON, "Content-Type": _JSON},
             body=request.body,
-            response_types_map=dict.fromkeys(_SUCCESS_STATUSES, returns) if returns else None,
             auth_settings=_AUTH_SETTINGS,
-            _return_http_data_only=True,
+        )
+        connect, read = timeouts
+        response = await api_client.call_api(
+            method,
+            url,
+            header_params=headers,
+            body=body,
             _request_timeout=aiohttp.ClientTimeout(sock_connect=connect, sock_read=read),
         )
+        await response.read()  # type: ignore[no-untyped-call]
+        returns = request.returns
+        # Decodes into `returns` on success (nothing when None); raises for any other status.
+        decoded = api_client.response_deserialize(
+            response, dict.fromkeys(_SUCCESS_STATUSES, returns) if returns else {}
+        )
+        return decoded.data
 
     return send
 
@@ -225,9 +237,10 @@ class ClusterApi:
                 cause = type(exc).__name__
             except ValueError as exc:
                 if isinstance(exc, ApiValueError):
-                    raise  # the client refused our request before sending it: a bug of ours
-                # The API server answered 2xx with something the client's models refuse (a
-                # required field missing): the same answer would come back on another try.
+                    raise  # the client refused to build our request: a bug of ours
+                # The API server answered 2xx with something the client cannot decode (a field
+                # its models require is missing, or no JSON at all): the same answer would
+                # come back on another try.
                 self._observe(operation, attempt_started, "malformed")
                 raise translate_undecodable_answer(exc, operation, self.cluster) from None
             else:

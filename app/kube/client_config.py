@@ -1,11 +1,12 @@
 """Loads one configured cluster's connection settings: the kubeconfig file and context, or the
 in-cluster service account when no kubeconfig is configured.
 
-kubernetes_asyncio's own loaders read everything (server, CA, client certificate, token,
-exec plugins, `tls-server-name`, `insecure-skip-tls-verify`, `proxy-url`) into a fresh
-`Configuration` (never the global default, so several clusters coexist), and its REST client
-applies them. This module only adds what scangate needs on top: the public server URL and the
-CA written into issued kubeconfigs, and clear start-up errors naming the cluster.
+The official client's asyncio loaders (`kubernetes.aio.config`) read everything (server, CA,
+client certificate, token, exec plugins, `tls-server-name`, `insecure-skip-tls-verify`,
+`proxy-url`) into a fresh `Configuration` (never the global default, so several clusters
+coexist), and its REST client applies them. This module only adds what scangate needs on top:
+the public server URL and the CA written into issued kubeconfigs, the environment's proxy
+decided once, exec-plugin token renewal, and clear start-up errors naming the cluster.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from urllib.parse import urlsplit
 
 import yaml
 from aiohttp.helpers import get_env_proxy_for_url
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import incluster_config, kube_config
-from kubernetes_asyncio.config.config_exception import ConfigException
+from kubernetes.aio.client import Configuration
+from kubernetes.aio.config import incluster_config, kube_config
+from kubernetes.aio.config.config_exception import ConfigException
 from yarl import URL
 
 from app.kube.errors import KubeError
@@ -59,7 +60,7 @@ async def load_cluster_config(settings: ClusterSettings) -> ClusterConfig:
             # Also installs a hook that re-reads the projected token, which the kubelet rotates.
             incluster_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            loader = await kube_config.load_kube_config(
+            loader = await kube_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=settings.kubeconfig,
                 context=settings.context,
                 client_configuration=configuration,
@@ -100,7 +101,7 @@ def _refresh_expiring_exec_tokens(
 ) -> None:
     """An exec plugin's token can expire (cloud IAM tokens last minutes): before each request,
     ask the loader again, which re-runs the plugin only once the token's expiry has passed.
-    kubernetes_asyncio leaves this to a polling task of the caller's (`refresh_token`); a hook
+    The asyncio loader leaves this to a polling task of the caller's (`refresh_token`); a hook
     run per request needs no task and never sends an expired token."""
     if not hasattr(loader, "exec_plugin_expiry"):
         return
@@ -109,19 +110,19 @@ def _refresh_expiring_exec_tokens(
 
     async def refresh(config: Any) -> None:
         async with running:
-            await loader.load_from_exec_plugin()
+            await loader.load_from_exec_plugin()  # type: ignore[no-untyped-call]
         config.api_key["BearerToken"] = loader.token
 
-    configuration.refresh_api_key_hook = refresh
+    configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
 
 
 def _use_environment_proxy(configuration: Configuration) -> None:
     """HTTPS_PROXY / HTTP_PROXY and NO_PROXY, decided once by aiohttp's own rule.
 
-    kubernetes_asyncio leaves the environment to aiohttp (`trust_env`), which consults it and
-    ~/.netrc in a worker thread on every request; scangate's session is built without
-    `trust_env` (see `api_calls.open_api_client`), so the same rule is applied here, once:
-    the environment does not change while the process runs.
+    The client leaves the environment to aiohttp (`trust_env`), which consults it and ~/.netrc
+    in a worker thread on every request; scangate's session is built without `trust_env` (see
+    `api_calls.open_api_client`), so the same rule is applied here, once: the environment does
+    not change while the process runs.
     """
     try:
         proxy, auth = get_env_proxy_for_url(URL(str(configuration.host)))

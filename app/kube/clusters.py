@@ -237,7 +237,7 @@ class ClusterClient:
             await self._api.call(ApiRequest(operation))
 
     async def aclose(self) -> None:
-        await self._api_client.close()
+        await self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _create(self, operation: Operation, body: dict[str, Any], grant_id: str) -> None:
         async def ours_already() -> bool | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes.aio.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from app.kube.errors import (
     KubeConflict,
@@ -53,9 +53,6 @@ _ROLE_NOT_FOUND: Final = re.compile(
     r'roles\.rbac\.authorization\.k8s\.io "(?P<name>[^"]+)" not found'
 )
 _BEARER: Final = re.compile(r"(?i)bearer\s+\S+")
-# What the generated models raise from an attribute's setter: "Invalid value for `image_id`,
-# must not be `None`".
-_REFUSED_ATTRIBUTE: Final = re.compile(r"Invalid value for `(?P<attribute>\w+)`,?\s*(?P<reason>.*)")
 
 
 @dataclass(frozen=True)
@@ -198,32 +195,23 @@ def translate_certificate_error(
 def translate_undecodable_answer(
     exc: ValueError, operation: Operation, cluster: str
 ) -> KubeMalformedResponse:
+    """An answer the client could not decode. The client's models are pydantic models, each
+    validated on its own, so a `ValidationError` names the innermost model (its title) and the
+    field inside it as the API spells it; the refused value is never repeated."""
     where = f'{operation} on cluster "{cluster}"'
-    field = _refused_field(exc)
-    refused = _REFUSED_ATTRIBUTE.search(str(exc))
-    if field and refused:
+    if isinstance(exc, ValidationError) and exc.error_count():
+        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(the object)"
+        described = f"{field} ({exc.title})"
         return KubeMalformedResponse(
-            f"{where}: field {field} {_safe_text(refused['reason'])[:_MAX_MESSAGE]}", field=field
+            f"{where}: the answer does not decode: field {described}: {first['msg']}",
+            field=described,
         )
+    # Not JSON at all (a proxy's page with a 200): only the kind of error, as a parser's
+    # message can quote the body.
     return KubeMalformedResponse(
-        f"{where}: the answer does not decode: {_safe_text(str(exc))[:_MAX_MESSAGE]}", field=None
+        f"{where}: the answer does not decode: {type(exc).__name__}", field=None
     )
-
-
-def _refused_field(exc: ValueError) -> str | None:
-    """The field the client's models refused, as the API spells it ("imageID"), with the model
-    holding it. The models name only their Python attribute ("image_id") in the message; the
-    setter that raised is the innermost frame, and its `self` is the model being built."""
-    refused = _REFUSED_ATTRIBUTE.search(str(exc))
-    if refused is None:
-        return None
-    attribute = refused["attribute"]
-    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
-    model = frames[-1].f_locals.get("self") if frames else None
-    attribute_map = getattr(model, "attribute_map", None)
-    if not isinstance(attribute_map, dict) or attribute not in attribute_map:
-        return attribute
-    return f"{attribute_map[attribute]} ({type(model).__name__})"
 
 
 def _header(exc: ApiException, name: str) -> str | None:

@@ -10,7 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kubernetes_asyncio.client.exceptions import ApiException, ApiValueError
+from kubernetes.aio.client.exceptions import ApiException, ApiValueError
+from kubernetes.aio.client.models import V1ContainerStatus
+from pydantic import ValidationError
 
 from app.kube.api_calls import ApiRequest, ClusterApi, RetryPolicy
 from app.kube.errors import KubeConflict, KubeInvalid, KubeMalformedResponse, KubeUnavailable
@@ -166,14 +168,35 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
         assert len(delays) > 1
 
 
-async def test_an_answer_the_models_refuse_is_malformed_and_not_retried(
+def refused_container_status() -> ValidationError:
+    """What the client's models raise for a container status without `image`."""
+    try:
+        V1ContainerStatus.from_dict(
+            {"name": "app", "ready": True, "restartCount": 0, "imageID": ""}
+        )
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("the model accepted a container status without image")
+
+
+async def test_an_answer_the_models_refuse_is_malformed_naming_the_field_and_not_retried(
     cluster_api: Any,
 ) -> None:
-    call = Script(ValueError("Invalid value for `image`, must not be `None`"))
-    with pytest.raises(KubeMalformedResponse, match=r"field image must not be `None`") as raised:
+    call = Script(refused_container_status())
+    with pytest.raises(KubeMalformedResponse) as raised:
         await cluster_api(call).call(OP)
-    assert 'create serviceaccounts "scangate-x" in namespace "scangate-grants"' in str(raised.value)
     assert call.calls == 1
+    assert raised.value.field == "image (V1ContainerStatus)"
+    message = str(raised.value)
+    assert 'create serviceaccounts "scangate-x" in namespace "scangate-grants"' in message
+    assert "field image (V1ContainerStatus)" in message
+
+
+async def test_an_answer_that_is_not_json_is_malformed(cluster_api: Any) -> None:
+    call = Script(json.JSONDecodeError("Expecting value", "<html>secret</html>", 0))
+    with pytest.raises(KubeMalformedResponse, match="does not decode: JSONDecodeError") as raised:
+        await cluster_api(call).call(OP)
+    assert "secret" not in str(raised.value)
 
 
 async def test_a_request_the_client_refuses_to_build_is_a_bug_not_an_answer(

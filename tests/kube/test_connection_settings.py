@@ -1,5 +1,5 @@
 """The cluster connection settings a kubeconfig can carry, honoured by scangate's client layer
-(kubernetes_asyncio, loaded by `app/kube/client_config.py`): tls-server-name,
+(the official client's `kubernetes.aio`, loaded by `app/kube/client_config.py`): tls-server-name,
 insecure-skip-tls-verify, proxy-url and client certificates. Against kubesim over TLS, through
 a real proxy, and a TLS server that requires a client certificate."""
 

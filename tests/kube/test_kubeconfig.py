@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 import yaml
-from kubernetes_asyncio.config import incluster_config
+from kubernetes.aio.config import incluster_config
 
 from app.kube.clusters import ClusterClient, ClusterRegistry, ClusterSettings
 from app.kube.errors import KubeError
