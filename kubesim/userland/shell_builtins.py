@@ -1,5 +1,5 @@
-"""The shell's builtins: exit, cd, :, true, false, echo, test/[, pwd, export, unset, set,
-command, exec. They run inside the shell process, so they work in an image whose /bin lacks the
+"""The shell's builtins: exit, cd, :, true, false, echo, test, export, unset, set, command,
+exec. They run inside the shell process, so they work in an image whose /bin lacks the
 program of the same name, as dash's do; `echo` is dash's (escapes always interpreted).
 """
 
@@ -132,7 +132,6 @@ def _via_program(program: Program) -> Builtin:
 
 BUILTINS: Final[dict[str, Builtin]] = {
     ":": _colon,
-    "[": _via_program(test),
     "cd": _cd,
     "command": _command,
     "echo": _echo,
@@ -140,7 +139,6 @@ BUILTINS: Final[dict[str, Builtin]] = {
     "exit": _exit,
     "export": _export,
     "false": _via_program(coreutils.false),
-    "pwd": _via_program(coreutils.pwd),
     "set": _set,
     "test": _via_program(test),
     "true": _via_program(coreutils.true),

@@ -73,7 +73,7 @@ SHELL_CASES: list[tuple[str, tuple[int, str, str]]] = [
     ("( exit 5 ); echo $?", (0, "5\n", "")),
     ("{ echo a; echo b; } | grep b", (0, "b\n", "")),
     ("exit 2 | true; echo still here", (0, "still here\n", "")),
-    ("cd /etc/nginx && pwd && cat nginx.conf | head -n 1", (0, "/etc/nginx\nuser nginx;\n", "")),
+    ("cd /etc/nginx && cat nginx.conf | grep -n user", (0, "1:user nginx;\n", "")),
     ("cd /nope", (2, "", "sh: 1: cd: can't cd to /nope\n")),
     ("echo err >&2; echo out 2>/dev/null", (0, "out\n", "err\n")),
     ("cat /nope 2>&1", (1, "cat: /nope: No such file or directory\n", "")),
@@ -114,21 +114,14 @@ PROGRAM_CASES: list[tuple[list[str], tuple[int, str, str]]] = [
     (["test", "-s", "/dev/null"], (1, "", "")),
     (["test", "3", "-gt", "2", "-a", "!", "-z", "x"], (0, "", "")),
     (["test", "x", "-eq", "1"], (2, "", "test: Illegal number: x\n")),
-    (["[", "-f", "/etc/passwd"], (2, "", "[: missing ]\n")),
-    (["[", "a", "=", "a", "]"], (0, "", "")),
     (["ls", "/etc/nginx", "/etc/ssl"], (0, "/etc/nginx:\nnginx.conf\n\n/etc/ssl:\nprivate\n", "")),
     (["ls", "/nope"], (2, "", "ls: cannot access '/nope': No such file or directory\n")),
-    (["ls", "-ld", "/opt/app"], (0, "drwxr-x--- 2 app app 4096 Jan  1  2024 /opt/app\n", "")),
-    (
-        ["ls", "-l", "/etc/ssl/private"],
-        (0, "total 4\n-rw------- 1 root root 20 Jan  1  2024 key.pem\n", ""),
-    ),
     (["ls", "-z"], (2, "", "ls: invalid option -- 'z'\nTry 'ls --help' for more information.\n")),
+    (["stat", "-c", "%a", "/etc/ssl/private/key.pem", "/opt/app"], (0, "600\n750\n", "")),
     (
-        ["stat", "-c", "%a %U:%G %s %F", "/etc/ssl/private/key.pem"],
-        (0, "600 root:root 20 regular file\n", ""),
+        ["stat", "-c", "%a", "/nope"],
+        (1, "", "stat: cannot statx '/nope': No such file or directory\n"),
     ),
-    (["stat", "-L", "--printf", "%f\\n%u\\n", "/opt/app"], (0, "41e8\n1000\n", "")),
     (["grep", "server_tokens", "/etc/nginx/nginx.conf"], (0, "server_tokens off;\n", "")),
     (["grep", "-q", "nope", "/etc/nginx/nginx.conf"], (1, "", "")),
     (
@@ -165,9 +158,6 @@ PROGRAM_CASES: list[tuple[list[str], tuple[int, str, str]]] = [
         ),
     ),
     (["uname", "-sm"], (0, "Linux x86_64\n", "")),
-    (["wc", "-l", "/etc/passwd"], (0, "2 /etc/passwd\n", "")),
-    (["head", "-1", "/etc/nginx/nginx.conf"], (0, "user nginx;\n", "")),
-    (["whoami"], (0, "root\n", "")),
 ]
 
 
@@ -191,7 +181,7 @@ def test_the_default_image_is_debian_with_root_and_a_login_shell() -> None:
     assert passwd.splitlines()[0] == "root:x:0:0:root:/root:/bin/bash"
     assert run(["grep", "^ID=", "/etc/os-release"]) == (0, "ID=debian\n", "")
     assert run(["ls", "/"])[1].split() == ["bin", "dev", "etc", "home", "root", "tmp", "usr", "var"]
-    assert run(["stat", "-c", "%a %U:%G", "/etc/shadow"]) == (0, "640 root:shadow\n", "")
+    assert run(["stat", "-c", "%a", "/etc/shadow"]) == (0, "640\n", "")
 
 
 def test_identity_follows_the_security_context() -> None:
@@ -226,10 +216,12 @@ def test_environment_hostname_and_working_directory_come_from_the_spec() -> None
     ]
 
     assert run(
-        ["sh", "-c", "echo $MODE $HOSTNAME $PATH; pwd"], containers=containers, hostname="frontend"
+        ["sh", "-c", "echo $MODE $HOSTNAME $PATH; cat hostname"],
+        containers=containers,
+        hostname="frontend",
     ) == (
         0,
-        "strict frontend /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/etc\n",
+        "strict frontend /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nfrontend\n",
         "",
     )
 
