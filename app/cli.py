@@ -75,20 +75,13 @@ def _require_configuration(args: argparse.Namespace) -> None:
 def _check_cluster_credentials(settings: Settings, config: Path) -> None:
     """Load every cluster's credentials before serving, so a missing kubeconfig or an absent
     service account is one clear line rather than a failed startup inside the server."""
-    from app.kube.connection import ClusterSettings, connect
+    from app.kube.client_config import load_cluster_config
     from app.kube.errors import KubeError
+    from app.main import kube_cluster_settings
 
-    for index, cluster in enumerate(settings.clusters):
+    for index, cluster in enumerate(kube_cluster_settings(settings)):
         try:
-            connection = connect(
-                ClusterSettings(
-                    name=cluster.name,
-                    kubeconfig=cluster.kubeconfig,
-                    context=cluster.context,
-                    server=cluster.server,
-                    grants_namespace=cluster.grants_namespace,
-                )
-            )
+            asyncio.run(load_cluster_config(cluster))
         except (KubeError, ValueError) as exc:
             hint = (
                 f"outside a Kubernetes pod, set clusters[{index}].kubeconfig in {config}"
@@ -96,7 +89,6 @@ def _check_cluster_credentials(settings: Settings, config: Path) -> None:
                 else f"check clusters[{index}].kubeconfig / context in {config}"
             )
             raise StartupError(f"{exc}\n  hint: {hint}") from None
-        connection.api_client.close()  # type: ignore[no-untyped-call]
 
 
 def _migrate(settings: Settings, config: Path, revision: str = "head") -> None:

@@ -41,6 +41,17 @@ from app.settings import Settings, load_settings
 logger = logging.getLogger(__name__)
 
 
+def kube_cluster_settings(settings: Settings) -> list[ClusterSettings]:
+    """The configured clusters as the kube package takes them."""
+    return [
+        ClusterSettings(
+            name=c.name, kubeconfig=c.kubeconfig, context=c.context, server=c.server,
+            grants_namespace=c.grants_namespace,
+        )
+        for c in settings.clusters
+    ]  # fmt: skip
+
+
 @contextlib.asynccontextmanager
 async def open_services(
     settings: Settings, *, metrics: ScangateMetrics | None = None, start_reaper: bool = False
@@ -55,16 +66,9 @@ async def open_services(
         stack.push_async_callback(db.dispose)
         writer = GrantWriter(db)
         stack.push_async_callback(writer.drain)
-        clusters = ClusterRegistry.from_settings(
-            [
-                ClusterSettings(
-                    name=c.name, kubeconfig=c.kubeconfig, context=c.context, server=c.server,
-                    grants_namespace=c.grants_namespace,
-                )
-                for c in settings.clusters
-            ],
-            observer=metrics.kube_call_finished,
-        )  # fmt: skip
+        clusters = await ClusterRegistry.from_settings(
+            kube_cluster_settings(settings), observer=metrics.kube_call_finished
+        )
         stack.push_async_callback(clusters.aclose)
         reaper = Reaper(settings) if start_reaper and settings.reaper.enabled else None
         lifecycle = GrantLifecycle(

@@ -80,7 +80,7 @@ def _request_stage(plan: Plan, kind: str, postgres: str | None) -> RequestResult
         floor = Floor(cluster, plan.concurrency)
 
         async def run() -> RequestResults:
-            event_loop_floor = EventLoopFloor(cluster)
+            event_loop_floor = await EventLoopFloor.open(cluster)
             try:
                 async with ScangateClient(server, connections=plan.concurrency) as client:
                     return await measure_requests(

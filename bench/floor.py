@@ -13,9 +13,9 @@ The floor uses the client as its documentation does: synchronous calls, each hol
 thread for its round trip (the ServiceAccount in a second thread beside the pod lookup). The
 request bodies are the ones scangate sends, and the answers to creates and deletes are read but
 not decoded into the client's models (scangate does not decode them either). scangate sends the
-same requests from its event loop instead (`app/kube/wire.py`); the client still builds them
-and decodes the answers. So the floor is the cluster plus the stock way of calling it, and the
-ratios say what scangate costs against that.
+same requests from its event loop instead, through the official client's asyncio variant
+(`kubernetes.aio`, via `app/kube/api_calls.py`). So the floor is the cluster
+plus the stock way of calling it, and the ratios say what scangate costs against that.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from kubernetes import client, config
+from kubernetes.aio.client import ApiClient
 
 from app.grants.ids import new_grant_id
-from app.kube.connection import ClusterSettings, connect
+from app.kube.api_calls import ApiRequest, RetryPolicy, Send, open_api_client, sender
+from app.kube.client_config import ClusterSettings, load_cluster_config
 from app.kube.manifests import (
     API_RESOURCES,
     role_binding_manifest,
@@ -42,8 +44,6 @@ from app.kube.models import GrantTarget, ManagedKind
 from app.kube.naming import MANAGED_BY_LABEL, object_name
 from app.kube.operations import Operation
 from app.kube.profiles import profile_rules
-from app.kube.transport import RetryPolicy
-from app.kube.wire import ApiRequest, ApiWire
 from bench.cluster import GRANTS_NAMESPACE, TARGET_NAMESPACE, TARGET_POD, SimulatedCluster
 
 FLOOR_MANAGED_BY: Final = "bench-floor"
@@ -139,23 +139,28 @@ class Floor:
 
 class EventLoopFloor:
     """The floor's grant calls sent as scangate sends them: from an event loop through
-    `app/kube/wire.py` (no retries, API, database or audit). A reference, not the issue's
-    floor: it says how much of scangate's cost is the transport both share."""
+    `app/kube/api_calls.py` (`kubernetes.aio`; no retries, API, database or audit). A
+    reference, not the issue's floor: it says how much of scangate's cost is the client layer
+    both share. Built with `await EventLoopFloor.open(cluster)` in the loop that uses it."""
 
-    def __init__(self, cluster: SimulatedCluster) -> None:
-        settings = ClusterSettings("bench", str(cluster.admin_kubeconfig), None, None, "")
-        self._api = connect(settings).api_client
-        self._wire = ApiWire(self._api, max_connections=64)
+    def __init__(self, api_client: ApiClient) -> None:
+        self._api_client = api_client
+        self._send: Send = sender(api_client)
         self._timeouts = RetryPolicy().request_timeout
 
+    @classmethod
+    async def open(cls, cluster: SimulatedCluster) -> EventLoopFloor:
+        settings = ClusterSettings("bench", str(cluster.admin_kubeconfig), None, None, "")
+        config = await load_cluster_config(settings)
+        return cls(open_api_client(config, max_connections=64))
+
     async def aclose(self) -> None:
-        await self._wire.aclose()
-        self._api.close()  # type: ignore[no-untyped-call]
+        await self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _create(self, kind: ManagedKind, namespace: str, body: dict[str, Any]) -> None:
         group, resource = API_RESOURCES[kind]
         operation = Operation("create", resource, group, namespace)
-        await self._wire.send(ApiRequest(operation, body=_floor_labelled(body)), self._timeouts)
+        await self._send(ApiRequest(operation, body=_floor_labelled(body)), self._timeouts)
 
     async def grant(self, _: object = None) -> FloorGrant:
         grant_id = new_grant_id()
@@ -163,7 +168,7 @@ class EventLoopFloor:
         account = service_account_manifest(target, GRANTS_NAMESPACE)
         created = asyncio.create_task(self._create("ServiceAccount", GRANTS_NAMESPACE, account))
         pod = Operation("get", "pods", namespace=TARGET_NAMESPACE, name=TARGET_POD)
-        await self._wire.send(ApiRequest(pod, returns="V1Pod"), self._timeouts)
+        await self._send(ApiRequest(pod, returns="V1Pod"), self._timeouts)
         role = role_manifest(target, profile_rules("exec", [TARGET_POD]))
         await self._create("Role", TARGET_NAMESPACE, role)
         await created

@@ -66,7 +66,8 @@ def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults
         # the throughputs differ when both are bound by one core.
         "cpu_ms_per_grant_c32": cn.cpu_ms_per_operation(),
         # A reference beside the floor: the same grant calls sent from an event loop
-        # through scangate's own transport, with none of the rest of scangate.
+        # through scangate's client layer (app/kube/api_calls.py), with none of the rest of
+        # scangate.
         "event_loop_floor": requests.event_loop_floor.report(c1, cn),
         "kubeconfig": kubeconfig.report(),
         "kubeconfig_p50_ratio": kubeconfig.report()["p50_ratio"],
@@ -174,7 +175,7 @@ def table(doc: dict[str, Any]) -> str:
             ),
         )
     add(
-        "reference: floor sent from an event loop (scangate's transport): "
+        "reference: floor sent from an event loop (scangate's client layer): "
         f"POST c1 p50 ratio / c{c} throughput ratio",
         lambda v: (
             f"{v['event_loop_floor']['post_p50_ratio_c1']:.2f} / "

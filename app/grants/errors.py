@@ -13,7 +13,7 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.grants.ids import is_grant_id
-from app.kube.errors import KubeError, KubeForbidden, KubeUnavailable
+from app.kube.errors import KubeError, KubeForbidden, KubeMalformedResponse, KubeUnavailable
 
 
 class GrantNotFound(NotFoundError):
@@ -104,7 +104,8 @@ class ProvisioningAbandoned(ConflictError):
 
 def cluster_problem(exc: KubeError) -> ScangateError:
     """The API error for a cluster failure: 502 naming the permission scangate lacks, 503 with
-    Retry-After when the cluster is unreachable, 502 otherwise."""
+    Retry-After when the cluster is unreachable, 502 otherwise (an answer that cannot be
+    decoded included: it names the object and the field)."""
     if isinstance(exc, KubeForbidden):
         return UpstreamForbidden(
             f"the cluster refused scangate: it lacks permission to {exc.permission}",
@@ -114,4 +115,6 @@ def cluster_problem(exc: KubeError) -> ScangateError:
         return UpstreamUnavailable(
             f"the cluster is unavailable: {exc}", retry_after=exc.retry_after
         )
+    if isinstance(exc, KubeMalformedResponse):
+        return ClusterError(f"the cluster's answer could not be read: {exc}")
     return ClusterError(f"the cluster rejected the request: {exc}")

@@ -17,7 +17,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from app.kube.connection import ClusterSettings, connect
+from app.kube.api_calls import (
+    ApiRequest,
+    CallObserver,
+    ClusterApi,
+    RetryPolicy,
+    open_api_client,
+    sender,
+)
+from app.kube.client_config import ClusterConfig, ClusterSettings, load_cluster_config
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.inventory import ManagedObjectInventory
 from app.kube.manifests import (
@@ -30,8 +38,6 @@ from app.kube.manifests import (
 from app.kube.models import GrantTarget, IssuedToken, ManagedObject, PodInfo
 from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, object_name
 from app.kube.operations import Operation
-from app.kube.transport import CallObserver, ClusterTransport, RetryPolicy
-from app.kube.wire import ApiRequest, ApiWire
 
 __all__ = ["CallObserver", "ClusterClient", "ClusterRegistry", "ClusterSettings", "RetryPolicy"]
 
@@ -42,11 +48,16 @@ MIN_TOKEN_SECONDS: Final = 600
 
 
 class ClusterClient:
-    """Talks to one cluster with its own ApiClient, connection pool and retry policy."""
+    """Talks to one cluster with its own ApiClient, connection pool and retry policy.
+
+    Built with `await ClusterClient.connect(settings)` inside the event loop that will use it
+    (the client's connection pool belongs to that loop); closed with `aclose()`.
+    """
 
     def __init__(
         self,
         settings: ClusterSettings,
+        config: ClusterConfig,
         *,
         max_concurrency: int = 64,
         retry: RetryPolicy | None = None,
@@ -54,25 +65,39 @@ class ClusterClient:
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        connection = connect(settings)
         self.name = settings.name
-        self.server = connection.server
-        self.certificate_authority_data = connection.certificate_authority_data
+        self.server = config.server
+        self.certificate_authority_data = config.certificate_authority_data
         self.grants_namespace = settings.grants_namespace
-        self._api_client = connection.api_client
         # At most `max_concurrency` requests in flight to this cluster (one connection each).
-        self._wire = ApiWire(self._api_client, max_connections=max_concurrency)
-        self._transport = ClusterTransport(
-            settings.name, self._wire.send, retry or RetryPolicy(), observer
+        self._api_client = open_api_client(config, max_connections=max_concurrency)
+        self._api = ClusterApi(
+            settings.name, sender(self._api_client), retry or RetryPolicy(), observer
         )
-        self._inventory = ManagedObjectInventory(self._transport, self.grants_namespace)
+        self._inventory = ManagedObjectInventory(self._api, self.grants_namespace)
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: ClusterSettings,
+        *,
+        max_concurrency: int = 64,
+        retry: RetryPolicy | None = None,
+        observer: CallObserver | None = None,
+    ) -> ClusterClient:
+        """Load the cluster's credentials (KubeError naming the cluster if they cannot be) and
+        build its client. Sends no request."""
+        config = await load_cluster_config(settings)
+        return cls(
+            settings, config, max_concurrency=max_concurrency, retry=retry, observer=observer
+        )
 
     async def ping(self) -> None:
         """Check that the cluster answers and accepts scangate's credentials.
 
         One try only: a readiness probe should report the state now, and it retries itself.
         """
-        await self._transport.call(
+        await self._api.call(
             ApiRequest(
                 Operation("list", "serviceaccounts", namespace=self.grants_namespace),
                 query=(("labelSelector", MANAGED_SELECTOR), ("limit", 1)),
@@ -82,7 +107,7 @@ class ClusterClient:
 
     async def namespace_exists(self, namespace: str) -> bool:
         try:
-            await self._transport.call(ApiRequest(Operation("get", "namespaces", name=namespace)))
+            await self._api.call(ApiRequest(Operation("get", "namespaces", name=namespace)))
         except KubeNotFound:
             return False
         return True
@@ -96,7 +121,7 @@ class ClusterClient:
 
         async def read(name: str) -> PodInfo | None:
             try:
-                pod = await self._transport.call(
+                pod = await self._api.call(
                     ApiRequest(
                         Operation("get", "pods", namespace=namespace, name=name), returns="V1Pod"
                     )
@@ -115,7 +140,7 @@ class ClusterClient:
         return [pod for pod in found if pod is not None]
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[PodInfo]:
-        pods = await self._transport.call(
+        pods = await self._api.call(
             ApiRequest(
                 Operation("list", "pods", namespace=namespace),
                 query=(("labelSelector", label_selector),),
@@ -182,7 +207,7 @@ class ClusterClient:
                 f"expiration_seconds must be at least {MIN_TOKEN_SECONDS} (TokenRequest minimum)"
             )
         name = object_name(grant_id)
-        response = await self._transport.call(
+        response = await self._api.call(
             ApiRequest(
                 Operation(
                     "create", "serviceaccounts/token", namespace=self.grants_namespace, name=name
@@ -209,16 +234,10 @@ class ClusterClient:
         operation = Operation("delete", resource, group, obj.namespace, obj.name)
         # 404: already gone, or deleted by an earlier try whose response was lost.
         with contextlib.suppress(KubeNotFound):
-            await self._transport.call(ApiRequest(operation))
+            await self._api.call(ApiRequest(operation))
 
     async def aclose(self) -> None:
-        await self._wire.aclose()
-        self._api_client.close()  # type: ignore[no-untyped-call]
-
-    def close(self) -> None:
-        """For a client that has sent no request (a failed start-up, a test without an event
-        loop): it opened no connection yet. Once it has, close it with `aclose()`."""
-        self._api_client.close()  # type: ignore[no-untyped-call]
+        await self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _create(self, operation: Operation, body: dict[str, Any], grant_id: str) -> None:
         async def ours_already() -> bool | None:
@@ -226,15 +245,13 @@ class ClusterClient:
             # object counts as created only if it carries this grant's label.
             read = dataclasses.replace(operation, verb="get")
             try:
-                existing = await self._transport.call(ApiRequest(read, returns="object"))
+                existing = await self._api.call(ApiRequest(read, returns="object"))
             except KubeNotFound:
                 return None
             labels = (existing.get("metadata") or {}).get("labels") or {}
             return True if labels.get(GRANT_LABEL) == grant_id else None
 
-        await self._transport.call(
-            ApiRequest(operation, body=body), on_conflict_after_retry=ours_already
-        )
+        await self._api.call(ApiRequest(operation, body=body), on_conflict_after_retry=ours_already)
 
 
 class ClusterRegistry:
@@ -248,7 +265,7 @@ class ClusterRegistry:
             self._clusters[cluster.name] = cluster
 
     @classmethod
-    def from_settings(
+    async def from_settings(
         cls,
         clusters: Sequence[ClusterSettings],
         *,
@@ -256,18 +273,20 @@ class ClusterRegistry:
         retry: RetryPolicy | None = None,
         observer: CallObserver | None = None,
     ) -> ClusterRegistry:
+        """Connect to every configured cluster (in the running event loop, which their
+        connection pools belong to)."""
         built: list[ClusterClient] = []
         try:
             for settings in clusters:
                 built.append(
-                    ClusterClient(
+                    await ClusterClient.connect(
                         settings, max_concurrency=max_concurrency, retry=retry, observer=observer
                     )
                 )
             return cls(built)
         except BaseException:
             for cluster in built:
-                cluster.close()
+                await cluster.aclose()
             raise
 
     def get(self, name: str) -> ClusterClient:
@@ -279,10 +298,6 @@ class ClusterRegistry:
     async def aclose(self) -> None:
         for cluster in self._clusters.values():
             await cluster.aclose()
-
-    def close(self) -> None:
-        for cluster in self._clusters.values():
-            cluster.close()
 
 
 def _object_name_of(target: GrantTarget) -> str:

@@ -1,4 +1,5 @@
-"""Translates `ApiException` and connection errors into the app/kube error tree.
+"""Translates `ApiException`, connection errors and undecodable answers into the app/kube
+error tree.
 
 The translated message names the operation, the cluster and (for client errors) the API server's
 Status `message`; it never carries response bodies verbatim, request headers or tokens.
@@ -13,13 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from kubernetes.client.exceptions import ApiException
+from kubernetes.aio.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from app.kube.errors import (
     KubeConflict,
     KubeError,
     KubeForbidden,
     KubeInvalid,
+    KubeMalformedResponse,
     KubeNotFound,
     KubeUnauthorized,
     KubeUnavailable,
@@ -186,6 +189,28 @@ def translate_certificate_error(
     return KubeUnavailable(
         f'{operation} on cluster "{cluster}" failed: TLS connection to the API server: '
         "certificate verification failed"
+    )
+
+
+def translate_undecodable_answer(
+    exc: ValueError, operation: Operation, cluster: str
+) -> KubeMalformedResponse:
+    """An answer the client could not decode. The client's models are pydantic models, each
+    validated on its own, so a `ValidationError` names the innermost model (its title) and the
+    field inside it as the API spells it; the refused value is never repeated."""
+    where = f'{operation} on cluster "{cluster}"'
+    if isinstance(exc, ValidationError) and exc.error_count():
+        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(the object)"
+        described = f"{field} ({exc.title})"
+        return KubeMalformedResponse(
+            f"{where}: the answer does not decode: field {described}: {first['msg']}",
+            field=described,
+        )
+    # Not JSON at all (a proxy's page with a 200): only the kind of error, as a parser's
+    # message can quote the body.
+    return KubeMalformedResponse(
+        f"{where}: the answer does not decode: {type(exc).__name__}", field=None
     )
 
 

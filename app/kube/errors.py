@@ -1,7 +1,8 @@
 """The error tree of app/kube: the only errors that leave this package.
 
-Every `ApiException` and urllib3 error is translated here (see `transport.py`), so callers
-never see raw response bodies, request headers or tokens. `str(error)` is safe to show users.
+Every `ApiException`, connection error and undecodable answer is translated into these (see
+`api_calls.py`), so callers never see raw response bodies, request headers or tokens.
+`str(error)` is safe to show users.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class KubeUnavailable(KubeError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class KubeMalformedResponse(KubeError):
+    """The API server answered with an object the client cannot decode (its models refuse it,
+    e.g. a required field is missing). Not retried: the same answer would come back."""
+
+    def __init__(self, message: str, *, field: str | None) -> None:
+        super().__init__(message)
+        # The refused field as the API spells it, with the model holding it:
+        # "imageID (V1ContainerStatus)"; None when the client did not say which.
+        self.field = field
 
 
 class KubeUnauthorized(KubeForbidden):

@@ -7,13 +7,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from app.kube.api_calls import ApiRequest, ClusterApi
 from app.kube.errors import KubeForbidden, KubeNotFound
 from app.kube.manifests import API_RESOURCES
 from app.kube.models import ManagedKind, ManagedObject
 from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, TARGET_NAMESPACE_ANNOTATION
 from app.kube.operations import Operation
-from app.kube.transport import ClusterTransport
-from app.kube.wire import ApiRequest
 
 _BY_LABEL = (("labelSelector", MANAGED_SELECTOR),)
 _RBAC_KINDS: tuple[ManagedKind, ...] = ("Role", "RoleBinding")
@@ -22,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class ManagedObjectInventory:
-    def __init__(self, transport: ClusterTransport, grants_namespace: str) -> None:
-        self._transport = transport
+    def __init__(self, api: ClusterApi, grants_namespace: str) -> None:
+        self._api = api
         self._grants_namespace = grants_namespace
 
     async def collect(self, namespaces: Iterable[str] = ()) -> list[ManagedObject]:
@@ -33,7 +32,7 @@ class ManagedObjectInventory:
         cluster-wide list can be forbidden; then each known namespace is listed instead: the
         ones given plus those recorded on the SAs' target-namespace annotation.
         """
-        accounts = await self._transport.call(
+        accounts = await self._api.call(
             ApiRequest(
                 Operation("list", "serviceaccounts", namespace=self._grants_namespace),
                 query=_BY_LABEL,
@@ -53,7 +52,7 @@ class ManagedObjectInventory:
             log.info(
                 "cluster %s: listing scangate Roles cluster-wide is forbidden; "
                 "listing %d namespaces one by one",
-                self._transport.cluster,
+                self._api.cluster,
                 len(known),
             )
             per_namespace = await asyncio.gather(*(self._list_rbac_in(ns) for ns in sorted(known)))
@@ -72,16 +71,14 @@ class ManagedObjectInventory:
             except (KubeForbidden, KubeNotFound) as exc:
                 # scangate cannot create objects where it cannot list them either, so a
                 # namespace outside its reach holds nothing of ours; sweep the others.
-                log.warning(
-                    "cluster %s: skipping namespace sweep: %s", self._transport.cluster, exc
-                )
+                log.warning("cluster %s: skipping namespace sweep: %s", self._api.cluster, exc)
         return found
 
     async def _list(self, kind: ManagedKind, namespace: str | None = None) -> list[ManagedObject]:
         """scangate's objects of `kind` in `namespace` (None: in every namespace)."""
         group, resource = API_RESOURCES[kind]
         operation = Operation("list", resource, group, namespace)
-        result = await self._transport.call(
+        result = await self._api.call(
             ApiRequest(operation, query=_BY_LABEL, returns=f"V1{kind}List")
         )
         return [_managed(kind, item) for item in result.items or []]

@@ -1,4 +1,4 @@
-"""Small programs: echo, head, wc, id, uname, hostname, whoami, pwd, env, true, false.
+"""Small programs: echo, id, uname, hostname, true, false.
 
 The kernel is the node's (every container reports the same `uname`); identity and hostname
 come from the container (see `container`).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from kubesim.userland.container import FileError, Process
+from kubesim.userland.container import Process
 from kubesim.userland.options import parse_options
 
 KERNEL_RELEASE: Final = "6.1.0-kubesim"
@@ -66,58 +66,6 @@ async def echo(proc: Process, *, dash_builtin: bool = False) -> int:
         newline = newline and not stopped
     await proc.out(text + ("\n" if newline else ""))
     return 0
-
-
-async def _inputs(proc: Process, operands: list[str]) -> list[tuple[str, bytes | None]]:
-    found: list[tuple[str, bytes | None]] = []
-    for name in operands or ["-"]:
-        if name == "-":
-            found.append((name, await proc.stdin.read_all()))
-            continue
-        try:
-            found.append((name, proc.read_file(name)))
-        except FileError as exc:
-            await proc.error(f"cannot open '{name}' for reading: {exc}")
-            found.append((name, None))
-    return found
-
-
-async def head(proc: Process) -> int:
-    # `head -5` is the historical spelling of `head -n 5`.
-    proc.args = [f"-n{a[1:]}" if re.fullmatch(r"-\d+", a) else a for a in proc.args]
-    options = await parse_options(proc, "", with_value="n", long={"lines": "n"})
-    if options is None:
-        return 1
-    try:
-        count = int(options.last("n", "10") or "10")
-    except ValueError:
-        await proc.error(f"invalid number of lines: '{options.last('n')}'")
-        return 1
-    status = 0
-    for _name, data in await _inputs(proc, options.operands):
-        if data is None:
-            status = 1
-            continue
-        lines = data.split(b"\n")
-        await proc.stdout.write(b"\n".join(lines[:count]) + (b"\n" if len(lines) > count else b""))
-    return status
-
-
-async def wc(proc: Process) -> int:
-    options = await parse_options(proc, "lwc", long={"lines": "l", "words": "w", "bytes": "c"})
-    if options is None:
-        return 1
-    wanted = [f for f in "lwc" if f in options.flags] or ["l", "w", "c"]
-    status = 0
-    for name, data in await _inputs(proc, options.operands):
-        if data is None:
-            status = 1
-            continue
-        counts = {"l": data.count(b"\n"), "w": len(data.split()), "c": len(data)}
-        numbers = [str(counts[f]) for f in wanted]
-        shown = numbers[0] if len(numbers) == 1 else " ".join(n.rjust(7) for n in numbers)
-        await proc.out(shown + ("" if name == "-" else f" {name}") + "\n")
-    return status
 
 
 async def id_(proc: Process) -> int:
@@ -198,27 +146,4 @@ async def uname(proc: Process) -> int:
 
 async def hostname(proc: Process) -> int:
     await proc.out(proc.container.hostname + "\n")
-    return 0
-
-
-async def whoami(proc: Process) -> int:
-    name = proc.container.user_name()
-    if name is None:
-        await proc.error(f"cannot find name for user ID {proc.container.uid}")
-        return 1
-    await proc.out(name + "\n")
-    return 0
-
-
-async def pwd(proc: Process) -> int:
-    await proc.out(proc.cwd + "\n")
-    return 0
-
-
-async def env(proc: Process) -> int:
-    if proc.args:
-        await proc.error("running a command through env is not supported by kubesim")
-        return 125
-    for key, value in proc.env.items():
-        await proc.out(f"{key}={value}\n")
     return 0

@@ -1,4 +1,4 @@
-"""Programs that look at files: cat, ls, stat, test (and `[`).
+"""Programs that look at files: cat, ls, stat, test.
 
 Messages and exit statuses are GNU coreutils' (Debian): `cat` exits 1 on a missing file, `ls`
 exits 2 when an operand cannot be accessed, `test` exits 2 on a usage error.
@@ -6,17 +6,11 @@ exits 2 when an operand cannot be accessed, `test` exits 2 on a usage error.
 
 from __future__ import annotations
 
-import posixpath
-import stat as stat_module
 from typing import Final
 
-from kubesim.userland.container import FileError, Process, read_accounts
+from kubesim.userland.container import FileError, Process
 from kubesim.userland.filesystem import Node
 from kubesim.userland.options import parse_options
-
-# A fixed time for every file: the image was built then.
-_MTIME: Final = 1704067200  # 2024-01-01T00:00:00Z
-_LS_DATE: Final = "Jan  1  2024"
 
 
 async def cat(proc: Process) -> int:
@@ -36,108 +30,44 @@ async def cat(proc: Process) -> int:
     return status
 
 
-def mode_string(node: Node) -> str:
-    kind = stat_module.S_IFDIR if node.is_dir else stat_module.S_IFREG
-    return stat_module.filemode(kind | node.mode)
-
-
 async def ls(proc: Process) -> int:
-    options = await parse_options(
-        proc, "laA1dn", long={"all": "a", "almost-all": "A", "directory": "d"}
-    )
+    """The names in each directory operand, one per line (not a terminal); no options."""
+    options = await parse_options(proc, "", long={})
     if options is None:
         return 2
     status = 0
     operands = options.operands or ["."]
-    files: list[tuple[str, Node]] = []
-    directories: list[tuple[str, Node]] = []
-    for name in operands:
+    for index, name in enumerate(operands):
         try:
             node = proc.node(name)
         except FileError as exc:
             await proc.error(f"cannot access '{name}': {exc}")
             status = 2
             continue
-        if node.is_dir and "d" not in options.flags:
-            directories.append((name, node))
-        else:
-            files.append((name, node))
-    await _ls_block(proc, [(name, node) for name, node in sorted(files)], options.flags)
-    for index, (name, node) in enumerate(sorted(directories)):
+        if not node.is_dir:
+            await proc.out(name + "\n")
+            continue
         if not proc.container.may(node, 4):
             await proc.error(f"cannot open directory '{name}': Permission denied")
             status = 2
             continue
-        if files or len(directories) > 1:
-            await proc.out(("\n" if files or index else "") + f"{name}:\n")
-        path = proc.path(name)
-        names = proc.container.fs.children(path)
-        if "a" in options.flags:
-            names = [".", "..", *names]
-        hidden_ok = "a" in options.flags or "A" in options.flags
-        entries = []
-        for child in names:
-            if child.startswith(".") and not hidden_ok:
-                continue
-            child_path = path if child == "." else posixpath.join(path, child)
-            if child == "..":
-                child_path = posixpath.dirname(path)
-            child_node = proc.container.fs.lookup(child_path)
-            if child_node is not None:
-                entries.append((child, child_node))
-        if "l" in options.flags or "n" in options.flags:
-            blocks = sum(4 if n.is_dir else (len(n.content) + 4095) // 4096 * 4 for _, n in entries)
-            await proc.out(f"total {blocks}\n")
-        await _ls_block(proc, entries, options.flags)
+        if len(operands) > 1:
+            await proc.out(("\n" if index else "") + f"{name}:\n")
+        for child in proc.container.fs.children(proc.path(name)):
+            if not child.startswith("."):
+                await proc.out(child + "\n")
     return status
 
 
-async def _ls_block(proc: Process, entries: list[tuple[str, Node]], flags: set[str]) -> None:
-    if not ("l" in flags or "n" in flags):
-        # Not a terminal, so GNU ls prints one name per line.
-        for name, _ in entries:
-            await proc.out(name + "\n")
-        return
-    rows = []
-    for name, node in entries:
-        owner, group = node.owner, node.group
-        if "n" in flags:
-            owner, group = _numeric(proc, owner, user=True), _numeric(proc, group, user=False)
-        rows.append((mode_string(node), 2 if node.is_dir else 1, owner, group, _size(node), name))
-    # GNU ls pads the owner and group columns to their widest entry and right-aligns sizes.
-    owner_width = max((len(r[2]) for r in rows), default=0)
-    group_width = max((len(r[3]) for r in rows), default=0)
-    size_width = max((len(str(r[4])) for r in rows), default=0)
-    for mode, links, owner, group, size, name in rows:
-        await proc.out(
-            f"{mode} {links} {owner:<{owner_width}} {group:<{group_width}} "
-            f"{size:>{size_width}} {_LS_DATE} {name}\n"
-        )
-
-
-def _size(node: Node) -> int:
-    return 4096 if node.is_dir else len(node.content)
-
-
-def _numeric(proc: Process, name: str, user: bool) -> str:
-    table = "/etc/passwd" if user else "/etc/group"
-    found = next((a.id for a in read_accounts(proc.container.fs, table) if a.name == name), None)
-    return str(found) if found is not None else name
-
-
 async def stat(proc: Process) -> int:
-    """GNU stat with `-c/--format`, `--printf` and the default block; -L is accepted (no
-    symlinks exist here). InSpec's file resource reads modes and owners this way."""
-    options = await parse_options(
-        proc,
-        "Lt",
-        with_value=("c", "printf"),
-        long={"format": "c", "printf": "printf", "dereference": "L"},
-    )
+    """GNU stat with `-c/--format`, of which only `%a` (the octal mode) and `%%` are known:
+    what the demo profile reads. Other directives print `?`."""
+    options = await parse_options(proc, "", with_value="c", long={"format": "c"})
     if options is None:
         return 1
-    if not options.operands:
-        await proc.error("missing operand")
+    fmt = options.last("c")
+    if fmt is None or not options.operands:
+        await proc.error("missing operand" if fmt is not None else "only -c FORMAT is simulated")
         await proc.stderr.write(b"Try 'stat --help' for more information.\n")
         return 1
     status = 0
@@ -148,42 +78,12 @@ async def stat(proc: Process) -> int:
             await proc.error(f"cannot statx '{name}': {exc}")
             status = 1
             continue
-        if (fmt := options.last("c")) is not None:
-            await proc.out(_stat_format(proc, fmt, name, node) + "\n")
-        elif (fmt := options.last("printf")) is not None:
-            text = fmt.encode().decode("unicode_escape")
-            await proc.out(_stat_format(proc, text, name, node))
-        else:
-            await proc.out(_stat_block(proc, name, node))
+        await proc.out(_stat_format(fmt, node) + "\n")
     return status
 
 
-def _stat_fields(proc: Process, name: str, node: Node) -> dict[str, str]:
-    kind = stat_module.S_IFDIR if node.is_dir else stat_module.S_IFREG
-    return {
-        "a": f"{node.mode:o}",
-        "A": mode_string(node),
-        "f": f"{kind | node.mode:x}",
-        "F": "directory"
-        if node.is_dir
-        else ("regular empty file" if not node.content else "regular file"),
-        "n": name,
-        "s": str(_size(node)),
-        "U": node.owner,
-        "G": node.group,
-        "u": _numeric(proc, node.owner, user=True),
-        "g": _numeric(proc, node.group, user=False),
-        "X": str(_MTIME),
-        "Y": str(_MTIME),
-        "Z": str(_MTIME),
-        "C": "?",
-        "h": "2" if node.is_dir else "1",
-        "%": "%",
-    }
-
-
-def _stat_format(proc: Process, fmt: str, name: str, node: Node) -> str:
-    fields = _stat_fields(proc, name, node)
+def _stat_format(fmt: str, node: Node) -> str:
+    fields = {"a": f"{node.mode:o}", "%": "%"}
     out, i = [], 0
     while i < len(fmt):
         if fmt[i] == "%" and i + 1 < len(fmt):
@@ -193,22 +93,6 @@ def _stat_format(proc: Process, fmt: str, name: str, node: Node) -> str:
             out.append(fmt[i])
             i += 1
     return "".join(out)
-
-
-def _stat_block(proc: Process, name: str, node: Node) -> str:
-    f = _stat_fields(proc, name, node)
-    return (
-        f"  File: {name}\n"
-        f"  Size: {f['s']:<10}\tBlocks: {8 if node.content or node.is_dir else 0:<10} "
-        f"IO Block: 4096   {f['F']}\n"
-        f"Device: 0,0\tInode: 1           Links: {f['h']}\n"
-        f"Access: ({node.mode:04o}/{f['A']})  Uid: ({f['u']:>5}/{f['U']:>8})   "
-        f"Gid: ({f['g']:>5}/{f['G']:>8})\n"
-        "Access: 2024-01-01 00:00:00.000000000 +0000\n"
-        "Modify: 2024-01-01 00:00:00.000000000 +0000\n"
-        "Change: 2024-01-01 00:00:00.000000000 +0000\n"
-        " Birth: -\n"
-    )
 
 
 class _TestError(Exception):
@@ -227,13 +111,8 @@ _INTEGER_OPS: Final = {
 
 
 async def test(proc: Process) -> int:
-    """`test EXPR` and `[ EXPR ]`: 0 true, 1 false, 2 on a bad expression."""
+    """`test EXPR`: 0 true, 1 false, 2 on a bad expression."""
     args = list(proc.args)
-    if proc.basename() == "[":
-        if not args or args[-1] != "]":
-            await proc.error("missing ]")
-            return 2
-        args.pop()
     try:
         parser = _TestParser(proc, args)
         result = parser.expression() if args else False

@@ -1,8 +1,8 @@
-"""GNU grep, as scanners use it: `grep [-qEFivcnlowxsHh] [-e PATTERN]... PATTERN [FILE]...`.
+"""GNU grep, with the options the demo profile and the tests use: `grep [-qEvcn] PATTERN [FILE]...`.
 
 Patterns are POSIX basic regular expressions by default (where `(`, `|`, `+`, `?`, `{` are
-literal and their backslashed forms are operators, GNU style), extended with `-E`, fixed with
-`-F`; both are translated to Python's `re`, including bracket classes such as `[[:space:]]`.
+literal and their backslashed forms are operators, GNU style), extended with `-E`; both are
+translated to Python's `re`, including bracket classes such as `[[:space:]]`.
 Exit status: 0 if a line was selected, 1 if none, 2 on an error (unless `-q` found a match).
 """
 
@@ -32,20 +32,9 @@ _LONG: Final = {
     "quiet": "q",
     "silent": "q",
     "extended-regexp": "E",
-    "fixed-strings": "F",
-    "basic-regexp": "G",
-    "ignore-case": "i",
     "invert-match": "v",
     "count": "c",
     "line-number": "n",
-    "files-with-matches": "l",
-    "only-matching": "o",
-    "word-regexp": "w",
-    "line-regexp": "x",
-    "no-messages": "s",
-    "with-filename": "H",
-    "no-filename": "h",
-    "regexp": "e",
 }
 
 
@@ -115,16 +104,9 @@ def translate(pattern: str, extended: bool) -> str:
 
 
 def _compile(patterns: list[str], flags: set[str]) -> re.Pattern[str]:
-    parts = []
-    for pattern in patterns:
-        body = re.escape(pattern) if "F" in flags else translate(pattern, "E" in flags)
-        if "x" in flags:
-            body = f"^(?:{body})$"
-        elif "w" in flags:
-            body = rf"(?<!\w)(?:{body})(?!\w)"
-        parts.append(f"(?:{body})")
+    parts = [f"(?:{translate(pattern, 'E' in flags)})" for pattern in patterns]
     try:
-        return re.compile("|".join(parts), re.IGNORECASE if "i" in flags else 0)
+        return re.compile("|".join(parts))
     except re.error as exc:
         raise _PatternError(_gnu_message(str(exc))) from None
 
@@ -138,42 +120,37 @@ def _gnu_message(python_message: str) -> str:
 
 
 async def grep(proc: Process) -> int:
-    options = await parse_options(proc, "qEFGivcnlowxsHh", with_value="e", long=_LONG)
+    options = await parse_options(proc, "qEvcn", long=_LONG)
     if options is None:
         return 2
     flags, operands = options.flags, list(options.operands)
-    patterns = options.values.get("e", [])
-    if not patterns:
-        if not operands:
-            await proc.stderr.write(b"Usage: grep [OPTION]... PATTERNS [FILE]...\n")
-            await proc.stderr.write(b"Try 'grep --help' for more information.\n")
-            return 2
-        # One operand may hold several patterns, one per line.
-        patterns = operands.pop(0).split("\n")
+    if not operands:
+        await proc.stderr.write(b"Usage: grep [OPTION]... PATTERNS [FILE]...\n")
+        await proc.stderr.write(b"Try 'grep --help' for more information.\n")
+        return 2
+    # One operand may hold several patterns, one per line.
+    patterns = operands.pop(0).split("\n")
     try:
         regex = _compile(patterns, flags)
     except _PatternError as exc:
         await proc.error(str(exc))
         return 2
     files = operands or ["-"]
-    show_names = ("H" in flags or len(files) > 1) and "h" not in flags
+    show_names = len(files) > 1
     selected_any, failed = False, False
     for name in files:
         label = "(standard input)" if name == "-" else name
         try:
             data = await proc.stdin.read_all() if name == "-" else proc.read_file(name)
         except FileError as exc:
-            if "s" not in flags:
-                await proc.error(f"{name}: {exc}")
+            await proc.error(f"{name}: {exc}")
             failed = True
             continue
         count = await _grep_one(proc, regex, data, flags, label if show_names else "")
         selected_any = selected_any or count > 0
         if selected_any and "q" in flags:
             return 0
-        if "l" in flags and count:
-            await proc.out(label + "\n")
-        elif "c" in flags:
+        if "c" in flags:
             await proc.out((f"{label}:" if show_names else "") + f"{count}\n")
     if failed and not (selected_any and "q" in flags):
         return 2
@@ -183,25 +160,19 @@ async def grep(proc: Process) -> int:
 async def _grep_one(
     proc: Process, regex: re.Pattern[str], data: bytes, flags: set[str], prefix: str
 ) -> int:
-    """Print the selected lines of one file (unless -q/-c/-l); the number selected."""
+    """Print the selected lines of one file (unless -q/-c); the number selected."""
     text = data.decode(errors="replace")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    quiet = bool(flags & {"q", "c", "l"})
+    quiet = bool(flags & {"q", "c"})
     count = 0
     for number, line in enumerate(lines, start=1):
         found = regex.search(line) is not None
         if found == ("v" in flags):
             continue
         count += 1
-        if quiet:
-            continue
-        head = (f"{prefix}:" if prefix else "") + (f"{number}:" if "n" in flags else "")
-        if "o" in flags and "v" not in flags:
-            for match in regex.finditer(line):
-                if match.group(0):
-                    await proc.out(f"{head}{match.group(0)}\n")
-        else:
+        if not quiet:
+            head = (f"{prefix}:" if prefix else "") + (f"{number}:" if "n" in flags else "")
             await proc.out(f"{head}{line}\n")
     return count

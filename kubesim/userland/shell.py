@@ -1,12 +1,12 @@
 """Parsing the POSIX-shell subset that `sh -c` understands in a kubesim container.
 
 Supported: simple commands with `VAR=value` prefixes; single quotes, double quotes and
-backslashes; `$VAR`, `${VAR}`, `$?`, `$$`, `$0`..`$9`, `$#`, `$(...)` and backquotes;
-pipelines with `!`; `&&`, `||`, `;`, `&` (run in the foreground) and newlines; `( ... )` and
-`{ ...; }`; redirections `<`, `>`, `>>`, `N>&M`; comments. Not supported (a clear error, exit
-2): `if`, `for`, `while`, `case` and the other compound commands, arithmetic, globbing and field
-splitting of expansions. Syntax errors read like dash's, the /bin/sh of Debian images:
-`sh: 1: Syntax error: "&&" unexpected`.
+backslashes; `$VAR`, `${VAR}`, `$?`, `$$`, `$0`..`$9`, `$#`; pipelines with `!`; `&&`, `||`,
+`;`, `&` (run in the foreground) and newlines; `( ... )` and `{ ...; }`; redirections `<`,
+`>`, `>>`, `N>&M`; comments. Not supported (a clear error, exit 2): `if`, `for`, `while`,
+`case` and the other compound commands, command substitution (`$(...)`, backquotes),
+arithmetic, globbing and field splitting of expansions. Syntax errors read like dash's, the
+/bin/sh of Debian images: `sh: 1: Syntax error: "&&" unexpected`.
 """
 
 from __future__ import annotations

@@ -22,10 +22,8 @@ from kubesim.userland.shell import (
     Pipeline,
     Redirect,
     Script,
-    ShellSyntaxError,
     Simple,
     Word,
-    parse,
 )
 from kubesim.userland.shell_builtins import BUILTINS, ExitShell, ShellIO
 from kubesim.userland.streams import BufferOutput, BytesInput, Input, NullOutput, Output
@@ -188,12 +186,7 @@ class Shell:
         (POSIX field splitting removes such a word: `cmd $EMPTY` gets no argument)."""
         pieces = []
         for part in word:
-            if part.kind == "text":
-                pieces.append(part.value)
-            elif part.kind == "param":
-                pieces.append(self._parameter(part.value))
-            else:
-                pieces.append(await self._substitute(part.value, io))
+            pieces.append(part.value if part.kind == "text" else self._parameter(part.value))
         value = "".join(pieces)
         if value == "" and all(p.kind != "text" and not p.quoted for p in word):
             return None
@@ -216,21 +209,6 @@ class Shell:
             index = int(name) - 1
             return self.positional[index] if index < len(self.positional) else ""
         return self.variables.get(name, "")
-
-    async def _substitute(self, source: str, io: ShellIO) -> str:
-        try:
-            script = parse(source)
-        except ShellSyntaxError as exc:
-            await self.diag(io, str(exc))
-            return ""
-        inner = self.subshell()
-        captured = BufferOutput()
-        try:
-            await inner._script(script, ShellIO(io.stdin, captured, io.stderr))
-        except ExitShell as done:
-            inner.status = done.code
-        self.status = inner.status
-        return bytes(captured.data).decode(errors="replace").rstrip("\n")
 
     # --- redirection -----------------------------------------------------------------------
 

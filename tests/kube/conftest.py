@@ -9,7 +9,7 @@ import secrets
 import string
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,24 +72,24 @@ def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def cluster_client(
+async def cluster_client(
     kubeconfig: Path, *, name: str = "default", retry: RetryPolicy = FAST_RETRIES, **kw: Any
 ) -> ClusterClient:
     settings = ClusterSettings(name, str(kubeconfig), None, None, GRANTS_NAMESPACE)
-    return ClusterClient(settings, retry=retry, **kw)
+    return await ClusterClient.connect(settings, retry=retry, **kw)
 
 
 @pytest.fixture
 async def cluster(kubesim: Any) -> AsyncIterator[ClusterClient]:
     """scangate's client for kubesim, as the admin kubeconfig's identity."""
-    client = cluster_client(Path(kubesim.admin_kubeconfig))
+    client = await cluster_client(Path(kubesim.admin_kubeconfig))
     yield client
     await client.aclose()
 
 
 @pytest.fixture
 async def tls_cluster(kubesim_tls: Any) -> AsyncIterator[ClusterClient]:
-    client = cluster_client(Path(kubesim_tls.admin_kubeconfig))
+    client = await cluster_client(Path(kubesim_tls.admin_kubeconfig))
     yield client
     await client.aclose()
 
@@ -117,7 +117,7 @@ TARGET_NAMESPACE_RULES: list[dict[str, Any]] = [
     },
 ]
 
-LimitedCluster = Callable[[dict[str, list[dict[str, Any]]]], ClusterClient]
+LimitedCluster = Callable[[dict[str, list[dict[str, Any]]]], Awaitable[ClusterClient]]
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ async def limited_cluster(kubesim: Any, tmp_path: Path) -> AsyncIterator[Limited
     """Builds a ClusterClient for a user holding only the given rules per namespace."""
     built: list[ClusterClient] = []
 
-    def build(rules_by_namespace: dict[str, list[dict[str, Any]]]) -> ClusterClient:
+    async def build(rules_by_namespace: dict[str, list[dict[str, Any]]]) -> ClusterClient:
         user = f"scangate-limited-{len(built)}"
         token = secrets.token_urlsafe(24)
         kubesim.add_user_token(token, user, ["scangate-operators"])
@@ -155,7 +155,7 @@ async def limited_cluster(kubesim: Any, tmp_path: Path) -> AsyncIterator[Limited
         config = kubeconfig_with_token(
             Path(kubesim.admin_kubeconfig), token, tmp_path / f"{user}.kubeconfig"
         )
-        client = cluster_client(config)
+        client = await cluster_client(config)
         built.append(client)
         return client
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from kubernetes.client.exceptions import ApiException
+from kubernetes.aio.client.exceptions import ApiException
 
 from app.kube.error_translation import (
     missing_permission,

@@ -35,7 +35,7 @@ RBAC_WRITE = [
 
 
 async def test_missing_create_roles_is_named(limited_cluster: LimitedCluster) -> None:
-    cluster = limited_cluster({"payments": [TARGET_NAMESPACE_RULES[0]]})
+    cluster = await limited_cluster({"payments": [TARGET_NAMESPACE_RULES[0]]})
     with pytest.raises(KubeForbidden) as raised:
         await cluster.create_role(grant_target(), profile_rules("exec", ["web-0"]))
     assert (
@@ -47,7 +47,7 @@ async def test_missing_create_roles_is_named(limited_cluster: LimitedCluster) ->
 async def test_missing_service_account_rights_in_the_grants_namespace_are_named(
     limited_cluster: LimitedCluster,
 ) -> None:
-    cluster = limited_cluster({"payments": TARGET_NAMESPACE_RULES})
+    cluster = await limited_cluster({"payments": TARGET_NAMESPACE_RULES})
     with pytest.raises(KubeForbidden) as raised:
         await cluster.create_service_account(grant_target())
     assert raised.value.permission == f'create serviceaccounts in namespace "{GRANTS_NAMESPACE}"'
@@ -57,7 +57,7 @@ async def test_escalation_prevention_names_the_profile_permissions_not_held(
     limited_cluster: LimitedCluster,
 ) -> None:
     # May write Roles, but holds no pod permissions: RBAC refuses to let it grant them.
-    cluster = limited_cluster({"payments": RBAC_WRITE})
+    cluster = await limited_cluster({"payments": RBAC_WRITE})
     with pytest.raises(KubeForbidden) as raised:
         await cluster.create_role(grant_target(), profile_rules("exec", ["web-0"]))
     permission = raised.value.permission
@@ -71,7 +71,7 @@ async def test_role_binding_before_its_role_is_refused_without_bind(
 ) -> None:
     # Without `bind`, the API server must resolve the Role to check escalation; a missing Role
     # is answered with the Role's NotFound, as kube-apiserver does.
-    cluster = limited_cluster(
+    cluster = await limited_cluster(
         {"payments": TARGET_NAMESPACE_RULES, GRANTS_NAMESPACE: GRANTS_NAMESPACE_RULES}
     )
     target = grant_target()
@@ -85,7 +85,7 @@ async def test_role_binding_before_its_role_is_refused_without_bind(
 async def test_chart_permissions_are_enough_for_the_whole_grant(
     limited_cluster: LimitedCluster,
 ) -> None:
-    cluster = limited_cluster(
+    cluster = await limited_cluster(
         {"payments": TARGET_NAMESPACE_RULES, GRANTS_NAMESPACE: GRANTS_NAMESPACE_RULES}
     )
     for scanner in ("exec", "debug", "sidecar"):
@@ -99,7 +99,7 @@ async def test_chart_permissions_are_enough_for_the_whole_grant(
 
 async def test_ping_with_rejected_credentials_is_forbidden(kubesim: Any, tmp_path: Path) -> None:
     config = kubeconfig_with_token(Path(kubesim.admin_kubeconfig), "not-a-token", tmp_path / "k")
-    cluster = cluster_client(config)
+    cluster = await cluster_client(config)
     try:
         with pytest.raises(KubeForbidden, match="credentials") as raised:
             await cluster.ping()

@@ -66,7 +66,7 @@ async def test_lists_every_managed_object_cluster_wide(
 async def test_falls_back_to_per_namespace_lists_when_cluster_wide_is_forbidden(
     limited_cluster: LimitedCluster, cluster: ClusterClient
 ) -> None:
-    limited = limited_cluster(
+    limited = await limited_cluster(
         {
             "payments": TARGET_NAMESPACE_RULES,
             "orders": TARGET_NAMESPACE_RULES,
@@ -98,7 +98,7 @@ async def test_falls_back_to_per_namespace_lists_when_cluster_wide_is_forbidden(
 
 
 async def test_namespaces_out_of_reach_are_skipped(limited_cluster: LimitedCluster) -> None:
-    limited = limited_cluster(
+    limited = await limited_cluster(
         {"payments": TARGET_NAMESPACE_RULES, GRANTS_NAMESPACE: GRANTS_NAMESPACE_RULES}
     )
     target = grant_target("payments")

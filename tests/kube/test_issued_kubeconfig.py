@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(params=["http", "https"])
 async def any_cluster(request: pytest.FixtureRequest) -> AsyncIterator[ClusterClient]:
     handle: Any = request.getfixturevalue("kubesim" if request.param == "http" else "kubesim_tls")
-    client = cluster_client(Path(handle.admin_kubeconfig))
+    client = await cluster_client(Path(handle.admin_kubeconfig))
     assert client.server.startswith(f"{request.param}://")
     yield client
     await client.aclose()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
+from kubernetes.aio.config import incluster_config
 
 from app.kube.clusters import ClusterClient, ClusterRegistry, ClusterSettings
 from app.kube.errors import KubeError
@@ -18,6 +19,8 @@ from tests.kube.kubeconfig_files import self_signed_ca_pem, write_kubeconfig
 
 GRANT_ID = "01jb2k3m4n5p6q7r8s9t0v1w2x"
 
+pytestmark = pytest.mark.anyio
+
 
 @pytest.fixture
 def ca_pem() -> bytes:
@@ -25,16 +28,17 @@ def ca_pem() -> bytes:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, ca_pem: bytes) -> Iterator[ClusterClient]:
+async def cluster(tmp_path: Path, ca_pem: bytes) -> AsyncIterator[ClusterClient]:
     config = write_kubeconfig(
         tmp_path / "admin.kubeconfig", server="https://10.0.0.1:6443", ca_data=ca_pem
     )
-    client = ClusterClient(ClusterSettings("prod", str(config), None, None, "scangate-grants"))
+    settings = ClusterSettings("prod", str(config), None, None, "scangate-grants")
+    client = await ClusterClient.connect(settings)
     yield client
-    client.close()
+    await client.aclose()
 
 
-def test_kubeconfig_has_one_cluster_user_and_namespaced_context(
+async def test_kubeconfig_has_one_cluster_user_and_namespaced_context(
     cluster: ClusterClient, ca_pem: bytes
 ) -> None:
     rendered = render_kubeconfig(cluster, GRANT_ID, "payments", "the-token")
@@ -50,56 +54,60 @@ def test_kubeconfig_has_one_cluster_user_and_namespaced_context(
     assert base64.b64decode(entry["cluster"]["certificate-authority-data"]) == ca_pem
 
 
-def test_kubeconfig_never_skips_tls_verification(cluster: ClusterClient) -> None:
+async def test_kubeconfig_never_skips_tls_verification(cluster: ClusterClient) -> None:
     text = yaml.safe_dump(render_kubeconfig(cluster, GRANT_ID, "payments", "t"))
     assert "insecure" not in text
 
 
-def test_configured_public_server_replaces_the_admin_kubeconfig_server(
+async def test_configured_public_server_replaces_the_admin_kubeconfig_server(
     tmp_path: Path, ca_pem: bytes
 ) -> None:
     config = write_kubeconfig(tmp_path / "k", server="https://10.0.0.1:6443", ca_data=ca_pem)
     settings = ClusterSettings("prod", str(config), None, "https://k8s.example.com", "sg")
-    client = ClusterClient(settings)
+    client = await ClusterClient.connect(settings)
     try:
         rendered = render_kubeconfig(client, GRANT_ID, "payments", "t")
     finally:
-        client.close()
+        await client.aclose()
     assert rendered["clusters"][0]["cluster"]["server"] == "https://k8s.example.com"
 
 
-def test_ca_from_a_certificate_authority_file_is_embedded_as_data(
+async def test_ca_from_a_certificate_authority_file_is_embedded_as_data(
     tmp_path: Path, ca_pem: bytes
 ) -> None:
     ca_file = tmp_path / "ca.crt"
     ca_file.write_bytes(ca_pem)
     config = write_kubeconfig(tmp_path / "k", server="https://10.0.0.1:6443", ca_file=ca_file)
-    client = ClusterClient(ClusterSettings("prod", str(config), None, None, "sg"))
+    client = await ClusterClient.connect(ClusterSettings("prod", str(config), None, None, "sg"))
     try:
         assert client.certificate_authority_data is not None
         assert base64.b64decode(client.certificate_authority_data) == ca_pem
     finally:
-        client.close()
+        await client.aclose()
 
 
-def test_cluster_without_ca_gets_no_ca_entry_and_still_no_insecure_flag(tmp_path: Path) -> None:
+async def test_cluster_without_ca_gets_no_ca_entry_and_still_no_insecure_flag(
+    tmp_path: Path,
+) -> None:
     config = write_kubeconfig(tmp_path / "k", server="http://127.0.0.1:8080")
-    client = ClusterClient(ClusterSettings("dev", str(config), None, None, "sg"))
+    client = await ClusterClient.connect(ClusterSettings("dev", str(config), None, None, "sg"))
     try:
         entry = render_kubeconfig(client, GRANT_ID, "payments", "t")["clusters"][0]["cluster"]
     finally:
-        client.close()
+        await client.aclose()
     assert entry == {"server": "http://127.0.0.1:8080"}
 
 
-def test_context_setting_selects_the_cluster_of_that_context(tmp_path: Path, ca_pem: bytes) -> None:
+async def test_context_setting_selects_the_cluster_of_that_context(
+    tmp_path: Path, ca_pem: bytes
+) -> None:
     config = write_kubeconfig(
         tmp_path / "k",
         server="https://first:6443",
         ca_data=ca_pem,
         extra_contexts={"second": "https://second:6443"},
     )
-    registry = ClusterRegistry.from_settings(
+    registry = await ClusterRegistry.from_settings(
         [
             ClusterSettings("a", str(config), None, None, "sg"),
             ClusterSettings("b", str(config), "second", None, "sg"),
@@ -112,30 +120,31 @@ def test_context_setting_selects_the_cluster_of_that_context(tmp_path: Path, ca_
         with pytest.raises(KeyError):
             registry.get("c")
     finally:
-        registry.close()
+        await registry.aclose()
 
 
-def test_unreadable_kubeconfig_fails_with_a_message_naming_the_cluster(tmp_path: Path) -> None:
+async def test_unreadable_kubeconfig_fails_with_a_message_naming_the_cluster(
+    tmp_path: Path,
+) -> None:
     settings = ClusterSettings("prod", str(tmp_path / "missing"), None, None, "sg")
     with pytest.raises(KubeError, match='cluster "prod"'):
-        ClusterClient(settings)
+        await ClusterClient.connect(settings)
 
 
-def test_duplicate_cluster_names_are_refused(tmp_path: Path) -> None:
+async def test_duplicate_cluster_names_are_refused(tmp_path: Path) -> None:
     config = write_kubeconfig(tmp_path / "k", server="http://127.0.0.1:8080")
     settings = ClusterSettings("dup", str(config), None, None, "sg")
     with pytest.raises(ValueError, match="configured twice"):
-        ClusterRegistry.from_settings([settings, settings])
+        await ClusterRegistry.from_settings([settings, settings])
 
 
-def test_kubectl_reads_the_rendered_kubeconfig(cluster: ClusterClient, tmp_path: Path) -> None:
+async def test_kubectl_reads_the_rendered_kubeconfig(
+    cluster: ClusterClient, tmp_path: Path
+) -> None:
     path = tmp_path / "issued.kubeconfig"
     path.write_text(yaml.safe_dump(render_kubeconfig(cluster, GRANT_ID, "payments", "tok")))
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(path), "config", "view", "--minify", "--raw", "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
+    result = await anyio.run_process(
+        ["kubectl", "--kubeconfig", str(path), "config", "view", "--minify", "--raw", "-o", "json"]
     )
     view = json.loads(result.stdout)
     assert view["current-context"] == f"scangate-{GRANT_ID}"
@@ -143,11 +152,9 @@ def test_kubectl_reads_the_rendered_kubeconfig(cluster: ClusterClient, tmp_path:
     assert view["users"][0]["user"]["token"] == "tok"
 
 
-def test_in_cluster_config_uses_the_mounted_ca_and_the_configured_public_server(
+async def test_in_cluster_config_uses_the_mounted_ca_and_the_configured_public_server(
     tmp_path: Path, ca_pem: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kubernetes.config import incluster_config
-
     (tmp_path / "token").write_text("in-cluster-token")
     (tmp_path / "ca.crt").write_bytes(ca_pem)
     monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
@@ -155,10 +162,10 @@ def test_in_cluster_config_uses_the_mounted_ca_and_the_configured_public_server(
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     settings = ClusterSettings("incluster", None, None, "https://k8s.example.com", "sg")
-    client = ClusterClient(settings)
+    client = await ClusterClient.connect(settings)
     try:
         entry = render_kubeconfig(client, GRANT_ID, "payments", "t")["clusters"][0]["cluster"]
     finally:
-        client.close()
+        await client.aclose()
     assert entry["server"] == "https://k8s.example.com"
     assert base64.b64decode(entry["certificate-authority-data"]) == ca_pem

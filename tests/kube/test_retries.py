@@ -66,7 +66,7 @@ async def test_dropped_connection_on_token_request_is_retried(
 
 async def test_persistent_failure_gives_up_after_bounded_tries(kubesim: Any) -> None:
     policy = RetryPolicy(tries=4, base_delay=0.02, max_delay=0.1)
-    cluster = cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
+    cluster = await cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
     try:
         kubesim.inject_fault(status=503, methods=["GET"], resources=["namespaces"])
         started = time.monotonic()
@@ -90,7 +90,7 @@ async def test_long_retry_after_is_passed_on_instead_of_waited_for(
 
 async def test_cluster_down_is_unavailable(kubesim_factory: Any) -> None:
     handle = kubesim_factory()
-    cluster = cluster_client(Path(handle.admin_kubeconfig))
+    cluster = await cluster_client(Path(handle.admin_kubeconfig))
     try:
         await cluster.ping()
         handle.stop()
@@ -106,7 +106,7 @@ async def test_cluster_down_is_unavailable(kubesim_factory: Any) -> None:
 
 async def test_unavailable_error_never_carries_the_token(kubesim_factory: Any) -> None:
     handle = kubesim_factory()
-    cluster = cluster_client(Path(handle.admin_kubeconfig))
+    cluster = await cluster_client(Path(handle.admin_kubeconfig))
     try:
         handle.stop()
         with pytest.raises(KubeUnavailable) as raised:
@@ -199,7 +199,7 @@ async def test_dropped_connections_over_tls_are_retried(
 
 async def test_slow_answers_hit_the_request_timeout(kubesim: Any) -> None:
     policy = RetryPolicy(tries=2, base_delay=0.01, read_timeout=0.3)
-    cluster = cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
+    cluster = await cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
     try:
         kubesim.set_latency(fixed_ms=1500)
         started = time.monotonic()
@@ -219,7 +219,7 @@ async def test_untrusted_certificate_is_unavailable_and_not_retried(
         token=kubesim_tls.admin_token,
         ca_data=self_signed_ca_pem(),
     )
-    cluster = cluster_client(config)
+    cluster = await cluster_client(config)
     try:
         with pytest.raises(KubeUnavailable, match="certificate verification failed"):
             await cluster.namespace_exists("payments")

@@ -67,23 +67,26 @@ SHELL_CASES: list[tuple[str, tuple[int, str, str]]] = [
     ('echo "a""b"\'c\' "" end', (0, "abc  end\n", "")),
     ("echo $UNSET x", (0, "x\n", "")),
     ("X=1; echo $X ${X}2", (0, "1 12\n", "")),
-    ("echo $(hostname)-$(id -u) `uname`", (0, "web-0-0 Linux\n", "")),
+    (
+        "echo $(hostname)",
+        (2, "", "sh: 1: command substitution is not supported by kubesim's shell\n"),
+    ),
+    (
+        "echo `uname`",
+        (2, "", "sh: 1: command substitution is not supported by kubesim's shell\n"),
+    ),
     ("cat /etc/passwd | grep -c nologin", (0, "1\n", "")),
     ("! test -e /etc/ssh/sshd_config && echo absent", (0, "absent\n", "")),
     ("( exit 5 ); echo $?", (0, "5\n", "")),
     ("{ echo a; echo b; } | grep b", (0, "b\n", "")),
     ("exit 2 | true; echo still here", (0, "still here\n", "")),
-    ("cd /etc/nginx && pwd && cat nginx.conf | head -n 1", (0, "/etc/nginx\nuser nginx;\n", "")),
-    ("cd /nope", (2, "", "sh: 1: cd: can't cd to /nope\n")),
+    ("cat /etc/nginx/nginx.conf | grep -n user", (0, "1:user nginx;\n", "")),
+    ("cd /etc", (127, "", "sh: 1: cd: not found\n")),  # not simulated
     ("echo err >&2; echo out 2>/dev/null", (0, "out\n", "err\n")),
     ("cat /nope 2>&1", (1, "cat: /nope: No such file or directory\n", "")),
     ("cat < /etc/hostname", (0, "web-0\n", "")),
     ("echo x > /tmp/file", (2, "", "sh: 1: cannot create /tmp/file: Read-only file system\n")),
     ("echo x > /nope/file", (2, "", "sh: 1: cannot create /nope/file: Directory nonexistent\n")),
-    ("set -e; false; echo unreachable", (1, "", "")),
-    ("set -e; false || true; echo reached", (0, "reached\n", "")),
-    ("set -o pipefail", (2, "", "sh: 1: set: Illegal option -o pipefail\n")),
-    ("command -v grep cd nope; echo $?", (0, "/bin/grep\ncd\n1\n", "")),
     ("echo 'open", (2, "", "sh: 1: Syntax error: Unterminated quoted string\n")),
     ("&& true", (2, "", 'sh: 1: Syntax error: "&&" unexpected\n')),
     ("true |", (2, "", "sh: 1: Syntax error: end of file unexpected\n")),
@@ -93,7 +96,6 @@ SHELL_CASES: list[tuple[str, tuple[int, str, str]]] = [
     ),
     ("echo 'a\\tb'", (0, "a\tb\n", "")),  # dash's echo reads escapes
     ("/usr/local/bin/healthcheck now", (4, "healthy now\n", "")),
-    ("exec echo replaced; echo never", (0, "replaced\n", "")),
     ("# only a comment", (0, "", "")),
 ]
 
@@ -114,21 +116,14 @@ PROGRAM_CASES: list[tuple[list[str], tuple[int, str, str]]] = [
     (["test", "-s", "/dev/null"], (1, "", "")),
     (["test", "3", "-gt", "2", "-a", "!", "-z", "x"], (0, "", "")),
     (["test", "x", "-eq", "1"], (2, "", "test: Illegal number: x\n")),
-    (["[", "-f", "/etc/passwd"], (2, "", "[: missing ]\n")),
-    (["[", "a", "=", "a", "]"], (0, "", "")),
     (["ls", "/etc/nginx", "/etc/ssl"], (0, "/etc/nginx:\nnginx.conf\n\n/etc/ssl:\nprivate\n", "")),
     (["ls", "/nope"], (2, "", "ls: cannot access '/nope': No such file or directory\n")),
-    (["ls", "-ld", "/opt/app"], (0, "drwxr-x--- 2 app app 4096 Jan  1  2024 /opt/app\n", "")),
-    (
-        ["ls", "-l", "/etc/ssl/private"],
-        (0, "total 4\n-rw------- 1 root root 20 Jan  1  2024 key.pem\n", ""),
-    ),
     (["ls", "-z"], (2, "", "ls: invalid option -- 'z'\nTry 'ls --help' for more information.\n")),
+    (["stat", "-c", "%a", "/etc/ssl/private/key.pem", "/opt/app"], (0, "600\n750\n", "")),
     (
-        ["stat", "-c", "%a %U:%G %s %F", "/etc/ssl/private/key.pem"],
-        (0, "600 root:root 20 regular file\n", ""),
+        ["stat", "-c", "%a", "/nope"],
+        (1, "", "stat: cannot statx '/nope': No such file or directory\n"),
     ),
-    (["stat", "-L", "--printf", "%f\\n%u\\n", "/opt/app"], (0, "41e8\n1000\n", "")),
     (["grep", "server_tokens", "/etc/nginx/nginx.conf"], (0, "server_tokens off;\n", "")),
     (["grep", "-q", "nope", "/etc/nginx/nginx.conf"], (1, "", "")),
     (
@@ -144,12 +139,16 @@ PROGRAM_CASES: list[tuple[list[str], tuple[int, str, str]]] = [
     (["grep", "(", "/etc/passwd"], (1, "", "")),  # a literal parenthesis in a basic regex
     (["grep", "-E", "(", "/etc/passwd"], (2, "", "grep: Unmatched ( or \\(\n")),
     (
-        ["grep", "-il", "USER", "/etc/nginx/nginx.conf", "/etc/group"],
-        (0, "/etc/nginx/nginx.conf\n", ""),
+        ["grep", "-c", "user", "/etc/nginx/nginx.conf", "/etc/group"],
+        (0, "/etc/nginx/nginx.conf:1\n/etc/group:0\n", ""),
     ),
-    (["grep", "-o", "[0-9]\\+", "/etc/hostname"], (0, "0\n", "")),
     (["grep", "x", "/nope"], (2, "", "grep: /nope: No such file or directory\n")),
-    (["grep", "-qs", "root", "/nope", "/etc/passwd"], (0, "", "")),
+    (
+        ["grep", "-q", "root", "/nope", "/etc/passwd"],
+        (0, "", "grep: /nope: No such file or directory\n"),
+    ),
+    (["sh", "-e", "-c", "false; echo unreachable"], (1, "", "")),
+    (["sh", "-e", "-c", "false || true; echo reached"], (0, "reached\n", "")),
     (["echo", "-n", "no newline"], (0, "no newline", "")),
     (["echo", "a\\tb"], (0, "a\\tb\n", "")),  # coreutils echo: no escapes without -e
     (["id"], (0, "uid=0(root) gid=0(root) groups=0(root)\n", "")),
@@ -165,9 +164,6 @@ PROGRAM_CASES: list[tuple[list[str], tuple[int, str, str]]] = [
         ),
     ),
     (["uname", "-sm"], (0, "Linux x86_64\n", "")),
-    (["wc", "-l", "/etc/passwd"], (0, "2 /etc/passwd\n", "")),
-    (["head", "-1", "/etc/nginx/nginx.conf"], (0, "user nginx;\n", "")),
-    (["whoami"], (0, "root\n", "")),
 ]
 
 
@@ -191,7 +187,7 @@ def test_the_default_image_is_debian_with_root_and_a_login_shell() -> None:
     assert passwd.splitlines()[0] == "root:x:0:0:root:/root:/bin/bash"
     assert run(["grep", "^ID=", "/etc/os-release"]) == (0, "ID=debian\n", "")
     assert run(["ls", "/"])[1].split() == ["bin", "dev", "etc", "home", "root", "tmp", "usr", "var"]
-    assert run(["stat", "-c", "%a %U:%G", "/etc/shadow"]) == (0, "640 root:shadow\n", "")
+    assert run(["stat", "-c", "%a", "/etc/shadow"]) == (0, "640\n", "")
 
 
 def test_identity_follows_the_security_context() -> None:
@@ -226,10 +222,12 @@ def test_environment_hostname_and_working_directory_come_from_the_spec() -> None
     ]
 
     assert run(
-        ["sh", "-c", "echo $MODE $HOSTNAME $PATH; pwd"], containers=containers, hostname="frontend"
+        ["sh", "-c", "echo $MODE $HOSTNAME $PATH; cat hostname"],
+        containers=containers,
+        hostname="frontend",
     ) == (
         0,
-        "strict frontend /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/etc\n",
+        "strict frontend /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nfrontend\n",
         "",
     )
 

@@ -1,5 +1,5 @@
-"""The cluster connection settings a kubeconfig can carry, honoured by scangate's own transport
-(`app/kube/wire.py`) as the official client's urllib3 pool honoured them: tls-server-name,
+"""The cluster connection settings a kubeconfig can carry, honoured by scangate's client layer
+(the official client's `kubernetes.aio`, loaded by `app/kube/client_config.py`): tls-server-name,
 insecure-skip-tls-verify, proxy-url and client certificates. Against kubesim over TLS, through
 a real proxy, and a TLS server that requires a client certificate."""
 
@@ -10,6 +10,7 @@ import base64
 import contextlib
 import datetime as dt
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Self
@@ -46,7 +47,7 @@ def variant(kubesim_tls: Any, path: Path, **cluster: Any) -> Path:
 
 @contextlib.asynccontextmanager
 async def client_for(config: Path) -> AsyncIterator[ClusterClient]:
-    cluster = cluster_client(config)
+    cluster = await cluster_client(config)
     try:
         yield cluster
     finally:
@@ -150,12 +151,102 @@ async def test_requests_go_through_the_kubeconfigs_proxy(kubesim_tls: Any, tmp_p
     assert set(proxy.tunnels) == {api_server}
 
 
-def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
+async def test_requests_go_through_the_environments_proxy_unless_no_proxy_names_the_server(
+    kubesim_tls: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Path(kubesim_tls.admin_kubeconfig)
+    async with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "kubernetes.example")
+        async with client_for(config) as cluster:
+            assert await cluster.namespace_exists("payments")
+        assert set(proxy.tunnels) == {kubesim_tls.url.removeprefix("https://")}
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with client_for(config) as cluster:
+            assert await cluster.namespace_exists("payments")
+        assert len(proxy.tunnels) == 1  # the second client went straight to the server
+
+
+async def test_a_netrc_entry_for_the_api_server_does_not_replace_the_bearer_token(
+    kubesim_tls: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp with `trust_env` would add the entry as basic auth and refuse the request for
+    # carrying an Authorization header too; scangate's session does not consult the environment
+    # per request (only the proxy variables, once, when the cluster is loaded).
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    async with client_for(Path(kubesim_tls.admin_kubeconfig)) as cluster:
+        assert await cluster.namespace_exists("payments")
+    assert kubesim_tls.requests()[-1]["user"] == "kubesim-admin"
+
+
+async def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
     kubesim_tls: Any, tmp_path: Path
 ) -> None:
     config = variant(kubesim_tls, tmp_path / "socks", **{"proxy-url": "socks5://127.0.0.1:1080"})
     with pytest.raises(KubeError, match="SOCKS proxies are not supported"):
-        cluster_client(config)
+        await cluster_client(config)
+
+
+def _exec_plugin_kubeconfig(
+    kubesim: Any, directory: Path, *, token: str, expires_in: dt.timedelta
+) -> tuple[Path, Path]:
+    """kubesim's admin kubeconfig whose user gets `token` from an exec plugin (a Python script
+    that records each run in a file); returns the kubeconfig and the record of runs."""
+    runs = directory / "runs"
+    expiry = (dt.datetime.now(dt.UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ")
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": token, "expirationTimestamp": expiry},
+    }
+    plugin = directory / "plugin.py"
+    plugin.write_text(
+        "import json, pathlib\n"
+        f"with pathlib.Path({str(runs)!r}).open('a') as runs: runs.write('run\\n')\n"
+        f"print(json.dumps({credential!r}))\n"
+    )
+    document = yaml.safe_load(Path(kubesim.admin_kubeconfig).read_text())
+    document["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+        }
+    }
+    path = directory / "exec.kubeconfig"
+    path.write_text(yaml.safe_dump(document))
+    return path, runs
+
+
+async def test_an_exec_plugins_token_authenticates_and_is_renewed_once_expired(
+    kubesim: Any, tmp_path: Path
+) -> None:
+    # The client treats a token as expired 5 minutes before its expirationTimestamp: one that
+    # expires in a minute is renewed before every request, one that lasts an hour is not.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    config, runs = _exec_plugin_kubeconfig(
+        kubesim, fresh, token=kubesim.admin_token, expires_in=dt.timedelta(hours=1)
+    )
+    async with client_for(config) as cluster:
+        await cluster.ping()
+        assert await cluster.namespace_exists("payments")
+    assert runs.read_text().splitlines() == ["run"]  # once, when the cluster was loaded
+
+    expiring = tmp_path / "expiring"
+    expiring.mkdir()
+    config, runs = _exec_plugin_kubeconfig(
+        kubesim, expiring, token=kubesim.admin_token, expires_in=dt.timedelta(minutes=1)
+    )
+    async with client_for(config) as cluster:
+        await cluster.ping()
+        assert await cluster.namespace_exists("payments")
+    assert len(runs.read_text().splitlines()) == 3  # at loading, then before each request
+    assert {r["user"] for r in kubesim.requests()} == {"kubesim-admin"}
 
 
 def _client_certificate(common_name: str) -> tuple[bytes, bytes, bytes]:
