@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     tune_garbage_collector()
 
-    uvicorn.run(
+    api = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -84,6 +84,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # closing an idle connection just as a client reuses it loses that request in transit.
         timeout_keep_alive=65,
     )
+    if settings.guard.enabled:
+        # The grant guard's webhook listener runs beside the API (app/guard/server.py).
+        from app.guard.server import serve_with_guard
+
+        serve_with_guard(api, settings, log_level=args.log_level)
+    else:
+        uvicorn.Server(api).run()
     return 0
 
 

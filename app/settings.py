@@ -5,7 +5,7 @@ Precedence (highest first): keyword overrides passed to `load_settings`, environ
 named by `SCANGATE_CONFIG` (default `scangate.yaml`; a missing *default* file is fine so a first
 run just works), then the defaults (here and in `settings_sections.py`, which validates each
 section). Keys are exactly DESIGN.md's, plus `reaper`, `default_ttl_seconds`, `log_format`,
-`rate_limit` and `max_request_body_bytes`.
+`rate_limit`, `max_request_body_bytes` and `guard`.
 
 Bad configuration never starts the service: `load_settings` raises `ConfigError`, whose message
 names every bad key (`policies[0].max_ttl_seconds: ...`) and never repeats a submitted value that
@@ -45,6 +45,7 @@ from app.settings_sections import (
     PRINCIPAL_KINDS,
     ApiKeyConfig,
     ClusterConfig,
+    GuardConfig,
     OidcConfig,
     PolicyConfig,
     RateLimitConfig,
@@ -112,6 +113,8 @@ class Settings(BaseSettings):
     rate_limit: RateLimitConfig | None = None
     # Larger request bodies get 413 before they are parsed (app/limits/body_size.py).
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The grant guard's admission webhook listener (app/guard); off unless configured.
+    guard: GuardConfig = Field(default_factory=GuardConfig)
 
     @classmethod
     def settings_customise_sources(
