@@ -276,3 +276,26 @@ Environment of the scangate containers: the config file, and the secrets as SCAN
   mountPath: /var/lib/scangate
 {{- end }}
 {{- end }}
+
+{{/*
+The grant guard's TLS Secret (tls.crt, tls.key): the chart's own (source helm or certManager)
+or the one named in guard.certificate.existingSecret.
+*/}}
+{{- define "scangate.guardSecretName" -}}
+{{- if eq .Values.guard.certificate.source "existingSecret" }}
+{{- required "guard.certificate.existingSecret is required when guard.certificate.source is existingSecret" .Values.guard.certificate.existingSecret }}
+{{- else }}
+{{- printf "%s-guard-tls" (include "scangate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The names the guard's serving certificate must carry: the Service the API server calls.
+*/}}
+{{- define "scangate.guardDnsNames" -}}
+{{- $service := include "scangate.fullname" . }}
+- {{ printf "%s.%s.svc" $service .Release.Namespace }}
+- {{ printf "%s.%s.svc.cluster.local" $service .Release.Namespace }}
+- {{ printf "%s.%s" $service .Release.Namespace }}
+- {{ $service }}
+{{- end }}
