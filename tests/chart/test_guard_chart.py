@@ -137,9 +137,8 @@ def test_upgrades_keep_the_ca_and_renew_the_serving_certificate_from_it(
     helm_home: Path, helm_kubeconfig: Path
 ) -> None:
     values = merge_values(default_values(), BASE)
-    renewing = merge_values(
-        values, {"guard": {"certificate": {"validityDays": 30, "renewBeforeDays": 30}}}
-    )
+    # The installed certificate has 365 days left: renewing 400 days early is due now.
+    renewing = merge_values(values, {"guard": {"certificate": {"renewBeforeDays": 400}}})
     installed, upgraded, renewed = install_then_upgrade_chart(
         helm_home, kubeconfig=helm_kubeconfig, values=values, upgrades=[values, renewing]
     )
