@@ -45,6 +45,8 @@ def test_default_values_render_a_postgresql_deployment_with_two_hardened_replica
         "Service",
         "Deployment",
         "PodDisruptionBudget",
+        # The grant guard's registration (test_guard_chart.py), on by default.
+        "ValidatingWebhookConfiguration",
     }
     assert_standard_labels(release)
     assert_hardened_pod(release)
