@@ -5,7 +5,7 @@ Precedence (highest first): keyword overrides passed to `load_settings`, environ
 named by `SCANGATE_CONFIG` (default `scangate.yaml`; a missing *default* file is fine so a first
 run just works), then the defaults (here and in `settings_sections.py`, which validates each
 section). Keys are exactly DESIGN.md's, plus `reaper`, `default_ttl_seconds`, `log_format`,
-`rate_limit`, `max_request_body_bytes` and `guard`.
+`rate_limit`, `max_request_body_bytes`, `guard` and `api_tls`.
 
 Bad configuration never starts the service: `load_settings` raises `ConfigError`, whose message
 names every bad key (`policies[0].max_ttl_seconds: ...`) and never repeats a submitted value that
@@ -50,6 +50,7 @@ from app.settings_sections import (
     PolicyConfig,
     RateLimitConfig,
     ReaperConfig,
+    TlsFilesConfig,
 )
 
 CONFIG_ENV_VAR: Final = "SCANGATE_CONFIG"
@@ -115,6 +116,9 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # The grant guard's admission webhook listener (app/guard); off unless configured.
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    # HTTPS for the REST API (`scangate serve`); None: plain HTTP (behind a TLS-terminating
+    # proxy, or for local use).
+    api_tls: TlsFilesConfig | None = None
 
     @classmethod
     def settings_customise_sources(

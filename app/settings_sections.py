@@ -221,6 +221,13 @@ class RateLimitConfig(Section):
     burst: int = Field(default=20, ge=1)
 
 
+class TlsFilesConfig(Section):
+    """A serving certificate and key (PEM files), reloaded when they change."""
+
+    cert_file: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)
+
+
 class GuardConfig(Section):
     """The grant guard's admission webhook listener (app/guard): its own HTTPS port, because
     kube-apiserver only calls webhooks over TLS and the certificate it trusts (the
