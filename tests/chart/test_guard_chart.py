@@ -178,3 +178,20 @@ def test_the_guard_can_be_turned_off(install_scangate_chart: InstallScangateChar
     assert "guard" not in rendered_config(release)
     ports = [p["name"] for p in release.get("Service", "scangate")["spec"]["ports"]]
     assert ports == ["http"]
+
+
+def test_the_api_can_serve_https_with_the_guards_certificate(
+    install_scangate_chart: InstallScangateChart, tmp_path: Path
+) -> None:
+    release = install_scangate_chart(merge_values(BASE, {"apiTls": {"enabled": True}})).release
+    config_path = tmp_path / "scangate.yaml"
+    config_path.write_text(yaml.safe_dump(rendered_config(release)))
+    api_tls = load_settings(config_path).api_tls
+    assert api_tls is not None
+    assert (api_tls.cert_file, api_tls.key_file) == (
+        "/etc/scangate-guard-tls/tls.crt",
+        "/etc/scangate-guard-tls/tls.key",
+    )
+    [container] = deployment(release)["spec"]["template"]["spec"]["containers"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS"

@@ -197,6 +197,9 @@ most of these too; the template check is the one that cannot be skipped with --s
 {{- if and .Values.apiKeys.existingSecret .Values.apiKeys.keys }}
 {{- fail "apiKeys.existingSecret and apiKeys.keys are both set: choose one." }}
 {{- end }}
+{{- if and .Values.apiTls.enabled (not .Values.guard.enabled) }}
+{{- fail "apiTls.enabled uses the grant guard's certificate: it needs guard.enabled." }}
+{{- end }}
 {{- if eq .Values.grantsNamespace.name .Release.Namespace }}
 {{- fail (printf "grantsNamespace.name %q is the release namespace: scangate may delete ServiceAccounts in the grants namespace, so its own ServiceAccount must live elsewhere." .Values.grantsNamespace.name) }}
 {{- end }}
