@@ -195,3 +195,19 @@ def test_the_api_can_serve_https_with_the_guards_certificate(
     [container] = deployment(release)["spec"]["template"]["spec"]["containers"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["scheme"] == "HTTPS"
+
+
+def test_policies_carry_the_guards_debug_image_rules_into_the_configuration(
+    install_scangate_chart: InstallScangateChart, tmp_path: Path
+) -> None:
+    policy = {
+        "name": "payments-ci", "subjects": ["apikey:ci"], "namespaces": ["payments"],
+        "scanners": ["debug"], "debug_images": ["busybox:1.36", "registry.example.com/scan/*"],
+        "debug_allow_root": False,
+    }  # fmt: skip
+    values = merge_values(BASE, {"scanners": ["debug"], "config": {"policies": [policy]}})
+    release = install_scangate_chart(values).release
+    config_path = tmp_path / "scangate.yaml"
+    config_path.write_text(yaml.safe_dump(rendered_config(release)))
+    [loaded] = load_settings(config_path).policies
+    assert loaded.debug_images == ["busybox:1.36", "registry.example.com/scan/*"]
