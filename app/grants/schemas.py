@@ -206,7 +206,9 @@ class GrantPage(BaseModel):
 
 class GrantEventOut(BaseModel):
     """One audit event: `type` is requested, activated, failed, kubeconfig_issued, renewed,
-    revoking, revocation_failed, revoked or expired; `actor` a principal or `scangate:reaper`."""
+    revoking, revocation_failed, revoked or expired; `actor` a principal or `scangate:reaper`.
+    The grant guard adds exec, attach and debug_container (each with `verdict` and `reason`),
+    whose actor is the grant's ServiceAccount."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [EVENT]})
 
