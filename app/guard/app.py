@@ -41,6 +41,14 @@ def create_guard_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for policy in settings.policies:
+            if "debug" in policy.scanners and not policy.debug_images:
+                # Valid (older configurations keep starting), but worth saying once.
+                log.warning(
+                    "policy %s grants the debug profile but lists no debug_images: the guard "
+                    "refuses every debug container of its grants",
+                    policy.name,
+                )
         app.state.db = Database(settings.database_url, pool_size=8, max_overflow=4)
         try:
             yield

@@ -218,3 +218,20 @@ async def test_a_rotated_certificate_is_served_without_a_restart(
     served = ssl.DER_cert_to_PEM_cert(der).encode()
     assert served == tls_files.cert_file.read_bytes()
     assert not guard.certificate.reload_if_changed()
+
+
+async def test_a_debug_policy_without_debug_images_is_warned_about_at_start(
+    guard_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.guard.app import create_guard_app
+
+    policy = guard_settings.policies[0].model_copy(update={"debug_images": []})
+    settings = guard_settings.model_copy(update={"policies": [policy]})
+    app = create_guard_app(settings)
+    with caplog.at_level(logging.WARNING, logger="scangate.guard"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert [r.getMessage() for r in caplog.records if r.name == "scangate.guard"] == [
+        "policy payments-ci grants the debug profile but lists no debug_images: the guard "
+        "refuses every debug container of its grants"
+    ]
