@@ -25,7 +25,7 @@ from app.db.engine import Database
 from app.grants.clock import utcnow
 from app.guard.decisions import Decision, grant_id_of, judge
 from app.guard.grant_lookup import load_grant, record_decision
-from app.guard.review import MalformedReview, parse_review, review_response
+from app.guard.review import parse_review, review_response
 from app.settings import Settings
 
 log = logging.getLogger("scangate.guard")
@@ -74,7 +74,7 @@ def create_guard_app(settings: Settings) -> FastAPI:
             return _plain(413, "AdmissionReview too large")
         try:
             review = parse_review(json.loads(body))
-        except (ValueError, MalformedReview) as exc:
+        except ValueError as exc:  # bad JSON or MalformedReview
             # kube-apiserver counts this as a webhook failure: failurePolicy Fail refuses.
             return _plain(400, f"not an admission.k8s.io/v1 AdmissionReview: {exc}")
         grant_id = grant_id_of(review.username, grants_namespace)

@@ -16,11 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.auth import hash_api_key
 from app.db.engine import Database, run_migrations
 from app.db.models import Grant
 from app.grants.clock import utcnow
@@ -132,10 +134,6 @@ def guard_settings(
 ) -> Settings:
     """The guard's and the API's configuration; the API (for reading events back) talks to
     kubesim, which the guard itself never calls."""
-    import yaml
-
-    from app.auth import hash_api_key
-
     path = tmp_path / "scangate.yaml"
     path.write_text(
         yaml.safe_dump(
