@@ -166,6 +166,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Longer than clients' idle keep-alive (httpx: 5 s, uvicorn's own default): a server
         # closing an idle connection just as a client reuses it loses that request in transit.
         timeout_keep_alive=65,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; only the configured
+        # proxies may say who the client is (`trusted_proxies`, default: nobody).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         **tls_options(api_certificate),  # type: ignore[arg-type]
     )
     configs, certificates = [api], [api_certificate] if api_certificate else []

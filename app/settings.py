@@ -21,6 +21,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -121,6 +122,10 @@ class Settings(BaseSettings):
     # HTTPS for the REST API (`scangate serve`); None: plain HTTP (behind a TLS-terminating
     # proxy, or for local use).
     api_tls: TlsFilesConfig | None = None
+    # Addresses or networks (CIDR) of reverse proxies whose `X-Forwarded-For` and
+    # `X-Forwarded-Proto` the API believes (the client address logged and audited). Empty:
+    # trust nobody, so a caller cannot forge the address it is recorded under.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -156,6 +161,18 @@ class Settings(BaseSettings):
         for namespace in value:
             if not DNS_LABEL.match(namespace):
                 raise ValueError(f"{namespace!r} is not a namespace name")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network (CIDR such as 10.0.0.0/8)"
+                ) from None
         return value
 
     @field_validator("sidecar_container")

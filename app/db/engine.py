@@ -63,6 +63,7 @@ class Database:
                 # An in-memory database exists per connection: share exactly one.
                 kwargs["poolclass"] = StaticPool
             else:
+                create_private_file(Path(self.url.database))
                 # SQLite has one writer at a time. With several connections, writers that
                 # collide wait in SQLite's busy handler, which sleeps in steps of up to 100 ms
                 # (p99 latency of seconds under load), and a transaction that read before
@@ -182,6 +183,20 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def create_private_file(path: Path) -> None:
+    """Create the SQLite database file `0600` (owner only) unless it exists: it holds every
+    grant's requester, reason and audit trail, and SQLite itself would create it with the
+    process's umask (often world-readable). SQLite gives its journal and WAL files the
+    database file's permissions, so they follow."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _owner_only(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 def migrations_dir() -> Path:
     """Where the Alembic scripts are (see the module docstring)."""
     configured = os.environ.get(MIGRATIONS_ENV_VAR)
@@ -219,10 +234,10 @@ def _migration_lock(url: str) -> Iterator[None]:
             yield
             return
         path = Path(database)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         # SQLite cannot hold a lock across Alembic's own connection without blocking it, so a
         # lock file beside the database serialises the runs instead.
-        with open(f"{path}.migrate.lock", "a") as lock_file:
+        with open(f"{path}.migrate.lock", "a", opener=_owner_only) as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 yield

@@ -35,6 +35,8 @@ def guard_config(
         log_config=None,  # the API's server configured logging already
         access_log=False,
         timeout_keep_alive=65,
+        # Called by the API server directly: no proxy may rewrite who the caller is.
+        proxy_headers=False,
         # kube-apiserver keeps connections open; on SIGTERM, requests in flight finish, then
         # the rest are closed well inside the pod's termination grace period.
         timeout_graceful_shutdown=20,

@@ -49,7 +49,14 @@ def test_default_values_render_a_postgresql_deployment_with_two_hardened_replica
         "ValidatingAdmissionPolicyBinding",
         # The grant guard's registration (test_guard_chart.py), on by default.
         "ValidatingWebhookConfiguration",
+        # On by default: only the API and the guard's ports are reachable.
+        "NetworkPolicy",
     }
+    policy = release.get("NetworkPolicy", "scangate")["spec"]
+    assert policy["ingress"] == [
+        {"ports": [{"port": "http", "protocol": "TCP"}]},
+        {"ports": [{"port": "guard", "protocol": "TCP"}]},
+    ]
     assert_standard_labels(release)
     assert_hardened_pod(release)
     assert_probes(release)

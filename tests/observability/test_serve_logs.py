@@ -30,8 +30,16 @@ def free_port() -> int:
         return port
 
 
-def serve_and_call(tmp_path: Path, kubesim: Any, log_format: str | None) -> tuple[str, str]:
-    """Start `scangate serve`, call it as an authenticated client, stop it; (stderr, key)."""
+def serve_and_call(
+    tmp_path: Path,
+    kubesim: Any,
+    log_format: str | None,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """Start `scangate serve` (with `extra` configuration), call it as an authenticated client
+    (sending `headers` too), stop it; (stderr, key)."""
     database_url = f"sqlite:///{tmp_path / 'scangate.db'}"
     run_migrations(database_url)
     key, digest = generate_api_key()
@@ -43,6 +51,7 @@ def serve_and_call(tmp_path: Path, kubesim: Any, log_format: str | None) -> tupl
     }
     if log_format is not None:
         document["log_format"] = log_format
+    document.update(extra or {})
     config = tmp_path / "scangate.yaml"
     config.write_text(yaml.safe_dump(document))
     port = free_port()
@@ -65,7 +74,11 @@ def serve_and_call(tmp_path: Path, kubesim: Any, log_format: str | None) -> tupl
                 time.sleep(0.1)
         response = httpx.get(
             f"{base}/v1/whoami",
-            headers={"Authorization": f"Bearer {key}", "X-Request-ID": "serve-test-1"},
+            headers={
+                "Authorization": f"Bearer {key}",
+                "X-Request-ID": "serve-test-1",
+                **(headers or {}),
+            },
         )
         assert response.status_code == 200
     finally:
@@ -110,3 +123,27 @@ def test_an_unknown_log_format_stops_startup_naming_the_key(tmp_path: Path, bad:
 
     assert result.returncode == 2
     assert "log_format" in result.stderr
+
+
+def _access_record(stderr: str) -> dict[str, Any]:
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    [record] = [
+        r for r in records
+        if r["logger"] == "scangate.access" and r["http"]["route"] == "/v1/whoami"
+    ]  # fmt: skip
+    return record
+
+
+def test_serve_ignores_x_forwarded_for_unless_the_proxy_is_trusted(
+    tmp_path: Path, kubesim: Any
+) -> None:
+    # The test client connects from 127.0.0.1, which uvicorn would trust by default.
+    forged = {"X-Forwarded-For": "203.0.113.7"}
+    stderr, _ = serve_and_call(tmp_path / "untrusted", kubesim, None, headers=forged)
+    assert _access_record(stderr)["client"] == "127.0.0.1"
+
+    stderr, _ = serve_and_call(
+        tmp_path / "trusted", kubesim, None, headers=forged,
+        extra={"trusted_proxies": ["127.0.0.0/8"]},
+    )  # fmt: skip
+    assert _access_record(stderr)["client"] == "203.0.113.7"

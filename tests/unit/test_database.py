@@ -217,3 +217,38 @@ async def test_postgres_connection_that_died_while_idle_is_replaced_not_failed(
             assert await session.scalar(text("SELECT pg_backend_pid()")) != backend
     finally:
         await db.dispose()
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+async def test_sqlite_database_files_are_created_owner_only(tmp_path: Path) -> None:
+    # What a first start does: migrate, then open the database and write (the WAL appears).
+    path = tmp_path / "data" / "scangate.db"
+    url = f"sqlite:///{path}"
+    previous = os.umask(0o022)  # the usual umask, under which SQLite would create 0644
+    try:
+        await asyncio.to_thread(run_migrations, url)
+        db = Database(url)
+        try:
+            async with db.session() as session:
+                await session.execute(text("CREATE TABLE notes (body VARCHAR(50))"))
+                await session.execute(text("INSERT INTO notes VALUES ('x')"))
+            files = sorted(p.name for p in path.parent.iterdir())
+            assert "scangate.db-wal" in files, files
+            for name in files:
+                assert _mode(path.parent / name) == 0o600, (name, oct(_mode(path.parent / name)))
+        finally:
+            await db.dispose()
+    finally:
+        os.umask(previous)
+
+
+async def test_an_existing_sqlite_file_keeps_its_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "scangate.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    db = Database(f"sqlite:///{path}")
+    await db.dispose()
+    assert _mode(path) == 0o640

@@ -261,3 +261,9 @@ def test_bad_environment_json_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
 
     with pytest.raises(ConfigError, match="clusters"):
         load_settings()
+
+
+def test_trusted_proxies_default_to_none_and_must_be_addresses() -> None:
+    assert load_settings().trusted_proxies == []
+    with pytest.raises(ConfigError, match=r"trusted_proxies: 'proxy\.local' is not an IP"):
+        load_settings(trusted_proxies=["10.0.0.0/8", "proxy.local"])
