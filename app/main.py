@@ -47,6 +47,7 @@ def kube_cluster_settings(settings: Settings) -> list[ClusterSettings]:
         ClusterSettings(
             name=c.name, kubeconfig=c.kubeconfig, context=c.context, server=c.server,
             grants_namespace=c.grants_namespace,
+            installation_id=settings.installation_id_for(c),
         )
         for c in settings.clusters
     ]  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -67,6 +68,8 @@ class ConfigError(Exception):
         lines = [f"  {key}: {message}" if key else f"  {message}" for key, message in problems]
         super().__init__(f"invalid configuration{where}:\n" + "\n".join(lines))
 
+
+LABEL_VALUE: Final = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 # The YAML document for the settings being built; a ContextVar so concurrent loads (tests) of
 # different files never see each other's data.
@@ -126,6 +129,12 @@ class Settings(BaseSettings):
     # `X-Forwarded-Proto` the API believes (the client address logged and audited). Empty:
     # trust nobody, so a caller cannot forge the address it is recorded under.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The value of the `scangate.dev/installation` label on every object this installation
+    # creates; the sweep and every delete touch only objects carrying it. None: each cluster's
+    # grants namespace, which is unique per installation on a cluster and the same for every
+    # replica. Set it when an installation moves to another grants namespace, and never give
+    # two installations sharing a cluster the same one.
+    installation_id: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -174,6 +183,20 @@ class Settings(BaseSettings):
                     f"{proxy!r} is not an IP address or network (CIDR such as 10.0.0.0/8)"
                 ) from None
         return value
+
+    @field_validator("installation_id")
+    @classmethod
+    def _installation_id(cls, value: str | None) -> str | None:
+        if value is not None and not LABEL_VALUE.fullmatch(value):
+            raise ValueError(
+                "must be a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.', "
+                "beginning and ending with a letter or digit"
+            )
+        return value
+
+    def installation_id_for(self, cluster: ClusterConfig) -> str:
+        """The installation label value on `cluster` (see `installation_id`)."""
+        return self.installation_id or cluster.grants_namespace
 
     @field_validator("sidecar_container")
     @classmethod

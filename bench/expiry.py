@@ -181,9 +181,9 @@ def _seed_objects(grant_ids: list[str], now: datetime) -> list[dict[str, Any]]:
     for grant_id in grant_ids:
         target = GrantTarget(grant_id, TARGET_NAMESPACE, "exec", SEED_REQUESTER, now)
         objects += [
-            service_account_manifest(target, GRANTS_NAMESPACE),
-            role_manifest(target, rules),
-            role_binding_manifest(target, GRANTS_NAMESPACE),
+            service_account_manifest(target, GRANTS_NAMESPACE, GRANTS_NAMESPACE),
+            role_manifest(target, rules, GRANTS_NAMESPACE),
+            role_binding_manifest(target, GRANTS_NAMESPACE, GRANTS_NAMESPACE),
         ]
     return objects
 

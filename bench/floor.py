@@ -108,16 +108,18 @@ class Floor:
     def grant(self, _: object = None) -> FloorGrant:
         grant_id = new_grant_id()
         target = _target(grant_id)
-        account = _floor_labelled(service_account_manifest(target, GRANTS_NAMESPACE))
+        account = _floor_labelled(
+            service_account_manifest(target, GRANTS_NAMESPACE, GRANTS_NAMESPACE)
+        )
         created = self._side.submit(
             _discarding, self._core.create_namespaced_service_account, GRANTS_NAMESPACE, account
         )
         self._core.read_namespaced_pod(TARGET_POD, TARGET_NAMESPACE)  # it exists
         rules = profile_rules("exec", [TARGET_POD])
-        role = _floor_labelled(role_manifest(target, rules))
+        role = _floor_labelled(role_manifest(target, rules, GRANTS_NAMESPACE))
         _discarding(self._rbac.create_namespaced_role, TARGET_NAMESPACE, role)
         created.result()
-        binding = _floor_labelled(role_binding_manifest(target, GRANTS_NAMESPACE))
+        binding = _floor_labelled(role_binding_manifest(target, GRANTS_NAMESPACE, GRANTS_NAMESPACE))
         _discarding(self._rbac.create_namespaced_role_binding, TARGET_NAMESPACE, binding)
         return FloorGrant(grant_id)
 
@@ -165,13 +167,13 @@ class EventLoopFloor:
     async def grant(self, _: object = None) -> FloorGrant:
         grant_id = new_grant_id()
         target = _target(grant_id)
-        account = service_account_manifest(target, GRANTS_NAMESPACE)
+        account = service_account_manifest(target, GRANTS_NAMESPACE, GRANTS_NAMESPACE)
         created = asyncio.create_task(self._create("ServiceAccount", GRANTS_NAMESPACE, account))
         pod = Operation("get", "pods", namespace=TARGET_NAMESPACE, name=TARGET_POD)
         await self._send(ApiRequest(pod, returns="V1Pod"), self._timeouts)
-        role = role_manifest(target, profile_rules("exec", [TARGET_POD]))
+        role = role_manifest(target, profile_rules("exec", [TARGET_POD]), GRANTS_NAMESPACE)
         await self._create("Role", TARGET_NAMESPACE, role)
         await created
-        binding = role_binding_manifest(target, GRANTS_NAMESPACE)
+        binding = role_binding_manifest(target, GRANTS_NAMESPACE, GRANTS_NAMESPACE)
         await self._create("RoleBinding", TARGET_NAMESPACE, binding)
         return FloorGrant(grant_id)

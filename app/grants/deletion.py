@@ -7,6 +7,11 @@ decisions are not cached that way, so a deleted RoleBinding denies the token's n
 once. The RoleBinding therefore goes first; once it is gone the ServiceAccount and the Role are
 deleted in parallel (the ServiceAccount still matters: it ends authentication for good, and with
 it every token minted for the grant). 404 counts as deleted.
+
+Every delete is guarded (`app/kube/owned_deletes.py`): the object is read and deleted only if
+its labels say it is this installation's object of this grant, with uid/resourceVersion
+preconditions. An object by the grant's name that is not ours (another installation's, a
+person's) is left alone and counts as done: this grant has nothing there to delete.
 """
 
 from __future__ import annotations
@@ -70,7 +75,13 @@ async def delete_grants_objects(
 
         async def delete(obj: ManagedObject) -> None:
             async with semaphore:
-                await cluster.delete_managed_object(obj)
+                outcome = await cluster.delete_managed_object(obj)
+            if outcome == "changed":
+                # Still there and still ours, but rewritten between each read and delete:
+                # the grant stays `revoking` and the reaper tries again.
+                raise KubeError(
+                    f"{obj.kind} {obj.namespace}/{obj.name} kept changing while being deleted"
+                )
 
         results = await asyncio.gather(
             *(delete(obj) for obj in objects(cluster, grant)), return_exceptions=True

@@ -1,4 +1,11 @@
-"""The orphan sweep: delete labelled scangate objects whose grant is not live.
+"""The orphan sweep: delete this installation's labelled objects whose grant is not live.
+
+Only objects carrying this installation's label (`installation_id`) are judged: another
+installation's objects in a shared target namespace belong to grants this database has never
+heard of, and deleting them would end that installation's live grants. Objects labelled
+managed-by scangate without an installation label predate the label and are reported, never
+deleted. Each delete carries the listed object's uid and resourceVersion as preconditions, so an
+object replaced or relabelled since the listing is left for the next sweep to judge.
 
 Live means `provisioning`, `active` or `revoking`; objects of any other grant (ended, failed, or
 unknown to this database) are leftovers of a crash or of a cleanup that failed, and must go:
@@ -32,7 +39,17 @@ async def sweep_cluster(
     grant ever targeted) is where to look when scangate may not list Roles cluster-wide."""
     async with db.session() as session:
         namespaces = set(await reaper_queries.grant_namespaces(session, cluster.name))
-    objects = await cluster.list_managed_objects(sorted(namespaces | set(known_namespaces)))
+    listed = await cluster.list_managed_objects(sorted(namespaces | set(known_namespaces)))
+    objects = [obj for obj in listed if obj.installation == cluster.installation_id]
+    unclaimed = [obj for obj in listed if obj.installation is None]
+    if unclaimed:
+        log.warning(
+            "cluster %s: %d object(s) labelled managed-by=scangate without an installation "
+            "label (created before installations were labelled, or by hand), left alone: %s",
+            cluster.name,
+            len(unclaimed),
+            ", ".join(_describe(o) for o in unclaimed[:10]),
+        )
     unlabelled = [obj for obj in objects if obj.grant_id is None]
     if unlabelled:
         # Marked managed-by scangate but without a grant label: not ours to judge, possibly a
@@ -55,10 +72,17 @@ async def sweep_cluster(
         (obj for obj in labelled if obj.grant_id not in live),
         key=lambda obj: (obj.grant_id or "", DELETE_ORDER[obj.kind]),
     )
+    swept = 0
     for obj in orphans:
-        await cluster.delete_managed_object(obj)
-        log.info("swept orphan %s of grant %s", _describe(obj), obj.grant_id)
-    return len(orphans)
+        outcome = await cluster.delete_managed_object(obj)
+        if outcome == "deleted":
+            swept += 1
+            log.info("swept orphan %s of grant %s", _describe(obj), obj.grant_id)
+        elif outcome == "changed":
+            log.info(
+                "orphan %s changed since it was listed; judged again next sweep", _describe(obj)
+            )
+    return swept
 
 
 def _describe(obj: ManagedObject) -> str:

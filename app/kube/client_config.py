@@ -41,6 +41,9 @@ class ClusterSettings:
     context: str | None
     server: str | None
     grants_namespace: str
+    # The value of every object's installation label; None: the grants namespace (unique per
+    # installation on one cluster).
+    installation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ Objects of a grant, in the order the Kubernetes rules impose:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
@@ -29,15 +28,15 @@ from app.kube.client_config import ClusterConfig, ClusterSettings, load_cluster_
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.inventory import ManagedObjectInventory
 from app.kube.manifests import (
-    API_RESOURCES,
     RBAC_GROUP,
     role_binding_manifest,
     role_manifest,
     service_account_manifest,
 )
 from app.kube.models import GrantTarget, IssuedToken, ManagedObject, PodInfo
-from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, object_name
+from app.kube.naming import INSTALLATION_LABEL, MANAGED_SELECTOR, object_name
 from app.kube.operations import Operation
+from app.kube.owned_deletes import DeleteOutcome, OwnedObjectDeleter, ownership_problem
 
 __all__ = ["CallObserver", "ClusterClient", "ClusterRegistry", "ClusterSettings", "RetryPolicy"]
 
@@ -69,12 +68,14 @@ class ClusterClient:
         self.server = config.server
         self.certificate_authority_data = config.certificate_authority_data
         self.grants_namespace = settings.grants_namespace
+        self.installation_id = settings.installation_id or settings.grants_namespace
         # At most `max_concurrency` requests in flight to this cluster (one connection each).
         self._api_client = open_api_client(config, max_connections=max_concurrency)
         self._api = ClusterApi(
             settings.name, sender(self._api_client), retry or RetryPolicy(), observer
         )
         self._inventory = ManagedObjectInventory(self._api, self.grants_namespace)
+        self._deleter = OwnedObjectDeleter(self._api, self.installation_id)
 
     @classmethod
     async def connect(
@@ -155,7 +156,7 @@ class ClusterClient:
             Operation(
                 "create", "serviceaccounts", namespace=namespace, name=_object_name_of(target)
             ),
-            service_account_manifest(target, namespace),
+            service_account_manifest(target, namespace, self.installation_id),
             target.grant_id,
         )
 
@@ -164,7 +165,7 @@ class ClusterClient:
         # lacks itself (unless it had `escalate`, which it must not).
         await self._create(
             Operation("create", "roles", RBAC_GROUP, target.namespace, _object_name_of(target)),
-            role_manifest(target, rules),
+            role_manifest(target, rules, self.installation_id),
             target.grant_id,
         )
 
@@ -173,7 +174,7 @@ class ClusterClient:
             Operation(
                 "create", "rolebindings", RBAC_GROUP, target.namespace, _object_name_of(target)
             ),
-            role_binding_manifest(target, self.grants_namespace),
+            role_binding_manifest(target, self.grants_namespace, self.installation_id),
             target.grant_id,
         )
 
@@ -229,12 +230,11 @@ class ClusterClient:
     async def list_managed_objects(self, namespaces: Iterable[str] = ()) -> list[ManagedObject]:
         return await self._inventory.collect(namespaces)
 
-    async def delete_managed_object(self, obj: ManagedObject) -> None:
-        group, resource = API_RESOURCES[obj.kind]
-        operation = Operation("delete", resource, group, obj.namespace, obj.name)
-        # 404: already gone, or deleted by an earlier try whose response was lost.
-        with contextlib.suppress(KubeNotFound):
-            await self._api.call(ApiRequest(operation))
+    async def delete_managed_object(self, obj: ManagedObject) -> DeleteOutcome:
+        """Delete `obj` only if it is this installation's object of its grant
+        (`owned_deletes.py`: read, compare labels, delete with uid/resourceVersion
+        preconditions)."""
+        return await self._deleter.delete(obj)
 
     async def aclose(self) -> None:
         await self._api_client.close()  # type: ignore[no-untyped-call]
@@ -242,14 +242,18 @@ class ClusterClient:
     async def _create(self, operation: Operation, body: dict[str, Any], grant_id: str) -> None:
         async def ours_already() -> bool | None:
             # A retried create that answers 409: the lost first try probably succeeded. The
-            # object counts as created only if it carries this grant's label.
+            # object counts as created only if it carries this grant's and installation's labels.
             read = dataclasses.replace(operation, verb="get")
             try:
                 existing = await self._api.call(ApiRequest(read, returns="object"))
             except KubeNotFound:
                 return None
             labels = (existing.get("metadata") or {}).get("labels") or {}
-            return True if labels.get(GRANT_LABEL) == grant_id else None
+            problem = ownership_problem(
+                labels, grant_id=grant_id, installation_id=self.installation_id
+            )
+            ours = problem is None and labels.get(INSTALLATION_LABEL) == self.installation_id
+            return True if ours else None
 
         await self._api.call(ApiRequest(operation, body=body), on_conflict_after_retry=ours_already)
 

@@ -1,4 +1,5 @@
-"""Finds every object labelled managed-by=scangate, for the reaper's orphan sweep."""
+"""Finds every object labelled managed-by=scangate (of every installation: the sweep tells its
+own apart by the installation label), for the reaper's orphan sweep."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from app.kube.api_calls import ApiRequest, ClusterApi
 from app.kube.errors import KubeForbidden, KubeNotFound
 from app.kube.manifests import API_RESOURCES
 from app.kube.models import ManagedKind, ManagedObject
-from app.kube.naming import GRANT_LABEL, MANAGED_SELECTOR, TARGET_NAMESPACE_ANNOTATION
+from app.kube.naming import (
+    GRANT_LABEL,
+    INSTALLATION_LABEL,
+    MANAGED_SELECTOR,
+    TARGET_NAMESPACE_ANNOTATION,
+)
 from app.kube.operations import Operation
 
 _BY_LABEL = (("labelSelector", MANAGED_SELECTOR),)
@@ -86,9 +92,13 @@ class ManagedObjectInventory:
 
 def _managed(kind: ManagedKind, item: Any) -> ManagedObject:
     metadata = item.metadata
+    labels = metadata.labels or {}
     return ManagedObject(
         kind=kind,
         namespace=metadata.namespace,
         name=metadata.name,
-        grant_id=(metadata.labels or {}).get(GRANT_LABEL),
+        grant_id=labels.get(GRANT_LABEL),
+        installation=labels.get(INSTALLATION_LABEL),
+        uid=metadata.uid,
+        resource_version=metadata.resource_version,
     )

@@ -9,6 +9,7 @@ from app.kube.models import GrantTarget, ManagedKind
 from app.kube.naming import (
     EXPIRES_AT_ANNOTATION,
     GRANT_LABEL,
+    INSTALLATION_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     REQUESTER_ANNOTATION,
@@ -33,15 +34,19 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def grant_labels(grant_id: str) -> dict[str, str]:
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, GRANT_LABEL: grant_id}
+def grant_labels(grant_id: str, installation_id: str) -> dict[str, str]:
+    return {
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        GRANT_LABEL: grant_id,
+        INSTALLATION_LABEL: installation_id,
+    }
 
 
-def grant_metadata(target: GrantTarget, namespace: str) -> dict[str, Any]:
+def grant_metadata(target: GrantTarget, namespace: str, installation_id: str) -> dict[str, Any]:
     return {
         "name": object_name(target.grant_id),
         "namespace": namespace,
-        "labels": grant_labels(target.grant_id),
+        "labels": grant_labels(target.grant_id, installation_id),
         "annotations": {
             REQUESTER_ANNOTATION: target.requester,
             EXPIRES_AT_ANNOTATION: rfc3339(target.expires_at),
@@ -50,8 +55,10 @@ def grant_metadata(target: GrantTarget, namespace: str) -> dict[str, Any]:
     }
 
 
-def service_account_manifest(target: GrantTarget, grants_namespace: str) -> dict[str, Any]:
-    metadata = grant_metadata(target, grants_namespace)
+def service_account_manifest(
+    target: GrantTarget, grants_namespace: str, installation_id: str
+) -> dict[str, Any]:
+    metadata = grant_metadata(target, grants_namespace, installation_id)
     # Lets the orphan sweep find the target namespace when scangate may not list Roles
     # cluster-wide.
     metadata["annotations"][TARGET_NAMESPACE_ANNOTATION] = target.namespace
@@ -64,21 +71,25 @@ def service_account_manifest(target: GrantTarget, grants_namespace: str) -> dict
     }
 
 
-def role_manifest(target: GrantTarget, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def role_manifest(
+    target: GrantTarget, rules: list[dict[str, Any]], installation_id: str
+) -> dict[str, Any]:
     return {
         "apiVersion": f"{RBAC_GROUP}/v1",
         "kind": "Role",
-        "metadata": grant_metadata(target, target.namespace),
+        "metadata": grant_metadata(target, target.namespace, installation_id),
         "rules": rules,
     }
 
 
-def role_binding_manifest(target: GrantTarget, grants_namespace: str) -> dict[str, Any]:
+def role_binding_manifest(
+    target: GrantTarget, grants_namespace: str, installation_id: str
+) -> dict[str, Any]:
     name = object_name(target.grant_id)
     return {
         "apiVersion": f"{RBAC_GROUP}/v1",
         "kind": "RoleBinding",
-        "metadata": grant_metadata(target, target.namespace),
+        "metadata": grant_metadata(target, target.namespace, installation_id),
         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
         # The SA lives in the grants namespace, not the target: a RoleBinding may name a
         # subject from any namespace.

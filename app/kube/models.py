@@ -35,7 +35,13 @@ class IssuedToken:
 
 @dataclass(frozen=True)
 class ManagedObject:
+    """One object of a grant: where it is, and, when it was read from the cluster (a listing),
+    its installation label and the uid and resourceVersion a delete must still find."""
+
     kind: ManagedKind
     namespace: str
     name: str
     grant_id: str | None
+    installation: str | None = field(default=None, compare=False)
+    uid: str | None = field(default=None, compare=False, repr=False)
+    resource_version: str | None = field(default=None, compare=False, repr=False)

@@ -7,6 +7,9 @@ from typing import Final
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "scangate"
 GRANT_LABEL: Final = "scangate.dev/grant"
+# Which scangate installation created the object (`installation_id`): installations sharing a
+# cluster (different grants namespaces over the same target namespaces) touch only their own.
+INSTALLATION_LABEL: Final = "scangate.dev/installation"
 MANAGED_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 
 REQUESTER_ANNOTATION: Final = "scangate.dev/requester"

@@ -259,6 +259,23 @@ def deployment(tmp_path: Path, sim: Any, migrated_url: str, api_keys: dict[str, 
 
 
 @pytest.fixture
+def other_installation(tmp_path: Path, sim: Any, api_keys: dict[str, str]) -> Deployment:
+    """A second scangate installation on the same cluster, over the same target namespaces
+    (the same policies), with its own database (SQLite) and grants namespace
+    (`scangate-grants-b`); its installation id is therefore its own."""
+    sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "scangate-grants-b"}})
+    home = tmp_path / "installation-b"
+    home.mkdir()
+    url = f"sqlite:///{home / 'scangate.db'}"
+    run_migrations(url)
+    document = scangate_config(
+        kubeconfig=str(sim.admin_kubeconfig), database_url=url, api_keys=api_keys
+    )
+    document["clusters"][0]["grants_namespace"] = "scangate-grants-b"
+    return Deployment(home, api_keys, document)
+
+
+@pytest.fixture
 async def scangate(deployment: Deployment) -> AsyncIterator[Scangate]:
     """The service with its reaper running."""
     async with deployment.running() as running:

@@ -30,7 +30,12 @@ pytestmark = pytest.mark.anyio
 def plant_objects(sim: Any, grant_id: str, namespace: str = "payments") -> None:
     """The objects a scangate process would have created for `grant_id` before dying."""
     name = f"scangate-{grant_id}"
-    labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": grant_id}
+    labels = {
+        "app.kubernetes.io/managed-by": "scangate",
+        "scangate.dev/grant": grant_id,
+        # This test installation's id: the default, its grants namespace.
+        "scangate.dev/installation": GRANTS_NAMESPACE,
+    }
     annotations = {"scangate.dev/target-namespace": namespace}
     sim.apply(
         [

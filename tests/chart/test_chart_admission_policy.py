@@ -20,7 +20,13 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from app.grants.ids import new_grant_id
-from app.kube.naming import GRANT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, object_name
+from app.kube.naming import (
+    GRANT_LABEL,
+    INSTALLATION_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    object_name,
+)
 from app.kube.profiles import profile_rules
 
 ALL_PROFILES = ["exec", "debug", "sidecar"]
@@ -31,8 +37,16 @@ DENIED_BY = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denie
 # --- the objects of a grant, as scangate builds them (app/kube/manifests.py) ----------------
 
 
-def labels_of(grant_id: str) -> dict[str, str]:
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, GRANT_LABEL: grant_id}
+# The chart's installation id: `installationId`, by default the grants namespace.
+INSTALLATION = "scangate-grants"
+
+
+def labels_of(grant_id: str, installation: str = INSTALLATION) -> dict[str, str]:
+    return {
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        GRANT_LABEL: grant_id,
+        INSTALLATION_LABEL: installation,
+    }
 
 
 def grant_account(grant_id: str) -> dict[str, Any]:
@@ -168,6 +182,45 @@ def test_a_grant_role_without_scangates_labels_is_refused(scangate: ChartIdentit
     role["metadata"]["labels"] = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, GRANT_LABEL: "someone-else"}
     message = scangate.refused(scangate.rbac.create_namespaced_role, "payments", role)
     assert message.startswith("scangate may only write roles labelled ")
+
+
+def test_scangate_cannot_write_or_delete_another_installations_grant_objects(
+    scangate: ChartIdentity, chart: Any
+) -> None:
+    grant_id = new_grant_id()
+    theirs = grant_role(grant_id)
+    theirs["metadata"]["labels"] = labels_of(grant_id, "other-installation")
+    message = scangate.refused(scangate.rbac.create_namespaced_role, "payments", theirs)
+    assert message == (
+        "scangate may only write roles labelled app.kubernetes.io/managed-by=scangate, "
+        f"scangate.dev/grant=<grant id> and scangate.dev/installation={INSTALLATION}, "
+        f"not {object_name(grant_id)}"
+    )
+    admin = k8s.RbacAuthorizationV1Api(chart.cluster.admin_client())
+    admin.create_namespaced_role("payments", theirs)
+    message = scangate.refused(
+        scangate.rbac.delete_namespaced_role, object_name(grant_id), "payments"
+    )
+    assert message.startswith("scangate may only delete roles labelled ")
+    assert (
+        admin.read_namespaced_role(object_name(grant_id), "payments").metadata.labels[
+            INSTALLATION_LABEL
+        ]
+        == "other-installation"
+    )
+
+
+def test_scangate_may_delete_a_grant_object_from_before_installation_labels(
+    scangate: ChartIdentity, chart: Any
+) -> None:
+    grant_id = new_grant_id()
+    legacy = grant_role(grant_id)
+    del legacy["metadata"]["labels"][INSTALLATION_LABEL]
+    message = scangate.refused(scangate.rbac.create_namespaced_role, "payments", legacy)
+    assert message.startswith("scangate may only write roles labelled ")
+    admin = k8s.RbacAuthorizationV1Api(chart.cluster.admin_client())
+    admin.create_namespaced_role("payments", legacy)
+    scangate.rbac.delete_namespaced_role(object_name(grant_id), "payments")
 
 
 @pytest.mark.parametrize(

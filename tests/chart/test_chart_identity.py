@@ -185,7 +185,12 @@ def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     """The grant lifecycle (docs/ARCHITECTURE.md), with exactly the chart's permissions."""
     core, rbac = k8s.CoreV1Api(as_chart), k8s.RbacAuthorizationV1Api(as_chart)
     name = f"scangate-{uuid.uuid4().hex[:26]}"
-    labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": name[9:]}
+    labels = {
+        "app.kubernetes.io/managed-by": "scangate",
+        "scangate.dev/grant": name[9:],
+        # The chart's installation id (installationId, default: the grants namespace).
+        "scangate.dev/installation": "scangate-grants",
+    }
 
     core.create_namespaced_service_account(
         "scangate-grants", {"metadata": {"name": name, "labels": labels}}

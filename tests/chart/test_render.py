@@ -103,7 +103,10 @@ def test_configuration_has_the_design_keys_and_the_service_accepts_it(
         "denied_namespaces",
         "sidecar_container",
         "guard",
+        "installation_id",
     }
+    # The value the chart's admission policy requires on every object scangate writes.
+    assert config["installation_id"] == "scangate-grants"
     assert config["clusters"] == [
         {
             "name": "prod-eu1",

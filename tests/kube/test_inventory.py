@@ -81,7 +81,9 @@ async def test_falls_back_to_per_namespace_lists_when_cluster_wide_is_forbidden(
     orphan = grant_target("orders")
     await cluster.create_role(orphan, profile_rules("exec", ["api-0"]))
     await cluster.delete_managed_object(
-        ManagedObject("ServiceAccount", GRANTS_NAMESPACE, f"scangate-{orders.grant_id}", None)
+        ManagedObject(
+            "ServiceAccount", GRANTS_NAMESPACE, f"scangate-{orders.grant_id}", orders.grant_id
+        )
     )
 
     found = set(await limited.list_managed_objects())
@@ -116,3 +118,62 @@ async def test_delete_managed_object_deletes_and_tolerates_missing(
         await cluster.delete_managed_object(obj)
         await cluster.delete_managed_object(obj)  # 404 = gone
     assert await cluster.list_managed_objects() == []
+
+
+async def test_listed_objects_carry_their_installation(cluster: ClusterClient) -> None:
+    target = grant_target()
+    await provision(cluster, target, "web-0")
+    found = await cluster.list_managed_objects()
+    assert {obj.installation for obj in found} == {cluster.installation_id}
+    assert cluster.installation_id == GRANTS_NAMESPACE  # the default: the grants namespace
+    assert all(obj.uid and obj.resource_version for obj in found)
+
+
+async def test_an_object_of_another_installation_by_the_grants_name_is_left_alone(
+    cluster: ClusterClient, kubesim: Any
+) -> None:
+    target = grant_target()
+    name = f"scangate-{target.grant_id}"
+    labels = {
+        "app.kubernetes.io/managed-by": "scangate",
+        "scangate.dev/grant": target.grant_id,
+        "scangate.dev/installation": "another-installation",
+    }
+    kubesim.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name, "namespace": "payments", "labels": labels},
+                "rules": [],
+            }
+        ]
+    )
+    role = ManagedObject("Role", "payments", name, target.grant_id)
+    assert await cluster.delete_managed_object(role) == "foreign"
+    [left] = await cluster.list_managed_objects()
+    assert (left.name, left.installation) == (name, "another-installation")
+
+
+async def test_a_listed_object_replaced_since_the_listing_is_not_deleted(
+    cluster: ClusterClient, kubesim: Any
+) -> None:
+    target = grant_target()
+    await provision(cluster, target, "web-0")
+    [listed] = [o for o in await cluster.list_managed_objects() if o.kind == "Role"]
+    # Replaced under the same name between the listing and the delete (another writer).
+    await cluster.delete_managed_object(
+        ManagedObject("Role", "payments", listed.name, target.grant_id)
+    )
+    await cluster.create_role(target, profile_rules("exec", ["web-0"]))
+
+    assert await cluster.delete_managed_object(listed) == "changed"  # uid precondition: 409
+    [replacement] = [o for o in await cluster.list_managed_objects() if o.kind == "Role"]
+    assert replacement.uid != listed.uid
+    # Read afresh, it is judged ours and goes.
+    assert (
+        await cluster.delete_managed_object(
+            ManagedObject("Role", "payments", listed.name, target.grant_id)
+        )
+        == "deleted"
+    )

@@ -37,15 +37,16 @@ def test_object_name_is_a_dns_label() -> None:
 
 def test_every_object_is_labelled_and_annotated() -> None:
     for manifest in (
-        service_account_manifest(TARGET, "scangate-grants"),
-        role_manifest(TARGET, profile_rules("exec", ["web-0"])),
-        role_binding_manifest(TARGET, "scangate-grants"),
+        service_account_manifest(TARGET, "scangate-grants", "team-a"),
+        role_manifest(TARGET, profile_rules("exec", ["web-0"]), "team-a"),
+        role_binding_manifest(TARGET, "scangate-grants", "team-a"),
     ):
         metadata = manifest["metadata"]
         assert metadata["name"] == f"scangate-{GRANT_ID}"
         assert metadata["labels"] == {
             "app.kubernetes.io/managed-by": "scangate",
             "scangate.dev/grant": GRANT_ID,
+            "scangate.dev/installation": "team-a",
         }
         annotations = metadata["annotations"]
         assert annotations["scangate.dev/requester"] == TARGET.requester
@@ -54,15 +55,15 @@ def test_every_object_is_labelled_and_annotated() -> None:
 
 
 def test_service_account_lives_in_the_grants_namespace_and_names_the_target() -> None:
-    manifest = service_account_manifest(TARGET, "scangate-grants")
+    manifest = service_account_manifest(TARGET, "scangate-grants", "team-a")
     assert manifest["metadata"]["namespace"] == "scangate-grants"
     assert manifest["metadata"]["annotations"]["scangate.dev/target-namespace"] == "payments"
     assert manifest["automountServiceAccountToken"] is False
 
 
 def test_role_and_binding_live_in_the_target_namespace() -> None:
-    assert role_manifest(TARGET, [])["metadata"]["namespace"] == "payments"
-    binding = role_binding_manifest(TARGET, "scangate-grants")
+    assert role_manifest(TARGET, [], "team-a")["metadata"]["namespace"] == "payments"
+    binding = role_binding_manifest(TARGET, "scangate-grants", "team-a")
     assert binding["metadata"]["namespace"] == "payments"
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -77,9 +78,12 @@ def test_role_and_binding_live_in_the_target_namespace() -> None:
 def test_manifests_survive_the_official_clients_models_unchanged() -> None:
     api = client.ApiClient()
     for model, manifest in (
-        (client.V1ServiceAccount, service_account_manifest(TARGET, "scangate-grants")),
-        (client.V1Role, role_manifest(TARGET, profile_rules("debug", ["web-0", "web-1"]))),
-        (client.V1RoleBinding, role_binding_manifest(TARGET, "scangate-grants")),
+        (client.V1ServiceAccount, service_account_manifest(TARGET, "scangate-grants", "team-a")),
+        (
+            client.V1Role,
+            role_manifest(TARGET, profile_rules("debug", ["web-0", "web-1"]), "team-a"),
+        ),
+        (client.V1RoleBinding, role_binding_manifest(TARGET, "scangate-grants", "team-a")),
     ):
         serialized = api.sanitize_for_serialization(model.from_dict(manifest))  # type: ignore[no-untyped-call]
         assert serialized == manifest

@@ -160,6 +160,7 @@ async def test_retried_create_whose_first_try_landed_counts_as_created(
                 "labels": {
                     "app.kubernetes.io/managed-by": "scangate",
                     "scangate.dev/grant": target.grant_id,
+                    "scangate.dev/installation": cluster.installation_id,
                 },
             },
         }

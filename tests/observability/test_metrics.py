@@ -153,6 +153,7 @@ async def test_orphans_swept_are_counted(scangate_without_reaper: Scangate, kube
                     "labels": {
                         "app.kubernetes.io/managed-by": "scangate",
                         "scangate.dev/grant": suffix,
+                        "scangate.dev/installation": "scangate-grants",
                     },
                 },
             }

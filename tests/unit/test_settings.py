@@ -267,3 +267,20 @@ def test_trusted_proxies_default_to_none_and_must_be_addresses() -> None:
     assert load_settings().trusted_proxies == []
     with pytest.raises(ConfigError, match=r"trusted_proxies: 'proxy\.local' is not an IP"):
         load_settings(trusted_proxies=["10.0.0.0/8", "proxy.local"])
+
+
+def test_installation_id_defaults_to_each_clusters_grants_namespace() -> None:
+    settings = load_settings(
+        clusters=[{"name": "a", "grants_namespace": "sg-a"}, {"name": "b"}],
+    )
+    assert [settings.installation_id_for(c) for c in settings.clusters] == [
+        "sg-a",
+        "scangate-grants",
+    ]
+    named = load_settings(installation_id="payments-scangate")
+    assert named.installation_id_for(named.clusters[0]) == "payments-scangate"
+
+
+def test_installation_id_must_be_a_label_value() -> None:
+    with pytest.raises(ConfigError, match="installation_id: must be a Kubernetes label value"):
+        load_settings(installation_id="not/a label")

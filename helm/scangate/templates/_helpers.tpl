@@ -118,6 +118,13 @@ Namespaces that can never be granted: the configured list, the grants namespace 
 grant ServiceAccounts) and the release namespace (a grant there could exec into scangate itself
 and read its database credentials).
 */}}
+{{- define "scangate.installationId" -}}
+{{- .Values.installationId | default .Values.grantsNamespace.name }}
+{{- end }}
+
+{{/*
+The namespaces scangate never grants (and the admission policy keeps it out of).
+*/}}
 {{- define "scangate.deniedNamespaces" -}}
 {{- $denied := concat .Values.config.denied_namespaces (list .Values.grantsNamespace.name .Release.Namespace) | uniq }}
 {{- toYaml $denied }}
