@@ -85,7 +85,7 @@ async def open_services(
             metrics=metrics,
             rate_limiter=rate_limiter_for(settings),
             lifecycle=lifecycle,
-            grants=GrantService(db, clusters),
+            grants=GrantService(db, clusters, policies),
             reaper=reaper,
         )
         if reaper is not None:

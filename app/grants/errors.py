@@ -50,6 +50,14 @@ class CredentialsForbidden(ForbiddenError):
     type_slug = "credentials-forbidden"
 
 
+class GrantNoLongerAllowed(ForbiddenError):
+    """The grant's requester, cluster, namespace or scanner is no longer allowed by any policy
+    (the configuration changed since it was granted): no more credentials for it."""
+
+    title = "Grant No Longer Allowed by Policy"
+    type_slug = "grant-no-longer-allowed"
+
+
 class UnknownCluster(UnprocessableError):
     title = "Unknown Cluster"
     type_slug = "unknown-cluster"

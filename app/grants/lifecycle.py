@@ -6,6 +6,7 @@
     expire_due        active past expiry -> revoking -> expired      (the reaper)
     retry_due         revoking whose retry is due -> revoked | expired
     fail_stale        provisioning past the timeout -> failed       (a request that died)
+    revoke_disallowed active, no policy allows it any more -> revoking -> revoked (at start)
     sweep             objects labelled for a grant that is not live -> deleted
 
 The allowed transitions are `app.db.models.TRANSITIONS`; each is a conditional UPDATE in the
@@ -40,6 +41,7 @@ from app.grants.errors import (
 from app.grants.group_commit import GrantWriter
 from app.grants.ids import new_grant_id
 from app.grants.policy_limits import check_pod_count, check_ttl
+from app.grants.policy_recheck import DISALLOWED_REASON, GrantUse, disallowed_grants
 from app.grants.provisioning import (
     PodRequest,
     create_grant_objects,
@@ -339,10 +341,55 @@ class GrantLifecycle:
             log.exception("reaper: ending %d grant(s) failed", len(claimed))
             return [NOT_RECORDED] * len(claimed)
 
-    async def _end_claimed(self, claimed: Sequence[ClaimedGrant], *, actor: str) -> list[str]:
+    async def revoke_disallowed(self) -> int:
+        """End the active grants no policy allows any more (`policy_recheck.py`); how many
+        ended. Run by the reaper once per start: the configuration only changes by a restart."""
+        async with self._db.session() as session:
+            rows = await reaper_queries.active_grants_as_requested(session)
+        why = disallowed_grants(
+            self._policies,
+            [
+                (
+                    GrantUse(row.id, row.requester, row.cluster, row.namespace, row.scanner),
+                    (row.detail or {}).get("claims"),
+                )
+                for row in rows
+            ],
+        )
+        if not why:
+            return 0
+        now = utcnow()
+        claimed: list[ClaimedGrant] = []
+        async with self._db.session() as session:
+            for grant_id in why:
+                claim = await repository.claim_for_revocation(
+                    session, grant_id, now=now, lease_until=lease_until(now)
+                )
+                if claim is not None:
+                    claimed.append(claim)
+            await repository.add_events(
+                session,
+                [
+                    repository.NewEvent(
+                        g.id, "revoking",
+                        {"reason": DISALLOWED_REASON, "policy": why[g.id], "end_status": "revoked"},
+                    )
+                    for g in claimed
+                ],
+                at=now,
+                actor=REAPER_ACTOR,
+            )  # fmt: skip
+        for grant in claimed:
+            log.warning("grant %s: revoking: %s", grant.id, why[grant.id])
+        outcomes = await self._end_claimed(claimed, actor=REAPER_ACTOR, reason=DISALLOWED_REASON)
+        return outcomes.count(GrantStatus.REVOKED)
+
+    async def _end_claimed(
+        self, claimed: Sequence[ClaimedGrant], *, actor: str, reason: str | None = None
+    ) -> list[str]:
         """Delete claimed grants' objects and finish them; per grant, in order: its end status
         (`revoked`/`expired`), `revoking` (the cluster failed; a retry is scheduled),
-        or ENDED_ELSEWHERE."""
+        or ENDED_ELSEWHERE. `reason`, when given, is recorded on each end event."""
         if not claimed:
             return []
         errors = await delete_grants_objects(self._clusters, claimed, concurrency=CONCURRENCY)
@@ -350,8 +397,9 @@ class GrantLifecycle:
         async with self._db.session() as session:
             done = [g.id for g in claimed if g.id not in errors]
             finished = await repository.finish_revocations(session, done, now=now)
+            extra = {"reason": reason} if reason is not None else {}
             events = [
-                repository.NewEvent(g.id, finished[g.id], {"attempts": g.attempts})
+                repository.NewEvent(g.id, finished[g.id], {"attempts": g.attempts, **extra})
                 for g in claimed
                 if g.id in finished
             ]

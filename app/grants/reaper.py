@@ -7,7 +7,9 @@ batch, in short transactions that never stay open across a cluster call:
 2. retry: `revoking` grants whose retry time (or a dead claimant's lease) has come;
 3. stale provisioning: grants still `provisioning` after the timeout belonged to a request
    that died mid-create: mark them `failed` and delete whatever it had created;
-4. sweep (every `sweep_interval_seconds`): labelled objects of grants that are not live.
+4. sweep (every `sweep_interval_seconds`): labelled objects of grants that are not live;
+0. once per `ReaperPass` (one per start of the service, or `scangate reap --once`), before the
+   rest: revoke active grants that no policy allows any more (the configuration changed).
 
 Several replicas may run reapers on one database: every claim is a conditional UPDATE, so each
 grant is claimed, and ended, by exactly one of them.
@@ -61,6 +63,7 @@ class ReapReport:
     deferred: int = 0  # attempts that failed and were rescheduled
     failed_provisioning: int = 0
     swept: int = 0
+    disallowed: int = 0  # active grants ended because no policy allows them any more
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: ReapReport) -> None:
@@ -69,6 +72,7 @@ class ReapReport:
         self.deferred += other.deferred
         self.failed_provisioning += other.failed_provisioning
         self.swept += other.swept
+        self.disallowed += other.disallowed
         self.errors += other.errors
 
 
@@ -89,6 +93,8 @@ class ReaperPass:
         self._db = db
         self._clusters = clusters
         self._metrics = metrics
+        # The configuration this pass runs with has not been checked against the grants yet.
+        self._policies_checked = False
 
     async def run(self, *, sweep: bool) -> ReapReport:
         started = time.perf_counter()
@@ -99,7 +105,10 @@ class ReaperPass:
 
     async def _run_steps(self, *, sweep: bool) -> ReapReport:
         report = ReapReport()
-        steps: list[tuple[str, Callable[[ReapReport], Awaitable[None]]]] = [
+        steps: list[tuple[str, Callable[[ReapReport], Awaitable[None]]]] = []
+        if not self._policies_checked:
+            steps.append(("revoke grants no policy allows", self._revoke_disallowed))
+        steps += [
             ("expire", self._expire),
             ("retry revocations", self._retry_revocations),
             ("fail stale provisioning", self._fail_stale_provisioning),
@@ -124,6 +133,11 @@ class ReaperPass:
             timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
             candidates.append(due.oldest_provisioning + timeout)
         return min(candidates)
+
+    async def _revoke_disallowed(self, report: ReapReport) -> None:
+        report.disallowed += await self._lifecycle.revoke_disallowed()
+        # Only once it succeeded: a failure (the database) is retried on the next pass.
+        self._policies_checked = True
 
     async def _expire(self, report: ReapReport) -> None:
         while True:

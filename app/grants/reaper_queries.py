@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.models import LIVE_STATUSES, Grant, GrantStatus, check_transition
+from app.db.models import LIVE_STATUSES, Grant, GrantEvent, GrantStatus, check_transition
 from app.grants.repository import CLAIM_COLUMNS, IN_CHUNK, ClaimedGrant, claimed_grants
 
 
@@ -136,3 +136,21 @@ async def grant_namespaces(session: AsyncSession, cluster: str) -> list[str]:
     not list cluster-wide)."""
     stmt = select(Grant.namespace).where(Grant.cluster == cluster).distinct()
     return sorted((await session.scalars(stmt)).all())
+
+
+async def active_grants_as_requested(session: AsyncSession) -> list[Row[Any]]:
+    """Every active grant's (id, requester, cluster, namespace, scanner, request detail): what
+    the policy re-check decides on (the detail of its `requested` event holds the OIDC claims
+    its policy required)."""
+    stmt = (
+        select(
+            Grant.id, Grant.requester, Grant.cluster, Grant.namespace, Grant.scanner,
+            GrantEvent.detail,
+        )
+        .outerjoin(
+            GrantEvent, and_(GrantEvent.grant_id == Grant.id, GrantEvent.type == "requested")
+        )
+        .where(Grant.status == GrantStatus.ACTIVE)
+        .order_by(Grant.id)
+    )  # fmt: skip
+    return list((await session.execute(stmt)).all())

@@ -1,4 +1,5 @@
-"""The grant reads behind the API: one grant, a page of grants, its events, its kubeconfig.
+"""The grant reads behind the API: one grant, a page of grants, its events, its kubeconfig
+(issued only while some policy still allows the grant: `policy_recheck.py`).
 
 Every change of a grant's state is `GrantLifecycle`'s (`lifecycle.py`); this service only
 reads, apart from the audit event each kubeconfig fetch records. Built once per app
@@ -12,7 +13,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from app.auth import Principal
+from app.auth import PolicyEngine, Principal
 from app.db.engine import Database
 from app.db.models import Grant, GrantEvent, GrantStatus
 from app.errors import UnprocessableError
@@ -20,6 +21,7 @@ from app.grants import repository
 from app.grants.clock import format_rfc3339, utcnow
 from app.grants.errors import ClusterError, GrantNotActive, cluster_problem
 from app.grants.ids import is_grant_id
+from app.grants.policy_recheck import GrantUse, recheck_grant
 from app.grants.selectors import is_dns1123_label
 from app.grants.visibility import effective_status, own_grant, visible_grant
 from app.kube.clusters import MIN_TOKEN_SECONDS, ClusterRegistry
@@ -28,9 +30,10 @@ from app.kube.kubeconfig import render_kubeconfig
 
 
 class GrantService:
-    def __init__(self, db: Database, clusters: ClusterRegistry) -> None:
+    def __init__(self, db: Database, clusters: ClusterRegistry, policies: PolicyEngine) -> None:
         self._db = db
         self._clusters = clusters
+        self._policies = policies
 
     async def get_grant(self, principal: Principal, grant_id: str) -> Grant:
         async with self._db.session() as session:
@@ -98,6 +101,13 @@ class GrantService:
         now = utcnow()
         if grant.status is not GrantStatus.ACTIVE or grant.expires_at <= now:
             raise GrantNotActive(grant_id, effective_status(grant, now))
+        # Today's policies, not those it was granted under: a removed or narrowed policy
+        # stops new credentials at once (the reaper ends the grant itself).
+        recheck_grant(
+            self._policies,
+            principal,
+            GrantUse(grant.id, grant.requester, grant.cluster, grant.namespace, grant.scanner),
+        )
         try:
             cluster = self._clusters.get(grant.cluster)
         except KeyError:
