@@ -154,7 +154,8 @@ async def get_grant(grant_id: GrantId, principal: PrincipalDep, service: Service
             422,
             502,
             503,
-            _403="Admins may see and revoke any grant, but credentials are the requester's.",
+            _403="Admins may see and revoke any grant, but credentials are the requester's; "
+            "and no policy may allow the grant any more (it is then revoked by the reaper).",
             _409="The grant is not active (still provisioning, or ended).",
         ),
     },

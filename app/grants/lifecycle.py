@@ -41,7 +41,12 @@ from app.grants.errors import (
 from app.grants.group_commit import GrantWriter
 from app.grants.ids import new_grant_id
 from app.grants.policy_limits import check_pod_count, check_ttl
-from app.grants.policy_recheck import DISALLOWED_REASON, GrantUse, disallowed_grants
+from app.grants.policy_recheck import (
+    DISALLOWED_REASON,
+    GrantUse,
+    disallowed_grants,
+    recheck_grant,
+)
 from app.grants.provisioning import (
     PodRequest,
     create_grant_objects,
@@ -236,8 +241,10 @@ class GrantLifecycle:
             now = utcnow()
             if grant.status is not GrantStatus.ACTIVE or grant.expires_at <= now:
                 raise GrantNotActive(grant_id, effective_status(grant, now))
-            policy = self._policies.authorize(
-                principal, cluster=grant.cluster, namespace=grant.namespace, scanner=grant.scanner
+            policy = recheck_grant(
+                self._policies,
+                principal,
+                GrantUse(grant.id, grant.requester, grant.cluster, grant.namespace, grant.scanner),
             )
             check_ttl(ttl_seconds, policy)
             cap = grant.created_at + timedelta(seconds=policy.lifetime_cap_seconds)

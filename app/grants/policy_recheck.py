@@ -23,6 +23,7 @@ from typing import Any, Final
 from app.auth import PolicyEngine, Principal
 from app.auth.policies import PolicyDenied
 from app.grants.errors import GrantNoLongerAllowed
+from app.settings_sections import PolicyConfig
 
 # The reason recorded on grants the reaper ends for this.
 DISALLOWED_REASON: Final = "policy no longer allows this grant"
@@ -39,11 +40,11 @@ class GrantUse:
     scanner: str
 
 
-def recheck_grant(policies: PolicyEngine, principal: Principal, grant: GrantUse) -> None:
-    """Raise `GrantNoLongerAllowed` (403) unless some policy still allows `principal` this
-    grant's cluster, namespace and scanner."""
+def recheck_grant(policies: PolicyEngine, principal: Principal, grant: GrantUse) -> PolicyConfig:
+    """The first policy that still allows `principal` this grant's cluster, namespace and
+    scanner; `GrantNoLongerAllowed` (403, naming why) when none does."""
     try:
-        policies.authorize(
+        return policies.authorize(
             principal, cluster=grant.cluster, namespace=grant.namespace, scanner=grant.scanner
         )
     except PolicyDenied as exc:

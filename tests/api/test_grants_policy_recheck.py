@@ -60,6 +60,8 @@ async def test_a_grant_whose_policy_is_removed_gets_no_credentials_and_is_revoke
             "POST", f"/v1/grants/{grant['id']}/renew", json={"ttl_seconds": 600}
         )
         assert renewal.status_code == 403, renewal.text
+        assert renewal.json()["type"] == PROBLEM_TYPE
+        assert renewal.json()["detail"] == problem["detail"]
         assert [e["type"] for e in await after.events(grant["id"])].count(
             "kubeconfig_issued"
         ) == 1  # only the fetch made before the restart
