@@ -19,6 +19,7 @@ from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.chart_checks import assert_standard_labels, deployment, rendered_config
 from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import (
+    IMAGE_VALUES,
     Release,
     default_values,
     install_then_upgrade_chart,
@@ -136,7 +137,7 @@ def helm_kubeconfig(kubesim: KubesimHandle, tmp_path: Path) -> Path:
 def test_upgrades_keep_the_ca_and_renew_the_serving_certificate_from_it(
     helm_home: Path, helm_kubeconfig: Path
 ) -> None:
-    values = merge_values(default_values(), BASE)
+    values = merge_values(merge_values(default_values(), IMAGE_VALUES), BASE)
     # The installed certificate has 365 days left: renewing 400 days early is due now.
     renewing = merge_values(values, {"guard": {"certificate": {"renewBeforeDays": 400}}})
     installed, upgraded, renewed = install_then_upgrade_chart(
