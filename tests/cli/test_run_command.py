@@ -310,3 +310,23 @@ def test_renew_keeps_the_command_running_past_the_original_ttl(
     assert renewals
     assert all(e["detail"]["ttl_seconds"] == 30 for e in renewals)
     assert grant_status(service, grant_id) == "revoked"  # revoked when the command finished
+
+
+def test_renewal_stops_at_the_policys_lifetime_cap_and_the_command_is_stopped(
+    capped_service: Service, tmp_path: Path
+) -> None:
+    id_file = tmp_path / "grant-id"
+    begun = time.monotonic()
+    result = capped_service.scangate(
+        "run", "--namespace", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "30s",
+        "--renew", "--grace-seconds", "1", "--grant-id-file", str(id_file), "--",
+        "sleep", "120",
+    )  # fmt: skip
+    took = time.monotonic() - begun
+
+    grant_id = id_file.read_text().strip()
+    assert result.returncode == 8, result.stderr
+    # The service refused to extend past the cap (409), so the grant ended at its first expiry.
+    assert f"grant {grant_id} cannot be renewed (Grant Lifetime Cap Reached (409)" in result.stderr
+    assert f"grant {grant_id} expired at" in result.stderr
+    assert 29 <= took < 60
