@@ -122,6 +122,14 @@ async def test_whoami_names_the_principal_and_its_policies(client: httpx.AsyncCl
                 "max_ttl_seconds": 1800,
                 "max_pods": 5,
                 "max_lifetime_seconds": 1800,
+                # The default: everything, as before the setting existed.
+                "allow_pods_with": [
+                    "service_account_token",
+                    "secret_volumes",
+                    "secret_env",
+                    "configmap_volumes",
+                    "configmap_env",
+                ],
             }
         ],
     }

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 GRANT_FIELDS = {
     "id", "status", "cluster", "namespace", "scanner", "pods", "selector", "requester", "policy",
     "reason", "service_account", "created_at", "expires_at", "ended_at", "last_error",
-    "containers",
+    "containers", "exposure",
 }  # fmt: skip
 
 
@@ -58,6 +58,18 @@ async def test_created_grant_is_active_and_has_exactly_its_objects(
         "pods": ["web-0"],
         "selector": None,
         "containers": None,
+        # The seed's web-0: the default ServiceAccount, no token volume, no Secret or ConfigMap.
+        "exposure": {
+            "web-0": {
+                "service_account": "default",
+                "automount_service_account_token": None,
+                "service_account_token": False,
+                "secret_volumes": [],
+                "secret_env": {},
+                "configmap_volumes": [],
+                "configmap_env": {},
+            }
+        },
         "requester": "apikey:alice",
         "policy": "payments-ci",
         "reason": "nightly scan",

@@ -204,7 +204,7 @@ def test_policies_carry_the_guards_debug_image_rules_into_the_configuration(
     policy = {
         "name": "payments-ci", "subjects": ["apikey:ci"], "namespaces": ["payments"],
         "scanners": ["debug"], "debug_images": ["busybox:1.36", "registry.example.com/scan/*"],
-        "debug_allow_root": False,
+        "debug_allow_root": False, "allow_pods_with": ["configmap_volumes"],
     }  # fmt: skip
     values = merge_values(BASE, {"scanners": ["debug"], "config": {"policies": [policy]}})
     release = install_scangate_chart(values).release
@@ -212,3 +212,4 @@ def test_policies_carry_the_guards_debug_image_rules_into_the_configuration(
     config_path.write_text(yaml.safe_dump(rendered_config(release)))
     [loaded] = load_settings(config_path).policies
     assert loaded.debug_images == ["busybox:1.36", "registry.example.com/scan/*"]
+    assert loaded.allow_pods_with == ["configmap_volumes"]

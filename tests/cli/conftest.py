@@ -89,7 +89,13 @@ class Service:
 
 
 def service_settings(
-    database_url: str, kubeconfig: str, keys: dict[str, str], issuer: LocalIssuer
+    database_url: str,
+    kubeconfig: str,
+    keys: dict[str, str],
+    issuer: LocalIssuer,
+    *,
+    max_ttl_seconds: int = 3600,
+    max_lifetime_seconds: int | None = None,
 ) -> Settings:
     return Settings(
         database_url=database_url,
@@ -107,7 +113,8 @@ def service_settings(
                 ],
                 "namespaces": ["payments"],
                 "scanners": ["exec", "debug"],
-                "max_ttl_seconds": 3600,
+                "max_ttl_seconds": max_ttl_seconds,
+                "max_lifetime_seconds": max_lifetime_seconds,
                 "max_pods": 2,
             }
         ],
@@ -144,6 +151,20 @@ def service(sqlite_url: str, kubesim_tls: Any) -> Iterator[Service]:
     keys = {name: generate_api_key()[0] for name in ("ci", "other", "root", "nobody")}
     with running_issuer() as issuer:
         settings = service_settings(sqlite_url, str(kubesim_tls.admin_kubeconfig), keys, issuer)
+        with serving(settings) as url:
+            yield Service(url=url, keys=keys, kubesim=kubesim_tls, issuer=issuer)
+
+
+@pytest.fixture
+def capped_service(sqlite_url: str, kubesim_tls: Any) -> Iterator[Service]:
+    """The service with a policy whose grants live 30 s at most, renewals included."""
+    run_migrations(sqlite_url)
+    keys = {name: generate_api_key()[0] for name in ("ci", "other", "root", "nobody")}
+    with running_issuer() as issuer:
+        settings = service_settings(
+            sqlite_url, str(kubesim_tls.admin_kubeconfig), keys, issuer,
+            max_ttl_seconds=30, max_lifetime_seconds=30,
+        )  # fmt: skip
         with serving(settings) as url:
             yield Service(url=url, keys=keys, kubesim=kubesim_tls, issuer=issuer)
 

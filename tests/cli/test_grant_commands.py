@@ -85,6 +85,8 @@ def test_show_list_kubeconfig_and_revoke_one_grant(service: Service, tmp_path: P
     assert show.returncode == 0
     assert f"id:              {grant_id}" in show.stdout
     assert "status:          active" in show.stdout
+    # The seed's web-0 runs as `default` without a token volume, Secrets or ConfigMaps.
+    assert "exposure:\n  web-0: ServiceAccount default (no token mounted)" in show.stdout
     assert lines(listing.stdout)[0].split() == [
         "ID", "STATUS", "CLUSTER", "NAMESPACE", "SCANNER", "PODS", "EXPIRES_AT",
     ]  # fmt: skip

@@ -261,3 +261,25 @@ def test_bad_environment_json_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
 
     with pytest.raises(ConfigError, match="clusters"):
         load_settings()
+
+
+def test_allow_pods_with_defaults_to_everything_so_old_policies_keep_working(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(write_config(tmp_path, {"policies": [policy()]}))
+
+    assert settings.policies[0].allow_pods_with == [
+        "service_account_token", "secret_volumes", "secret_env",
+        "configmap_volumes", "configmap_env",
+    ]  # fmt: skip
+
+
+def test_allow_pods_with_takes_only_its_vocabulary_and_names_the_entry(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path, {"policies": [policy(allow_pods_with=["secret_env", "secrets"])]}
+    )
+
+    assert list(problems) == ["policies[0].allow_pods_with[1]"]
+    assert "service_account_token" in problems["policies[0].allow_pods_with[1]"]
+    strict = load_settings(write_config(tmp_path, {"policies": [policy(allow_pods_with=[])]}))
+    assert strict.policies[0].allow_pods_with == []
