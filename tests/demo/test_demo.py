@@ -8,6 +8,7 @@ disturbs a running one.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -62,8 +63,19 @@ def test_banner_commands_work_as_printed_and_ctrl_c_stops_the_cluster(
     assert "revoked" in revoke.stdout
     exec_step = next(step for step in steps if " exec web-0 " in step.command)
     assert "Debian" in exec_step.stdout
-    listed = next(step for step in steps if step.command.startswith("curl"))
+    listed = next(
+        step for step in steps if step.command.startswith("curl") and "/events" not in step.command
+    )
     assert '"status":"revoked"' in listed.stdout.replace(" ", "")
+    # The grant guard judged both debug containers and put each decision on the grant.
+    assert sum(1 for step in steps if step.comment and step.comment.startswith("refused: ")) == 1
+    events_step = next(step for step in steps if "/events " in step.command)
+    events = json.loads(events_step.stdout)["items"]
+    debug = [e["detail"] for e in events if e["type"] == "debug_container"]
+    assert [(d["image"], d["verdict"]) for d in debug] == [
+        ("busybox:1.36", "allowed"),
+        ("alpine:3.20", "denied"),
+    ]
 
     cluster_url = demo.banner_value("simulated cluster")
     assert demo.interrupt(signal.SIGINT) == 0
