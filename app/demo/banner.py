@@ -46,9 +46,6 @@ def demo_banner(
     )
     allowed_debug = f"$D debug web-1 -c dbg --profile=restricted --image={DEMO_DEBUG_IMAGE}"
     refused_debug = "$D debug web-1 -c dbg2 --profile=restricted --image=alpine:3.20"
-    events = (
-        'curl -s $SCANGATE_URL/v1/grants/$DBG/events -H "Authorization: Bearer $SCANGATE_TOKEN"'
-    )
     return f"""
 scangate demo
   API:               {base_url}   (docs: {base_url}/docs)
@@ -81,7 +78,7 @@ Try it (in another terminal, from this directory):
   {allowed_debug}   # works
   {refused_debug}   # refused: image 'alpine:3.20' is not allowed
   # every decision, allowed or refused, is on the grant's audit trail (image, verdict, reason)
-  {events}
+  scangate grant events $DBG
   # the same API over HTTP, e.g. your grants:
   curl -s $SCANGATE_URL/v1/grants -H "Authorization: Bearer $SCANGATE_TOKEN"
 
