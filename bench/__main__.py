@@ -47,7 +47,7 @@ DEFAULT_PLOT = Path("docs/bench/latency.png")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="tiny counts (a smoke test, under a minute)"
+        "--quick", action="store_true", help="tiny counts (a smoke test, about a minute and a half)"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     parser.add_argument(
