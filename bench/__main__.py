@@ -159,7 +159,10 @@ def _guard_stage(plan: Plan, kind: str, postgres: str | None) -> GuardResults:
         guard = GuardListener(free_port(), certificate.cert_file, certificate.key_file)
         with scangate_server(cluster, url, Path(directory), guard) as server:
             _log(f"{kind}: grant guard on {guard.url} (pid {server.pid})")
-            return asyncio.run(measure_guard(plan, cluster, server, guard, certificate.ca_pem, url))
+            cpu_seconds = partial(process_cpu_seconds, server.pid)
+            return asyncio.run(
+                measure_guard(plan, cluster, server, guard, certificate.ca_pem, url, cpu_seconds)
+            )
 
 
 def run(plan: Plan) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import asyncio
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -53,6 +54,8 @@ class GuardResults:
     exec_with_webhook: Latencies
     exec_without_webhook: Latencies
     exec_decisions_recorded: int
+    # CPU seconds scangate's process spent during the concurrent decisions.
+    cpu_seconds_concurrent: float
 
     def report(self) -> dict[str, Any]:
         with_hook, without = self.exec_with_webhook, self.exec_without_webhook
@@ -66,6 +69,11 @@ class GuardResults:
                 **self.decision_concurrent.summary_ms(),
                 "per_s": round(self.decision_concurrent.throughput, 1),
             },
+            # Against the latency: whether one process's CPU or waiting (database commits,
+            # queueing) bounds the decisions per second.
+            "decision_cpu_ms_c32": round(
+                ratio(self.cpu_seconds_concurrent, self.decision_concurrent.count) * 1000, 3
+            ),
             "exec_with_webhook": with_hook.summary_ms(),
             "exec_without_webhook": without.summary_ms(),
             "exec_p50_ratio": round(ratio(with_hook.p50, without.p50), 3),
@@ -208,6 +216,7 @@ async def measure_guard(
     guard: GuardListener,
     ca_pem: bytes,
     database_url: str,
+    cpu_seconds: Callable[[], float],
 ) -> GuardResults:
     # Two grants: one whose identity the posted reviews name, one that execs through kubesim,
     # so the second's audit events count only the execs the webhook judged.
@@ -222,12 +231,15 @@ async def measure_guard(
     decide = partial(_decide, guard_client, _username(reviewed))
     c1: list[Latencies] = []
     concurrent: list[Latencies] = []
+    cpu = 0.0
     try:
         await run_async(concurrency, range(max(plan.warmup, concurrency)), decide)
         for _ in range(plan.rounds):
             c1.append((await run_async(1, range(plan.guard_c1 // plan.rounds), decide))[0])
             count = plan.guard_concurrent // plan.rounds
+            cpu_before = cpu_seconds()
             concurrent.append((await run_async(concurrency, range(count), decide))[0])
+            cpu += cpu_seconds() - cpu_before
     finally:
         await guard_client.aclose()
     with_hook, without, made = await asyncio.to_thread(
@@ -246,4 +258,5 @@ async def measure_guard(
         exec_with_webhook=with_hook,
         exec_without_webhook=without,
         exec_decisions_recorded=recorded,
+        cpu_seconds_concurrent=cpu,
     )

@@ -159,6 +159,10 @@ def _guard_rows(add: Any) -> None:
                 f"({v['guard'][n]['per_s']:.0f}/s)"
             ),
         )
+    add(
+        "guard: scangate process CPU per decision at c32, ms",
+        lambda v: f"{v['guard'].get('decision_cpu_ms_c32', float('nan')):.2f}",
+    )
     for stat in ("p50", "p99"):
         add(
             f"WebSocket exec `true` {stat} ms (guard webhook / no webhook = ratio)",

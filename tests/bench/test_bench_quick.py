@@ -103,6 +103,7 @@ def test_quick_run_measures_the_guard_at_both_concurrencies_and_on_the_exec_path
         assert guard[side]["n"] == plan["guard_exec"]
         assert _positive_finite(guard[side]["p50_ms"])
     assert _positive_finite(guard["exec_p50_ratio"])
+    assert _positive_finite(guard["decision_cpu_ms_c32"])
     # Every exec made while the webhook was registered reached the guard and was recorded.
     assert guard["exec_decisions_recorded"] >= plan["guard_exec"]
     assert "guard_decision_p99_ms_c32" in quick_results["targets_met"][database]
