@@ -101,6 +101,9 @@ class ScangateClient:
     def get_grant(self, grant_id: str) -> dict[str, Any]:
         return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}"))
 
+    def grant_events(self, grant_id: str) -> dict[str, Any]:
+        return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}/events"))
+
     def list_grants(self, **filters: Any) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v is not None}
         return self._json(self._request("GET", "/v1/grants", params=params))

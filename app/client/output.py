@@ -85,6 +85,31 @@ def grants_table(grants: Sequence[dict[str, Any]]) -> str:
     )
 
 
+# Detail fields shown on an event's line (the grant guard's decisions carry these).
+_EVENT_DETAILS: Final = ("pod", "container", "image", "argv")
+
+
+def events_text(events: Sequence[dict[str, Any]]) -> str:
+    """One line per audit event: time, type, actor, then a guard decision's verdict, what it
+    judged and its reason."""
+    width = max((len(str(e.get("type"))) for e in events), default=0)
+    lines = []
+    for event in events:
+        detail = event.get("detail") or {}
+        parts = [str(event.get("at")), str(event.get("type")).ljust(width), str(event.get("actor"))]
+        if "verdict" in detail:
+            parts.append(str(detail["verdict"]))
+            for name in _EVENT_DETAILS:
+                value = detail.get(name)
+                if value:
+                    shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+                    parts.append(f"{name}={shown}")
+            if detail.get("reason") and detail["reason"] != detail["verdict"]:
+                parts.append(f"({detail['reason']})")
+        lines.append("  ".join(parts))
+    return "\n".join(lines)
+
+
 def whoami_text(identity: dict[str, Any]) -> str:
     lines = [
         f"principal: {identity.get('principal')}",

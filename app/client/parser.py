@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from app.client.api import DEFAULT_TIMEOUT_SECONDS
 from app.client.commands import (
+    cmd_grant_events,
     cmd_grant_kubeconfig,
     cmd_grant_list,
     cmd_grant_request,
@@ -196,6 +197,15 @@ def add_client_commands(commands: Any) -> None:
     show = actions.add_parser("show", parents=[connection], help="show one grant", **common)
     show.add_argument("grant_id", metavar="ID")
     show.set_defaults(handler=cmd_grant_show)
+
+    events = actions.add_parser(
+        "events",
+        parents=[connection],
+        help="the grant's audit trail, oldest first (the grant guard's decisions included)",
+        **common,
+    )
+    events.add_argument("grant_id", metavar="ID")
+    events.set_defaults(handler=cmd_grant_events)
 
     whoami = commands.add_parser(
         "whoami",
