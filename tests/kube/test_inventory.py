@@ -113,6 +113,6 @@ async def test_delete_managed_object_deletes_and_tolerates_missing(
     target = grant_target()
     await provision(cluster, target, "web-0")
     for obj in expected(target):
-        await cluster.delete_managed_object(obj)
-        await cluster.delete_managed_object(obj)  # 404 = gone
+        assert await cluster.delete_managed_object(obj) is True
+        assert await cluster.delete_managed_object(obj) is False  # 404 = already gone
     assert await cluster.list_managed_objects() == []
