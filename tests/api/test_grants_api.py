@@ -10,7 +10,8 @@ import kubernetes.client as k8s
 import pytest
 
 from app.kube.profiles import profile_rules
-from tests.api.conftest import Deployment, Scangate, cluster_objects, expected_objects
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.scangate import Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
 

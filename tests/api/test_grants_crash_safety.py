@@ -13,17 +13,11 @@ from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
-from tests.api.conftest import (
-    GRANTS_NAMESPACE,
-    Deployment,
-    Scangate,
-    cluster_objects,
-    eventually,
-    expected_objects,
-    grant_row,
-    insert_grants,
-)
 from tests.api.test_grants_api import assert_problem
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.grant_rows import grant_row, insert_grants
+from tests.support.polling import eventually
+from tests.support.scangate import GRANTS_NAMESPACE, Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
 

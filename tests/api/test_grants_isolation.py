@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from app.grants.ids import new_grant_id
-from tests.api.conftest import Scangate, cluster_objects, expected_objects
 from tests.api.test_grants_api import assert_problem
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 

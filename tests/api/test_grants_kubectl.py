@@ -11,7 +11,8 @@ import anyio
 import pytest
 import yaml
 
-from tests.api.conftest import Scangate, kubectl
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 

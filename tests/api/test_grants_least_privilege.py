@@ -13,17 +13,11 @@ import yaml
 
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
-from tests.api.conftest import (
-    GRANTS_NAMESPACE,
-    Deployment,
-    cluster_objects,
-    expected_objects,
-    kubectl,
-    token_of,
-    token_status,
-)
 from tests.api.test_grants_api import assert_problem
 from tests.api.test_grants_crash_safety import plant_objects
+from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
+from tests.support.kubectl import kubectl
+from tests.support.scangate import GRANTS_NAMESPACE, Deployment
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the

@@ -13,15 +13,9 @@ import pytest
 import yaml
 
 from app.grants.clock import utcnow
-from tests.api.conftest import (
-    Deployment,
-    Scangate,
-    cluster_objects,
-    expected_objects,
-    token_of,
-    token_status,
-)
 from tests.api.test_grants_api import assert_problem, parse_time
+from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
+from tests.support.scangate import Deployment, Scangate
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the

@@ -17,7 +17,9 @@ from sqlalchemy import update
 from app.db.models import Grant
 from app.grants.clock import utcnow
 from app.grants.reaper import ReaperPass
-from tests.api.conftest import Scangate, cluster_objects, eventually
+from tests.support.cluster_view import cluster_objects
+from tests.support.polling import eventually
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 

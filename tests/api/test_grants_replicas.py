@@ -11,7 +11,8 @@ import pytest
 
 from app.grants import reaper, repository
 from app.grants.clock import utcnow
-from tests.api.conftest import Deployment, cluster_objects
+from tests.support.cluster_view import cluster_objects
+from tests.support.scangate import Deployment
 
 pytestmark = pytest.mark.anyio
 

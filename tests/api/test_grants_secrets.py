@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.api.conftest import Scangate, token_of
+from tests.support.cluster_view import token_of
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 

@@ -15,16 +15,10 @@ import pytest
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
-from tests.api.conftest import (
-    Deployment,
-    cluster_objects,
-    expected_objects,
-    kubectl,
-    scangate_config,
-    token_of,
-    token_status,
-)
-from tests.chart.conftest import InstallScangateChart
+from tests.support.chart import InstallScangateChart
+from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Deployment, scangate_config
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the

@@ -15,7 +15,7 @@ import yaml
 
 from app.kube.models import GrantTarget
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import cluster_client
+from tests.support.kube import cluster_client
 
 pytestmark = pytest.mark.anyio
 

@@ -25,8 +25,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeError, KubeUnavailable
 from kubesim import tls
-from tests.kube.conftest import cluster_client
 from tests.kube.kubeconfig_files import self_signed_ca
+from tests.support.kube import cluster_client
 
 pytestmark = pytest.mark.anyio
 

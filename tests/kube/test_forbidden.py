@@ -13,8 +13,7 @@ import pytest
 
 from app.kube.errors import KubeForbidden, KubeNotFound
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import (
-    GRANTS_NAMESPACE,
+from tests.support.kube import (
     GRANTS_NAMESPACE_RULES,
     TARGET_NAMESPACE_RULES,
     LimitedCluster,
@@ -22,6 +21,7 @@ from tests.kube.conftest import (
     grant_target,
     kubeconfig_with_token,
 )
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 

@@ -9,13 +9,13 @@ import pytest
 from app.kube.clusters import ClusterClient
 from app.kube.models import GrantTarget, ManagedObject
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import (
-    GRANTS_NAMESPACE,
+from tests.support.kube import (
     GRANTS_NAMESPACE_RULES,
     TARGET_NAMESPACE_RULES,
     LimitedCluster,
     grant_target,
 )
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 

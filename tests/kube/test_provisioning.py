@@ -14,7 +14,8 @@ from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeConflict, KubeInvalid, KubeNotFound
 from app.kube.naming import GRANT_LABEL, MANAGED_BY_LABEL
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import GRANTS_NAMESPACE, grant_target
+from tests.support.kube import grant_target
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,9 @@ from kubernetes import client
 
 from app.kube.clusters import ClusterClient, RetryPolicy
 from app.kube.errors import KubeConflict, KubeUnavailable
-from tests.kube.conftest import GRANTS_NAMESPACE, cluster_client, grant_target
 from tests.kube.kubeconfig_files import self_signed_ca_pem, write_kubeconfig
+from tests.support.kube import cluster_client, grant_target
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ import pytest
 
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeMalformedResponse
-from tests.kube.conftest import cluster_client
 from tests.kube.undecodable_pods import UndecodablePodsProxy
+from tests.support.kube import cluster_client
 
 pytestmark = pytest.mark.anyio
 

@@ -15,8 +15,9 @@ from app.db.engine import run_migrations
 from app.grants import repository
 from app.grants.audit_feed import SETTLE_SECONDS
 from app.grants.clock import format_rfc3339, utcnow
-from tests.api.conftest import Deployment, Scangate, grant_row, insert_grants, scangate_config
-from tests.observability.conftest import LogCapture
+from tests.support.grant_rows import grant_row, insert_grants
+from tests.support.logs import LogCapture
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 pytestmark = pytest.mark.anyio
 

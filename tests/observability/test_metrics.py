@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import reaper_pass
 from app.services import services_of
-from tests.api.conftest import Deployment, Scangate
-from tests.observability.conftest import parse_metrics, sample
+from tests.support.metrics import parse_metrics, sample
+from tests.support.scangate import Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
 

@@ -32,7 +32,8 @@ from sqlalchemy.pool import NullPool
 
 from app.db.urls import sync_database_url
 from app.main import create_app
-from tests.api.conftest import Deployment, Scangate, cluster_objects, expected_objects
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.scangate import Deployment, Scangate
 
 REPO = Path(__file__).resolve().parents[2]
 LIVE = frozenset({"provisioning", "active", "revoking"})

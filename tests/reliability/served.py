@@ -9,9 +9,8 @@ from typing import Any
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
-from tests.api.conftest import scangate_config
-from tests.reliability.conftest import PRINCIPALS
 from tests.reliability.harness import ServeProcess, write_config
+from tests.support.scangate import PRINCIPALS, scangate_config
 
 
 @dataclass

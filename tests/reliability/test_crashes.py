@@ -19,8 +19,6 @@ from sqlalchemy.pool import NullPool
 
 from app.db.urls import sync_database_url
 from app.grants.revocation import REVOCATION_LEASE
-from tests.api.conftest import scangate_config
-from tests.reliability.conftest import Mode
 from tests.reliability.harness import (
     ServeProcess,
     assert_invariant,
@@ -28,6 +26,8 @@ from tests.reliability.harness import (
     reap_once,
     write_config,
 )
+from tests.support.run_sizes import Mode
+from tests.support.scangate import scangate_config
 
 CALLERS = 6
 TARGETS: list[dict[str, Any]] = [{"pods": ["web-0"]}, {"pods": ["web-1", "web-0"]},

@@ -16,8 +16,6 @@ import pytest
 from app.db.engine import run_migrations
 from app.main import reap_once as run_once
 from devsupport.postgres_server import postgres_available
-from tests.api.conftest import Deployment, Scangate, scangate_config
-from tests.reliability.conftest import Mode
 from tests.reliability.harness import (
     Outcomes,
     assert_invariant,
@@ -27,6 +25,8 @@ from tests.reliability.harness import (
     settle,
 )
 from tests.reliability.postgres_control import StoppablePostgres
+from tests.support.run_sizes import Mode
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 pytestmark = pytest.mark.anyio
 

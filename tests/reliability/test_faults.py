@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from app.main import reap_once as run_once
-from tests.api.conftest import Deployment, Scangate, scangate_config
-from tests.reliability.conftest import Mode
 from tests.reliability.harness import Outcomes, assert_invariant, audit, in_process, settle
+from tests.support.run_sizes import Mode
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 pytestmark = pytest.mark.anyio
 

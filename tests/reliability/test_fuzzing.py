@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devsupport.postgres_server import fresh_database
-from tests.reliability.conftest import Mode
 from tests.reliability.harness import assert_invariant, audit
 from tests.reliability.served import Served, serve
+from tests.support.run_sizes import Mode
 
 CHECKS = [
     not_a_server_error,

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from devsupport.postgres_server import fresh_database
-from tests.api.conftest import cluster_objects
 from tests.reliability.harness import assert_invariant, audit, grant_rows
 from tests.reliability.served import Served, serve
+from tests.support.cluster_view import cluster_objects
 
 LIMIT = 64 * 1024
 VALID = {"namespace": "payments", "scanner": "exec", "pods": ["web-0"]}

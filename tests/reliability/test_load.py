@@ -12,8 +12,6 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import scangate_config
-from tests.reliability.conftest import Mode
 from tests.reliability.harness import (
     Outcomes,
     ServeProcess,
@@ -22,6 +20,8 @@ from tests.reliability.harness import (
     percentile,
     write_config,
 )
+from tests.support.run_sizes import Mode
+from tests.support.scangate import scangate_config
 
 # Generous: the service idles near 100 MiB; the bound catches a leak that grows per request.
 RSS_LIMIT_BYTES = 600 * 1024 * 1024

@@ -16,15 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import (
-    Deployment,
-    Scangate,
-    kubectl,
-    scangate_config,
-    token_of,
-    token_status,
-)
 from tests.reliability.harness import in_process
+from tests.support.cluster_view import token_of, token_status
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
