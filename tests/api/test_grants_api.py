@@ -10,6 +10,7 @@ import kubernetes.client as k8s
 import pytest
 
 from app.kube.profiles import profile_rules
+from kubesim.pytest_plugin import KubesimHandle
 from tests.support.cluster_view import cluster_objects, expected_objects
 from tests.support.scangate import Deployment, Scangate
 
@@ -26,7 +27,7 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def role_of(sim: Any, grant_id: str, namespace: str = "payments") -> Any:
+def role_of(sim: KubesimHandle, grant_id: str, namespace: str = "payments") -> Any:
     rbac = k8s.RbacAuthorizationV1Api(sim.admin_client())
     return rbac.read_namespaced_role(f"scangate-{grant_id}", namespace)
 
@@ -41,7 +42,7 @@ def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
 
 
 async def test_created_grant_is_active_and_has_exactly_its_objects(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     response = await scangate.create(pods=["web-0"], scanner="exec", reason="nightly scan")
     assert response.status_code == 201, response.text
@@ -131,7 +132,9 @@ async def rejected_grants(scangate: Scangate, who: str = "alice") -> list[dict[s
     return items
 
 
-async def test_missing_namespace_rejects_the_grant_with_422(scangate: Scangate, sim: Any) -> None:
+async def test_missing_namespace_rejects_the_grant_with_422(
+    scangate: Scangate, sim: KubesimHandle
+) -> None:
     # carol's policy allows "missing-*", so only the cluster can say no.
     response = await scangate.create(who="carol", namespace="missing-ns", pods=["api-0"])
     body = assert_problem(response, 422, "namespace-not-found")
@@ -152,7 +155,7 @@ async def test_missing_namespace_rejects_the_grant_with_422(scangate: Scangate, 
     assert one.json()["status"] == "rejected"
 
 
-async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
+async def test_missing_pods_are_named(scangate: Scangate, sim: KubesimHandle) -> None:
     response = await scangate.create(pods=["web-0", "nope-2", "nope-1"])
     body = assert_problem(response, 422, "pods-not-found")
     assert body["pods"] == ["nope-1", "nope-2"]
@@ -166,7 +169,7 @@ async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
 
 
 async def test_selector_resolves_to_exactly_the_running_matching_pods(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     # app=web matches web-0, web-1 (Running) and web-2 (Pending): only Running pods count.
     grant = await scangate.grant(selector="app=web")
@@ -183,7 +186,7 @@ async def test_selector_resolves_to_exactly_the_running_matching_pods(
 
 @pytest.mark.parametrize("selector", ["app=nothing", "app=web,tier notin (frontend)"])
 async def test_selector_without_a_running_match_is_422(
-    scangate: Scangate, sim: Any, selector: str
+    scangate: Scangate, sim: KubesimHandle, selector: str
 ) -> None:
     body = assert_problem(await scangate.create(selector=selector), 422, "no-pods-match")
     assert body["errors"][0]["field"] == "body.selector"
@@ -193,7 +196,9 @@ async def test_selector_without_a_running_match_is_422(
     assert cluster_objects(sim, rejected["id"]) == set()
 
 
-async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, sim: Any) -> None:
+async def test_more_pods_than_the_policy_allows_is_422(
+    deployment: Deployment, sim: KubesimHandle
+) -> None:
     deployment.document["policies"][0]["max_pods"] = 1
     deployment.reconfigure()
     async with deployment.running() as scangate:
@@ -211,7 +216,7 @@ async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, s
 
 
 async def test_sidecar_grants_need_the_sidecar_container_in_every_pod(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     response = await scangate.create(scanner="sidecar", pods=["web-0", "db-0"])
     body = assert_problem(response, 422, "sidecar-missing")

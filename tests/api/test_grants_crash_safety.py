@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
+from app.db.engine import Database
 from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
+from kubesim.pytest_plugin import KubesimHandle
 from tests.api.test_grants_api import assert_problem
 from tests.support.cluster_view import cluster_objects, expected_objects
 from tests.support.grant_rows import grant_row, insert_grants
@@ -22,7 +23,7 @@ from tests.support.scangate import GRANTS_NAMESPACE, Deployment, Scangate
 pytestmark = pytest.mark.anyio
 
 
-def plant_objects(sim: Any, grant_id: str, namespace: str = "payments") -> None:
+def plant_objects(sim: KubesimHandle, grant_id: str, namespace: str = "payments") -> None:
     """The objects a scangate process would have created for `grant_id` before dying."""
     name = f"scangate-{grant_id}"
     labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": grant_id}
@@ -56,7 +57,7 @@ def plant_objects(sim: Any, grant_id: str, namespace: str = "payments") -> None:
 
 @pytest.mark.parametrize("resource", ["serviceaccounts", "roles", "rolebindings"])
 async def test_cluster_failure_at_each_step_leaves_nothing_and_a_failed_grant(
-    scangate_without_reaper: Scangate, sim: Any, resource: str
+    scangate_without_reaper: Scangate, sim: KubesimHandle, resource: str
 ) -> None:
     scangate = scangate_without_reaper  # the request must clean up on its own
     sim.inject_fault(status=500, methods=["POST"], resources=[resource])
@@ -77,7 +78,7 @@ async def test_cluster_failure_at_each_step_leaves_nothing_and_a_failed_grant(
 
 
 async def test_cluster_refusing_scangate_is_502_naming_the_permission(
-    scangate_without_reaper: Scangate, sim: Any
+    scangate_without_reaper: Scangate, sim: KubesimHandle
 ) -> None:
     sim.inject_fault(status=403, methods=["POST"], resources=["roles"])
     response = await scangate_without_reaper.create()
@@ -88,7 +89,7 @@ async def test_cluster_refusing_scangate_is_502_naming_the_permission(
 
 
 async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
-    deployment: Deployment, db: Any, sim: Any
+    deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
     # A request that died mid-create: its row says provisioning, its objects exist.
     orphan = grant_row(status="provisioning", created_at=utcnow() - timedelta(minutes=10))
@@ -115,7 +116,7 @@ async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
 
 
 async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
-    deployment: Deployment, db: Any, sim: Any
+    deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
     deployment.reconfigure(reaper={"provisioning_timeout_seconds": 1})
     async with deployment.running() as scangate:
@@ -129,7 +130,7 @@ async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
 
 
 async def test_labelled_objects_without_a_live_grant_are_swept(
-    scangate_without_reaper: Scangate, deployment: Deployment, db: Any, sim: Any
+    scangate_without_reaper: Scangate, deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
     # The app only creates the live grant: a running reaper sweeps on its first pass, which
     # would race this test's own pass for the planted orphans (and its count of them).
@@ -166,7 +167,7 @@ async def test_labelled_objects_without_a_live_grant_are_swept(
 
 
 async def test_concurrent_sweeps_count_each_orphan_once(
-    deployment: Deployment, db: Any, sim: Any
+    deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
     # Two replicas' reapers (or `scangate reap --once` beside a running reaper) may list the
     # same orphans; each object is deleted once, so the passes' counts add up to what went.

@@ -13,6 +13,7 @@ import yaml
 
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
+from kubesim.pytest_plugin import KubesimHandle
 from tests.api.test_grants_api import assert_problem
 from tests.api.test_grants_crash_safety import plant_objects
 from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
@@ -66,7 +67,7 @@ def role_and_binding(namespace: str, rules: list[dict[str, Any]]) -> list[dict[s
 
 
 @pytest.fixture
-def chart_identity(sim: Any, tmp_path: Path) -> Path:
+def chart_identity(sim: KubesimHandle, tmp_path: Path) -> Path:
     """A kubeconfig for a user holding exactly the chart's rules (targets: payments, orders)."""
     token = secrets.token_urlsafe(24)
     sim.add_user_token(token, SCANGATE_USER, ["system:serviceaccounts"])
@@ -90,7 +91,7 @@ def chart_deployment(deployment: Deployment, chart_identity: Path) -> Deployment
 
 
 async def test_grants_work_end_to_end_with_only_the_charts_rights(
-    chart_deployment: Deployment, sim: Any, tmp_path: Path
+    chart_deployment: Deployment, sim: KubesimHandle, tmp_path: Path
 ) -> None:
     async with chart_deployment.running() as scangate:
         for scanner in ("exec", "debug", "sidecar"):
@@ -108,7 +109,7 @@ async def test_grants_work_end_to_end_with_only_the_charts_rights(
 
 
 async def test_a_namespace_outside_the_charts_targets_is_502_naming_the_permission(
-    chart_deployment: Deployment, sim: Any
+    chart_deployment: Deployment, sim: KubesimHandle
 ) -> None:
     async with chart_deployment.running() as scangate:
         # carol's policy allows missing-*; the chart does not cover it: an operator's mismatch.
@@ -119,7 +120,7 @@ async def test_a_namespace_outside_the_charts_targets_is_502_naming_the_permissi
 
 
 async def test_sweep_finds_orphans_without_listing_roles_cluster_wide(
-    chart_deployment: Deployment, sim: Any
+    chart_deployment: Deployment, sim: KubesimHandle
 ) -> None:
     # No grant ever targeted orders in this database: the policy's namespaces are the hint.
     orphans = [new_grant_id(), new_grant_id()]

@@ -22,6 +22,7 @@ from kubernetes import config as k8s_config
 from app.grants.ids import new_grant_id
 from app.kube.naming import GRANT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, object_name
 from app.kube.profiles import profile_rules
+from kubesim.pytest_plugin import KubesimHandle
 
 ALL_PROFILES = ["exec", "debug", "sidecar"]
 POLICY = "scangate-scangate-confine"
@@ -116,7 +117,7 @@ SELF_ACCESS = (
 
 
 def test_scangate_cannot_exec_into_a_pod_with_kubectl(
-    install_scangate_chart: Callable[..., Any], kubesim_tls: Any
+    install_scangate_chart: Callable[..., Any], kubesim_tls: KubesimHandle
 ) -> None:
     # Over TLS: kubectl's WebSocket exec cannot carry the token in the URL as plain HTTP would.
     chart = install_scangate_chart({"scanners": ALL_PROFILES}, cluster=kubesim_tls)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from app.kube.clusters import ClusterClient
 from app.kube.models import GrantTarget, ManagedObject
 from app.kube.profiles import profile_rules
+from kubesim.pytest_plugin import KubesimHandle
 from tests.support.kube import (
     GRANTS_NAMESPACE_RULES,
     TARGET_NAMESPACE_RULES,
@@ -51,7 +50,7 @@ UNMANAGED = [
 
 
 async def test_lists_every_managed_object_cluster_wide(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     kubesim.apply(UNMANAGED)
     payments = grant_target("payments")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from app.db.engine import run_migrations
+from tests.support.figures import Figures, RecordFigures
 from tests.support.run_sizes import MODES, Mode
 
 FIGURES_ENV_VAR = "SCANGATE_RELIABILITY_FIGURES"
@@ -32,21 +33,11 @@ def mode(request: pytest.FixtureRequest) -> Mode:
 # -- figures ------------------------------------------------------------------------------------
 
 
-class Figures:
-    """What each scenario did, as `{scenario: {figure: value}}`, for the end-of-run report."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def record(self, scenario: str, **values: Any) -> None:
-        self.rows.setdefault(scenario, {}).update(values)
-
-
 _FIGURES = pytest.StashKey[Figures]()
 
 
 @pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Any:
+def figures(request: pytest.FixtureRequest) -> RecordFigures:
     """`figures(**values)` records this test's figures under its node id."""
     collected = request.config.stash.setdefault(_FIGURES, Figures())
     scenario = request.node.nodeid.removeprefix("tests/reliability/")

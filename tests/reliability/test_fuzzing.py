@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from devsupport.postgres_server import fresh_database
 from tests.reliability.harness import assert_invariant, audit
 from tests.reliability.served import Served, serve
+from tests.support.figures import RecordFigures
 from tests.support.run_sizes import Mode
 
 CHECKS = [
@@ -70,7 +71,7 @@ def fuzz_operation(
 
 
 def test_generated_requests_get_no_5xx_and_conform_to_the_openapi_document(
-    mode: Mode, served: Served, figures: Any
+    mode: Mode, served: Served, figures: RecordFigures
 ) -> None:
     document = httpx.get(f"{served.url}/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(document)

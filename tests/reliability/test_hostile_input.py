@@ -19,6 +19,7 @@ from devsupport.postgres_server import fresh_database
 from tests.reliability.harness import assert_invariant, audit, grant_rows
 from tests.reliability.served import Served, serve
 from tests.support.cluster_view import cluster_objects
+from tests.support.figures import RecordFigures
 
 LIMIT = 64 * 1024
 VALID = {"namespace": "payments", "scanner": "exec", "pods": ["web-0"]}
@@ -86,7 +87,7 @@ class Probe:
 
 
 @pytest.fixture
-def probe(served: Served, figures: Any) -> Iterator[Probe]:
+def probe(served: Served, figures: RecordFigures) -> Iterator[Probe]:
     probe = Probe(served)
     yield probe
     probe.http.close()
