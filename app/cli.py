@@ -146,7 +146,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     tune_garbage_collector()
 
-    uvicorn.run(
+    from app.serving import serve_all, tls_options
+    from app.tls_files import ReloadingCertificate
+
+    api_certificate = (
+        ReloadingCertificate(settings.api_tls.cert_file, settings.api_tls.key_file)
+        if settings.api_tls is not None
+        else None
+    )
+    api = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -158,7 +166,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Longer than clients' idle keep-alive (httpx: 5 s, uvicorn's own default): a server
         # closing an idle connection just as a client reuses it loses that request in transit.
         timeout_keep_alive=65,
+        **tls_options(api_certificate),  # type: ignore[arg-type]
     )
+    configs, certificates = [api], [api_certificate] if api_certificate else []
+    if settings.guard.enabled:
+        # The grant guard's webhook listener runs beside the API (app/guard/server.py).
+        from app.guard.server import guard_config
+
+        guard, guard_certificate = guard_config(settings, log_level=args.log_level)
+        configs.append(guard)
+        certificates.append(guard_certificate)
+    serve_all(configs, certificates)
     return 0
 
 

@@ -44,10 +44,12 @@ from app.settings_sections import (
     PRINCIPAL_KINDS,
     ApiKeyConfig,
     ClusterConfig,
+    GuardConfig,
     OidcConfig,
     PolicyConfig,
     RateLimitConfig,
     ReaperConfig,
+    TlsFilesConfig,
 )
 
 CONFIG_ENV_VAR: Final = "SCANGATE_CONFIG"
@@ -114,6 +116,11 @@ class Settings(BaseSettings):
     rate_limit: RateLimitConfig | None = None
     # Larger request bodies get 413 before they are parsed (app/limits/body_size.py).
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The grant guard's admission webhook listener (app/guard); off unless configured.
+    guard: GuardConfig = Field(default_factory=GuardConfig)
+    # HTTPS for the REST API (`scangate serve`); None: plain HTTP (behind a TLS-terminating
+    # proxy, or for local use).
+    api_tls: TlsFilesConfig | None = None
 
     @classmethod
     def settings_customise_sources(

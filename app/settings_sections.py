@@ -1,6 +1,6 @@
 """The sections of the configuration file, each validated on its own: clusters, API keys,
-OIDC, policies, the reaper and rate limiting. `settings.py` assembles them into `Settings`,
-checks what spans sections and loads the file and environment.
+OIDC, policies, the reaper, rate limiting and the grant guard's listener. `settings.py`
+assembles them into `Settings`, checks what spans sections and loads the file and environment.
 """
 
 from __future__ import annotations
@@ -128,6 +128,31 @@ def _check_namespace_glob(pattern: str) -> str:
     return pattern
 
 
+# An image reference as a pod spec carries it: [registry[:port]/]path[:tag][@digest]. Globs
+# are a reference prefix ending in `*` (only at the end: a `*` in the middle would let
+# `registry.example.com/*/scanner` match images from any repository of that registry).
+_IMAGE_REFERENCE = re.compile(
+    r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?"
+    r"(@sha256:[0-9a-f]{64})?$"
+)
+
+
+def _check_debug_image(pattern: str) -> str:
+    reference = pattern[:-1] if pattern.endswith("*") else pattern
+    if "*" in reference:
+        raise ValueError(f"{pattern!r}: '*' is only allowed at the end (a prefix glob)")
+    if pattern.endswith("*") and not reference.endswith(("/", ":", "@")):
+        # `registry.example.com/scanner*` would also match `registry.example.com/scanner-evil`.
+        raise ValueError(
+            f"{pattern!r}: a glob must end in '/*' (any image under a path), ':*' (any tag) "
+            "or '@*' (any digest)"
+        )
+    probe = reference.rstrip("/:@") if pattern.endswith("*") else reference
+    if not probe or not _IMAGE_REFERENCE.match(probe):
+        raise ValueError(f"{pattern!r} is not an image reference or a prefix glob")
+    return pattern
+
+
 def _check_scanner(scanner: str) -> str:
     if scanner not in SCANNER_PROFILES:
         raise ValueError(f"unknown scanner {scanner!r}; choose from {', '.join(SCANNER_PROFILES)}")
@@ -151,6 +176,14 @@ class PolicyConfig(Section):
     claims: Annotated[
         dict[Annotated[str, Field(min_length=1)], ClaimPatterns], BeforeValidator(_claim_patterns)
     ] = Field(default_factory=dict)
+    # The grant guard (app/guard): images a `debug` grant's ephemeral containers may use (exact
+    # references, digest-pinned references, or prefix globs like `registry.example.com/scan/*`).
+    # Empty: no debug container is ever admitted, so the `debug` profile adds only attach.
+    debug_images: list[Annotated[str, AfterValidator(_check_debug_image)]] = Field(
+        default_factory=list
+    )
+    # Debug containers must run as a non-root user unless this is true.
+    debug_allow_root: bool = False
 
     @model_validator(mode="after")
     def _claims_need_oidc(self) -> PolicyConfig:
@@ -186,3 +219,29 @@ class RateLimitConfig(Section):
 
     requests_per_minute: int = Field(ge=1)
     burst: int = Field(default=20, ge=1)
+
+
+class TlsFilesConfig(Section):
+    """A serving certificate and key (PEM files), reloaded when they change."""
+
+    cert_file: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)
+
+
+class GuardConfig(Section):
+    """The grant guard's admission webhook listener (app/guard): its own HTTPS port, because
+    kube-apiserver only calls webhooks over TLS and the certificate it trusts (the
+    ValidatingWebhookConfiguration's caBundle) is not the API's."""
+
+    enabled: bool = False
+    host: str = "0.0.0.0"
+    port: int = Field(default=8443, ge=1, le=65535)
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> GuardConfig:
+        if self.enabled and not (self.cert_file and self.key_file):
+            # kube-apiserver refuses plain-http webhooks: a guard without TLS cannot work.
+            raise ValueError("cert_file and key_file are required when the guard is enabled")
+        return self

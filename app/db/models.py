@@ -132,6 +132,8 @@ class Grant(Base):
     # resolved to at grant time (empty until then) -- exactly the Role's resourceNames.
     pods: Mapped[list[str]] = mapped_column(JSON)
     selector: Mapped[str | None] = mapped_column(Text)
+    # The containers exec/attach may reach (the grant guard, app/guard); NULL: all of them.
+    containers: Mapped[list[str] | None] = mapped_column(JSON)
     requester: Mapped[str] = mapped_column(String(512))
     policy: Mapped[str] = mapped_column(String(253))
     reason: Mapped[str | None] = mapped_column(Text)

@@ -1,7 +1,7 @@
 """The demo's "Try it" banner: shell commands a user pastes into another terminal.
 
 Each command sits on its own line (no continuations) and says in a trailing comment what it
-should answer (`# yes`, `# no`, `# error: Unauthorized`); tests/demo runs the banner's lines
+should answer (`# yes`, `# no`, `# denied: ...`); tests/demo runs the banner's lines
 exactly as printed and checks those answers, so the banner cannot drift from what works. The
 variables are the ones the `scangate` client reads (`SCANGATE_URL`, `SCANGATE_TOKEN`).
 """
@@ -58,9 +58,9 @@ Try it (in another terminal, from this directory):
   $K auth can-i get secrets                            # no
   $K get pod web-0                                     # works
   $K exec web-0 -- cat /etc/os-release                 # runs in the pod (simulated)
-  # 3. revoke: the ServiceAccount is deleted, so the token stops working at once
+  # 3. revoke: the RoleBinding goes first, so the token is refused at once
   scangate grant revoke $GRANT
-  $K get pod web-0                                     # error: Unauthorized
+  $K get pod web-0                                     # denied: Forbidden or Unauthorized
   # the same API over HTTP, e.g. your grants:
   curl -s $SCANGATE_URL/v1/grants -H "Authorization: Bearer $SCANGATE_TOKEN"
 

@@ -20,6 +20,7 @@ GRANT: Final[dict[str, Any]] = {
     "scanner": "exec",
     "pods": ["web-0", "web-1"],
     "selector": None,
+    "containers": None,
     "requester": "apikey:ci-payments",
     "policy": "payments-ci",
     "reason": "nightly CIS scan",

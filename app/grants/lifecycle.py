@@ -136,8 +136,8 @@ class GrantLifecycle:
         grant = Grant(
             id=grant_id, status=GrantStatus.PROVISIONING, cluster=cluster.name,
             namespace=request.namespace, scanner=request.scanner, pods=list(request.pods or []),
-            selector=request.selector, requester=principal.id, policy=policy.name,
-            reason=request.reason,
+            selector=request.selector, containers=request.containers, requester=principal.id,
+            policy=policy.name, reason=request.reason,
             service_account=service_account_username(cluster.grants_namespace, grant_id),
             created_at=now, updated_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0,
         )  # fmt: skip
@@ -148,7 +148,8 @@ class GrantLifecycle:
                 detail={
                     "cluster": grant.cluster, "namespace": grant.namespace,
                     "scanner": grant.scanner, "pods": grant.pods, "selector": grant.selector,
-                    "ttl_seconds": ttl, "policy": policy.name, "reason": request.reason,
+                    "containers": grant.containers, "ttl_seconds": ttl, "policy": policy.name,
+                    "reason": request.reason,
                     # The OIDC claims the policy required, as the token carried them: why this
                     # CI job (repository, ref, environment...) was allowed.
                     "claims": self._policies.matched_claims(principal, policy),

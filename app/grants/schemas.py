@@ -20,6 +20,7 @@ from app.observability.credentials import contains_credential
 
 MIN_TTL_SECONDS = 30
 MAX_PODS_PER_REQUEST = 1000  # a syntax bound; the policy's max_pods is the real limit
+MAX_CONTAINERS_PER_REQUEST = 100  # a syntax bound: pods rarely have more than a few
 
 ScannerName = Literal["exec", "debug", "sidecar"]
 
@@ -33,6 +34,12 @@ def _namespace(value: str) -> str:
 def _pod_name(value: str) -> str:
     if not is_dns1123_subdomain(value):
         raise ValueError("must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.'")
+    return value
+
+
+def _container_name(value: str) -> str:
+    if not is_dns1123_label(value):
+        raise ValueError("must be a container name: a DNS-1123 label (lowercase, digits, '-')")
     return value
 
 
@@ -107,6 +114,19 @@ class GrantCreate(_Body):
         description="The scanner profile: `exec` (kubectl exec), `debug` (ephemeral debug "
         "containers) or `sidecar` (read a scanner sidecar's logs)."
     )
+    containers: (
+        Annotated[
+            list[Annotated[str, AfterValidator(_container_name)]],
+            Field(min_length=1, max_length=MAX_CONTAINERS_PER_REQUEST),
+            AfterValidator(_unique_sorted),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The containers exec, attach and debug containers may target (enforced "
+        "by the grant guard webhook). Default: every container of the pods, and for a `debug` "
+        "grant also the debug containers it created.",
+    )
     ttl_seconds: int | None = Field(
         default=None,
         ge=MIN_TTL_SECONDS,
@@ -120,6 +140,14 @@ class GrantCreate(_Body):
     def _exactly_one_target(self) -> GrantCreate:
         if (self.pods is None) == (self.selector is None):
             raise ValueError("give exactly one of `pods` or `selector`")
+        return self
+
+    @model_validator(mode="after")
+    def _containers_need_exec(self) -> GrantCreate:
+        if self.containers is not None and self.scanner == "sidecar":
+            # A sidecar grant only reads logs: naming containers would suggest a limit that
+            # nothing enforces.
+            raise ValueError("`containers` applies to `exec` and `debug` grants only")
         return self
 
 
@@ -146,6 +174,9 @@ class GrantOut(BaseModel):
     scanner: ScannerName
     pods: list[str]
     selector: str | None
+    containers: list[str] | None = Field(
+        default=None, description="Containers exec/attach may reach; null: every container."
+    )
     requester: str
     policy: str
     reason: str | None
@@ -173,7 +204,9 @@ class GrantPage(BaseModel):
 
 class GrantEventOut(BaseModel):
     """One audit event: `type` is requested, activated, failed, kubeconfig_issued, renewed,
-    revoking, revocation_failed, revoked or expired; `actor` a principal or `scangate:reaper`."""
+    revoking, revocation_failed, revoked or expired; `actor` a principal or `scangate:reaper`.
+    The grant guard adds exec, attach and debug_container (each with `verdict` and `reason`),
+    whose actor is the grant's ServiceAccount."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [EVENT]})
 

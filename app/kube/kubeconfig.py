@@ -1,4 +1,5 @@
-"""Renders the kubeconfig handed to a grant's requester (DESIGN.md, "The kubeconfig")."""
+"""Renders the kubeconfig handed to a grant's requester: one cluster, one user, one context,
+never insecure-skip-tls-verify."""
 
 from __future__ import annotations
 

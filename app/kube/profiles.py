@@ -1,4 +1,5 @@
-"""Scanner profiles: the RBAC rule template of each scanning approach (DESIGN.md table).
+"""Scanner profiles: the RBAC rule template of each scanning approach (the README's
+"Scanner profiles" table).
 
 Every rule carries `resourceNames`: RBAC has no label selectors, and a rule without
 `resourceNames` would cover every pod in the namespace (the failure scangate exists to prevent).

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.anyio
 GRANT_FIELDS = {
     "id", "status", "cluster", "namespace", "scanner", "pods", "selector", "requester", "policy",
     "reason", "service_account", "created_at", "expires_at", "ended_at", "last_error",
+    "containers",
 }  # fmt: skip
 
 
@@ -58,6 +59,7 @@ async def test_created_grant_is_active_and_has_exactly_its_objects(
         "scanner": "exec",
         "pods": ["web-0"],
         "selector": None,
+        "containers": None,
         "requester": "apikey:alice",
         "policy": "payments-ci",
         "reason": "nightly scan",
@@ -130,6 +132,19 @@ async def rejected_grants(scangate: Scangate, who: str = "alice") -> list[dict[s
         await scangate.request("GET", "/v1/grants", who=who, params=params)
     ).json()["items"]
     return items
+
+
+async def test_a_grant_keeps_the_containers_the_guard_limits_it_to(scangate: Scangate) -> None:
+    grant = await scangate.grant(scanner="debug", containers=["scanner", "app"])
+    assert grant["containers"] == ["app", "scanner"]
+    shown = await scangate.get(grant["id"])
+    assert shown.json()["containers"] == ["app", "scanner"]
+    [requested] = [e for e in await scangate.events(grant["id"]) if e["type"] == "requested"]
+    assert requested["detail"]["containers"] == ["app", "scanner"]
+
+    bad = await scangate.create(containers=["App"])
+    problem = assert_problem(bad, 422, "validation")
+    assert [e["field"] for e in problem["errors"]] == ["body.containers[0]"]
 
 
 async def test_missing_namespace_rejects_the_grant_with_422(

@@ -61,6 +61,14 @@ def _create(**body: object) -> GrantCreate:
     return GrantCreate.model_validate({"namespace": "payments", "scanner": "exec", **body})
 
 
+def test_containers_are_optional_deduplicated_and_sorted() -> None:
+    assert _create(pods=["web-0"]).containers is None
+    assert _create(pods=["web-0"], containers=["scanner", "app", "app"]).containers == [
+        "app",
+        "scanner",
+    ]
+
+
 def test_pods_are_deduplicated_and_sorted() -> None:
     assert _create(pods=["web-1", "web-0", "web-1"]).pods == ["web-0", "web-1"]
 
@@ -84,6 +92,9 @@ def _error_fields(exc: ValidationError) -> list[str]:
         ({"pods": ["web-0"], "pod": ["web-1"]}, "pod"),
         ({"selector": ""}, "selector"),
         ({"selector": "app in (web"}, "selector"),
+        ({"pods": ["web-0"], "containers": []}, "containers"),
+        ({"pods": ["web-0"], "containers": ["App"]}, "containers.0"),
+        ({"pods": ["web-0"], "containers": ["app"], "scanner": "sidecar"}, ""),
     ],
 )
 def test_invalid_requests_name_the_field(body: dict[str, object], field: str) -> None:

@@ -31,6 +31,28 @@ async def _run(request: dict[str, Any]) -> Any:
             timeout=request.get("timeout", 60),
             skip_schema_validation=request.get("skip_schema_validation", False),
         )
+    if action == "install_then_upgrade":
+        # One process: the memory driver keeps the release only for this process's life.
+        releases = [
+            await helm_sdkpy.Install(config).run(
+                request["release"],
+                request["chart"],
+                values=request.get("values"),
+                wait=False,
+                timeout=request.get("timeout", 60),
+            )
+        ]
+        for values in request["upgrades"]:
+            releases.append(
+                await helm_sdkpy.Upgrade(config).run(
+                    request["release"],
+                    request["chart"],
+                    values=values,
+                    wait=False,
+                    timeout=request.get("timeout", 60),
+                )
+            )
+        return releases
     raise ValueError(f"unknown action {action!r}")
 
 

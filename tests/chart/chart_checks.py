@@ -79,7 +79,11 @@ def assert_probes(release: Release) -> None:
     container = deployment(release)["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        # The grant guard's webhook listener (test_guard_chart.py).
+        {"name": "guard", "containerPort": 8443, "protocol": "TCP"},
+    ]
 
 
 def rendered_config(release: Release) -> dict[str, Any]:

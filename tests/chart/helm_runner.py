@@ -200,6 +200,36 @@ def install_chart(
         },
         helm_home,
     )
+    return _release(result)
+
+
+def install_then_upgrade_chart(
+    helm_home: Path,
+    *,
+    kubeconfig: Path,
+    values: Mapping[str, Any],
+    upgrades: list[Mapping[str, Any]],
+    release: str = "scangate",
+    namespace: str = "scangate",
+) -> list[Release]:
+    """`helm install`, then `helm upgrade` with each of `upgrades` (full values, not deltas),
+    in one Helm process; the releases in that order."""
+    results = _run_child(
+        {
+            "action": "install_then_upgrade",
+            "chart": str(CHART_DIR),
+            "release": release,
+            "namespace": namespace,
+            "kubeconfig": str(kubeconfig),
+            "values": dict(values),
+            "upgrades": [dict(u) for u in upgrades],
+        },
+        helm_home,
+    )
+    return [_release(result) for result in results]
+
+
+def _release(result: dict[str, Any]) -> Release:
     manifest = result.get("manifest") or ""
     info = result.get("info") or {}
     objects = [doc for doc in yaml.safe_load_all(manifest) if doc]

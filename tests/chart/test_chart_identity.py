@@ -213,8 +213,9 @@ def test_chart_identity_provisions_and_revokes_a_grant_for_each_profile(
     assert can_i(grant, "list", "pods", "payments") == "no"
     assert can_i(grant, "get", "secrets", "payments") == "no"
 
-    # Revocation order of DESIGN.md: the RoleBinding first (denies at once; the token, used a
-    # moment ago, still authenticates from the apiserver's cache), then the rest.
+    # Revocation order (docs/ARCHITECTURE.md, "Ending grants"): the RoleBinding first (denies
+    # at once; the token, used a moment ago, still authenticates from the apiserver's cache),
+    # then the rest.
     rbac.delete_namespaced_role_binding(name, "payments")
     forbidden = kubectl(grant, "get", "pod", "web-0", "-n", "payments")
     assert forbidden.returncode != 0

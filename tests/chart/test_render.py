@@ -47,6 +47,8 @@ def test_default_values_render_a_postgresql_deployment_with_two_hardened_replica
         "PodDisruptionBudget",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        # The grant guard's registration (test_guard_chart.py), on by default.
+        "ValidatingWebhookConfiguration",
     }
     assert_standard_labels(release)
     assert_hardened_pod(release)
@@ -93,6 +95,7 @@ def test_configuration_has_the_design_keys_and_the_service_accepts_it(
         "admins",
         "denied_namespaces",
         "sidecar_container",
+        "guard",
     }
     assert config["clusters"] == [
         {
@@ -165,9 +168,11 @@ def test_network_policy_allows_only_the_api_port_in_and_the_needed_destinations_
     release = install_scangate_chart(production_values(), base=None, cluster=fresh_cluster).release
     policy = release.get("NetworkPolicy", "scangate")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    (ingress,) = policy["ingress"]
+    ingress, guard = policy["ingress"]
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert len(ingress["from"]) == 2
+    # The grant guard's port is open to any source: the API server's addresses are unknown.
+    assert guard == {"ports": [{"port": "guard", "protocol": "TCP"}]}
     egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
     assert egress_ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (5432, "TCP")}
     database = next(r for r in policy["egress"] if r["ports"][0]["port"] == 5432)
@@ -186,7 +191,10 @@ def test_sqlite_mode_runs_one_replica_that_is_replaced_not_rolled(
         assert url == "sqlite:////var/lib/scangate/scangate.db"
         assert {"name": "data", "mountPath": "/var/lib/scangate"} in container["volumeMounts"]
     assert release.of_kind("PodDisruptionBudget") == []  # pointless for one replica
-    assert [s["metadata"]["name"] for s in release.of_kind("Secret")] == ["scangate-api-keys"]
+    assert sorted(s["metadata"]["name"] for s in release.of_kind("Secret")) == [
+        "scangate-api-keys",
+        "scangate-guard-tls",
+    ]
 
 
 def test_a_database_url_value_is_kept_in_a_chart_secret_not_in_the_pod_spec(
@@ -205,7 +213,8 @@ def test_existing_api_key_secret_replaces_the_chart_secret(
 ) -> None:
     values = {"apiKeys": {"existingSecret": "ci-keys", "existingSecretKey": "keys.json"}}
     release = install_scangate_chart(values).release
-    assert release.of_kind("Secret") == []
+    # Only the grant guard's certificate remains.
+    assert [s["metadata"]["name"] for s in release.of_kind("Secret")] == ["scangate-guard-tls"]
     reference = env_of(containers(release)[0])["SCANGATE_API_KEYS"]["valueFrom"]["secretKeyRef"]
     assert reference == {"name": "ci-keys", "key": "keys.json"}
 

@@ -4,7 +4,7 @@
 output up to the end of the banner. `run_banner_commands` pastes the banner's "Try it" lines
 into one bash session (from the demo's directory, with a PATH that does not already contain
 `scangate`) and returns every line's exit status and output, for tests to compare with the
-answer the banner's comment promises (`# yes`, `# no`, `# error: Unauthorized`).
+answer the banner's comment promises (`# yes`, `# no`, `# denied: ...`).
 """
 
 from __future__ import annotations
@@ -188,8 +188,10 @@ def assert_banner_answers(steps: Sequence[BannerStep]) -> None:
         elif comment == "no" or comment.startswith("no:"):
             assert step.returncode != 0, what
             assert step.stdout.strip() == "no", what
-        elif comment.startswith("error: "):
+        elif comment.startswith("denied: "):
+            # A revoked token is denied: 403 while the API server's token cache still
+            # authenticates it (the RoleBinding is gone), 401 once the ServiceAccount is too.
             assert step.returncode != 0, what
-            assert comment.removeprefix("error: ") in step.stderr, what
+            assert "(Forbidden)" in step.stderr or "(Unauthorized)" in step.stderr, what
         else:
             assert step.returncode == 0, what

@@ -1,4 +1,5 @@
-"""Scanner profiles grant exactly DESIGN.md's table, always restricted to the named pods."""
+"""Scanner profiles grant exactly the README's scanner profile table, always restricted to the
+named pods."""
 
 from __future__ import annotations
 

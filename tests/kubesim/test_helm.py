@@ -150,7 +150,7 @@ def test_helm_installs_a_chart(kubesim_tls: KubesimHandle, tmp_path: Path) -> No
         assert core.read_namespaced_service_account("demo", "payments").metadata.uid
         binding = rbac.read_namespaced_role_binding("demo", "payments")
         assert binding.role_ref.name == "demo"
-    # Helm read each object before creating it, as DESIGN.md describes.
+    # Helm read each object before creating it, as kube-apiserver clients do.
     calls = [(r["method"], r["resource"]) for r in kubesim_tls.requests()]
     assert calls.index(("GET", "deployments")) < calls.index(("POST", "deployments"))
 

@@ -35,7 +35,7 @@ from tests.kubesim.test_rbac_table import (
 
 SCANGATE = sa_user("scangate-system", "scangate")
 
-# What DESIGN.md's Helm chart gives scangate in each target namespace: the union of the scanner
+# What the Helm chart gives scangate in each target namespace: the union of the scanner
 # profiles (unrestricted by name, since pods are only known per grant) plus the right to manage
 # Roles and RoleBindings. No bind, no escalate.
 SCANGATE_TARGET_PERMISSIONS = (
@@ -297,7 +297,7 @@ def test_binding_escalation(case: BindingCase) -> None:
 def test_binding_without_bind_to_missing_role_is_refused_as_not_found(
     role_ref: str, namespace: str | None, reason: str, detail: str
 ) -> None:
-    # DESIGN.md: scangate has no bind, so the API server looks the Role up and it must exist
+    # scangate has no bind, so the API server looks the Role up and it must exist
     # before the RoleBinding; holding every other verb on everything does not help.
     world = alice_cluster_role(rule("get list create update patch delete", "*", groups="*"))
     authorizer = Authorizer(InMemoryRbac(world))

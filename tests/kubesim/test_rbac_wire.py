@@ -345,7 +345,7 @@ def test_binding_to_missing_role_without_bind_is_not_found(
 def test_scangate_grant_flow_gives_exactly_the_named_pods(
     kubesim_tls: KubesimHandle, tmp_path: Path
 ) -> None:
-    # DESIGN.md's chart: scangate holds the profile permissions in the target namespace, with no
+    # The chart: scangate holds the profile permissions in the target namespace, with no
     # bind or escalate; it creates the grant Role, then the RoleBinding to the grant's SA.
     kubesim_tls.apply(
         [

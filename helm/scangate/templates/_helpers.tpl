@@ -202,6 +202,9 @@ most of these too; the template check is the one that cannot be skipped with --s
 {{- if and .Values.apiKeys.existingSecret .Values.apiKeys.keys }}
 {{- fail "apiKeys.existingSecret and apiKeys.keys are both set: choose one." }}
 {{- end }}
+{{- if and .Values.apiTls.enabled (not .Values.guard.enabled) }}
+{{- fail "apiTls.enabled uses the grant guard's certificate: it needs guard.enabled." }}
+{{- end }}
 {{- if eq .Values.grantsNamespace.name .Release.Namespace }}
 {{- fail (printf "grantsNamespace.name %q is the release namespace: scangate may delete ServiceAccounts in the grants namespace, so its own ServiceAccount must live elsewhere." .Values.grantsNamespace.name) }}
 {{- end }}
@@ -280,4 +283,27 @@ Environment of the scangate containers: the config file, and the secrets as SCAN
 - name: data
   mountPath: /var/lib/scangate
 {{- end }}
+{{- end }}
+
+{{/*
+The grant guard's TLS Secret (tls.crt, tls.key): the chart's own (source helm or certManager)
+or the one named in guard.certificate.existingSecret.
+*/}}
+{{- define "scangate.guardSecretName" -}}
+{{- if eq .Values.guard.certificate.source "existingSecret" }}
+{{- required "guard.certificate.existingSecret is required when guard.certificate.source is existingSecret" .Values.guard.certificate.existingSecret }}
+{{- else }}
+{{- printf "%s-guard-tls" (include "scangate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The names the guard's serving certificate must carry: the Service the API server calls.
+*/}}
+{{- define "scangate.guardDnsNames" -}}
+{{- $service := include "scangate.fullname" . }}
+- {{ printf "%s.%s.svc" $service .Release.Namespace }}
+- {{ printf "%s.%s.svc.cluster.local" $service .Release.Namespace }}
+- {{ printf "%s.%s" $service .Release.Namespace }}
+- {{ $service }}
 {{- end }}
