@@ -3,7 +3,7 @@ outside (sim's admin view)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import kubernetes.client as k8s
@@ -11,6 +11,7 @@ import pytest
 
 from app.kube.profiles import profile_rules
 from kubesim.pytest_plugin import KubesimHandle
+from tests.support.api_answers import assert_problem, parse_time
 from tests.support.cluster_view import cluster_objects, expected_objects
 from tests.support.scangate import Deployment, Scangate
 
@@ -23,23 +24,9 @@ GRANT_FIELDS = {
 }  # fmt: skip
 
 
-def parse_time(value: str) -> datetime:
-    assert value.endswith("Z"), value
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def role_of(sim: KubesimHandle, grant_id: str, namespace: str = "payments") -> Any:
     rbac = k8s.RbacAuthorizationV1Api(sim.admin_client())
     return rbac.read_namespaced_role(f"scangate-{grant_id}", namespace)
-
-
-def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://scangate.dev/problems/{slug}", body
-    assert body["status"] == status
-    return body
 
 
 async def test_created_grant_is_active_and_has_exactly_its_objects(

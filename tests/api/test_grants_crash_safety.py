@@ -14,45 +14,13 @@ from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
 from kubesim.pytest_plugin import KubesimHandle
-from tests.api.test_grants_api import assert_problem
-from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.api_answers import assert_problem
+from tests.support.cluster_view import cluster_objects, expected_objects, plant_objects
 from tests.support.grant_rows import grant_row, insert_grants
 from tests.support.polling import eventually
 from tests.support.scangate import GRANTS_NAMESPACE, Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
-
-
-def plant_objects(sim: KubesimHandle, grant_id: str, namespace: str = "payments") -> None:
-    """The objects a scangate process would have created for `grant_id` before dying."""
-    name = f"scangate-{grant_id}"
-    labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": grant_id}
-    annotations = {"scangate.dev/target-namespace": namespace}
-    sim.apply(
-        [
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": GRANTS_NAMESPACE, "labels": labels,
-                             "annotations": annotations},
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"],
-                           "resourceNames": ["web-0"]}],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name,
-                              "namespace": GRANTS_NAMESPACE}],
-            },
-        ]
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize("resource", ["serviceaccounts", "roles", "rolebindings"])

@@ -9,7 +9,7 @@ import pytest
 
 from app.grants.ids import new_grant_id
 from kubesim.pytest_plugin import KubesimHandle
-from tests.api.test_grants_api import assert_problem
+from tests.support.api_answers import assert_problem
 from tests.support.cluster_view import cluster_objects, expected_objects
 from tests.support.scangate import Scangate
 

@@ -14,9 +14,14 @@ import yaml
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
 from kubesim.pytest_plugin import KubesimHandle
-from tests.api.test_grants_api import assert_problem
-from tests.api.test_grants_crash_safety import plant_objects
-from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
+from tests.support.api_answers import assert_problem
+from tests.support.cluster_view import (
+    cluster_objects,
+    expected_objects,
+    plant_objects,
+    token_of,
+    token_status,
+)
 from tests.support.kubectl import kubectl
 from tests.support.scangate import GRANTS_NAMESPACE, Deployment
 

@@ -14,7 +14,7 @@ import yaml
 
 from app.grants.clock import utcnow
 from kubesim.pytest_plugin import KubesimHandle
-from tests.api.test_grants_api import assert_problem, parse_time
+from tests.support.api_answers import assert_problem, parse_time
 from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
 from tests.support.scangate import Deployment, Scangate
 

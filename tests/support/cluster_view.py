@@ -1,5 +1,6 @@
 """The simulated cluster seen from outside, as its admin or with an issued token: which
-scangate objects exist, and what a token may still do."""
+scangate objects exist, what a token may still do, and objects planted as a crashed scangate
+would have left them."""
 
 from __future__ import annotations
 
@@ -63,3 +64,35 @@ def token_status(
         sim.url + path, headers={"Authorization": f"Bearer {token}"}, verify=verify, timeout=10
     )
     return response.status_code
+
+
+def plant_objects(sim: KubesimHandle, grant_id: str, namespace: str = "payments") -> None:
+    """The objects a scangate process would have created for `grant_id` before dying."""
+    name = f"scangate-{grant_id}"
+    labels = {"app.kubernetes.io/managed-by": "scangate", "scangate.dev/grant": grant_id}
+    annotations = {"scangate.dev/target-namespace": namespace}
+    sim.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": name, "namespace": GRANTS_NAMESPACE, "labels": labels,
+                             "annotations": annotations},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"],
+                           "resourceNames": ["web-0"]}],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": name,
+                              "namespace": GRANTS_NAMESPACE}],
+            },
+        ]
+    )  # fmt: skip
