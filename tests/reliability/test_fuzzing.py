@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devsupport.postgres_server import fresh_database
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import assert_invariant, audit
 from tests.reliability.served import Served, serve
 from tests.support.figures import RecordFigures
@@ -39,7 +40,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def served(
-    tmp_path_factory: pytest.TempPathFactory, _kubesim_http: Any, postgres_server_url: str
+    tmp_path_factory: pytest.TempPathFactory, _kubesim_http: KubesimHandle, postgres_server_url: str
 ) -> Iterator[Served]:
     # PostgreSQL: it refuses more inputs than SQLite does (NUL bytes, for one), so it is where
     # input validation gaps show as errors.
