@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 async def sweep_cluster(
     db: Database, cluster: ClusterClient, known_namespaces: Iterable[str] = ()
 ) -> int:
-    """Delete `cluster`'s orphans; returns how many. `known_namespaces` (plus every namespace a
-    grant ever targeted) is where to look when scangate may not list Roles cluster-wide."""
+    """Delete `cluster`'s orphans; returns how many this call deleted. `known_namespaces` (plus
+    every namespace a grant ever targeted) is where to look when scangate may not list Roles
+    cluster-wide."""
     async with db.session() as session:
         namespaces = set(await reaper_queries.grant_namespaces(session, cluster.name))
     objects = await cluster.list_managed_objects(sorted(namespaces | set(known_namespaces)))
@@ -55,10 +56,14 @@ async def sweep_cluster(
         (obj for obj in labelled if obj.grant_id not in live),
         key=lambda obj: (obj.grant_id or "", DELETE_ORDER[obj.kind]),
     )
+    swept = 0
     for obj in orphans:
-        await cluster.delete_managed_object(obj)
-        log.info("swept orphan %s of grant %s", _describe(obj), obj.grant_id)
-    return len(orphans)
+        # Another replica's sweep may have listed the same orphans: count only the objects
+        # this pass deleted, so replicas' reports and metrics add up to what was removed.
+        if await cluster.delete_managed_object(obj):
+            swept += 1
+            log.info("swept orphan %s of grant %s", _describe(obj), obj.grant_id)
+    return swept
 
 
 def _describe(obj: ManagedObject) -> str:

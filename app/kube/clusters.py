@@ -10,7 +10,6 @@ Objects of a grant, in the order the Kubernetes rules impose:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
@@ -230,12 +229,17 @@ class ClusterClient:
     async def list_managed_objects(self, namespaces: Iterable[str] = ()) -> list[ManagedObject]:
         return await self._inventory.collect(namespaces)
 
-    async def delete_managed_object(self, obj: ManagedObject) -> None:
+    async def delete_managed_object(self, obj: ManagedObject) -> bool:
+        """Delete `obj`; False if it was already gone (so callers that count deletions, like
+        the sweep, do not count an object another replica's sweep deleted first)."""
         group, resource = API_RESOURCES[obj.kind]
         operation = Operation("delete", resource, group, obj.namespace, obj.name)
         # 404: already gone, or deleted by an earlier try whose response was lost.
-        with contextlib.suppress(KubeNotFound):
+        try:
             await self._api.call(ApiRequest(operation))
+        except KubeNotFound:
+            return False
+        return True
 
     async def aclose(self) -> None:
         await self._api_client.close()  # type: ignore[no-untyped-call]

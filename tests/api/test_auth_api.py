@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
+from kubesim.pytest_plugin import KubesimHandle
 
 CI_KEY = "sg_ci-payments-key-0123456789abcdefghijklmnopq"
 ROOT_KEY = "sg_root-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -247,7 +248,7 @@ async def test_readyz_names_an_unreachable_database(unreachable_kubeconfig: Path
 
 
 async def test_readyz_is_ready_when_database_and_cluster_answer(
-    sqlite_url: str, kubesim: Any
+    sqlite_url: str, kubesim: KubesimHandle
 ) -> None:
     settings = Settings(**config(sqlite_url, Path(kubesim.admin_kubeconfig)))
     async for http in running(create_app(settings, start_reaper=False)):

@@ -17,7 +17,6 @@ from cryptography import x509
 from app.settings import load_settings
 from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.chart_checks import assert_standard_labels, deployment, rendered_config
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import (
     IMAGE_VALUES,
     Release,
@@ -25,6 +24,7 @@ from tests.chart.helm_runner import (
     install_then_upgrade_chart,
     merge_values,
 )
+from tests.support.chart import InstallScangateChart
 
 WEBHOOK_CONFIGURATION = "scangate-guard-scangate"
 BASE: dict[str, Any] = {

@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from app.client.errors import ExitCode
-from tests.cli.conftest import Service, kubectl, lines
+from tests.support.cli_service import Service, lines
+from tests.support.kubectl import kubectl
 
 
 def request(service: Service, *extra: str, who: str = "ci") -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.conftest import Service, wait_for
+from tests.support.cli_service import Service
+from tests.support.polling import wait_for
 
 TARGET = ("--namespace", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "10m")
 

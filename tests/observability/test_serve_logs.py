@@ -19,6 +19,7 @@ import yaml
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
+from kubesim.pytest_plugin import KubesimHandle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,9 @@ def free_port() -> int:
         return port
 
 
-def serve_and_call(tmp_path: Path, kubesim: Any, log_format: str | None) -> tuple[str, str]:
+def serve_and_call(
+    tmp_path: Path, kubesim: KubesimHandle, log_format: str | None
+) -> tuple[str, str]:
     """Start `scangate serve`, call it as an authenticated client, stop it; (stderr, key)."""
     database_url = f"sqlite:///{tmp_path / 'scangate.db'}"
     run_migrations(database_url)
@@ -74,7 +77,9 @@ def serve_and_call(tmp_path: Path, kubesim: Any, log_format: str | None) -> tupl
     return stderr, key
 
 
-def test_serve_writes_json_lines_with_one_access_record(tmp_path: Path, kubesim: Any) -> None:
+def test_serve_writes_json_lines_with_one_access_record(
+    tmp_path: Path, kubesim: KubesimHandle
+) -> None:
     stderr, key = serve_and_call(tmp_path, kubesim, None)
 
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -89,7 +94,7 @@ def test_serve_writes_json_lines_with_one_access_record(tmp_path: Path, kubesim:
     assert key not in stderr
 
 
-def test_serve_writes_text_when_configured(tmp_path: Path, kubesim: Any) -> None:
+def test_serve_writes_text_when_configured(tmp_path: Path, kubesim: KubesimHandle) -> None:
     stderr, key = serve_and_call(tmp_path, kubesim, "text")
 
     access = [line for line in stderr.splitlines() if " scangate.access " in line]
