@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.kube.models import EXPOSURE_KINDS, ExposureKind
 from app.kube.profiles import SCANNER_PROFILES
 
 MIN_TTL_SECONDS: Final = 30
@@ -184,6 +185,16 @@ class PolicyConfig(Section):
     )
     # Debug containers must run as a non-root user unless this is true.
     debug_allow_root: bool = False
+    # What an exec/debug grant's pods may expose to whoever runs a process in them (a mounted
+    # ServiceAccount token, Secrets and ConfigMaps as volumes or env; app/kube/exposure.py).
+    # Default: everything, which is what grants reached before this setting existed; a strict
+    # policy lists less (`[]`: only pods that expose none of them) and refuses the rest (422).
+    allow_pods_with: list[ExposureKind] = Field(default_factory=lambda: list(EXPOSURE_KINDS))
+
+    @field_validator("allow_pods_with")
+    @classmethod
+    def _unique_exposures(cls, value: list[ExposureKind]) -> list[ExposureKind]:
+        return [kind for kind in EXPOSURE_KINDS if kind in value]
 
     @model_validator(mode="after")
     def _claims_need_oidc(self) -> PolicyConfig:

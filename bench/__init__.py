@@ -9,5 +9,6 @@ and concurrency, with no HTTP API, database or policy in between.
 
 Modules: `plan` (what to measure, full and quick), `stats`, `cluster` (kubesim), `service`
 (scangate and its database), `floor`, `requests` (POST, kubeconfig, revoke), `expiry`
-(revocation lag and mass reaping), `report` (table, JSON, machine) and `plot`.
+(revocation lag and mass reaping), `guard` (the grant guard's admission decisions, and an exec
+with its webhook against one without), `report` (table, JSON, machine) and `plot`.
 """

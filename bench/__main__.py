@@ -1,8 +1,9 @@
 """`python -m bench [--quick] [--json PATH] [--plot PATH] [--latency-ms N] [--database D]`.
 
-Per database, three stages, each with its own fresh kubesim, database and scangate process (so
+Per database, four stages, each with its own fresh kubesim, database and scangate process (so
 one stage's objects and reaper schedule never affect another's): the request path against the
-floor, revocation lag, and mass reaping. Prints a Markdown table; writes the JSON document and the
+floor, revocation lag, mass reaping, and the grant guard (admission decisions, and an exec with
+the webhook against one without). Prints a Markdown table; writes the JSON document and the
 latency plot when asked (the full run plots to docs/bench/latency.png by default).
 """
 
@@ -20,14 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from app.db.engine import Database
+from app.demo.admission import write_guard_certificate
 from app.gc_tuning import tune_garbage_collector
 from bench.cluster import simulated_cluster
 from bench.expiry import LagResults, ReapResults, measure_reap, measure_revocation_lag
 from bench.floor import EventLoopFloor, Floor
 from bench.grant_requests import RequestResults, measure_requests
+from bench.guard import GuardResults, measure_guard
 from bench.plan import DATABASES, Plan, plan_for
 from bench.report import database_report, describe_machine, document, table
-from bench.service import BenchError, ScangateClient, database, scangate_server
+from bench.service import (
+    BenchError,
+    GuardListener,
+    ScangateClient,
+    database,
+    free_port,
+    scangate_server,
+)
 from bench.stats import process_cpu_seconds
 from devsupport.postgres_server import throwaway_postgres
 
@@ -37,7 +47,7 @@ DEFAULT_PLOT = Path("docs/bench/latency.png")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="tiny counts (a smoke test, under a minute)"
+        "--quick", action="store_true", help="tiny counts (a smoke test, about a minute and a half)"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     parser.add_argument(
@@ -139,6 +149,22 @@ def _reap_stage(plan: Plan, kind: str, postgres: str | None) -> ReapResults:
         return asyncio.run(run())
 
 
+def _guard_stage(plan: Plan, kind: str, postgres: str | None) -> GuardResults:
+    with (
+        tempfile.TemporaryDirectory(prefix="scangate-bench-") as directory,
+        simulated_cluster(plan.latency_ms) as cluster,
+        database(kind, Path(directory), postgres) as url,
+    ):
+        certificate = write_guard_certificate(Path(directory))
+        guard = GuardListener(free_port(), certificate.cert_file, certificate.key_file)
+        with scangate_server(cluster, url, Path(directory), guard) as server:
+            _log(f"{kind}: grant guard on {guard.url} (pid {server.pid})")
+            cpu_seconds = partial(process_cpu_seconds, server.pid)
+            return asyncio.run(
+                measure_guard(plan, cluster, server, guard, certificate.ca_pem, url, cpu_seconds)
+            )
+
+
 def run(plan: Plan) -> dict[str, Any]:
     machine = describe_machine()
     results: dict[str, Any] = {}
@@ -153,7 +179,8 @@ def run(plan: Plan) -> dict[str, Any]:
             requests = _request_stage(plan, kind, postgres)
             lag = _lag_stage(plan, kind, postgres)
             reap = _reap_stage(plan, kind, postgres)
-            results[kind] = database_report(requests, lag, reap)
+            guard = _guard_stage(plan, kind, postgres)
+            results[kind] = database_report(requests, lag, reap, guard)
     return document(plan, machine, results)
 
 

@@ -4,13 +4,15 @@ The benchmark shares a small machine with the server it measures, so its client 
 little as possible: httpx spends about 1 ms of CPU per request here, as much as scangate's own
 framework work, which would both slow the server (CPU taken from it) and inflate every latency.
 This client writes a request and parses `Content-Length` or chunked responses, nothing more.
-It is a real client on a real socket: requests go through the kernel's TCP stack to uvicorn.
+It is a real client on a real socket: requests go through the kernel's TCP stack to uvicorn
+(over TLS for an https:// URL, as kube-apiserver reaches the grant guard).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,12 +82,21 @@ class HttpClient:
     """Up to `connections` keep-alive connections to one server, each carrying one request at
     a time; a caller waits for a free connection (or opens one while under the limit)."""
 
-    def __init__(self, base_url: str, *, connections: int, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connections: int,
+        headers: dict[str, str],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or parts.hostname is None:
-            raise ValueError(f"only http:// URLs are supported, not {base_url!r}")
+        expected = "https" if tls is not None else "http"
+        if parts.scheme != expected or parts.hostname is None:
+            raise ValueError(f"only {expected}:// URLs are supported here, not {base_url!r}")
         self._host = parts.hostname
-        self._port = parts.port or 80
+        self._port = parts.port or (443 if tls is not None else 80)
+        self._tls = tls
         self._limit = asyncio.Semaphore(connections)
         self._idle: list[_Connection] = []
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -124,7 +135,7 @@ class HttpClient:
             if connection.usable:
                 return connection, True
             connection.close()
-        reader, writer = await asyncio.open_connection(self._host, self._port)
+        reader, writer = await asyncio.open_connection(self._host, self._port, ssl=self._tls)
         return _Connection(reader, writer), False
 
     async def aclose(self) -> None:

@@ -28,6 +28,13 @@ class Plan:
     # the cluster; creating them through the API would only measure POST again).
     reap: int = 5000
     warmup: int = 10
+    # The grant guard: AdmissionReviews posted one at a time and `guard_concurrency` at once
+    # (the concurrency 1 and 32, whatever `concurrency` is), and WebSocket execs
+    # through kubesim per side (webhook registered / none).
+    guard_concurrency: int = 32
+    guard_c1: int = 1200
+    guard_concurrent: int = 4800
+    guard_exec: int = 300
     databases: tuple[str, ...] = field(default=DATABASES)
 
 
@@ -42,6 +49,9 @@ QUICK: Final = Plan(
     expiring_together=20,
     reap=50,
     warmup=2,
+    guard_c1=100,
+    guard_concurrent=640,
+    guard_exec=20,
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from bench.expiry import LagResults, ReapResults
 from bench.grant_requests import RequestResults
+from bench.guard import GuardResults
 from bench.plan import Plan
 
 # The issue's targets, each as (key, comparison, bound).
@@ -18,6 +19,7 @@ TARGETS: Final = (
     ("throughput_ratio_c32", ">=", 0.7),
     ("revocation_lag_p99_s", "<", 1.0),
     ("reap_5000_s", "<", 30.0),
+    ("guard_decision_p99_ms_c32", "<", 10.0),
 )
 
 
@@ -45,8 +47,11 @@ def _r(value: float, digits: int = 3) -> float:
     return round(value, digits) if math.isfinite(value) else value
 
 
-def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults) -> dict[str, Any]:
+def database_report(
+    requests: RequestResults, lag: LagResults, reap: ReapResults, guard: GuardResults
+) -> dict[str, Any]:
     c1, cn = requests.post_c1, requests.post_concurrent
+    guard_report = guard.report()
     kubeconfig, revoke = requests.kubeconfig, requests.revoke
     c1_report, cn_report = c1.report(), cn.report()
     return {
@@ -55,6 +60,11 @@ def database_report(requests: RequestResults, lag: LagResults, reap: ReapResults
         "throughput_ratio_c32": cn_report["throughput_ratio"],
         "revocation_lag_p99_s": _r(lag.denied.p99),
         "reap_5000_s": _r(reap.seconds),
+        # The grant guard: admission decision p99 at concurrency 32, measured by the client.
+        "guard_decision_p99_ms_c32": guard_report["decision_c32"]["p99_ms"],
+        # What the webhook adds to a WebSocket exec through the API server (with / without).
+        "guard_exec_p50_ratio": guard_report["exec_p50_ratio"],
+        "guard": guard_report,
         "concurrency": requests.concurrency,
         "post_c1": c1_report,
         "post_c32": cn_report,
@@ -124,6 +134,10 @@ def document(plan: Plan, machine: dict[str, Any], results: dict[str, Any]) -> di
             "rounds": plan.rounds,
             "expiring_together": plan.expiring_together,
             "reap": plan.reap,
+            "guard_concurrency": plan.guard_concurrency,
+            "guard_c1": plan.guard_c1,
+            "guard_concurrent": plan.guard_concurrent,
+            "guard_exec": plan.guard_exec,
         },
         "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "targets": {key: f"{op} {bound}" for key, op, bound in TARGETS},
@@ -134,6 +148,30 @@ def document(plan: Plan, machine: dict[str, Any], results: dict[str, Any]) -> di
 
 def _ms(summary: dict[str, Any], key: str) -> str:
     return f"{summary[key]:.1f}"
+
+
+def _guard_rows(add: Any) -> None:
+    for name, label in (("decision_c1", "c1"), ("decision_c32", "c32")):
+        add(
+            f"guard admission decision {label}: p50 / p99 ms (decisions/s)",
+            lambda v, n=name: (
+                f"{v['guard'][n]['p50_ms']:.2f} / {v['guard'][n]['p99_ms']:.2f} "
+                f"({v['guard'][n]['per_s']:.0f}/s)"
+            ),
+        )
+    add(
+        "guard: scangate process CPU per decision at c32, ms",
+        lambda v: f"{v['guard'].get('decision_cpu_ms_c32', float('nan')):.2f}",
+    )
+    for stat in ("p50", "p99"):
+        add(
+            f"WebSocket exec `true` {stat} ms (guard webhook / no webhook = ratio)",
+            lambda v, s=stat: (
+                f"{v['guard']['exec_with_webhook'][s + '_ms']:.1f} / "
+                f"{v['guard']['exec_without_webhook'][s + '_ms']:.1f} = "
+                f"{v['guard'][f'exec_{s}_ratio']:.2f}"
+            ),
+        )
 
 
 def table(doc: dict[str, Any]) -> str:
@@ -200,6 +238,8 @@ def table(doc: dict[str, Any]) -> str:
         ),
     )
     add(f"reap {doc['plan']['reap']} expired grants, s", lambda v: f"{v['reap_5000_s']:.2f}")
+    if all("guard" in v for v in results.values()):
+        _guard_rows(add)
     header = "| measurement | " + " | ".join(results) + " |"
     lines = [header, "|---|" + "---|" * len(results)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]

@@ -57,7 +57,7 @@ def database(kind: str, directory: Path, postgres_server: str | None) -> Iterato
         yield url
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -77,8 +77,26 @@ class ScangateServer:
     log_path: Path
 
 
-def scangate_config(cluster: SimulatedCluster, database_url: str, key_hash: str) -> dict[str, Any]:
-    return {
+@dataclass(frozen=True)
+class GuardListener:
+    """The grant guard's listener for `scangate serve` to run beside the API."""
+
+    port: int
+    cert_file: Path
+    key_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+def scangate_config(
+    cluster: SimulatedCluster,
+    database_url: str,
+    key_hash: str,
+    guard: GuardListener | None = None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "database_url": database_url,
         "clusters": [
             {
@@ -104,17 +122,31 @@ def scangate_config(cluster: SimulatedCluster, database_url: str, key_hash: str)
             }
         ],
     }
+    if guard is not None:
+        config["guard"] = {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": guard.port,
+            "cert_file": str(guard.cert_file),
+            "key_file": str(guard.key_file),
+        }
+    return config
 
 
 @contextlib.contextmanager
 def scangate_server(
-    cluster: SimulatedCluster, database_url: str, directory: Path
+    cluster: SimulatedCluster,
+    database_url: str,
+    directory: Path,
+    guard: GuardListener | None = None,
 ) -> Iterator[ScangateServer]:
-    """`scangate serve` (migrations already applied) until the block ends."""
+    """`scangate serve` (migrations already applied) until the block ends; with `guard`, the
+    grant guard's listener too."""
     key, key_hash = generate_api_key()
     config_path = directory / "scangate.yaml"
-    config_path.write_text(yaml.safe_dump(scangate_config(cluster, database_url, key_hash)))
-    port = _free_port()
+    config = scangate_config(cluster, database_url, key_hash, guard)
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
     log_path = directory / "scangate.log"
     command = [
         sys.executable, "-m", "app.cli", "--config", str(config_path),
@@ -208,6 +240,13 @@ class ScangateClient:
     async def kubeconfig(self, grant_id: str) -> None:
         response = await self._request("GET", f"/v1/grants/{grant_id}/kubeconfig")
         _expect(response, 200, "GET kubeconfig")
+
+    async def token(self, grant_id: str) -> str:
+        """The bearer token of a freshly fetched kubeconfig of the grant."""
+        response = await self._request("GET", f"/v1/grants/{grant_id}/kubeconfig")
+        document = yaml.safe_load(_expect(response, 200, "GET kubeconfig").text)
+        token: str = document["users"][0]["user"]["token"]
+        return token
 
     async def revoke(self, grant_id: str) -> None:
         response = await self._request("POST", f"/v1/grants/{grant_id}/revoke", {})

@@ -26,6 +26,11 @@ class PolicySummary(BaseModel):
     claims: dict[str, list[str]] | None = Field(
         default=None, description="OIDC token claims the policy also requires (omitted if none)"
     )
+    allow_pods_with: list[str] = Field(
+        default_factory=list,
+        description="What exec/debug grants' pods may expose (a mounted ServiceAccount token, "
+        "Secrets and ConfigMaps as volumes or env); pods exposing anything else are refused.",
+    )
 
     @classmethod
     def of(cls, policy: PolicyConfig) -> PolicySummary:
@@ -38,6 +43,7 @@ class PolicySummary(BaseModel):
             max_pods=policy.max_pods,
             max_lifetime_seconds=policy.lifetime_cap_seconds,
             claims={k: list(v) for k, v in policy.claims.items()} or None,
+            allow_pods_with=list(policy.allow_pods_with),
         )
 
 

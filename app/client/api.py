@@ -101,6 +101,9 @@ class ScangateClient:
     def get_grant(self, grant_id: str) -> dict[str, Any]:
         return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}"))
 
+    def grant_events(self, grant_id: str) -> dict[str, Any]:
+        return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}/events"))
+
     def list_grants(self, **filters: Any) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v is not None}
         return self._json(self._request("GET", "/v1/grants", params=params))
@@ -111,6 +114,12 @@ class ScangateClient:
         path = f"/v1/grants/{_segment(grant_id)}/kubeconfig"
         params = {"format": "json"} if as_json else None
         return self._request("GET", path, params=params, retry=False).text
+
+    def renew_grant(self, grant_id: str, ttl_seconds: int) -> dict[str, Any]:
+        """Extend the grant to now + ttl_seconds (within its policy's lifetime cap). Retried
+        like a read: asking twice only moves the expiry to the same place again."""
+        path = f"/v1/grants/{_segment(grant_id)}/renew"
+        return self._json(self._request("POST", path, json={"ttl_seconds": ttl_seconds}))
 
     def revoke_grant(self, grant_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else {}

@@ -1,4 +1,4 @@
-"""The client subcommands: `grant request|kubeconfig|revoke|list|show` and `whoami`.
+"""The client subcommands: `grant request|kubeconfig|revoke|list|show|events` and `whoami`.
 
 Each handler takes the parsed arguments and returns an exit code (`app.client.errors.ExitCode`).
 Results go to stdout (text, or the API's JSON with `--output json`); progress, warnings and
@@ -16,7 +16,7 @@ from typing import Any
 from app.client.api import ScangateClient, connection_from
 from app.client.errors import ClientError, ExitCode
 from app.client.files import write_private_file
-from app.client.output import as_json, grant_text, grants_table, whoami_text
+from app.client.output import as_json, events_text, grant_text, grants_table, whoami_text
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -184,6 +184,14 @@ def cmd_grant_show(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         grant = client.get_grant(args.grant_id)
     print(as_json(grant) if args.output == "json" else grant_text(grant))
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_events(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        events = client.grant_events(args.grant_id)
+    print(as_json(events) if args.output == "json" else events_text(events.get("items", [])))
     return ExitCode.OK
 
 

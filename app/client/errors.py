@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 5  # 404: no such grant (or not yours)
     REJECTED = 6  # 400/409/422: the request cannot be granted as asked
     UNAVAILABLE = 7  # scangate or its cluster cannot be reached (connection, timeout, 502-504)
+    GRANT_ENDED = 8  # run: the grant ended (expired, revoked) first, so the command was stopped
 
 
 EXIT_CODES_HELP: Final = """\
@@ -31,9 +32,12 @@ exit codes:
   5    grant not found
   6    request rejected (invalid, too many pods, no pods match...)
   7    scangate or its cluster unavailable; retrying later may work
-  run: the command's own exit status (128+N when it is killed by signal N,
-       126 when it cannot be executed, 127 when it is not found); 1-7 as
-       above when scangate fails before the command starts
+  8    run: the grant ended (expired without renewal, or revoked) before the
+       command did, so the command was stopped (SIGTERM, then SIGKILL after
+       --grace-seconds)
+  run: otherwise the command's own exit status (128+N when it is killed by
+       signal N, 126 when it cannot be executed, 127 when it is not found);
+       1-7 as above when scangate fails before the command starts
 """
 
 

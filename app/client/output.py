@@ -40,11 +40,39 @@ def _text(value: Any) -> str:
 
 
 def grant_text(grant: dict[str, Any]) -> str:
-    """One grant as `field: value` lines (every field of the API's Grant JSON)."""
+    """One grant as `field: value` lines (every field of the API's Grant JSON), then what an
+    exec/debug grant reaches in each pod beyond the API."""
     width = max(len(name) for name in _GRANT_FIELDS)
-    return "\n".join(
-        f"{name + ':':<{width + 1}} {_text(grant.get(name))}" for name in _GRANT_FIELDS
-    )
+    lines = [f"{name + ':':<{width + 1}} {_text(grant.get(name))}" for name in _GRANT_FIELDS]
+    exposure = grant.get("exposure")
+    if exposure is None:
+        reaches = "-" if grant.get("scanner") != "sidecar" else "- (sidecar: reaches no container)"
+        lines.append(f"{'exposure:':<{width + 1}} {reaches}")
+    else:
+        lines.append("exposure:")
+        lines += [
+            f"  {pod}: {_pod_exposure_text(pod_exposure)}" for pod, pod_exposure in exposure.items()
+        ]
+    return "\n".join(lines)
+
+
+def _pod_exposure_text(exposure: dict[str, Any]) -> str:
+    token = "token mounted" if exposure.get("service_account_token") else "no token mounted"
+    parts = [f"ServiceAccount {exposure.get('service_account')} ({token})"]
+    for key, label in (
+        ("secret_volumes", "Secret volumes"),
+        ("configmap_volumes", "ConfigMap volumes"),
+    ):
+        if exposure.get(key):
+            parts.append(f"{label} {_text(exposure[key])}")
+    for key, label in (("secret_env", "Secret env"), ("configmap_env", "ConfigMap env")):
+        by_container = exposure.get(key) or {}
+        if by_container:
+            parts.append(
+                f"{label} "
+                + "; ".join(f"{c}: {_text(names)}" for c, names in sorted(by_container.items()))
+            )
+    return ", ".join(parts)
 
 
 def grants_table(grants: Sequence[dict[str, Any]]) -> str:
@@ -55,6 +83,31 @@ def grants_table(grants: Sequence[dict[str, Any]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+# Detail fields shown on an event's line (the grant guard's decisions carry these).
+_EVENT_DETAILS: Final = ("pod", "container", "image", "argv")
+
+
+def events_text(events: Sequence[dict[str, Any]]) -> str:
+    """One line per audit event: time, type, actor, then a guard decision's verdict, what it
+    judged and its reason."""
+    width = max((len(str(e.get("type"))) for e in events), default=0)
+    lines = []
+    for event in events:
+        detail = event.get("detail") or {}
+        parts = [str(event.get("at")), str(event.get("type")).ljust(width), str(event.get("actor"))]
+        if "verdict" in detail:
+            parts.append(str(detail["verdict"]))
+            for name in _EVENT_DETAILS:
+                value = detail.get(name)
+                if value:
+                    shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+                    parts.append(f"{name}={shown}")
+            if detail.get("reason") and detail["reason"] != detail["verdict"]:
+                parts.append(f"({detail['reason']})")
+        lines.append("  ".join(parts))
+    return "\n".join(lines)
 
 
 def whoami_text(identity: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from app.client.api import DEFAULT_TIMEOUT_SECONDS
 from app.client.commands import (
+    cmd_grant_events,
     cmd_grant_kubeconfig,
     cmd_grant_list,
     cmd_grant_request,
@@ -47,10 +48,37 @@ SCANGATE_NAMESPACE and SCANGATE_PODS (the granted pods, space-separated), and
 does not see SCANGATE_TOKEN, SCANGATE_TOKEN_COMMAND or the GitHub Actions ID
 token request variables.
 
+COMMAND never outlives the grant: with --renew the grant is renewed while
+COMMAND runs (at 2/3 of the time left, for --ttl each time, up to the policy's
+lifetime cap); when the grant ends anyway (it expires, or someone revokes it:
+checked every --poll-seconds), COMMAND gets SIGTERM, then SIGKILL after
+--grace-seconds, and scangate run exits with 8.
+
 example:
   scangate run -n payments --pod web-0 --scanner exec --ttl 15m -- \\
     cinc-auditor exec profile/ -t k8s-container://payments/web-0/app
 """
+
+
+DEFAULT_GRACE_SECONDS: Final = 10.0
+DEFAULT_POLL_SECONDS: Final = 10.0
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}: must be >= 0")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _non_negative_seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}: must be > 0")
+    return value
 
 
 def _connection_options() -> argparse.ArgumentParser:
@@ -170,6 +198,15 @@ def add_client_commands(commands: Any) -> None:
     show.add_argument("grant_id", metavar="ID")
     show.set_defaults(handler=cmd_grant_show)
 
+    events = actions.add_parser(
+        "events",
+        parents=[connection],
+        help="the grant's audit trail, oldest first (the grant guard's decisions included)",
+        **common,
+    )
+    events.add_argument("grant_id", metavar="ID")
+    events.set_defaults(handler=cmd_grant_events)
+
     whoami = commands.add_parser(
         "whoami",
         parents=[connection],
@@ -190,6 +227,28 @@ def add_client_commands(commands: Any) -> None:
         "--grant-id-file",
         metavar="FILE",
         help="write the grant id to FILE (for a cleanup step that runs even if this job is killed)",
+    )
+    ending = run.add_argument_group("when the grant ends")
+    ending.add_argument(
+        "--renew",
+        action="store_true",
+        help="renew the grant while COMMAND runs, within the policy's lifetime cap",
+    )
+    ending.add_argument(
+        "--grace-seconds",
+        type=_non_negative_seconds,
+        default=DEFAULT_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="time between SIGTERM and SIGKILL when the grant ends first "
+        f"(default: {DEFAULT_GRACE_SECONDS:g})",
+    )
+    ending.add_argument(
+        "--poll-seconds",
+        type=_positive_seconds,
+        default=DEFAULT_POLL_SECONDS,
+        metavar="SECONDS",
+        help="how often to check that the grant is still active, to notice a revocation "
+        f"(default: {DEFAULT_POLL_SECONDS:g})",
     )
     run.add_argument("command", nargs="*", metavar="COMMAND", help="the command, after --")
     run.set_defaults(handler=cmd_run)

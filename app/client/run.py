@@ -11,6 +11,12 @@ Here the revocation does not depend on how the command ends:
 Only SIGKILL of this process defeats it; the grant's TTL is the backstop then, which is why
 `--ttl` should stay close to the scan's real duration.
 
+The command also never outlives the grant (`grant_watch.py`): with `--renew` the grant is
+renewed while the command runs, within its policy's lifetime cap; when the grant ends anyway
+(expired, or revoked by someone else), the command gets SIGTERM, then SIGKILL after
+`--grace-seconds`, and `scangate run` exits with 8 (ExitCode.GRANT_ENDED), whatever the
+command's own status, because the scan it ran was cut short.
+
 The kubeconfig lives in a private (0600) temporary file that is deleted on the way out. The
 command gets `KUBECONFIG`, `SCANGATE_GRANT_ID`, `SCANGATE_NAMESPACE` and `SCANGATE_PODS` (the
 granted pods, space-separated: what a selector resolved to), but not the credentials scangate
@@ -26,7 +32,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -40,14 +48,17 @@ from app.client.commands import (
     reports_errors,
     revoke_quietly,
 )
-from app.client.errors import UsageError
+from app.client.errors import ExitCode, UsageError
 from app.client.files import private_temp_file
+from app.client.grant_watch import GrantWatch
 
 # SIGHUP: a runner whose session ends. getattr keeps the module importable where it is absent.
 FORWARDED_SIGNALS: Final = tuple(
     s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
 )
 _POLL_SECONDS: Final = 0.1
+# The service's minimum ttl_seconds.
+MIN_RENEW_TTL_SECONDS: Final = 30
 
 
 class _Interruptions:
@@ -146,12 +157,37 @@ class _Revocation:
             note(f"grant {self._grant_id} {status}")
 
 
+class _Stopping:
+    """Ends a command whose grant ended: SIGTERM now, SIGKILL once the grace period passes."""
+
+    def __init__(self, child: subprocess.Popen[bytes], grace_seconds: float) -> None:
+        self._child = child
+        self._kill_at = time.monotonic() + grace_seconds
+        self._killed = False
+        self._signal(signal.SIGTERM)
+
+    def tick(self) -> None:
+        if not self._killed and time.monotonic() >= self._kill_at:
+            self._killed = True
+            note("the command is still running after the grace period: SIGKILL")
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        if self._child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._child.send_signal(signum)
+
+
 def _supervise(
     command: list[str],
     env: dict[str, str],
     interruptions: _Interruptions,
     revoke: _Revocation,
+    watch: GrantWatch,
+    grace_seconds: float,
 ) -> int:
+    """The command's exit status, or ExitCode.GRANT_ENDED (the enum itself, so a command's own
+    status 8 is told apart) when the command was stopped because the grant ended."""
     if interruptions.received:
         return 128 + interruptions.received[0]  # cancelled before the command started
     try:
@@ -163,19 +199,33 @@ def _supervise(
         note(f"error: command not executable: {command[0]}")
         return 126
     interruptions.attach(child)
+    watch.start()
+    stopping: _Stopping | None = None
     while True:
         try:
             returncode: int | None = child.wait(timeout=_POLL_SECONDS)
         except subprocess.TimeoutExpired:
             returncode = None
         if interruptions.received and not revoke.done:
+            # The run is ending by the caller's signal: that path, not the grant's end, applies.
+            watch.stop()
             signum = interruptions.received[0]
             how = "forwarded to the command" if interruptions.forwards(signum) else "not forwarded"
             name = signal.Signals(signum).name
             note(f"{name} received: {how}; revoking the grant now")
             revoke(f"scangate run interrupted by {name}")
         if returncode is not None:
+            watch.stop()
+            if stopping is not None:
+                note(f"the command was stopped (status {_exit_status(returncode)})")
+                return ExitCode.GRANT_ENDED
             return _exit_status(returncode)
+        if stopping is None and not revoke.done and (ended := watch.ended()) is not None:
+            watch.stop()
+            note(f"{ended}: stopping the command (SIGTERM, then SIGKILL after {grace_seconds:g} s)")
+            stopping = _Stopping(child, grace_seconds)
+        if stopping is not None:
+            stopping.tick()
 
 
 @reports_errors
@@ -192,6 +242,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         grant = client.create_grant(grant_request_body(args))
         note(describe_grant(grant))
         revoke = _Revocation(client, grant["id"])
+        watch = GrantWatch(
+            client,
+            grant,
+            renew_ttl_seconds=_renewal_ttl(grant, args.ttl) if args.renew else None,
+            poll_seconds=args.poll_seconds,
+        )
         if args.grant_id_file:
             with contextlib.suppress(OSError):  # a convenience; never worth failing the scan
                 Path(args.grant_id_file).write_text(grant["id"] + "\n", encoding="utf-8")
@@ -201,7 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 client.kubeconfig(grant["id"]), prefix=f"scangate-{grant['id']}-"
             )
             env = _command_env(kubeconfig, grant)
-            status = _supervise(command, env, interruptions, revoke)
+            status = _supervise(command, env, interruptions, revoke, watch, args.grace_seconds)
+            if status is ExitCode.GRANT_ENDED:
+                return int(status)
             note(f"command exited with status {status}")
             return status
         finally:
@@ -209,3 +267,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 with contextlib.suppress(FileNotFoundError):
                     kubeconfig.unlink()
             revoke("scangate run finished")
+
+
+def _renewal_ttl(grant: dict[str, Any], ttl: int | None) -> int:
+    """What each renewal asks for: the TTL given, else the lifetime the service chose."""
+    if ttl is not None:
+        return ttl
+    created = datetime.fromisoformat(grant["created_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(grant["expires_at"].replace("Z", "+00:00"))
+    return max(MIN_RENEW_TTL_SECONDS, round((expires - created).total_seconds()))

@@ -134,6 +134,10 @@ class Grant(Base):
     selector: Mapped[str | None] = mapped_column(Text)
     # The containers exec/attach may reach (the grant guard, app/guard); NULL: all of them.
     containers: Mapped[list[str] | None] = mapped_column(JSON)
+    # What an exec/debug grant reaches in each pod beyond the API, read at grant time (pod name ->
+    # ServiceAccount, token mounted, Secrets and ConfigMaps as volumes or env). NULL for sidecar
+    # grants (they reach no container) and grants made before revision 0003.
+    exposure: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     requester: Mapped[str] = mapped_column(String(512))
     policy: Mapped[str] = mapped_column(String(253))
     reason: Mapped[str | None] = mapped_column(Text)

@@ -58,10 +58,11 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
     return arrange
 
 
-def start_simulated_cluster(directory: Path) -> SimulatedCluster:
-    """Start kubesim over TLS with the demo's seed; return once it listens."""
+def start_simulated_cluster(directory: Path, extra_seed: str = "") -> SimulatedCluster:
+    """Start kubesim over TLS with the demo's seed (and `extra_seed` documents, such as the
+    guard's webhook registration); return once it listens."""
     seed = directory / "seed.yaml"
-    seed.write_text(DEMO_SEED)
+    seed.write_text(DEMO_SEED + extra_seed)
     kubeconfig = directory / "admin.kubeconfig"
     command = [
         sys.executable,

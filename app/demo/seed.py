@@ -4,6 +4,7 @@ scangate configuration that lets the demo's API key request grants there."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -105,7 +106,22 @@ stringData: {{password: not-for-scanners}}
 """
 
 
-def write_demo_config(directory: Path, kubeconfig: Path, api_key_sha256: str) -> Path:
+# The one image the demo policy lets a `debug` grant's ephemeral containers use.
+DEMO_DEBUG_IMAGE = "busybox:1.36"
+
+
+@dataclass(frozen=True)
+class GuardListenerConfig:
+    """Where the demo's grant guard listens and the certificate it serves."""
+
+    port: int
+    cert_file: Path
+    key_file: Path
+
+
+def write_demo_config(
+    directory: Path, kubeconfig: Path, api_key_sha256: str, guard: GuardListenerConfig
+) -> Path:
     config = {
         "database_url": f"sqlite:///{directory / 'scangate.db'}",
         "log_format": "text",
@@ -123,8 +139,16 @@ def write_demo_config(directory: Path, kubeconfig: Path, api_key_sha256: str) ->
                 "scanners": ["exec", "debug", "sidecar"],
                 "max_ttl_seconds": 3600,
                 "max_pods": 10,
+                "debug_images": [DEMO_DEBUG_IMAGE],
             }
         ],
+        "guard": {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": guard.port,
+            "cert_file": str(guard.cert_file),
+            "key_file": str(guard.key_file),
+        },
     }
     path = directory / "scangate.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -75,6 +75,8 @@ class Activation:
     at: datetime
     actor: str
     detail: dict[str, Any]
+    # What the pods expose to an exec/debug grant; None for a sidecar grant.
+    exposure: dict[str, Any] | None = None
 
 
 Write = NewGrant | Activation
@@ -134,6 +136,7 @@ _EVENT_ARRAYS: Final = [(name, _EVENTS.c[name].type) for name in _EVENT_COLUMNS]
 _CHANGE_ARRAYS: Final[list[tuple[str, TypeEngine[Any]]]] = [
     ("grant_id", Text()),
     ("pods", JSON()),
+    ("exposure", JSON()),
     ("at", UTCDateTime()),
 ]
 
@@ -171,7 +174,10 @@ def _postgresql_activation_statement() -> Any:
         update(_GRANTS)
         .where(_GRANTS.c.id == changes.c.grant_id, _GRANTS.c.status == GrantStatus.PROVISIONING)
         .values(
-            status=GrantStatus.ACTIVE, pods=cast_to(changes.c.pods, JSON), updated_at=changes.c.at
+            status=GrantStatus.ACTIVE,
+            pods=cast_to(changes.c.pods, JSON),
+            exposure=cast_to(changes.c.exposure, JSON),
+            updated_at=changes.c.at,
         )
         .returning(_GRANTS.c.id)
         .cte("written")
@@ -205,7 +211,7 @@ async def postgresql_writes(connection: AsyncConnection, writes: Sequence[Write]
         statement = _POSTGRESQL_INSERT
     else:
         changes = [
-            {"grant_id": a.grant_id, "pods": a.pods, "at": a.at}
+            {"grant_id": a.grant_id, "pods": a.pods, "exposure": a.exposure, "at": a.at}
             for a in cast(Sequence[Activation], writes)
         ]
         params |= _arrays("change", _CHANGE_ARRAYS, changes)
@@ -246,11 +252,14 @@ async def _sqlite_activate(
     """One conditional UPDATE for all activations; the ids it changed."""
     ids = [a.grant_id for a in activations]
     pods = case({a.grant_id: literal(a.pods, JSON()) for a in activations}, value=_GRANTS.c.id)
+    exposure = case(
+        {a.grant_id: literal(a.exposure, JSON()) for a in activations}, value=_GRANTS.c.id
+    )
     at = case({a.grant_id: literal(a.at, UTCDateTime()) for a in activations}, value=_GRANTS.c.id)
     stmt = (
         update(_GRANTS)
         .where(_GRANTS.c.id.in_(ids), _GRANTS.c.status == GrantStatus.PROVISIONING)
-        .values(status=GrantStatus.ACTIVE, pods=pods, updated_at=at)
+        .values(status=GrantStatus.ACTIVE, pods=pods, exposure=exposure, updated_at=at)
         .returning(_GRANTS.c.id)
     )
     return set((await connection.execute(stmt)).scalars())

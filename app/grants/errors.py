@@ -93,6 +93,14 @@ class SidecarMissing(UnprocessableError):
     type_slug = "sidecar-missing"
 
 
+class PodExposureRefused(UnprocessableError):
+    """A pod exposes something (a mounted ServiceAccount token, Secrets or ConfigMaps) that the
+    policy's `allow_pods_with` does not allow an exec/debug grant to reach."""
+
+    title = "Pod Exposes What the Policy Refuses"
+    type_slug = "pod-exposure-refused"
+
+
 class ClusterError(ScangateError):
     """The cluster rejected a request for a reason that is neither ours to retry nor the
     caller's fault (a missing grants namespace, an invalid object)."""

@@ -21,6 +21,18 @@ GRANT: Final[dict[str, Any]] = {
     "pods": ["web-0", "web-1"],
     "selector": None,
     "containers": None,
+    "exposure": {
+        pod: {
+            "service_account": "web",
+            "automount_service_account_token": None,
+            "service_account_token": True,
+            "secret_volumes": ["web-tls"],
+            "secret_env": {"app": ["db-credentials"]},
+            "configmap_volumes": [],
+            "configmap_env": {},
+        }
+        for pod in ("web-0", "web-1")
+    },
     "requester": "apikey:ci-payments",
     "policy": "payments-ci",
     "reason": "nightly CIS scan",

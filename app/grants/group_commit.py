@@ -76,12 +76,19 @@ class GrantWriter:
         assert written  # an insert writes its row and event, or raises
 
     async def activate(
-        self, grant_id: str, *, pods: list[str], now: datetime, actor: str, detail: dict[str, Any]
+        self,
+        grant_id: str,
+        *,
+        pods: list[str],
+        exposure: dict[str, Any] | None = None,
+        now: datetime,
+        actor: str,
+        detail: dict[str, Any],
     ) -> bool:
-        """provisioning -> active with its `activated` event, once committed. False (and no
-        event) if the grant left `provisioning` meanwhile (revoked, or given up by the
-        reaper)."""
-        return await self._submit(Activation(grant_id, pods, now, actor, detail))
+        """provisioning -> active (with the pods and what they expose) and its `activated`
+        event, once committed. False (and no event) if the grant left `provisioning` meanwhile
+        (revoked, or given up by the reaper)."""
+        return await self._submit(Activation(grant_id, pods, now, actor, detail, exposure))
 
     async def drain(self) -> None:
         """Wait until every write handed over so far has been carried out (at shutdown)."""

@@ -136,6 +136,8 @@ class GrantLifecycle:
             scanner=request.scanner,
             max_pods=policy.max_pods,
             sidecar_container=self._settings.sidecar_container,
+            policy=policy.name,
+            allow_pods_with=policy.allow_pods_with,
         )
         lookup = asyncio.create_task(resolve_target_pods(cluster, pod_request))
         now = utcnow()
@@ -174,7 +176,7 @@ class GrantLifecycle:
             requester=grant.requester, expires_at=grant.expires_at,
         )  # fmt: skip
         try:
-            pods = await create_grant_objects(cluster, target, lookup)
+            resolved = await create_grant_objects(cluster, target, lookup)
         except ScangateError as exc:
             await self._abandon(grant, exc, actor=principal.id)
             raise
@@ -186,13 +188,18 @@ class GrantLifecycle:
             await self._abandon(grant, exc, actor=principal.id)
             raise
         now = utcnow()
+        pods = resolved.names
         activated = await self._writer.activate(
             grant.id,
             pods=pods,
+            exposure=resolved.exposure,
             now=now,
             actor=principal.id,
-            detail={"pods": pods, "expires_at": format_rfc3339(grant.expires_at)},
-        )
+            detail={
+                "pods": pods, "expires_at": format_rfc3339(grant.expires_at),
+                "exposure": resolved.exposure,
+            },
+        )  # fmt: skip
         if not activated:
             # The reaper declared it stale, or it was revoked meanwhile: whoever did that owns
             # the end state; this request only makes sure nothing it created survives.
@@ -201,6 +208,7 @@ class GrantLifecycle:
                 f"grant {grant.id!r} was revoked or timed out while it was being provisioned"
             )
         grant.status, grant.pods, grant.updated_at = GrantStatus.ACTIVE, pods, now
+        grant.exposure = resolved.exposure
         if self._metrics is not None:
             self._metrics.grant_created(cluster.name, grant.scanner)
         self._wake_reaper(grant.expires_at)

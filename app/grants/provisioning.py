@@ -1,19 +1,28 @@
 """The cluster side of creating a grant, called by `GrantLifecycle.provision_grant`: resolving
-and checking the target pods (started while the `provisioning` row commits), then creating the
+and checking the target pods (started while the `provisioning` row commits), including what an
+exec/debug grant would reach inside them (the policy's `allow_pods_with`), then creating the
 ServiceAccount, Role and RoleBinding in the order the API server's rules impose."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from app.errors import ScangateError
-from app.grants.errors import NamespaceNotFound, NoPodsMatch, PodsNotFound, SidecarMissing
+from app.grants.errors import (
+    NamespaceNotFound,
+    NoPodsMatch,
+    PodExposureRefused,
+    PodsNotFound,
+    SidecarMissing,
+)
 from app.grants.policy_limits import check_pod_count
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeError
-from app.kube.models import GrantTarget, PodInfo
+from app.kube.exposure import exposed_kinds
+from app.kube.models import EXPOSURE_KINDS, GrantTarget, PodInfo
 from app.kube.naming import object_name
 from app.kube.profiles import profile_rules
 
@@ -33,15 +42,29 @@ class PodRequest:
     scanner: str
     max_pods: int
     sidecar_container: str
+    policy: str = ""
+    # The policy's `allow_pods_with`: what exec/debug grants' pods may expose.
+    allow_pods_with: Collection[str] = EXPOSURE_KINDS
 
 
-async def resolve_target_pods(cluster: ClusterClient, request: PodRequest) -> list[str]:
-    """The pod names the Role will name, after checking the target is grantable.
+@dataclass(frozen=True)
+class ResolvedPods:
+    """The pods the Role names, sorted, and what an exec/debug grant reaches in each beyond
+    the API (None for a `sidecar` grant, which reaches no container)."""
+
+    names: list[str]
+    exposure: dict[str, dict[str, Any]] | None
+
+
+async def resolve_target_pods(cluster: ClusterClient, request: PodRequest) -> ResolvedPods:
+    """The pods the Role will name, after checking the target is grantable.
 
     Named pods must exist (any phase: naming a pod is explicit). A selector is resolved once, now,
     to the matching Running pods: RBAC has no label selectors, so pods created later are not
     covered. A sidecar grant needs the configured sidecar container in every pod, because that
-    profile only reads logs and would otherwise grant access to nothing useful.
+    profile only reads logs and would otherwise grant access to nothing useful. Exec and debug
+    grants run processes in the pods, so they are refused pods exposing what the policy's
+    `allow_pods_with` leaves out.
     """
     if request.pods is not None:
         lookup = cluster.get_pods(request.namespace, request.pods)
@@ -75,7 +98,35 @@ async def resolve_target_pods(cluster: ClusterClient, request: PodRequest) -> li
                 pods=lacking,
                 container=request.sidecar_container,
             )
-    return sorted(p.name for p in pods)
+        # A sidecar grant only reads logs: it reaches no container, so nothing in one.
+        return ResolvedPods(sorted(p.name for p in pods), exposure=None)
+    _check_exposure(request, pods)
+    ordered = sorted(pods, key=lambda p: p.name)
+    return ResolvedPods(
+        [p.name for p in ordered], exposure={p.name: p.exposure.as_json() for p in ordered}
+    )
+
+
+def _check_exposure(request: PodRequest, pods: list[PodInfo]) -> None:
+    refused: dict[str, list[str]] = {}
+    for pod in sorted(pods, key=lambda p: p.name):
+        kinds = [k for k in exposed_kinds(pod.exposure) if k not in request.allow_pods_with]
+        if kinds:
+            refused[pod.name] = list(kinds)
+    if not refused:
+        return
+    described = "; ".join(
+        f"pod {name!r} exposes {', '.join(kinds)}" for name, kinds in refused.items()
+    )
+    allowed = ", ".join(request.allow_pods_with) or "nothing"
+    raise PodExposureRefused(
+        f"{described}: policy {request.policy!r} allows pods with {allowed} "
+        f"(allow_pods_with); an {request.scanner} grant could read them from inside the pod",
+        field="body.selector" if request.selector is not None else "body.pods",
+        pods=refused,
+        exposure={p.name: p.exposure.as_json() for p in pods if p.name in refused},
+        allow_pods_with=list(request.allow_pods_with),
+    )
 
 
 def _check_found(request: PodRequest, found: list[PodInfo]) -> list[PodInfo]:
@@ -98,8 +149,8 @@ def _check_found(request: PodRequest, found: list[PodInfo]) -> list[PodInfo]:
 
 
 async def create_grant_objects(
-    cluster: ClusterClient, target: GrantTarget, lookup: asyncio.Task[list[str]]
-) -> list[str]:
+    cluster: ClusterClient, target: GrantTarget, lookup: asyncio.Task[ResolvedPods]
+) -> ResolvedPods:
     """The ServiceAccount, Role and RoleBinding of `target`, once `lookup` (the pod
     resolution, already running) has said which pods the Role names."""
     # The ServiceAccount alongside pod resolution and the Role; the RoleBinding only once
@@ -108,7 +159,7 @@ async def create_grant_objects(
     service_account = asyncio.create_task(cluster.create_service_account(target))
     try:
         pods = await lookup
-        await cluster.create_role(target, profile_rules(target.scanner, pods))
+        await cluster.create_role(target, profile_rules(target.scanner, pods.names))
     except BaseException:
         # Let the ServiceAccount call settle before anyone cleans up, or it could land
         # after the cleanup and leave an orphan. The first error is the one reported.

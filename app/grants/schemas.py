@@ -161,6 +161,32 @@ class GrantRevoke(_Body):
     )
 
 
+class PodExposureOut(BaseModel):
+    """What an exec/debug grant reaches in one pod beyond the Kubernetes API: whoever runs a
+    process in a container reads its mounted files and environment, and a mounted
+    ServiceAccount token carries that account's own API permissions."""
+
+    service_account: str = Field(description="The pod's ServiceAccount.")
+    automount_service_account_token: bool | None = Field(
+        description="The pod spec's automountServiceAccountToken (null: unset)."
+    )
+    service_account_token: bool = Field(
+        description="A projected ServiceAccount token volume (e.g. kube-api-access-*) is in the "
+        "pod spec: an exec/debug grant can read the token and act with the account's rights."
+    )
+    secret_volumes: list[str] = Field(description="Secrets mounted as volumes (projected too).")
+    secret_env: dict[str, list[str]] = Field(
+        description="Container -> Secrets its env or envFrom reads."
+    )
+    configmap_volumes: list[str] = Field(
+        description="ConfigMaps mounted as volumes (projected too; not the kube-root-ca.crt "
+        "projected beside a token)."
+    )
+    configmap_env: dict[str, list[str]] = Field(
+        description="Container -> ConfigMaps its env or envFrom reads."
+    )
+
+
 class GrantOut(BaseModel):
     """A grant. `pods` are the pods its Role names (for a selector grant: the Running pods the
     selector matched when the grant was made)."""
@@ -176,6 +202,12 @@ class GrantOut(BaseModel):
     selector: str | None
     containers: list[str] | None = Field(
         default=None, description="Containers exec/attach may reach; null: every container."
+    )
+    exposure: dict[str, PodExposureOut] | None = Field(
+        default=None,
+        description="Pod name -> what an exec/debug grant reaches in it beyond the API, read "
+        "when the grant was made. Null for `sidecar` grants (they reach no container) and "
+        "while provisioning.",
     )
     requester: str
     policy: str

@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 async def sweep_cluster(
     db: Database, cluster: ClusterClient, known_namespaces: Iterable[str] = ()
 ) -> int:
-    """Delete `cluster`'s orphans; returns how many. `known_namespaces` (plus every namespace a
-    grant ever targeted) is where to look when scangate may not list Roles cluster-wide."""
+    """Delete `cluster`'s orphans; returns how many this call deleted. `known_namespaces` (plus
+    every namespace a grant ever targeted) is where to look when scangate may not list Roles
+    cluster-wide."""
     async with db.session() as session:
         namespaces = set(await reaper_queries.grant_namespaces(session, cluster.name))
     listed = await cluster.list_managed_objects(sorted(namespaces | set(known_namespaces)))
@@ -74,6 +75,8 @@ async def sweep_cluster(
     )
     swept = 0
     for obj in orphans:
+        # Another replica's sweep may have listed the same orphans: count only the objects
+        # this pass deleted, so replicas' reports and metrics add up to what was removed.
         outcome = await cluster.delete_managed_object(obj)
         if outcome == "deleted":
             swept += 1

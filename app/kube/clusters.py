@@ -26,6 +26,7 @@ from app.kube.api_calls import (
 )
 from app.kube.client_config import ClusterConfig, ClusterSettings, load_cluster_config
 from app.kube.errors import KubeError, KubeNotFound
+from app.kube.exposure import pod_exposure
 from app.kube.inventory import ManagedObjectInventory
 from app.kube.manifests import (
     RBAC_GROUP,
@@ -323,6 +324,7 @@ def _pod_info(pod: Any) -> PodInfo:
         phase=(pod.status.phase if pod.status else None) or "Unknown",
         labels=dict(pod.metadata.labels or {}),
         containers=tuple(containers),
+        exposure=pod_exposure(spec),
     )
 
 

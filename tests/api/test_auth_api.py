@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
+from kubesim.pytest_plugin import KubesimHandle
 
 CI_KEY = "sg_ci-payments-key-0123456789abcdefghijklmnopq"
 ROOT_KEY = "sg_root-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -122,6 +123,14 @@ async def test_whoami_names_the_principal_and_its_policies(client: httpx.AsyncCl
                 "max_ttl_seconds": 1800,
                 "max_pods": 5,
                 "max_lifetime_seconds": 1800,
+                # The default: everything, as before the setting existed.
+                "allow_pods_with": [
+                    "service_account_token",
+                    "secret_volumes",
+                    "secret_env",
+                    "configmap_volumes",
+                    "configmap_env",
+                ],
             }
         ],
     }
@@ -239,7 +248,7 @@ async def test_readyz_names_an_unreachable_database(unreachable_kubeconfig: Path
 
 
 async def test_readyz_is_ready_when_database_and_cluster_answer(
-    sqlite_url: str, kubesim: Any
+    sqlite_url: str, kubesim: KubesimHandle
 ) -> None:
     settings = Settings(**config(sqlite_url, Path(kubesim.admin_kubeconfig)))
     async for http in running(create_app(settings, start_reaper=False)):

@@ -3,45 +3,34 @@ outside (sim's admin view)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import kubernetes.client as k8s
 import pytest
 
 from app.kube.profiles import profile_rules
-from tests.api.conftest import Deployment, Scangate, cluster_objects, expected_objects
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.api_answers import assert_problem, parse_time
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.scangate import Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
 
 GRANT_FIELDS = {
     "id", "status", "cluster", "namespace", "scanner", "pods", "selector", "requester", "policy",
     "reason", "service_account", "created_at", "expires_at", "ended_at", "last_error",
-    "containers",
+    "containers", "exposure",
 }  # fmt: skip
 
 
-def parse_time(value: str) -> datetime:
-    assert value.endswith("Z"), value
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def role_of(sim: Any, grant_id: str, namespace: str = "payments") -> Any:
+def role_of(sim: KubesimHandle, grant_id: str, namespace: str = "payments") -> Any:
     rbac = k8s.RbacAuthorizationV1Api(sim.admin_client())
     return rbac.read_namespaced_role(f"scangate-{grant_id}", namespace)
 
 
-def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://scangate.dev/problems/{slug}", body
-    assert body["status"] == status
-    return body
-
-
 async def test_created_grant_is_active_and_has_exactly_its_objects(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     response = await scangate.create(pods=["web-0"], scanner="exec", reason="nightly scan")
     assert response.status_code == 201, response.text
@@ -58,6 +47,18 @@ async def test_created_grant_is_active_and_has_exactly_its_objects(
         "pods": ["web-0"],
         "selector": None,
         "containers": None,
+        # The seed's web-0: the default ServiceAccount, no token volume, no Secret or ConfigMap.
+        "exposure": {
+            "web-0": {
+                "service_account": "default",
+                "automount_service_account_token": None,
+                "service_account_token": False,
+                "secret_volumes": [],
+                "secret_env": {},
+                "configmap_volumes": [],
+                "configmap_env": {},
+            }
+        },
         "requester": "apikey:alice",
         "policy": "payments-ci",
         "reason": "nightly scan",
@@ -145,7 +146,9 @@ async def test_a_grant_keeps_the_containers_the_guard_limits_it_to(scangate: Sca
     assert [e["field"] for e in problem["errors"]] == ["body.containers[0]"]
 
 
-async def test_missing_namespace_rejects_the_grant_with_422(scangate: Scangate, sim: Any) -> None:
+async def test_missing_namespace_rejects_the_grant_with_422(
+    scangate: Scangate, sim: KubesimHandle
+) -> None:
     # carol's policy allows "missing-*", so only the cluster can say no.
     response = await scangate.create(who="carol", namespace="missing-ns", pods=["api-0"])
     body = assert_problem(response, 422, "namespace-not-found")
@@ -166,7 +169,7 @@ async def test_missing_namespace_rejects_the_grant_with_422(scangate: Scangate, 
     assert one.json()["status"] == "rejected"
 
 
-async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
+async def test_missing_pods_are_named(scangate: Scangate, sim: KubesimHandle) -> None:
     response = await scangate.create(pods=["web-0", "nope-2", "nope-1"])
     body = assert_problem(response, 422, "pods-not-found")
     assert body["pods"] == ["nope-1", "nope-2"]
@@ -180,7 +183,7 @@ async def test_missing_pods_are_named(scangate: Scangate, sim: Any) -> None:
 
 
 async def test_selector_resolves_to_exactly_the_running_matching_pods(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     # app=web matches web-0, web-1 (Running) and web-2 (Pending): only Running pods count.
     grant = await scangate.grant(selector="app=web")
@@ -197,7 +200,7 @@ async def test_selector_resolves_to_exactly_the_running_matching_pods(
 
 @pytest.mark.parametrize("selector", ["app=nothing", "app=web,tier notin (frontend)"])
 async def test_selector_without_a_running_match_is_422(
-    scangate: Scangate, sim: Any, selector: str
+    scangate: Scangate, sim: KubesimHandle, selector: str
 ) -> None:
     body = assert_problem(await scangate.create(selector=selector), 422, "no-pods-match")
     assert body["errors"][0]["field"] == "body.selector"
@@ -207,7 +210,9 @@ async def test_selector_without_a_running_match_is_422(
     assert cluster_objects(sim, rejected["id"]) == set()
 
 
-async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, sim: Any) -> None:
+async def test_more_pods_than_the_policy_allows_is_422(
+    deployment: Deployment, sim: KubesimHandle
+) -> None:
     deployment.document["policies"][0]["max_pods"] = 1
     deployment.reconfigure()
     async with deployment.running() as scangate:
@@ -225,7 +230,7 @@ async def test_more_pods_than_the_policy_allows_is_422(deployment: Deployment, s
 
 
 async def test_sidecar_grants_need_the_sidecar_container_in_every_pod(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     response = await scangate.create(scanner="sidecar", pods=["web-0", "db-0"])
     body = assert_problem(response, 422, "sidecar-missing")

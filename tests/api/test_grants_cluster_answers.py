@@ -9,13 +9,14 @@ from typing import Any
 import kubernetes.client as k8s
 import pytest
 
+from kubesim.pytest_plugin import KubesimHandle
 from tests.kube.undecodable_pods import UndecodablePodsProxy
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_a_pod_the_client_cannot_decode_is_a_502_naming_the_pod_and_the_field(
-    deployment: Any, sim: Any, tmp_path: Path
+    deployment: Any, sim: KubesimHandle, tmp_path: Path
 ) -> None:
     async with UndecodablePodsProxy(sim.url, sim.ca_cert_pem) as proxy:
         config = proxy.kubeconfig(Path(sim.admin_kubeconfig), tmp_path / "spoiled.kubeconfig")

@@ -3,70 +3,29 @@ orphaned object survives: the request cleans up after itself, and the reaper aft
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
+from app.db.engine import Database
 from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
-from tests.api.conftest import (
-    GRANTS_NAMESPACE,
-    Deployment,
-    Scangate,
-    cluster_objects,
-    eventually,
-    expected_objects,
-    grant_row,
-    insert_grants,
-)
-from tests.api.test_grants_api import assert_problem
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.api_answers import assert_problem
+from tests.support.cluster_view import cluster_objects, expected_objects, plant_objects
+from tests.support.grant_rows import grant_row, insert_grants
+from tests.support.polling import eventually
+from tests.support.scangate import GRANTS_NAMESPACE, Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
 
 
-def plant_objects(sim: Any, grant_id: str, namespace: str = "payments") -> None:
-    """The objects a scangate process would have created for `grant_id` before dying."""
-    name = f"scangate-{grant_id}"
-    labels = {
-        "app.kubernetes.io/managed-by": "scangate",
-        "scangate.dev/grant": grant_id,
-        # This test installation's id: the default, its grants namespace.
-        "scangate.dev/installation": GRANTS_NAMESPACE,
-    }
-    annotations = {"scangate.dev/target-namespace": namespace}
-    sim.apply(
-        [
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": GRANTS_NAMESPACE, "labels": labels,
-                             "annotations": annotations},
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"],
-                           "resourceNames": ["web-0"]}],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name,
-                              "namespace": GRANTS_NAMESPACE}],
-            },
-        ]
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("resource", ["serviceaccounts", "roles", "rolebindings"])
 async def test_cluster_failure_at_each_step_leaves_nothing_and_a_failed_grant(
-    scangate_without_reaper: Scangate, sim: Any, resource: str
+    scangate_without_reaper: Scangate, sim: KubesimHandle, resource: str
 ) -> None:
     scangate = scangate_without_reaper  # the request must clean up on its own
     sim.inject_fault(status=500, methods=["POST"], resources=[resource])
@@ -87,7 +46,7 @@ async def test_cluster_failure_at_each_step_leaves_nothing_and_a_failed_grant(
 
 
 async def test_cluster_refusing_scangate_is_502_naming_the_permission(
-    scangate_without_reaper: Scangate, sim: Any
+    scangate_without_reaper: Scangate, sim: KubesimHandle
 ) -> None:
     sim.inject_fault(status=403, methods=["POST"], resources=["roles"])
     response = await scangate_without_reaper.create()
@@ -98,7 +57,7 @@ async def test_cluster_refusing_scangate_is_502_naming_the_permission(
 
 
 async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
-    deployment: Deployment, db: Any, sim: Any
+    deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
     # A request that died mid-create: its row says provisioning, its objects exist.
     orphan = grant_row(status="provisioning", created_at=utcnow() - timedelta(minutes=10))
@@ -125,7 +84,7 @@ async def test_orphaned_provisioning_grant_is_failed_and_cleaned_by_the_reaper(
 
 
 async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
-    deployment: Deployment, db: Any, sim: Any
+    deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
     deployment.reconfigure(reaper={"provisioning_timeout_seconds": 1})
     async with deployment.running() as scangate:
@@ -139,8 +98,11 @@ async def test_running_reaper_fails_stale_provisioning_when_it_times_out(
 
 
 async def test_labelled_objects_without_a_live_grant_are_swept(
-    scangate: Scangate, deployment: Deployment, db: Any, sim: Any
+    scangate_without_reaper: Scangate, deployment: Deployment, db: Database, sim: KubesimHandle
 ) -> None:
+    # The app only creates the live grant: a running reaper sweeps on its first pass, which
+    # would race this test's own pass for the planted orphans (and its count of them).
+    scangate = scangate_without_reaper
     live = await scangate.grant()
     revoking = grant_row(status="revoking", end_status="revoked", attempts=1,
                          next_attempt_at=utcnow() + timedelta(hours=1))  # fmt: skip
@@ -170,3 +132,23 @@ async def test_labelled_objects_without_a_live_grant_are_swept(
         | {("ServiceAccount", GRANTS_NAMESPACE, "hand-made")}
     )
     assert await scangate.status_of(live["id"]) == "active"
+
+
+async def test_concurrent_sweeps_count_each_orphan_once(
+    deployment: Deployment, db: Database, sim: KubesimHandle
+) -> None:
+    # Two replicas' reapers (or `scangate reap --once` beside a running reaper) may list the
+    # same orphans; each object is deleted once, so the passes' counts add up to what went.
+    ended = [grant_row(status="revoked", ended_at=utcnow()) for _ in range(4)]
+    await insert_grants(db, *ended)
+    for grant in ended:
+        plant_objects(sim, grant.id)
+
+    first, second = await asyncio.gather(
+        run_once(deployment.settings), run_once(deployment.settings)
+    )
+
+    assert first.errors == []
+    assert second.errors == []
+    assert first.swept + second.swept == 3 * len(ended)
+    assert cluster_objects(sim) == set()

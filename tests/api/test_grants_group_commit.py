@@ -18,7 +18,7 @@ from app.db.models import GrantEvent, GrantStatus
 from app.grants import repository
 from app.grants.clock import utcnow
 from app.grants.group_commit import GrantWriter
-from tests.api.conftest import grant_row
+from tests.support.grant_rows import grant_row
 
 pytestmark = pytest.mark.anyio
 

@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 
 from app.grants.ids import new_grant_id
-from tests.api.conftest import Scangate, cluster_objects, expected_objects
-from tests.api.test_grants_api import assert_problem
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.api_answers import assert_problem
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_principal_cannot_see_fetch_renew_or_revoke_anothers_grant(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     grant = await scangate.grant(who="alice")
     grant_id = grant["id"]
@@ -43,7 +45,7 @@ async def test_principal_cannot_see_fetch_renew_or_revoke_anothers_grant(
 
 
 async def test_admin_lists_and_revokes_any_grant_but_gets_no_credentials(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     alices = await scangate.grant(who="alice")
     bobs = await scangate.grant(who="bob")
@@ -81,7 +83,7 @@ async def test_admin_lists_and_revokes_any_grant_but_gets_no_credentials(
     ],
 )
 async def test_policies_deny_with_403_and_create_nothing(
-    scangate: Scangate, sim: Any, who: str, body: dict[str, Any], denied: str
+    scangate: Scangate, sim: KubesimHandle, who: str, body: dict[str, Any], denied: str
 ) -> None:
     problem = assert_problem(await scangate.create(who=who, **body), 403, "policy-denied")
     assert problem["denied"] == denied
@@ -89,7 +91,7 @@ async def test_policies_deny_with_403_and_create_nothing(
     assert cluster_objects(sim) == set()
 
 
-async def test_policy_allows_what_it_names(scangate: Scangate, sim: Any) -> None:
+async def test_policy_allows_what_it_names(scangate: Scangate, sim: KubesimHandle) -> None:
     grant = await scangate.grant(who="carol", namespace="orders", pods=["api-0"], ttl_seconds=600)
     assert grant["policy"] == "orders-exec"
     assert cluster_objects(sim, grant["id"]) == expected_objects(grant["id"], "orders")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 import yaml
 
-from tests.api.conftest import Scangate, kubectl
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +106,7 @@ def save(path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("scanner", ["exec", "debug", "sidecar"])
 async def test_kubeconfig_allows_exactly_the_profile_on_the_granted_pods(
-    scangate: Scangate, sim: Any, tmp_path: Path, scanner: str
+    scangate: Scangate, sim: KubesimHandle, tmp_path: Path, scanner: str
 ) -> None:
     grant = await scangate.grant(scanner=scanner, pods=["web-0"])
     kubeconfig = await issued_kubeconfig(scangate, grant["id"], tmp_path / "grant.kubeconfig")

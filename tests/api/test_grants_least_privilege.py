@@ -13,17 +13,17 @@ import yaml
 
 from app.grants.ids import new_grant_id
 from app.main import reap_once as run_once
-from tests.api.conftest import (
-    GRANTS_NAMESPACE,
-    Deployment,
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.api_answers import assert_problem
+from tests.support.cluster_view import (
     cluster_objects,
     expected_objects,
-    kubectl,
+    plant_objects,
     token_of,
     token_status,
 )
-from tests.api.test_grants_api import assert_problem
-from tests.api.test_grants_crash_safety import plant_objects
+from tests.support.kubectl import kubectl
+from tests.support.scangate import GRANTS_NAMESPACE, Deployment
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
@@ -72,7 +72,7 @@ def role_and_binding(namespace: str, rules: list[dict[str, Any]]) -> list[dict[s
 
 
 @pytest.fixture
-def chart_identity(sim: Any, tmp_path: Path) -> Path:
+def chart_identity(sim: KubesimHandle, tmp_path: Path) -> Path:
     """A kubeconfig for a user holding exactly the chart's rules (targets: payments, orders)."""
     token = secrets.token_urlsafe(24)
     sim.add_user_token(token, SCANGATE_USER, ["system:serviceaccounts"])
@@ -96,7 +96,7 @@ def chart_deployment(deployment: Deployment, chart_identity: Path) -> Deployment
 
 
 async def test_grants_work_end_to_end_with_only_the_charts_rights(
-    chart_deployment: Deployment, sim: Any, tmp_path: Path
+    chart_deployment: Deployment, sim: KubesimHandle, tmp_path: Path
 ) -> None:
     async with chart_deployment.running() as scangate:
         for scanner in ("exec", "debug", "sidecar"):
@@ -114,7 +114,7 @@ async def test_grants_work_end_to_end_with_only_the_charts_rights(
 
 
 async def test_a_namespace_outside_the_charts_targets_is_502_naming_the_permission(
-    chart_deployment: Deployment, sim: Any
+    chart_deployment: Deployment, sim: KubesimHandle
 ) -> None:
     async with chart_deployment.running() as scangate:
         # carol's policy allows missing-*; the chart does not cover it: an operator's mismatch.
@@ -125,7 +125,7 @@ async def test_a_namespace_outside_the_charts_targets_is_502_naming_the_permissi
 
 
 async def test_sweep_finds_orphans_without_listing_roles_cluster_wide(
-    chart_deployment: Deployment, sim: Any
+    chart_deployment: Deployment, sim: KubesimHandle
 ) -> None:
     # No grant ever targeted orders in this database: the policy's namespaces are the hint.
     orphans = [new_grant_id(), new_grant_id()]

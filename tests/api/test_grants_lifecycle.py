@@ -13,15 +13,10 @@ import pytest
 import yaml
 
 from app.grants.clock import utcnow
-from tests.api.conftest import (
-    Deployment,
-    Scangate,
-    cluster_objects,
-    expected_objects,
-    token_of,
-    token_status,
-)
-from tests.api.test_grants_api import assert_problem, parse_time
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.api_answers import assert_problem, parse_time
+from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
+from tests.support.scangate import Deployment, Scangate
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
@@ -32,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_kubeconfig_is_yaml_or_json_never_cached_and_rotates_tokens(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     grant = await scangate.grant()
     first = await scangate.kubeconfig(grant["id"])
@@ -67,7 +62,7 @@ async def test_short_grants_still_request_the_tokenrequest_minimum(scangate: Sca
     assert fetch["detail"]["expiration_seconds"] == 600
 
 
-async def test_revoked_grant_token_is_rejected(scangate: Scangate, sim: Any) -> None:
+async def test_revoked_grant_token_is_rejected(scangate: Scangate, sim: KubesimHandle) -> None:
     grant = await scangate.grant()
     token = token_of((await scangate.kubeconfig(grant["id"])).text)
     assert token_status(sim, token) == 200
@@ -90,13 +85,13 @@ async def test_revoked_grant_token_is_rejected(scangate: Scangate, sim: Any) -> 
     assert events[-2]["detail"]["reason"] == "scan finished"
 
 
-def deletions(sim: Any) -> list[str]:
+def deletions(sim: KubesimHandle) -> list[str]:
     """The resources of the DELETE requests kubesim served, in the order it served them."""
     return [r["resource"] for r in sim.requests() if r["verb"] == "delete"]
 
 
 async def test_revocation_deletes_the_rolebinding_before_the_account_and_role(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     # A real API server may still authenticate a deleted ServiceAccount's token from its
     # cache; a deleted RoleBinding denies the token's next request at once.
@@ -109,7 +104,7 @@ async def test_revocation_deletes_the_rolebinding_before_the_account_and_role(
 
 
 async def test_cleanup_after_a_failed_grant_deletes_the_rolebinding_first(
-    scangate_without_reaper: Scangate, sim: Any
+    scangate_without_reaper: Scangate, sim: KubesimHandle
 ) -> None:
     scangate = scangate_without_reaper
     # The last step fails: the request deletes what it created, in the revocation order.
@@ -132,7 +127,7 @@ async def test_cleanup_after_a_failed_grant_deletes_the_rolebinding_first(
 
 
 async def test_expired_grant_token_is_rejected_within_two_seconds(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     # A long grant first, so the reaper is asleep until far in the future: the short grant
     # must wake it up (the reaper sleeps until the next expiry, it does not poll).
@@ -161,7 +156,7 @@ async def test_expired_grant_token_is_rejected_within_two_seconds(
     assert cluster_objects(sim, long_lived["id"]) == expected_objects(long_lived["id"])
 
 
-async def test_expiry_ends_access_promptly(scangate: Scangate, sim: Any) -> None:
+async def test_expiry_ends_access_promptly(scangate: Scangate, sim: KubesimHandle) -> None:
     grant = await scangate.grant()
     token = token_of((await scangate.kubeconfig(grant["id"])).text)
     moment = await scangate.expire_soon(grant["id"], seconds=0.5)
@@ -178,7 +173,7 @@ async def test_expiry_ends_access_promptly(scangate: Scangate, sim: Any) -> None
 
 
 async def test_renew_extends_but_never_past_the_lifetime_cap(
-    deployment: Deployment, sim: Any
+    deployment: Deployment, sim: KubesimHandle
 ) -> None:
     policy = deployment.document["policies"][0]
     policy.update(max_ttl_seconds=120, max_lifetime_seconds=120)
@@ -218,7 +213,7 @@ async def test_renew_extends_but_never_past_the_lifetime_cap(
     ids=["503", "connection-dropped"],
 )
 async def test_revocation_survives_a_failing_cluster(
-    scangate: Scangate, sim: Any, fault: dict[str, Any]
+    scangate: Scangate, sim: KubesimHandle, fault: dict[str, Any]
 ) -> None:
     grant = await scangate.grant()
     token = token_of((await scangate.kubeconfig(grant["id"])).text)

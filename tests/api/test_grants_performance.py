@@ -17,18 +17,21 @@ from sqlalchemy import update
 from app.db.models import Grant
 from app.grants.clock import utcnow
 from app.grants.reaper import ReaperPass
-from tests.api.conftest import Scangate, cluster_objects, eventually
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.cluster_view import cluster_objects
+from tests.support.polling import eventually
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 
 
-def _calls(sim: Any, verb: str) -> list[tuple[str, str]]:
+def _calls(sim: KubesimHandle, verb: str) -> list[tuple[str, str]]:
     """(resource, name) of the API requests with this RBAC verb that kubesim served."""
     return [(r["resource"], r["name"]) for r in sim.requests() if r["verb"] == verb]
 
 
 async def test_a_grant_makes_only_the_calls_on_its_critical_path(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     await scangate.grant(pods=["web-0"])
 
@@ -118,7 +121,7 @@ async def test_an_expiry_reported_during_a_pass_after_it_looked_is_still_met(
 
 
 async def test_grants_expiring_together_all_lose_access_before_any_rbac_cleanup(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     grants = [await scangate.grant() for _ in range(6)]
     ids = [g["id"] for g in grants]
@@ -139,7 +142,7 @@ async def test_grants_expiring_together_all_lose_access_before_any_rbac_cleanup(
 
 
 async def test_a_failing_deletion_in_a_mass_expiry_defers_only_its_own_grant(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     ids = [(await scangate.grant())["id"] for _ in range(4)]
     # One refusal (not retried, unlike a 5xx): exactly one grant's RoleBinding stays.
@@ -163,7 +166,7 @@ async def test_a_failing_deletion_in_a_mass_expiry_defers_only_its_own_grant(
 
 
 async def test_concurrent_requests_on_one_database_all_succeed(
-    scangate: Scangate, sim: Any
+    scangate: Scangate, sim: KubesimHandle
 ) -> None:
     # SQLite has one writer: requests queue for it instead of failing or sleeping in its busy
     # handler; revocations read before they write, which must not fail either.

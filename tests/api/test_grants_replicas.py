@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import pytest
 
 from app.grants import reaper, repository
 from app.grants.clock import utcnow
-from tests.api.conftest import Deployment, cluster_objects
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.cluster_view import cluster_objects
+from tests.support.scangate import Deployment
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +24,7 @@ GRANTS = 24
 async def test_racing_reapers_end_every_expired_grant_exactly_once(
     deployment: Deployment,
     database_url: str,
-    sim: Any,
+    sim: KubesimHandle,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 from app.db.engine import Database
 from app.grants import reaper_queries, repository
 from app.grants.clock import utcnow
-from tests.api.conftest import grant_row, insert_grants
+from tests.support.grant_rows import grant_row, insert_grants
 
 pytestmark = pytest.mark.anyio
 

@@ -4,12 +4,13 @@ failures that get logged, and then searches the whole database and every log rec
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from tests.api.conftest import Scangate, token_of
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.cluster_view import token_of
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +26,7 @@ async def dump_database(scangate: Scangate) -> str:
 
 async def test_no_token_or_api_key_reaches_the_database_or_the_logs(
     scangate: Scangate,
-    sim: Any,
+    sim: KubesimHandle,
     api_keys: dict[str, str],
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],

@@ -17,6 +17,7 @@ from app.auth import generate_api_key, hash_api_key
 from app.db.engine import run_migrations
 from app.main import create_app
 from app.settings import Settings
+from kubesim.pytest_plugin import KubesimHandle
 from tests.oidc_issuer import LocalIssuer, running_issuer
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +80,7 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture
 async def api(
-    issuer: LocalIssuer, sqlite_url: str, kubesim_tls: Any
+    issuer: LocalIssuer, sqlite_url: str, kubesim_tls: KubesimHandle
 ) -> AsyncIterator[httpx.AsyncClient]:
     run_migrations(sqlite_url)
     async with serving(settings_for(issuer, sqlite_url, str(kubesim_tls.admin_kubeconfig))) as http:
@@ -87,7 +88,7 @@ async def api(
 
 
 async def test_ci_token_gets_a_grant_and_the_audit_records_the_matched_claims(
-    issuer: LocalIssuer, database_url: str, kubesim_tls: Any
+    issuer: LocalIssuer, database_url: str, kubesim_tls: KubesimHandle
 ) -> None:
     run_migrations(database_url)
     token = issuer.token()
@@ -204,7 +205,7 @@ async def test_unreachable_issuer_is_a_503_the_pipeline_can_retry(
 
 
 async def test_api_keys_keep_working_beside_oidc(
-    issuer: LocalIssuer, sqlite_url: str, kubesim_tls: Any
+    issuer: LocalIssuer, sqlite_url: str, kubesim_tls: KubesimHandle
 ) -> None:
     key, digest = generate_api_key()
     assert digest == hash_api_key(key)

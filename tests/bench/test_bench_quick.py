@@ -17,7 +17,14 @@ import pytest
 
 from devsupport.postgres_server import postgres_available
 
-REQUIRED_KEYS = ("post_p50_ratio_c1", "throughput_ratio_c32", "revocation_lag_p99_s", "reap_5000_s")
+REQUIRED_KEYS = (
+    "post_p50_ratio_c1",
+    "throughput_ratio_c32",
+    "revocation_lag_p99_s",
+    "reap_5000_s",
+    "guard_decision_p99_ms_c32",
+    "guard_exec_p50_ratio",
+)
 
 
 def _positive_finite(value: Any) -> bool:
@@ -76,6 +83,30 @@ def test_quick_run_measures_both_sides_and_cleans_up(
     assert values["reap_grants"] == quick_results["plan"]["reap"]
     # The reaper's invariant held: no object outlived its grant.
     assert values["reap_objects_left"] == {"ServiceAccount": 0, "Role": 0, "RoleBinding": 0}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_quick_run_measures_the_guard_at_both_concurrencies_and_on_the_exec_path(
+    quick_results: dict[str, Any], database: str
+) -> None:
+    guard = quick_results["results"][database]["guard"]
+    plan = quick_results["plan"]
+    assert guard["concurrency"] == 32
+    for name, count in (
+        ("decision_c1", plan["guard_c1"]),
+        ("decision_c32", plan["guard_concurrent"]),
+    ):
+        assert guard[name]["n"] == count
+        assert _positive_finite(guard[name]["p50_ms"])
+        assert guard[name]["p99_ms"] >= guard[name]["p50_ms"]
+    for side in ("exec_with_webhook", "exec_without_webhook"):
+        assert guard[side]["n"] == plan["guard_exec"]
+        assert _positive_finite(guard[side]["p50_ms"])
+    assert _positive_finite(guard["exec_p50_ratio"])
+    assert _positive_finite(guard["decision_cpu_ms_c32"])
+    # Every exec made while the webhook was registered reached the guard and was recorded.
+    assert guard["exec_decisions_recorded"] >= plan["guard_exec"]
+    assert "guard_decision_p99_ms_c32" in quick_results["targets_met"][database]
 
 
 def test_quick_run_describes_the_machine(quick_results: dict[str, Any]) -> None:

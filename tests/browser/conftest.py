@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,10 +21,11 @@ import yaml
 from app.db.engine import run_migrations
 from app.main import create_app
 from app.settings import load_settings
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.browser import Browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 NETWORK_SCHEMES = frozenset({"http", "https", "ws", "wss"})  # data: and blob: stay in the page
 # Chromium must not reach out on its own (updates, sync, safe browsing...): those requests do
@@ -54,7 +54,7 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, kubesim: Any) -> Iterator[str]:
+def live_server(tmp_path: Path, kubesim: KubesimHandle) -> Iterator[str]:
     """scangate served by uvicorn on 127.0.0.1, the way `scangate serve` runs it."""
     database_url = f"sqlite:///{tmp_path / 'scangate.db'}"
     run_migrations(database_url)
@@ -85,19 +85,6 @@ def live_server(tmp_path: Path, kubesim: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
-
-
-@dataclass
-class Browser:
-    page: Any
-    blocked: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def screenshot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / name
-        self.page.screenshot(path=str(path), full_page=False)
-        return path
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ cluster case, where FastAPI's default CDN-based pages stay blank."""
 
 from __future__ import annotations
 
-from tests.browser.conftest import Browser
+from tests.support.browser import Browser
 
 
 def test_swagger_ui_renders_offline_and_shows_the_grant_request_example(

@@ -28,6 +28,8 @@ from app.kube.naming import (
     object_name,
 )
 from app.kube.profiles import profile_rules
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.chart import InstalledChart, InstallScangateChart
 
 ALL_PROFILES = ["exec", "debug", "sidecar"]
 POLICY = "scangate-scangate-confine"
@@ -76,7 +78,7 @@ def grant_binding(grant_id: str, grants_namespace: str = "scangate-grants") -> d
 class ChartIdentity:
     """The official client and raw HTTP, both authenticated as the chart's ServiceAccount."""
 
-    def __init__(self, installed: Any) -> None:
+    def __init__(self, installed: InstalledChart) -> None:
         self.installed = installed
         self.api = k8s_config.new_client_from_config(config_file=str(installed.kubeconfig))
         self.core = k8s.CoreV1Api(self.api)
@@ -98,18 +100,20 @@ class ChartIdentity:
 
 
 @pytest.fixture
-def chart(install_scangate_chart: Callable[..., Any]) -> Any:
+def chart(install_scangate_chart: InstallScangateChart) -> InstalledChart:
     return install_scangate_chart({"scanners": ALL_PROFILES, "targetNamespaces": ["payments"]})
 
 
 @pytest.fixture
-def scangate(chart: Any) -> Iterator[ChartIdentity]:
+def scangate(chart: InstalledChart) -> Iterator[ChartIdentity]:
     identity = ChartIdentity(chart)
     yield identity
     identity.api.close()
 
 
-def test_the_chart_installs_the_policy_bound_to_deny_on_its_service_account(chart: Any) -> None:
+def test_the_chart_installs_the_policy_bound_to_deny_on_its_service_account(
+    chart: InstalledChart,
+) -> None:
     policy = chart.release.get("ValidatingAdmissionPolicy", POLICY)
     (condition,) = policy["spec"]["matchConditions"]
     assert condition["expression"] == (
@@ -130,7 +134,7 @@ SELF_ACCESS = (
 
 
 def test_scangate_cannot_exec_into_a_pod_with_kubectl(
-    install_scangate_chart: Callable[..., Any], kubesim_tls: Any
+    install_scangate_chart: Callable[..., Any], kubesim_tls: KubesimHandle
 ) -> None:
     # Over TLS: kubectl's WebSocket exec cannot carry the token in the URL as plain HTTP would.
     chart = install_scangate_chart({"scanners": ALL_PROFILES}, cluster=kubesim_tls)
@@ -258,7 +262,7 @@ def test_a_grant_role_with_a_rule_outside_the_profiles_is_refused(
 
 
 def test_scangate_cannot_delete_roles_that_are_not_a_grants(
-    scangate: ChartIdentity, chart: Any
+    scangate: ChartIdentity, chart: InstalledChart
 ) -> None:
     admin = k8s.RbacAuthorizationV1Api(chart.cluster.admin_client())
     foreign = grant_role(new_grant_id())
@@ -321,7 +325,9 @@ def _with_subject(binding: dict[str, Any], subject: dict[str, str]) -> dict[str,
     ids=["a-user", "a-group", "sa-elsewhere", "another-sa", "extra-subject", "other-role"],
 )
 def test_a_grant_binding_of_any_other_shape_is_refused(
-    scangate: ChartIdentity, chart: Any, change: Callable[[dict[str, Any]], dict[str, Any]]
+    scangate: ChartIdentity,
+    chart: InstalledChart,
+    change: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
     grant_id = new_grant_id()
     # The Role must exist: without `bind`, the API server resolves it for escalation checks.
@@ -336,7 +342,7 @@ def test_a_grant_binding_of_any_other_shape_is_refused(
 
 
 def test_service_accounts_only_for_grants_and_tokens_only_for_them(
-    scangate: ChartIdentity, chart: Any
+    scangate: ChartIdentity, chart: InstalledChart
 ) -> None:
     account = grant_account(new_grant_id())
     account["metadata"]["name"] = "helper"
@@ -363,7 +369,7 @@ def test_service_accounts_only_for_grants_and_tokens_only_for_them(
 
 @pytest.mark.parametrize("scanner", ALL_PROFILES)
 def test_a_grant_shaped_as_scangate_builds_it_provisions_works_and_is_revoked(
-    scangate: ChartIdentity, chart: Any, tmp_path: Path, scanner: str
+    scangate: ChartIdentity, chart: InstalledChart, tmp_path: Path, scanner: str
 ) -> None:
     grant_id = new_grant_id()
     name = object_name(grant_id)
@@ -390,7 +396,7 @@ def test_a_grant_shaped_as_scangate_builds_it_provisions_works_and_is_revoked(
     ]
 
 
-def test_the_policy_leaves_every_other_identity_alone(chart: Any) -> None:
+def test_the_policy_leaves_every_other_identity_alone(chart: InstalledChart) -> None:
     admin = k8s.RbacAuthorizationV1Api(chart.cluster.admin_client())
     role = {
         "metadata": {"name": "reader"},

@@ -9,22 +9,16 @@ forgot fails these tests instead of failing in a customer's cluster.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
-from tests.api.conftest import (
-    Deployment,
-    cluster_objects,
-    expected_objects,
-    kubectl,
-    scangate_config,
-    token_of,
-    token_status,
-)
-from tests.chart.conftest import InstallScangateChart
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.chart import InstallScangateChart
+from tests.support.cluster_view import cluster_objects, expected_objects, token_of, token_status
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Deployment, scangate_config
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
@@ -51,7 +45,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 def chart_deployment(
     install_scangate_chart: InstallScangateChart,
-    kubesim_tls: Any,
+    kubesim_tls: KubesimHandle,
     sqlite_url: str,
     tmp_path: Path,
 ) -> Deployment:
@@ -70,7 +64,7 @@ def chart_deployment(
 
 
 async def test_scangate_runs_a_full_grant_flow_per_profile_as_the_charts_service_account(
-    chart_deployment: Deployment, kubesim_tls: Any, tmp_path: Path
+    chart_deployment: Deployment, kubesim_tls: KubesimHandle, tmp_path: Path
 ) -> None:
     async with chart_deployment.running() as scangate:
         ready = await scangate.http.get("/readyz")
@@ -102,7 +96,7 @@ async def test_scangate_runs_a_full_grant_flow_per_profile_as_the_charts_service
 
 
 async def test_a_namespace_the_chart_does_not_target_is_refused_by_the_cluster_not_leaked(
-    chart_deployment: Deployment, kubesim_tls: Any
+    chart_deployment: Deployment, kubesim_tls: KubesimHandle
 ) -> None:
     # The test policy lets carol into orders, but the chart targets only payments: scangate
     # must answer 502 naming the permission it lacks, and leave nothing behind.

@@ -16,7 +16,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from app.kube.profiles import profile_rules
-from tests.chart.conftest import InstalledChart, InstallScangateChart
+from tests.support.chart import InstalledChart, InstallScangateChart
 
 ALL_PROFILES = ["exec", "debug", "sidecar"]
 

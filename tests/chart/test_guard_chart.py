@@ -17,13 +17,14 @@ from cryptography import x509
 from app.settings import load_settings
 from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.chart_checks import assert_standard_labels, deployment, rendered_config
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import (
+    IMAGE_VALUES,
     Release,
     default_values,
     install_then_upgrade_chart,
     merge_values,
 )
+from tests.support.chart import InstallScangateChart
 
 WEBHOOK_CONFIGURATION = "scangate-guard-scangate"
 BASE: dict[str, Any] = {
@@ -136,7 +137,7 @@ def helm_kubeconfig(kubesim: KubesimHandle, tmp_path: Path) -> Path:
 def test_upgrades_keep_the_ca_and_renew_the_serving_certificate_from_it(
     helm_home: Path, helm_kubeconfig: Path
 ) -> None:
-    values = merge_values(default_values(), BASE)
+    values = merge_values(merge_values(default_values(), IMAGE_VALUES), BASE)
     # The installed certificate has 365 days left: renewing 400 days early is due now.
     renewing = merge_values(values, {"guard": {"certificate": {"renewBeforeDays": 400}}})
     installed, upgraded, renewed = install_then_upgrade_chart(
@@ -203,7 +204,7 @@ def test_policies_carry_the_guards_debug_image_rules_into_the_configuration(
     policy = {
         "name": "payments-ci", "subjects": ["apikey:ci"], "namespaces": ["payments"],
         "scanners": ["debug"], "debug_images": ["busybox:1.36", "registry.example.com/scan/*"],
-        "debug_allow_root": False,
+        "debug_allow_root": False, "allow_pods_with": ["configmap_volumes"],
     }  # fmt: skip
     values = merge_values(BASE, {"scanners": ["debug"], "config": {"policies": [policy]}})
     release = install_scangate_chart(values).release
@@ -211,3 +212,4 @@ def test_policies_carry_the_guards_debug_image_rules_into_the_configuration(
     config_path.write_text(yaml.safe_dump(rendered_config(release)))
     [loaded] = load_settings(config_path).policies
     assert loaded.debug_images == ["busybox:1.36", "registry.example.com/scan/*"]
+    assert loaded.allow_pods_with == ["configmap_volumes"]

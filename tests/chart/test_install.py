@@ -6,8 +6,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import production_values
+from tests.support.chart import InstallScangateChart
 
 CHART_SELECTOR = "app.kubernetes.io/instance=scangate"
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from app.kube.profiles import profile_rules
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import Release
+from tests.support.chart import InstallScangateChart
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 

@@ -21,8 +21,8 @@ from tests.chart.chart_checks import (
     rendered_config,
     secret_value,
 )
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import production_values
+from tests.support.chart import InstallScangateChart
 
 SQLITE_ON_EMPTYDIR = {
     "replicaCount": 1,

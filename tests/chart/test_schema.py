@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.chart.conftest import InstallScangateChart
 from tests.chart.helm_runner import (
     IMAGE_VALUES,
     LINT_ERROR,
@@ -22,6 +21,7 @@ from tests.chart.helm_runner import (
     lint_chart,
     merge_values,
 )
+from tests.support.chart import InstallScangateChart
 
 POLICY = {"name": "p", "subjects": ["apikey:ci"], "namespaces": ["payments"]}
 SQLITE = {"existingSecret": "", "url": ""}

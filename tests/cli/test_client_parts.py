@@ -14,6 +14,7 @@ from app.client.credentials import CommandToken, FileToken, StaticToken, credent
 from app.client.durations import format_duration, parse_duration
 from app.client.errors import ApiError, ClientError, ExitCode, UsageError
 from app.client.files import private_temp_file, write_private_file
+from app.client.output import grant_text
 from app.client.parser import SCANNERS
 from app.kube.profiles import SCANNER_PROFILES
 
@@ -134,3 +135,21 @@ def test_a_failing_token_command_never_shows_its_output() -> None:
     assert "no endpoint" in str(caught.value)
     assert "secret-looking-output" not in str(caught.value)
     assert "secret" not in repr(StaticToken("secret"))
+
+
+def test_grant_text_says_what_each_pod_exposes() -> None:
+    exposed = {
+        "service_account": "web", "automount_service_account_token": None,
+        "service_account_token": True, "secret_volumes": ["web-tls"],
+        "secret_env": {"app": ["db-credentials"]}, "configmap_volumes": [],
+        "configmap_env": {"app": ["settings"], "proxy": ["proxy-config"]},
+    }  # fmt: skip
+
+    text = grant_text({"scanner": "exec", "exposure": {"web-0": exposed}})
+    sidecar = grant_text({"scanner": "sidecar", "exposure": None})
+
+    assert text.endswith(
+        "exposure:\n  web-0: ServiceAccount web (token mounted), Secret volumes web-tls, "
+        "Secret env app: db-credentials, ConfigMap env app: settings; proxy: proxy-config"
+    )
+    assert sidecar.endswith("exposure:        - (sidecar: reaches no container)")

@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from app.client.errors import ExitCode
-from tests.cli.conftest import Service, kubectl, lines
+from tests.support.cli_service import Service, lines
+from tests.support.kubectl import kubectl
 
 
 def request(service: Service, *extra: str, who: str = "ci") -> str:
@@ -85,6 +86,8 @@ def test_show_list_kubeconfig_and_revoke_one_grant(service: Service, tmp_path: P
     assert show.returncode == 0
     assert f"id:              {grant_id}" in show.stdout
     assert "status:          active" in show.stdout
+    # The seed's web-0 runs as `default` without a token volume, Secrets or ConfigMaps.
+    assert "exposure:\n  web-0: ServiceAccount default (no token mounted)" in show.stdout
     assert lines(listing.stdout)[0].split() == [
         "ID", "STATUS", "CLUSTER", "NAMESPACE", "SCANNER", "PODS", "EXPIRES_AT",
     ]  # fmt: skip
@@ -176,7 +179,9 @@ def test_a_request_the_service_rejects_exits_6_naming_the_field(service: Service
 def test_another_principals_grant_is_not_found_exit_5(service: Service) -> None:
     grant_id = request(service)
 
-    for command in (("show", grant_id), ("kubeconfig", grant_id), ("revoke", grant_id)):
+    commands = (("show", grant_id), ("events", grant_id), ("kubeconfig", grant_id),
+                ("revoke", grant_id))  # fmt: skip
+    for command in commands:
         result = service.scangate("grant", *command, who="other")
         assert result.returncode == ExitCode.NOT_FOUND == 5, command
         assert "Not Found (404)" in result.stderr
@@ -232,3 +237,23 @@ def test_a_kubeconfig_that_cannot_be_written_revokes_the_grant(
     grant_id = result.stderr.split("grant ", 1)[1].split()[0]
     shown = json.loads(service.scangate("grant", "show", grant_id, "-o", "json").stdout)
     assert shown["status"] == "revoked"
+
+
+def test_events_lists_the_grants_audit_trail_oldest_first_as_text_and_json(
+    service: Service,
+) -> None:
+    grant_id = request(service)
+    assert service.scangate("grant", "kubeconfig", grant_id).returncode == 0
+    assert service.scangate("grant", "revoke", grant_id).returncode == 0
+
+    text = service.scangate("grant", "events", grant_id)
+    as_json = service.scangate("grant", "events", grant_id, "-o", "json")
+
+    assert text.returncode == 0, text.stderr
+    types = [line.split()[1] for line in lines(text.stdout)]
+    assert types[:2] == ["requested", "activated"]
+    assert "kubeconfig_issued" in types
+    assert types[-1] == "revoked"
+    assert all(line.split()[2] == "apikey:ci" for line in lines(text.stdout))
+    items = json.loads(as_json.stdout)["items"]
+    assert [item["type"] for item in items] == types

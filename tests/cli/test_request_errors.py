@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import Any
 
 import pytest
+
+from tests.support.cli_service import Service
 
 
 def _curl(*args: str) -> tuple[str, str]:
@@ -21,7 +22,7 @@ def _curl(*args: str) -> tuple[str, str]:
     return headers, body
 
 
-def test_curl_without_a_content_type_is_told_to_send_application_json(service: Any) -> None:
+def test_curl_without_a_content_type_is_told_to_send_application_json(service: Service) -> None:
     # `curl -d` alone sends application/x-www-form-urlencoded: the classic first mistake.
     headers, body = _curl(
         "-X", "POST", f"{service.url}/v1/grants",
@@ -35,7 +36,7 @@ def test_curl_without_a_content_type_is_told_to_send_application_json(service: A
     assert "Content-Type: application/json" in body
 
 
-def test_broken_json_is_located_by_line_and_column(service: Any) -> None:
+def test_broken_json_is_located_by_line_and_column(service: Service) -> None:
     _, body = _curl(
         "-X", "POST", f"{service.url}/v1/grants",
         "-H", f"Authorization: Bearer {service.keys['ci']}",
@@ -60,7 +61,7 @@ def test_broken_json_is_located_by_line_and_column(service: Any) -> None:
     ],
 )
 def test_a_rest_habit_method_is_pointed_to_the_endpoint_meant(
-    service: Any, method: str, path: str, allow: str, meant: str
+    service: Service, method: str, path: str, allow: str, meant: str
 ) -> None:
     headers, body = _curl(
         "-X", method, f"{service.url}{path}", "-H", f"Authorization: Bearer {service.keys['ci']}"

@@ -5,14 +5,18 @@ status is the command's."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.cli.conftest import Service, wait_for
+from tests.support.cli_service import Service
+from tests.support.polling import wait_for
 
 TARGET = ("--namespace", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "10m")
 
@@ -189,3 +193,141 @@ def test_help_documents_the_exit_codes() -> None:
     assert result.returncode == 0
     assert "exit codes:" in result.stdout
     assert "128+N" in result.stdout
+
+
+# -- the command never outlives the grant ---------------------------------------------------------
+
+
+def started_grant(started: Path) -> str:
+    assert wait_for(lambda: started.exists() and started.read_text().strip() != "", within=60), (
+        "the command never started"
+    )
+    return started.read_text().split()[0]
+
+
+def test_revocation_by_another_client_stops_the_command(service: Service, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    command = (
+        f'echo "$SCANGATE_GRANT_ID" > {started}.tmp && mv {started}.tmp {started} && exec sleep 60'
+    )
+    run = service.start("run", *TARGET, "--poll-seconds", "0.5", "--", "sh", "-c", command)
+    try:
+        grant_id = started_grant(started)
+        revoked = service.scangate("grant", "revoke", grant_id, who="root")
+        assert revoked.returncode == 0, revoked.stderr
+
+        _, stderr = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert run.returncode == 8, stderr
+    assert f"grant {grant_id} is revoked: stopping the command (SIGTERM" in stderr
+    assert grant_status(service, grant_id) == "revoked"
+
+
+def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
+    service: Service, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    terms = tmp_path / "terms"
+    # Records its own pid, and every SIGTERM it gets, and carries on regardless.
+    command = (
+        f"trap 'echo TERM >> {terms}' TERM; "
+        f'echo "$SCANGATE_GRANT_ID $$" > {started}.tmp && mv {started}.tmp {started}; '
+        "while true; do sleep 0.1; done"
+    )
+    run = service.start(
+        "run", *TARGET, "--poll-seconds", "0.5", "--grace-seconds", "2", "--",
+        "sh", "-c", command,
+    )  # fmt: skip
+    try:
+        grant_id = started_grant(started)
+        pid = int(started.read_text().split()[1])
+        revoked_at = time.monotonic()
+        assert service.scangate("grant", "revoke", grant_id, who="root").returncode == 0
+
+        _, stderr = run.communicate(timeout=30)
+        took = time.monotonic() - revoked_at
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert run.returncode == 8, stderr
+    assert terms.read_text().split() == ["TERM"]  # asked once, ignored
+    assert "still running after the grace period: SIGKILL" in stderr
+    assert took >= 2
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed, and reaped by scangate run
+
+
+def test_expiry_without_renewal_stops_the_command(service: Service, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    command = (
+        f'echo "$SCANGATE_GRANT_ID" > {started}.tmp && mv {started}.tmp {started} && exec sleep 120'
+    )
+    begun = time.monotonic()
+    result = service.scangate(
+        "run", "--namespace", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "30s",
+        "--grace-seconds", "1", "--", "sh", "-c", command,
+    )  # fmt: skip
+    took = time.monotonic() - begun
+
+    grant_id = started.read_text().strip()
+    assert result.returncode == 8, result.stderr
+    assert f"grant {grant_id} expired at" in result.stderr
+    assert "stopping the command (SIGTERM, then SIGKILL after 1 s)" in result.stderr
+    assert 29 <= took < 60
+    assert grant_status(service, grant_id) in ("expired", "revoked")
+    assert service.scangate_objects(grant_id) == []
+
+
+def test_renew_keeps_the_command_running_past_the_original_ttl(
+    service: Service, tmp_path: Path
+) -> None:
+    id_file = tmp_path / "grant-id"
+    begun = time.monotonic()
+    # The command checks its access once the first TTL is over: kubectl must still be allowed.
+    result = service.scangate(
+        "run", "--namespace", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "30s",
+        "--renew", "--poll-seconds", "2", "--grant-id-file", str(id_file), "--",
+        "sh", "-c", "sleep 36 && exec kubectl --request-timeout=10s get pod web-0 -o name",
+    )  # fmt: skip
+    took = time.monotonic() - begun
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pod/web-0"
+    assert took >= 36
+    grant_id = id_file.read_text().strip()
+    assert f"grant {grant_id} renewed until" in result.stderr
+    events = httpx.get(
+        f"{service.url}/v1/grants/{grant_id}/events",
+        headers={"Authorization": f"Bearer {service.keys['ci']}"},
+        timeout=10,
+    ).json()["items"]
+    renewals = [e for e in events if e["type"] == "renewed"]
+    assert renewals
+    assert all(e["detail"]["ttl_seconds"] == 30 for e in renewals)
+    assert grant_status(service, grant_id) == "revoked"  # revoked when the command finished
+
+
+def test_renewal_stops_at_the_policys_lifetime_cap_and_the_command_is_stopped(
+    capped_service: Service, tmp_path: Path
+) -> None:
+    id_file = tmp_path / "grant-id"
+    begun = time.monotonic()
+    result = capped_service.scangate(
+        "run", "--namespace", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "30s",
+        "--renew", "--grace-seconds", "1", "--grant-id-file", str(id_file), "--",
+        "sleep", "120",
+    )  # fmt: skip
+    took = time.monotonic() - begun
+
+    grant_id = id_file.read_text().strip()
+    assert result.returncode == 8, result.stderr
+    # The service refused to extend past the cap (409), so the grant ended at its first expiry.
+    assert f"grant {grant_id} cannot be renewed (Grant Lifetime Cap Reached (409)" in result.stderr
+    assert f"grant {grant_id} expired at" in result.stderr
+    assert 29 <= took < 60

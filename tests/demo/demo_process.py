@@ -4,7 +4,7 @@
 output up to the end of the banner. `run_banner_commands` pastes the banner's "Try it" lines
 into one bash session (from the demo's directory, with a PATH that does not already contain
 `scangate`) and returns every line's exit status and output, for tests to compare with the
-answer the banner's comment promises (`# yes`, `# no`, `# denied: ...`).
+answer the banner's comment promises (`# yes`, `# no`, `# denied: ...`, `# refused: ...`).
 """
 
 from __future__ import annotations
@@ -193,5 +193,10 @@ def assert_banner_answers(steps: Sequence[BannerStep]) -> None:
             # authenticates it (the RoleBinding is gone), 401 once the ServiceAccount is too.
             assert step.returncode != 0, what
             assert "(Forbidden)" in step.stderr or "(Unauthorized)" in step.stderr, what
+        elif comment.startswith("refused: "):
+            # The grant guard's admission denial, with the reason the comment quotes.
+            assert step.returncode != 0, what
+            assert 'admission webhook "guard.scangate.dev" denied the request' in step.stderr, what
+            assert comment.removeprefix("refused: ") in step.stderr, what
         else:
             assert step.returncode == 0, what

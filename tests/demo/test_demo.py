@@ -9,6 +9,7 @@ disturbs a running one.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import time
@@ -62,9 +63,20 @@ def test_banner_commands_work_as_printed_and_ctrl_c_stops_the_cluster(
     assert "revoked" in revoke.stdout
     exec_step = next(step for step in steps if " exec web-0 " in step.command)
     assert "Debian" in exec_step.stdout
-    listed = next(step for step in steps if step.command.startswith("curl"))
+    listed = next(
+        step for step in steps if step.command.startswith("curl") and "/events" not in step.command
+    )
     assert '"status":"revoked"' in listed.stdout.replace(" ", "")
-
+    # The grant guard judged both debug containers and put each decision on the grant.
+    assert sum(1 for step in steps if step.comment and step.comment.startswith("refused: ")) == 1
+    events = next(step for step in steps if step.command.startswith("scangate grant events"))
+    decisions = [
+        (line.split()[3], re.findall(r"image=(\S+)", line))
+        for line in events.stdout.splitlines()
+        if " debug_container " in line
+    ]
+    assert decisions == [("allowed", ["busybox:1.36"]), ("denied", ["alpine:3.20"])], events
+    assert "is not allowed by policy 'demo' (debug_images: busybox:1.36)" in events.stdout
     cluster_url = demo.banner_value("simulated cluster")
     assert demo.interrupt(signal.SIGINT) == 0
     assert port_is_closed(cluster_url)

@@ -13,7 +13,6 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,8 @@ from kubernetes import config as k8s_config
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
-from tests.api.conftest import Deployment, scangate_config
+from tests.support.e2e import E2ECluster
+from tests.support.scangate import Deployment, scangate_config
 
 E2E_KUBECONFIG = os.environ.get("SCANGATE_E2E_KUBECONFIG", "")
 POD_IMAGE = os.environ.get("SCANGATE_E2E_IMAGE", "busybox:1.36")
@@ -37,14 +37,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
             if not E2E_KUBECONFIG:
                 item.add_marker(pytest.mark.skip(reason="SCANGATE_E2E_KUBECONFIG is not set"))
-
-
-@dataclass(frozen=True)
-class E2ECluster:
-    kubeconfig: Path
-    api: k8s.ApiClient
-    namespace: str
-    grants_namespace: str
 
 
 def _pod(name: str, namespace: str) -> dict[str, object]:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from tests.api.conftest import Deployment, kubectl
-from tests.e2e.conftest import E2ECluster
+from tests.support.e2e import E2ECluster
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Deployment
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ from kubernetes import client, config
 from kubernetes.stream import stream
 
 from kubesim.userland.filesystem import DEFAULT_OS_RELEASE
-from tests.api.conftest import Scangate
-from tests.exec.conftest import issued_kubeconfig, kubectl
+from tests.support.kubectl import kubectl_in_thread
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 
@@ -26,13 +26,15 @@ async def test_kubectl_exec_runs_in_the_granted_pod_until_the_grant_is_revoked(
     scangate: Scangate, tmp_path: Path
 ) -> None:
     grant = await scangate.grant(pods=["web-0"], scanner="exec")
-    kubeconfig = await issued_kubeconfig(scangate, grant["id"], tmp_path / "grant.kubeconfig")
+    kubeconfig = await scangate.save_kubeconfig(grant["id"], tmp_path / "grant.kubeconfig")
 
-    os_release = await kubectl(
+    os_release = await kubectl_in_thread(
         kubeconfig, "exec", "web-0", "-c", "app", "--", "cat", "/etc/os-release"
     )
-    exit_code = await kubectl(kubeconfig, "exec", "web-0", "-c", "app", "--", "sh", "-c", "exit 3")
-    other_pod = await kubectl(kubeconfig, "exec", "web-1", "-c", "app", "--", "true")
+    exit_code = await kubectl_in_thread(
+        kubeconfig, "exec", "web-0", "-c", "app", "--", "sh", "-c", "exit 3"
+    )
+    other_pod = await kubectl_in_thread(kubeconfig, "exec", "web-1", "-c", "app", "--", "true")
 
     assert (os_release.returncode, os_release.stdout) == (0, DEFAULT_OS_RELEASE), os_release.stderr
     assert exit_code.returncode == 3
@@ -41,7 +43,7 @@ async def test_kubectl_exec_runs_in_the_granted_pod_until_the_grant_is_revoked(
 
     revoked = await scangate.revoke(grant["id"])
     assert revoked.json()["status"] == "revoked"
-    after = await kubectl(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")
+    after = await kubectl_in_thread(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")
 
     assert after.returncode == 1
     # Denied, as a real cluster answers: Forbidden while the apiserver's token cache still
@@ -51,12 +53,14 @@ async def test_kubectl_exec_runs_in_the_granted_pod_until_the_grant_is_revoked(
 
 async def test_exec_stops_when_the_grant_expires(scangate: Scangate, tmp_path: Path) -> None:
     grant = await scangate.grant(pods=["web-0"], scanner="exec")
-    kubeconfig = await issued_kubeconfig(scangate, grant["id"], tmp_path / "grant.kubeconfig")
-    assert (await kubectl(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")).returncode == 0
+    kubeconfig = await scangate.save_kubeconfig(grant["id"], tmp_path / "grant.kubeconfig")
+    assert (
+        await kubectl_in_thread(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")
+    ).returncode == 0
 
     await scangate.expire_soon(grant["id"])
     assert await scangate.wait_for_status(grant["id"], {"expired"}) == "expired"
-    after = await kubectl(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")
+    after = await kubectl_in_thread(kubeconfig, "exec", "web-0", "-c", "app", "--", "true")
 
     assert after.returncode == 1
     assert "(Forbidden)" in after.stderr or "(Unauthorized)" in after.stderr
@@ -75,7 +79,7 @@ async def test_the_python_client_streams_through_the_issued_kubeconfig(
     scangate: Scangate, tmp_path: Path
 ) -> None:
     grant = await scangate.grant(pods=["web-0"], scanner="exec")
-    kubeconfig = await issued_kubeconfig(scangate, grant["id"], tmp_path / "grant.kubeconfig")
+    kubeconfig = await scangate.save_kubeconfig(grant["id"], tmp_path / "grant.kubeconfig")
 
     output = await anyio.to_thread.run_sync(_exec_stream, kubeconfig, "web-0", ["uname", "-n"])
     assert output == "web-0\n"
@@ -109,8 +113,8 @@ async def test_attach_follows_the_scanner_profile(scangate: Scangate, tmp_path: 
     # Only the debug profile grants pods/attach (kubectl debug attaches to its container).
     debug = await scangate.grant(pods=["web-0"], scanner="debug")
     exec_ = await scangate.grant(pods=["web-0"], scanner="exec")
-    debug_kubeconfig = await issued_kubeconfig(scangate, debug["id"], tmp_path / "debug.kubeconfig")
-    exec_kubeconfig = await issued_kubeconfig(scangate, exec_["id"], tmp_path / "exec.kubeconfig")
+    debug_kubeconfig = await scangate.save_kubeconfig(debug["id"], tmp_path / "debug.kubeconfig")
+    exec_kubeconfig = await scangate.save_kubeconfig(exec_["id"], tmp_path / "exec.kubeconfig")
 
     assert await anyio.to_thread.run_sync(_attach, debug_kubeconfig) == "open"
     refused = await anyio.to_thread.run_sync(_attach, exec_kubeconfig)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.auth import hash_api_key
 from app.db.engine import Database, run_migrations
@@ -29,55 +26,19 @@ from app.grants.clock import utcnow
 from app.grants.ids import new_grant_id
 from app.guard.server import SharedSignalsServer, guard_config
 from app.settings import Settings, load_settings
-from app.tls_files import ReloadingCertificate
 from tests.guard.admission_reviews import GRANTS_NAMESPACE, grant_username
+from tests.support.guard import (
+    ROOT_KEY,
+    RunningGuard,
+    TlsFiles,
+    certificate_name,
+    issue_serving_certificate,
+)
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca_pem: bytes
-    cert_file: Path
-    key_file: Path
-    ca_key: ec.EllipticCurvePrivateKey
-    ca_cert: x509.Certificate
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def issue_serving_certificate(
-    tls: TlsFiles, *, hosts: tuple[str, ...] = ("localhost",), days: int = 1
-) -> None:
-    """(Re)write the serving certificate and key, signed by the fixture's CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    names: list[x509.GeneralName] = [x509.DNSName(h) for h in hosts]
-    names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(hosts[0]))
-        .issuer_name(tls.ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(tls.ca_key, hashes.SHA256())
-    )
-    tls.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    tls.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 @pytest.fixture
@@ -86,8 +47,8 @@ def tls_files(tmp_path: Path) -> TlsFiles:
     now = dt.datetime.now(dt.UTC)
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("scangate-guard-test-ca"))
-        .issuer_name(_name("scangate-guard-test-ca"))
+        .subject_name(certificate_name("scangate-guard-test-ca"))
+        .issuer_name(certificate_name("scangate-guard-test-ca"))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=1))
@@ -160,21 +121,6 @@ def guard_settings(
         )
     )
     return load_settings(path)
-
-
-ROOT_KEY = "sg_" + "r" * 40
-
-
-@dataclass
-class RunningGuard:
-    url: str
-    client: httpx.AsyncClient
-    db: Database
-    settings: Settings
-    certificate: ReloadingCertificate
-
-    async def review(self, document: dict[str, Any], cluster: str = "default") -> httpx.Response:
-        return await self.client.post(f"{self.url}/admission/{cluster}", json=document)
 
 
 @pytest.fixture

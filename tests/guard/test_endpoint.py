@@ -21,7 +21,7 @@ from tests.guard.admission_reviews import (
     grant_username,
     restricted_debug_container,
 )
-from tests.guard.conftest import ROOT_KEY, RunningGuard, TlsFiles, issue_serving_certificate
+from tests.support.guard import ROOT_KEY, RunningGuard, TlsFiles, issue_serving_certificate
 
 pytestmark = pytest.mark.anyio
 

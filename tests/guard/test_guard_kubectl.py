@@ -29,7 +29,7 @@ from app.main import create_app
 from app.settings import load_settings
 from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.helm_runner import IMAGE_VALUES, install_chart
-from tests.guard.conftest import TlsFiles
+from tests.support.guard import TlsFiles
 
 pytestmark = pytest.mark.anyio
 

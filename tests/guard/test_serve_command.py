@@ -20,7 +20,7 @@ import yaml
 
 from app.auth import generate_api_key, hash_api_key
 from tests.guard.admission_reviews import connect_review
-from tests.guard.conftest import TlsFiles
+from tests.support.guard import TlsFiles
 
 SCANGATE = str(Path(sys.executable).with_name("scangate"))
 

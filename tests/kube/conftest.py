@@ -1,4 +1,5 @@
-"""Fixtures of the kube suite: ClusterClients pointed at kubesim over a real socket.
+"""Fixtures of the kube suite: ClusterClients pointed at kubesim over a real socket (the
+helpers they use are in `tests.support.kube`).
 
 Async tests run on asyncio through anyio's pytest plugin (`pytestmark = pytest.mark.anyio`).
 """
@@ -6,24 +7,15 @@ Async tests run on asyncio through anyio's pytest plugin (`pytestmark = pytest.m
 from __future__ import annotations
 
 import secrets
-import string
-import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from app.kube.clusters import ClusterClient, ClusterSettings, RetryPolicy
-from app.kube.models import GrantTarget
-
-GRANTS_NAMESPACE = "scangate-grants"
-# Quick backoff so retry tests stay fast; Retry-After is still honoured.
-FAST_RETRIES = RetryPolicy(base_delay=0.02, max_delay=0.2, max_retry_after=3.0, read_timeout=10.0)
-_ALPHABET = string.digits + string.ascii_lowercase
+from app.kube.clusters import ClusterClient
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.kube import LimitedCluster, cluster_client, kubeconfig_with_token
 
 
 @pytest.fixture
@@ -31,56 +23,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def new_grant_id() -> str:
-    """26 lowercase base-36 characters, time-ordered like the grants stream's ULIDs."""
-    millis = int(time.time() * 1000)
-    head = ""
-    for _ in range(10):
-        millis, digit = divmod(millis, 32)
-        head = _ALPHABET[digit] + head
-    return head + "".join(secrets.choice(_ALPHABET) for _ in range(16))
-
-
-def grant_target(
-    namespace: str = "payments", scanner: str = "exec", ttl_seconds: int = 900
-) -> GrantTarget:
-    return GrantTarget(
-        grant_id=new_grant_id(),
-        namespace=namespace,
-        scanner=scanner,
-        requester="apikey:ci-payments",
-        expires_at=datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl_seconds),
-    )
-
-
-def kubeconfig_with_token(admin_kubeconfig: Path, token: str, path: Path) -> Path:
-    """A copy of kubesim's admin kubeconfig (same server and CA) that uses another token."""
-    document = yaml.safe_load(admin_kubeconfig.read_text())
-    for user in document["users"]:
-        user["user"] = {"token": token}
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "--request-timeout=10s", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-async def cluster_client(
-    kubeconfig: Path, *, name: str = "default", retry: RetryPolicy = FAST_RETRIES, **kw: Any
-) -> ClusterClient:
-    settings = ClusterSettings(name, str(kubeconfig), None, None, GRANTS_NAMESPACE)
-    return await ClusterClient.connect(settings, retry=retry, **kw)
-
-
 @pytest.fixture
-async def cluster(kubesim: Any) -> AsyncIterator[ClusterClient]:
+async def cluster(kubesim: KubesimHandle) -> AsyncIterator[ClusterClient]:
     """scangate's client for kubesim, as the admin kubeconfig's identity."""
     client = await cluster_client(Path(kubesim.admin_kubeconfig))
     yield client
@@ -88,40 +32,14 @@ async def cluster(kubesim: Any) -> AsyncIterator[ClusterClient]:
 
 
 @pytest.fixture
-async def tls_cluster(kubesim_tls: Any) -> AsyncIterator[ClusterClient]:
+async def tls_cluster(kubesim_tls: KubesimHandle) -> AsyncIterator[ClusterClient]:
     client = await cluster_client(Path(kubesim_tls.admin_kubeconfig))
     yield client
     await client.aclose()
 
 
-# What the Helm chart grants scangate: SA rights in the grants namespace, and in each target
-# namespace the Role/RoleBinding rights plus every profile permission (escalation prevention
-# demands scangate hold what it grants).
-GRANTS_NAMESPACE_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": [""],
-        "resources": ["serviceaccounts"],
-        "verbs": ["get", "list", "create", "delete"],
-    },
-    {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
-]
-TARGET_NAMESPACE_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-    {"apiGroups": [""], "resources": ["pods/exec", "pods/attach"], "verbs": ["create", "get"]},
-    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch", "update"]},
-    {
-        "apiGroups": ["rbac.authorization.k8s.io"],
-        "resources": ["roles", "rolebindings"],
-        "verbs": ["get", "list", "create", "delete"],
-    },
-]
-
-LimitedCluster = Callable[[dict[str, list[dict[str, Any]]]], Awaitable[ClusterClient]]
-
-
 @pytest.fixture
-async def limited_cluster(kubesim: Any, tmp_path: Path) -> AsyncIterator[LimitedCluster]:
+async def limited_cluster(kubesim: KubesimHandle, tmp_path: Path) -> AsyncIterator[LimitedCluster]:
     """Builds a ClusterClient for a user holding only the given rules per namespace."""
     built: list[ClusterClient] = []
 

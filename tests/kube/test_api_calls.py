@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 import pytest
@@ -49,8 +48,12 @@ class Script:
         return "ok"
 
 
+# `cluster_api(script, policy=FAST)`: a ClusterApi whose calls play `script`.
+BuildClusterApi = Callable[..., ClusterApi]
+
+
 @pytest.fixture
-def cluster_api() -> Callable[..., Any]:
+def cluster_api() -> BuildClusterApi:
     def build(script: Script, policy: RetryPolicy = FAST) -> ClusterApi:
         return ClusterApi("prod", script, policy)
 
@@ -58,13 +61,13 @@ def cluster_api() -> Callable[..., Any]:
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-async def test_transient_statuses_are_retried(cluster_api: Any, status: int) -> None:
+async def test_transient_statuses_are_retried(cluster_api: BuildClusterApi, status: int) -> None:
     send = Script(failure(status), failure(status))
     assert await cluster_api(send).call(OP) == "ok"
     assert send.calls == 3
 
 
-async def test_connection_errors_are_retried(cluster_api: Any) -> None:
+async def test_connection_errors_are_retried(cluster_api: BuildClusterApi) -> None:
     send = Script(
         aiohttp.ServerDisconnectedError(),
         aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
@@ -75,21 +78,21 @@ async def test_connection_errors_are_retried(cluster_api: Any) -> None:
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
-async def test_client_errors_are_not_retried(cluster_api: Any, status: int) -> None:
+async def test_client_errors_are_not_retried(cluster_api: BuildClusterApi, status: int) -> None:
     call = Script(failure(status))
     with pytest.raises(Exception):  # noqa: B017,PT011 - the type is checked elsewhere
         await cluster_api(call).call(OP)
     assert call.calls == 1
 
 
-async def test_gives_up_after_the_bounded_number_of_tries(cluster_api: Any) -> None:
+async def test_gives_up_after_the_bounded_number_of_tries(cluster_api: BuildClusterApi) -> None:
     call = Script(*(failure(503) for _ in range(10)))
     with pytest.raises(KubeUnavailable):
         await cluster_api(call).call(OP)
     assert call.calls == 4
 
 
-async def test_no_new_try_starts_after_the_time_budget(cluster_api: Any) -> None:
+async def test_no_new_try_starts_after_the_time_budget(cluster_api: BuildClusterApi) -> None:
     policy = RetryPolicy(tries=10, base_delay=0.2, max_delay=0.2, max_elapsed=0.5)
     call = Script(*(failure(503) for _ in range(10)))
     started = time.monotonic()
@@ -100,14 +103,16 @@ async def test_no_new_try_starts_after_the_time_budget(cluster_api: Any) -> None
     assert 3 <= call.calls <= 5
 
 
-async def test_retry_after_is_honoured(cluster_api: Any) -> None:
+async def test_retry_after_is_honoured(cluster_api: BuildClusterApi) -> None:
     call = Script(failure(429, retry_after="1"))
     started = time.monotonic()
     assert await cluster_api(call).call(OP) == "ok"
     assert time.monotonic() - started >= 0.95
 
 
-async def test_retry_after_beyond_the_cap_fails_fast_and_passes_it_on(cluster_api: Any) -> None:
+async def test_retry_after_beyond_the_cap_fails_fast_and_passes_it_on(
+    cluster_api: BuildClusterApi,
+) -> None:
     call = Script(failure(503, retry_after="120"))
     started = time.monotonic()
     with pytest.raises(KubeUnavailable) as raised:
@@ -117,13 +122,15 @@ async def test_retry_after_beyond_the_cap_fails_fast_and_passes_it_on(cluster_ap
     assert call.calls == 1
 
 
-async def test_each_try_is_sent_with_the_policys_timeouts(cluster_api: Any) -> None:
+async def test_each_try_is_sent_with_the_policys_timeouts(cluster_api: BuildClusterApi) -> None:
     send = Script(failure(503))
     await cluster_api(send).call(OP)
     assert send.sent == [(OP, FAST.request_timeout)] * 2
 
 
-async def test_conflict_after_a_retry_is_success_when_the_object_is_ours(cluster_api: Any) -> None:
+async def test_conflict_after_a_retry_is_success_when_the_object_is_ours(
+    cluster_api: BuildClusterApi,
+) -> None:
     call = Script(aiohttp.ServerDisconnectedError(), failure(409))
 
     async def ours() -> str:
@@ -132,7 +139,9 @@ async def test_conflict_after_a_retry_is_success_when_the_object_is_ours(cluster
     assert await cluster_api(call).call(OP, on_conflict_after_retry=ours) == "existing"
 
 
-async def test_conflict_after_a_retry_fails_when_the_object_is_not_ours(cluster_api: Any) -> None:
+async def test_conflict_after_a_retry_fails_when_the_object_is_not_ours(
+    cluster_api: BuildClusterApi,
+) -> None:
     call = Script(aiohttp.ServerDisconnectedError(), failure(409))
 
     async def not_ours() -> None:
@@ -142,7 +151,7 @@ async def test_conflict_after_a_retry_fails_when_the_object_is_not_ours(cluster_
         await cluster_api(call).call(OP, on_conflict_after_retry=not_ours)
 
 
-async def test_conflict_on_the_first_try_is_a_conflict(cluster_api: Any) -> None:
+async def test_conflict_on_the_first_try_is_a_conflict(cluster_api: BuildClusterApi) -> None:
     checked = False
 
     async def ours() -> str:
@@ -155,7 +164,7 @@ async def test_conflict_on_the_first_try_is_a_conflict(cluster_api: Any) -> None
     assert not checked
 
 
-async def test_invalid_is_raised_as_kube_invalid(cluster_api: Any) -> None:
+async def test_invalid_is_raised_as_kube_invalid(cluster_api: BuildClusterApi) -> None:
     with pytest.raises(KubeInvalid):
         await cluster_api(Script(failure(422))).call(OP)
 
@@ -180,7 +189,7 @@ def refused_container_status() -> ValidationError:
 
 
 async def test_an_answer_the_models_refuse_is_malformed_naming_the_field_and_not_retried(
-    cluster_api: Any,
+    cluster_api: BuildClusterApi,
 ) -> None:
     call = Script(refused_container_status())
     with pytest.raises(KubeMalformedResponse) as raised:
@@ -192,7 +201,7 @@ async def test_an_answer_the_models_refuse_is_malformed_naming_the_field_and_not
     assert "field image (V1ContainerStatus)" in message
 
 
-async def test_an_answer_that_is_not_json_is_malformed(cluster_api: Any) -> None:
+async def test_an_answer_that_is_not_json_is_malformed(cluster_api: BuildClusterApi) -> None:
     call = Script(json.JSONDecodeError("Expecting value", "<html>secret</html>", 0))
     with pytest.raises(KubeMalformedResponse, match="does not decode: JSONDecodeError") as raised:
         await cluster_api(call).call(OP)
@@ -200,7 +209,7 @@ async def test_an_answer_that_is_not_json_is_malformed(cluster_api: Any) -> None
 
 
 async def test_a_request_the_client_refuses_to_build_is_a_bug_not_an_answer(
-    cluster_api: Any,
+    cluster_api: BuildClusterApi,
 ) -> None:
     call = Script(ApiValueError("body parameter cannot be used with post_params parameter."))
     with pytest.raises(ApiValueError):

@@ -7,7 +7,7 @@ import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,14 +15,15 @@ import yaml
 
 from app.kube.models import GrantTarget
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import cluster_client
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.kube import cluster_client
 
 pytestmark = pytest.mark.anyio
 
 LATENCY_S = 0.2
 
 
-async def timed_reads(kubesim: Any, *, calls: int, max_concurrency: int) -> float:
+async def timed_reads(kubesim: KubesimHandle, *, calls: int, max_concurrency: int) -> float:
     cluster = await cluster_client(Path(kubesim.admin_kubeconfig), max_concurrency=max_concurrency)
     try:
         await cluster.namespace_exists("payments")  # connect outside the measurement
@@ -37,17 +38,19 @@ async def timed_reads(kubesim: Any, *, calls: int, max_concurrency: int) -> floa
         await cluster.aclose()
 
 
-async def test_calls_to_one_cluster_run_concurrently(kubesim: Any) -> None:
+async def test_calls_to_one_cluster_run_concurrently(kubesim: KubesimHandle) -> None:
     elapsed = await timed_reads(kubesim, calls=16, max_concurrency=16)
     assert elapsed < 16 * LATENCY_S / 3  # far from serial
 
 
-async def test_concurrency_is_bounded_by_the_pool(kubesim: Any) -> None:
+async def test_concurrency_is_bounded_by_the_pool(kubesim: KubesimHandle) -> None:
     elapsed = await timed_reads(kubesim, calls=8, max_concurrency=2)
     assert elapsed >= 4 * LATENCY_S * 0.9  # 8 calls, 2 at a time
 
 
-async def test_connections_are_reused_and_bounded_by_the_pool(kubesim: Any, tmp_path: Path) -> None:
+async def test_connections_are_reused_and_bounded_by_the_pool(
+    kubesim: KubesimHandle, tmp_path: Path
+) -> None:
     async with CountingForwarder(kubesim.url) as forwarder:
         config = kubeconfig_for_server(Path(kubesim.admin_kubeconfig), forwarder.url, tmp_path)
         cluster = await cluster_client(config, max_concurrency=12)
@@ -62,7 +65,7 @@ async def test_connections_are_reused_and_bounded_by_the_pool(kubesim: Any, tmp_
     assert 1 <= forwarder.connections <= 12
 
 
-async def test_event_loop_keeps_running_during_slow_calls(kubesim: Any) -> None:
+async def test_event_loop_keeps_running_during_slow_calls(kubesim: KubesimHandle) -> None:
     cluster = await cluster_client(Path(kubesim.admin_kubeconfig), max_concurrency=4)
     try:
         kubesim.set_latency(fixed_ms=500)
@@ -83,7 +86,7 @@ async def test_event_loop_keeps_running_during_slow_calls(kubesim: Any) -> None:
 
 
 async def test_creates_and_deletes_whose_answers_are_dropped_reuse_their_connections(
-    kubesim: Any, tmp_path: Path
+    kubesim: KubesimHandle, tmp_path: Path
 ) -> None:
     # Creates and deletes read their answer without decoding it; the connection must still go
     # back to the pool, or every call would open a new one.

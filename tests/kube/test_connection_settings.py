@@ -25,13 +25,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeError, KubeUnavailable
 from kubesim import tls
-from tests.kube.conftest import cluster_client
+from kubesim.pytest_plugin import KubesimHandle
 from tests.kube.kubeconfig_files import self_signed_ca
+from tests.support.kube import cluster_client
 
 pytestmark = pytest.mark.anyio
 
 
-def variant(kubesim_tls: Any, path: Path, **cluster: Any) -> Path:
+def variant(kubesim_tls: KubesimHandle, path: Path, **cluster: Any) -> Path:
     """kubesim's admin kubeconfig with these settings added to (None: removed from) its
     cluster entry."""
     document = yaml.safe_load(Path(kubesim_tls.admin_kubeconfig).read_text())
@@ -55,7 +56,7 @@ async def client_for(config: Path) -> AsyncIterator[ClusterClient]:
 
 
 async def test_tls_server_name_is_the_name_the_certificate_must_carry(
-    kubesim_tls: Any, tmp_path: Path
+    kubesim_tls: KubesimHandle, tmp_path: Path
 ) -> None:
     # The server is an IP address; the certificate also names kubernetes.default.svc.
     good = variant(kubesim_tls, tmp_path / "good", **{"tls-server-name": "kubernetes.default.svc"})
@@ -69,7 +70,7 @@ async def test_tls_server_name_is_the_name_the_certificate_must_carry(
 
 
 async def test_insecure_skip_tls_verify_connects_without_a_ca(
-    kubesim_tls: Any, tmp_path: Path
+    kubesim_tls: KubesimHandle, tmp_path: Path
 ) -> None:
     config = variant(
         kubesim_tls,
@@ -140,7 +141,9 @@ class ConnectProxy(LocalServer):
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
 
-async def test_requests_go_through_the_kubeconfigs_proxy(kubesim_tls: Any, tmp_path: Path) -> None:
+async def test_requests_go_through_the_kubeconfigs_proxy(
+    kubesim_tls: KubesimHandle, tmp_path: Path
+) -> None:
     async with ConnectProxy() as proxy:
         config = variant(kubesim_tls, tmp_path / "proxied", **{"proxy-url": proxy.url})
         async with client_for(config) as cluster:
@@ -152,7 +155,7 @@ async def test_requests_go_through_the_kubeconfigs_proxy(kubesim_tls: Any, tmp_p
 
 
 async def test_requests_go_through_the_environments_proxy_unless_no_proxy_names_the_server(
-    kubesim_tls: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kubesim_tls: KubesimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = Path(kubesim_tls.admin_kubeconfig)
     async with ConnectProxy() as proxy:
@@ -169,7 +172,7 @@ async def test_requests_go_through_the_environments_proxy_unless_no_proxy_names_
 
 
 async def test_a_netrc_entry_for_the_api_server_does_not_replace_the_bearer_token(
-    kubesim_tls: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kubesim_tls: KubesimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # aiohttp with `trust_env` would add the entry as basic auth and refuse the request for
     # carrying an Authorization header too; scangate's session does not consult the environment
@@ -184,7 +187,7 @@ async def test_a_netrc_entry_for_the_api_server_does_not_replace_the_bearer_toke
 
 
 async def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
-    kubesim_tls: Any, tmp_path: Path
+    kubesim_tls: KubesimHandle, tmp_path: Path
 ) -> None:
     config = variant(kubesim_tls, tmp_path / "socks", **{"proxy-url": "socks5://127.0.0.1:1080"})
     with pytest.raises(KubeError, match="SOCKS proxies are not supported"):
@@ -192,7 +195,7 @@ async def test_a_socks_proxy_is_refused_when_the_cluster_is_configured(
 
 
 def _exec_plugin_kubeconfig(
-    kubesim: Any, directory: Path, *, token: str, expires_in: dt.timedelta
+    kubesim: KubesimHandle, directory: Path, *, token: str, expires_in: dt.timedelta
 ) -> tuple[Path, Path]:
     """kubesim's admin kubeconfig whose user gets `token` from an exec plugin (a Python script
     that records each run in a file); returns the kubeconfig and the record of runs."""
@@ -223,7 +226,7 @@ def _exec_plugin_kubeconfig(
 
 
 async def test_an_exec_plugins_token_authenticates_and_is_renewed_once_expired(
-    kubesim: Any, tmp_path: Path
+    kubesim: KubesimHandle, tmp_path: Path
 ) -> None:
     # The client treats a token as expired 5 minutes before its expirationTimestamp: one that
     # expires in a minute is renewed before every request, one that lasts an hour is not.

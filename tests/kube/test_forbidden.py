@@ -7,14 +7,13 @@ so kubesim's RBAC, escalation prevention included, decides as a real API server 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.kube.errors import KubeForbidden, KubeNotFound
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import (
-    GRANTS_NAMESPACE,
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.kube import (
     GRANTS_NAMESPACE_RULES,
     TARGET_NAMESPACE_RULES,
     LimitedCluster,
@@ -22,6 +21,7 @@ from tests.kube.conftest import (
     grant_target,
     kubeconfig_with_token,
 )
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +97,9 @@ async def test_chart_permissions_are_enough_for_the_whole_grant(
         await cluster.delete_grant_objects(target.grant_id, "payments")
 
 
-async def test_ping_with_rejected_credentials_is_forbidden(kubesim: Any, tmp_path: Path) -> None:
+async def test_ping_with_rejected_credentials_is_forbidden(
+    kubesim: KubesimHandle, tmp_path: Path
+) -> None:
     config = kubeconfig_with_token(Path(kubesim.admin_kubeconfig), "not-a-token", tmp_path / "k")
     cluster = await cluster_client(config)
     try:

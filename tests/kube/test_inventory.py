@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from app.kube.clusters import ClusterClient
 from app.kube.models import GrantTarget, ManagedObject
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import (
-    GRANTS_NAMESPACE,
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.kube import (
     GRANTS_NAMESPACE_RULES,
     TARGET_NAMESPACE_RULES,
     LimitedCluster,
     grant_target,
 )
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +50,7 @@ UNMANAGED = [
 
 
 async def test_lists_every_managed_object_cluster_wide(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     kubesim.apply(UNMANAGED)
     payments = grant_target("payments")
@@ -115,8 +114,8 @@ async def test_delete_managed_object_deletes_and_tolerates_missing(
     target = grant_target()
     await provision(cluster, target, "web-0")
     for obj in expected(target):
-        await cluster.delete_managed_object(obj)
-        await cluster.delete_managed_object(obj)  # 404 = gone
+        assert await cluster.delete_managed_object(obj) == "deleted"
+        assert await cluster.delete_managed_object(obj) == "absent"  # 404 = already gone
     assert await cluster.list_managed_objects() == []
 
 
@@ -130,7 +129,7 @@ async def test_listed_objects_carry_their_installation(cluster: ClusterClient) -
 
 
 async def test_an_object_of_another_installation_by_the_grants_name_is_left_alone(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = grant_target()
     name = f"scangate-{target.grant_id}"
@@ -156,7 +155,7 @@ async def test_an_object_of_another_installation_by_the_grants_name_is_left_alon
 
 
 async def test_a_listed_object_replaced_since_the_listing_is_not_deleted(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = grant_target()
     await provision(cluster, target, "web-0")

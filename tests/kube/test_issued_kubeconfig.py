@@ -19,7 +19,8 @@ import yaml
 from app.kube.clusters import ClusterClient
 from app.kube.kubeconfig import render_kubeconfig
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import cluster_client, grant_target, kubectl
+from tests.support.kube import cluster_client, grant_target
+from tests.support.kubectl import kubectl
 
 pytestmark = pytest.mark.anyio
 

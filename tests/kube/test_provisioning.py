@@ -14,12 +14,14 @@ from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeConflict, KubeInvalid, KubeNotFound
 from app.kube.naming import GRANT_LABEL, MANAGED_BY_LABEL
 from app.kube.profiles import profile_rules
-from tests.kube.conftest import GRANTS_NAMESPACE, grant_target
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.kube import grant_target
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 
 
-def read_all(kubesim: Any, name: str, namespace: str) -> dict[str, Any]:
+def read_all(kubesim: KubesimHandle, name: str, namespace: str) -> dict[str, Any]:
     """The grant's objects as the admin sees them; a missing object is None."""
     api = kubesim.admin_client()
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
@@ -47,7 +49,7 @@ async def provision(cluster: ClusterClient, scanner: str = "exec") -> Any:
 
 
 async def test_grant_objects_carry_names_labels_and_annotations(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = await provision(cluster)
     name = f"scangate-{target.grant_id}"
@@ -67,7 +69,7 @@ async def test_grant_objects_carry_names_labels_and_annotations(
 
 
 async def test_role_holds_the_profile_rules_restricted_to_the_pods(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = await provision(cluster, scanner="debug")
     role = read_all(kubesim, f"scangate-{target.grant_id}", "payments")["role"]
@@ -84,7 +86,7 @@ async def test_role_holds_the_profile_rules_restricted_to_the_pods(
 
 
 async def test_role_binding_binds_the_role_to_the_sa_in_the_grants_namespace(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = await provision(cluster)
     name = f"scangate-{target.grant_id}"
@@ -101,7 +103,7 @@ async def test_role_binding_binds_the_role_to_the_sa_in_the_grants_namespace(
 
 
 async def test_delete_grant_objects_removes_all_three_and_is_idempotent(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = await provision(cluster)
     name = f"scangate-{target.grant_id}"
@@ -111,7 +113,7 @@ async def test_delete_grant_objects_removes_all_three_and_is_idempotent(
 
 
 async def test_delete_after_a_partial_create_removes_what_exists(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = grant_target()
     await cluster.create_service_account(target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,15 @@ from kubernetes import client
 
 from app.kube.clusters import ClusterClient, RetryPolicy
 from app.kube.errors import KubeConflict, KubeUnavailable
-from tests.kube.conftest import GRANTS_NAMESPACE, cluster_client, grant_target
+from kubesim.pytest_plugin import KubesimHandle
 from tests.kube.kubeconfig_files import self_signed_ca_pem, write_kubeconfig
+from tests.support.kube import cluster_client, grant_target
+from tests.support.scangate import GRANTS_NAMESPACE
 
 pytestmark = pytest.mark.anyio
 
 
-def managed_service_accounts(kubesim: Any) -> list[str]:
+def managed_service_accounts(kubesim: KubesimHandle) -> list[str]:
     core = client.CoreV1Api(kubesim.admin_client())
     items: list[Any] = core.list_namespaced_service_account(
         GRANTS_NAMESPACE, label_selector="app.kubernetes.io/managed-by=scangate"
@@ -27,7 +30,7 @@ def managed_service_accounts(kubesim: Any) -> list[str]:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_transient_server_errors_are_retried(
-    cluster: ClusterClient, kubesim: Any, status: int
+    cluster: ClusterClient, kubesim: KubesimHandle, status: int
 ) -> None:
     kubesim.inject_fault(status=status, methods=["POST"], resources=["serviceaccounts"], count=2)
     target = grant_target()
@@ -35,7 +38,9 @@ async def test_transient_server_errors_are_retried(
     assert managed_service_accounts(kubesim) == [f"scangate-{target.grant_id}"]
 
 
-async def test_throttling_honours_retry_after(cluster: ClusterClient, kubesim: Any) -> None:
+async def test_throttling_honours_retry_after(
+    cluster: ClusterClient, kubesim: KubesimHandle
+) -> None:
     kubesim.inject_fault(status=429, methods=["GET"], resources=["pods"], count=1, retry_after=1)
     started = time.monotonic()
     pods = await cluster.get_pods("payments", ["web-0"])
@@ -44,7 +49,7 @@ async def test_throttling_honours_retry_after(cluster: ClusterClient, kubesim: A
 
 
 async def test_dropped_connections_are_retried_without_duplicates(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     kubesim.inject_fault(
         status=None, drop_connection=True, methods=["POST"], resources=["serviceaccounts"], count=1
@@ -55,7 +60,7 @@ async def test_dropped_connections_are_retried_without_duplicates(
 
 
 async def test_dropped_connection_on_token_request_is_retried(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = grant_target()
     await cluster.create_service_account(target)
@@ -64,7 +69,7 @@ async def test_dropped_connection_on_token_request_is_retried(
     assert issued.token
 
 
-async def test_persistent_failure_gives_up_after_bounded_tries(kubesim: Any) -> None:
+async def test_persistent_failure_gives_up_after_bounded_tries(kubesim: KubesimHandle) -> None:
     policy = RetryPolicy(tries=4, base_delay=0.02, max_delay=0.1)
     cluster = await cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
     try:
@@ -78,7 +83,7 @@ async def test_persistent_failure_gives_up_after_bounded_tries(kubesim: Any) -> 
 
 
 async def test_long_retry_after_is_passed_on_instead_of_waited_for(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     kubesim.inject_fault(status=503, methods=["GET"], resources=["namespaces"], retry_after=60)
     started = time.monotonic()
@@ -88,7 +93,7 @@ async def test_long_retry_after_is_passed_on_instead_of_waited_for(
     assert time.monotonic() - started < 2
 
 
-async def test_cluster_down_is_unavailable(kubesim_factory: Any) -> None:
+async def test_cluster_down_is_unavailable(kubesim_factory: Callable[..., KubesimHandle]) -> None:
     handle = kubesim_factory()
     cluster = await cluster_client(Path(handle.admin_kubeconfig))
     try:
@@ -104,7 +109,9 @@ async def test_cluster_down_is_unavailable(kubesim_factory: Any) -> None:
         await cluster.aclose()
 
 
-async def test_unavailable_error_never_carries_the_token(kubesim_factory: Any) -> None:
+async def test_unavailable_error_never_carries_the_token(
+    kubesim_factory: Callable[..., KubesimHandle],
+) -> None:
     handle = kubesim_factory()
     cluster = await cluster_client(Path(handle.admin_kubeconfig))
     try:
@@ -119,7 +126,7 @@ async def test_unavailable_error_never_carries_the_token(kubesim_factory: Any) -
         await cluster.aclose()
 
 
-def api_requests(kubesim: Any, method: str, resource: str) -> list[int]:
+def api_requests(kubesim: KubesimHandle, method: str, resource: str) -> list[int]:
     """Statuses kubesim answered for matching API requests (0: connection dropped)."""
     return [
         r["status"]
@@ -129,7 +136,7 @@ def api_requests(kubesim: Any, method: str, resource: str) -> list[int]:
 
 
 async def test_each_retry_is_a_real_request_and_success_stops_them(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     kubesim.inject_fault(status=503, methods=["POST"], resources=["serviceaccounts"], count=2)
     await cluster.create_service_account(grant_target())
@@ -137,14 +144,14 @@ async def test_each_retry_is_a_real_request_and_success_stops_them(
 
 
 async def test_client_errors_are_answered_after_one_request(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     assert not await cluster.namespace_exists("nope")
     assert api_requests(kubesim, "GET", "namespaces") == [404]
 
 
 async def test_retried_create_whose_first_try_landed_counts_as_created(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     # The first try's response is lost after the object was stored: modelled by storing the
     # object (with this grant's label) and dropping the first request.
@@ -173,7 +180,7 @@ async def test_retried_create_whose_first_try_landed_counts_as_created(
 
 
 async def test_retried_create_conflicting_with_a_foreign_object_is_a_conflict(
-    cluster: ClusterClient, kubesim: Any
+    cluster: ClusterClient, kubesim: KubesimHandle
 ) -> None:
     target = grant_target()
     kubesim.apply(
@@ -191,14 +198,14 @@ async def test_retried_create_conflicting_with_a_foreign_object_is_a_conflict(
 
 
 async def test_dropped_connections_over_tls_are_retried(
-    tls_cluster: ClusterClient, kubesim_tls: Any
+    tls_cluster: ClusterClient, kubesim_tls: KubesimHandle
 ) -> None:
     kubesim_tls.inject_fault(status=None, drop_connection=True, methods=["GET"], count=2)
     assert await tls_cluster.namespace_exists("payments")
     assert api_requests(kubesim_tls, "GET", "namespaces") == [0, 0, 200]
 
 
-async def test_slow_answers_hit_the_request_timeout(kubesim: Any) -> None:
+async def test_slow_answers_hit_the_request_timeout(kubesim: KubesimHandle) -> None:
     policy = RetryPolicy(tries=2, base_delay=0.01, read_timeout=0.3)
     cluster = await cluster_client(Path(kubesim.admin_kubeconfig), retry=policy)
     try:
@@ -212,7 +219,7 @@ async def test_slow_answers_hit_the_request_timeout(kubesim: Any) -> None:
 
 
 async def test_untrusted_certificate_is_unavailable_and_not_retried(
-    kubesim_tls: Any, tmp_path: Path
+    kubesim_tls: KubesimHandle, tmp_path: Path
 ) -> None:
     config = write_kubeconfig(
         tmp_path / "wrong-ca.kubeconfig",

@@ -12,14 +12,17 @@ import pytest
 
 from app.kube.clusters import ClusterClient
 from app.kube.errors import KubeMalformedResponse
-from tests.kube.conftest import cluster_client
+from kubesim.pytest_plugin import KubesimHandle
 from tests.kube.undecodable_pods import UndecodablePodsProxy
+from tests.support.kube import cluster_client
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def spoiled(kubesim: Any, tmp_path: Path) -> AsyncIterator[tuple[ClusterClient, Any]]:
+async def spoiled(
+    kubesim: KubesimHandle, tmp_path: Path
+) -> AsyncIterator[tuple[ClusterClient, Any]]:
     """scangate's client for kubesim, through a proxy that spoils every Pod answer."""
     async with UndecodablePodsProxy(kubesim.url) as proxy:
         config = proxy.kubeconfig(Path(kubesim.admin_kubeconfig), tmp_path / "spoiled")
@@ -31,7 +34,7 @@ async def spoiled(kubesim: Any, tmp_path: Path) -> AsyncIterator[tuple[ClusterCl
 
 
 async def test_a_pod_the_models_refuse_is_malformed_naming_the_pod_and_the_field(
-    spoiled: tuple[ClusterClient, Any], kubesim: Any
+    spoiled: tuple[ClusterClient, Any], kubesim: KubesimHandle
 ) -> None:
     cluster, proxy = spoiled
     with pytest.raises(KubeMalformedResponse) as raised:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,7 @@ def service_webhook(tmp_path: Path) -> Iterator[WebhookServer]:
 
 
 def test_a_service_webhook_is_called_at_its_mapped_address_with_the_service_name(
-    kubesim_factory: Any, service_webhook: WebhookServer
+    kubesim_factory: Callable[..., KubesimHandle], service_webhook: WebhookServer
 ) -> None:
     handle: KubesimHandle = kubesim_factory(
         service_addresses={"scangate/guard": f"127.0.0.1:{service_webhook.port}"}

@@ -9,7 +9,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import raw_http, status_of, token_client
+from tests.support.kubesim_clients import raw_http, status_of, token_client
 
 RBAC = "rbac.authorization.k8s.io"
 

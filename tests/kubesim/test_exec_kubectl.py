@@ -16,7 +16,7 @@ from kubernetes import client
 
 from kubesim.pytest_plugin import KubesimHandle
 from kubesim.userland.filesystem import DEFAULT_OS_RELEASE
-from tests.kubesim.conftest import grant_exec_profile, kubectl
+from tests.support.kubesim_clients import grant_exec_profile, kubectl
 
 
 @pytest.fixture

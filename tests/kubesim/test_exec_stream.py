@@ -16,7 +16,7 @@ from kubernetes.stream import stream
 
 from kubesim.pytest_plugin import KubesimHandle
 from kubesim.userland.filesystem import DEFAULT_OS_RELEASE
-from tests.kubesim.conftest import grant_exec_profile, token_client
+from tests.support.kubesim_clients import grant_exec_profile, token_client
 
 EXEC = "/api/v1/namespaces/payments/pods/web-0/exec"
 V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"

@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubesim.pytest_plugin import KubesimError, KubesimHandle
-from tests.kubesim.conftest import raw_http, status_of
+from tests.support.kubesim_clients import raw_http, status_of
 
 
 def _get_pod_status(handle: KubesimHandle) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import create_service_account, kubectl, request_token
+from tests.support.kubesim_clients import create_service_account, kubectl, request_token
 
 
 @pytest.fixture(params=["http", "https"])

@@ -9,7 +9,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import raw_http, status_of
+from tests.support.kubesim_clients import raw_http, status_of
 
 
 def _pod(name: str, **labels: str) -> dict[str, Any]:

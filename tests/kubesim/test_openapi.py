@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import kubectl, raw_http
+from tests.support.kubesim_clients import kubectl, raw_http
 
 _PROTOBUF_ACCEPT = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 

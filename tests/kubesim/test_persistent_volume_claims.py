@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import kubectl, status_of
+from tests.support.kubesim_clients import kubectl, status_of
 
 
 def _claim(name: str = "data", **spec: Any) -> dict[str, Any]:

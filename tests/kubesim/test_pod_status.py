@@ -8,6 +8,7 @@ which the official client requires.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -96,7 +97,7 @@ def test_kubelet_style_status_update_is_completed(
     assert pod.status.qos_class == "BestEffort"
 
 
-def test_seed_cli_pods_keep_their_status(kubesim_factory: Any) -> None:
+def test_seed_cli_pods_keep_their_status(kubesim_factory: Callable[..., KubesimHandle]) -> None:
     seed = (
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: payments}\n"
         "spec: {containers: [{name: c, image: busybox}]}\n"

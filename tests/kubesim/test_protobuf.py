@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ def _posts(handle: KubesimHandle, resource: str) -> list[dict[str, Any]]:
 
 
 def test_kubectl_create_role_and_rolebinding_send_protobuf_and_are_stored(
-    kubesim_tls: KubesimHandle, run_kubectl: Any
+    kubesim_tls: KubesimHandle, run_kubectl: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     kubeconfig = kubesim_tls.admin_kubeconfig
     role = run_kubectl(
@@ -67,7 +69,7 @@ def test_kubectl_create_role_and_rolebinding_send_protobuf_and_are_stored(
 
 
 def test_kubectl_creates_cluster_rbac_namespaces_secrets_configmaps_and_service_accounts(
-    kubesim_tls: KubesimHandle, run_kubectl: Any
+    kubesim_tls: KubesimHandle, run_kubectl: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     kubeconfig = kubesim_tls.admin_kubeconfig
     commands = [
@@ -99,7 +101,9 @@ def test_kubectl_creates_cluster_rbac_namespaces_secrets_configmaps_and_service_
 
 
 def test_protobuf_escalation_is_checked_on_the_decoded_rules(
-    kubesim_tls: KubesimHandle, run_kubectl: Any, tmp_path: Path
+    kubesim_tls: KubesimHandle,
+    run_kubectl: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
 ) -> None:
     # A user who may create roles but holds no pod permissions cannot create one granting them:
     # the rules decoded from protobuf are what the escalation check sees.
@@ -256,7 +260,11 @@ def test_delete_options_in_protobuf_carry_their_preconditions(admin_http: httpx.
     ],
 )
 def test_kubectl_created_services_budgets_and_deployments_keep_what_kubectl_meant(
-    kubesim_tls: KubesimHandle, run_kubectl: Any, kind: str, name: str, args: list[str]
+    kubesim_tls: KubesimHandle,
+    run_kubectl: Callable[..., subprocess.CompletedProcess[str]],
+    kind: str,
+    name: str,
+    args: list[str],
 ) -> None:
     # kubectl's client-side dry run prints the object it would send; the protobuf it does
     # send must arrive as that object.

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kubesim.rbac import Authorizer, Decision, UserInfo, denial_detail
-from tests.kubesim.test_rbac_table import (
+from tests.support.rbac_cases import (
     ADMIN,
     ALICE,
     GRANTS_NS,

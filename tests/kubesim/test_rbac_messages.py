@@ -10,7 +10,7 @@ import pytest
 
 from kubesim.rbac import Authorizer, Decision, RequestAttributes, UserInfo, forbidden_message
 from kubesim.rbac_bootstrap import bootstrap_objects
-from tests.kubesim.test_rbac_table import (
+from tests.support.rbac_cases import (
     ADMIN,
     ALICE,
     AUTHENTICATED,

@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubesim.pytest_plugin import KubesimHandle
 from kubesim.rbac import RequestAttributes, UserInfo
-from tests.kubesim.test_rbac_table import (
+from tests.support.rbac_cases import (
     CASES,
     GRANTS_NS,
     RBAC,

@@ -6,6 +6,7 @@ ServiceAccount, then validation, then the bound object; a shortened lifetime is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -139,7 +140,9 @@ def test_no_warning_when_the_lifetime_is_kept(admin: httpx.Client) -> None:
     assert "warning" not in response.headers
 
 
-def test_shortened_lifetime_carries_a_warning(kubesim_factory: Any) -> None:
+def test_shortened_lifetime_carries_a_warning(
+    kubesim_factory: Callable[..., KubesimHandle],
+) -> None:
     handle: KubesimHandle = kubesim_factory(token_max_seconds=900)
     handle.apply(
         {"apiVersion": "v1", "kind": "ServiceAccount",

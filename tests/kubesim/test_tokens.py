@@ -12,7 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubesim.pytest_plugin import KubesimHandle
-from tests.kubesim.conftest import (
+from tests.support.kubesim_clients import (
     create_service_account,
     request_token,
     status_of,

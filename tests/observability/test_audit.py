@@ -15,8 +15,10 @@ from app.db.engine import run_migrations
 from app.grants import repository
 from app.grants.audit_feed import SETTLE_SECONDS
 from app.grants.clock import format_rfc3339, utcnow
-from tests.api.conftest import Deployment, Scangate, grant_row, insert_grants, scangate_config
-from tests.observability.conftest import LogCapture
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.grant_rows import grant_row, insert_grants
+from tests.support.logs import LogCapture
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +31,7 @@ async def every_event(scangate: Scangate, grant_ids: list[str]) -> list[dict[str
 
 
 async def test_every_grant_event_is_also_an_audit_record(
-    scangate: Scangate, kubesim: Any, json_logs: LogCapture
+    scangate: Scangate, kubesim: KubesimHandle, json_logs: LogCapture
 ) -> None:
     kept = await scangate.grant(reason="nightly scan")
     assert (await scangate.kubeconfig(kept["id"])).status_code == 200
@@ -111,7 +113,7 @@ async def test_an_event_rolled_back_with_its_transaction_is_never_audited(
 
 @pytest.fixture
 async def service(
-    tmp_path: Path, kubesim: Any, database_url: str, api_keys: dict[str, str]
+    tmp_path: Path, kubesim: KubesimHandle, database_url: str, api_keys: dict[str, str]
 ) -> AsyncIterator[Scangate]:
     """The service on SQLite and on PostgreSQL: the feed's query must hold on both."""
     run_migrations(database_url)

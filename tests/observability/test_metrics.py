@@ -3,16 +3,15 @@ own parser, after driving the real service against kubesim."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import reaper_pass
 from app.services import services_of
-from tests.api.conftest import Deployment, Scangate
-from tests.observability.conftest import parse_metrics, sample
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.metrics import parse_metrics, sample
+from tests.support.scangate import Deployment, Scangate
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +64,7 @@ async def test_openmetrics_when_the_scraper_asks_for_it(scangate: Scangate) -> N
 
 
 async def test_grant_lifecycle_counts_by_cluster_and_scanner(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, kubesim: KubesimHandle
 ) -> None:
     first = await scangate.grant()
     await scangate.grant(scanner="debug")
@@ -121,7 +120,7 @@ async def test_request_latency_is_labelled_by_route_template(scangate: Scangate)
 
 
 async def test_kubernetes_calls_are_timed_and_errors_counted_by_verb_and_resource(
-    scangate: Scangate, kubesim: Any
+    scangate: Scangate, kubesim: KubesimHandle
 ) -> None:
     await scangate.grant()
     kubesim.inject_fault(status=503, methods=["POST"], resources=["serviceaccounts"], count=1)
@@ -140,7 +139,9 @@ async def test_kubernetes_calls_are_timed_and_errors_counted_by_verb_and_resourc
     )
 
 
-async def test_orphans_swept_are_counted(scangate_without_reaper: Scangate, kubesim: Any) -> None:
+async def test_orphans_swept_are_counted(
+    scangate_without_reaper: Scangate, kubesim: KubesimHandle
+) -> None:
     scangate = scangate_without_reaper
     kubesim.apply(
         [

@@ -12,8 +12,8 @@ import pytest
 
 from app.grants.service import GrantService
 from app.observability.logs import JsonFormatter, TextFormatter, logging_config
-from tests.api.conftest import Scangate
-from tests.observability.conftest import LogCapture
+from tests.support.logs import LogCapture
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 

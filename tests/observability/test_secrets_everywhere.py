@@ -11,8 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.api.conftest import Scangate, token_of
-from tests.observability.conftest import LogCapture
+from tests.support.cluster_view import token_of
+from tests.support.logs import LogCapture
+from tests.support.scangate import Scangate
 
 pytestmark = pytest.mark.anyio
 

@@ -19,6 +19,7 @@ import yaml
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
+from kubesim.pytest_plugin import KubesimHandle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def free_port() -> int:
 
 def serve_and_call(
     tmp_path: Path,
-    kubesim: Any,
+    kubesim: KubesimHandle,
     log_format: str | None,
     *,
     extra: dict[str, Any] | None = None,
@@ -87,7 +88,9 @@ def serve_and_call(
     return stderr, key
 
 
-def test_serve_writes_json_lines_with_one_access_record(tmp_path: Path, kubesim: Any) -> None:
+def test_serve_writes_json_lines_with_one_access_record(
+    tmp_path: Path, kubesim: KubesimHandle
+) -> None:
     stderr, key = serve_and_call(tmp_path, kubesim, None)
 
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -102,7 +105,7 @@ def test_serve_writes_json_lines_with_one_access_record(tmp_path: Path, kubesim:
     assert key not in stderr
 
 
-def test_serve_writes_text_when_configured(tmp_path: Path, kubesim: Any) -> None:
+def test_serve_writes_text_when_configured(tmp_path: Path, kubesim: KubesimHandle) -> None:
     stderr, key = serve_and_call(tmp_path, kubesim, "text")
 
     access = [line for line in stderr.splitlines() if " scangate.access " in line]
@@ -135,7 +138,7 @@ def _access_record(stderr: str) -> dict[str, Any]:
 
 
 def test_serve_ignores_x_forwarded_for_unless_the_proxy_is_trusted(
-    tmp_path: Path, kubesim: Any
+    tmp_path: Path, kubesim: KubesimHandle
 ) -> None:
     # The test client connects from 127.0.0.1, which uvicorn would trust by default.
     forged = {"X-Forwarded-For": "203.0.113.7"}

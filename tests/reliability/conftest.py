@@ -5,67 +5,23 @@ Every scenario runs twice over: a small, bounded size in the normal test run, an
 full size under the `soak` marker (`make soak`, i.e. `pytest -m soak`), which the default
 `addopts` exclude. Figures (requests made, faults injected, crashes survived, inputs tried,
 leaks found) are printed at the end of the run; set `SCANGATE_RELIABILITY_FIGURES=path.json`
-to also write them to a file.
+to also write them to a file. `api_keys` is the root conftest's.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.auth import generate_api_key
 from app.db.engine import run_migrations
+from tests.support.figures import Figures, RecordFigures
+from tests.support.run_sizes import MODES, Mode
 
 FIGURES_ENV_VAR = "SCANGATE_RELIABILITY_FIGURES"
-PRINCIPALS = ("alice", "bob", "carol", "root")
-
-
-@dataclass(frozen=True)
-class Mode:
-    """How big each scenario runs."""
-
-    name: str
-    fault_grants: int  # grant requests under injected cluster faults
-    fault_concurrency: int
-    crash_rounds: int  # kill -9 rounds
-    outage_seconds: float  # how long PostgreSQL stays down
-    outage_clients: int
-    load_clients: int  # concurrent clients
-    load_seconds: float
-    fuzz_examples: int  # schemathesis examples per operation and generation mode
-
-
-DEFAULT = Mode(
-    name="default",
-    fault_grants=40,
-    fault_concurrency=8,
-    crash_rounds=3,
-    outage_seconds=3.0,
-    outage_clients=4,
-    load_clients=20,
-    load_seconds=6.0,
-    fuzz_examples=8,
-)
-SOAK = Mode(
-    name="soak",
-    fault_grants=300,
-    fault_concurrency=16,
-    crash_rounds=30,
-    outage_seconds=15.0,
-    outage_clients=16,
-    load_clients=200,
-    load_seconds=60.0,
-    fuzz_examples=150,
-)
-MODES = [
-    pytest.param(DEFAULT, id="default"),
-    pytest.param(SOAK, id="soak", marks=[pytest.mark.soak, pytest.mark.timeout(3600)]),
-]
 
 
 @pytest.fixture(params=MODES)
@@ -77,21 +33,11 @@ def mode(request: pytest.FixtureRequest) -> Mode:
 # -- figures ------------------------------------------------------------------------------------
 
 
-class Figures:
-    """What each scenario did, as `{scenario: {figure: value}}`, for the end-of-run report."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def record(self, scenario: str, **values: Any) -> None:
-        self.rows.setdefault(scenario, {}).update(values)
-
-
 _FIGURES = pytest.StashKey[Figures]()
 
 
 @pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Any:
+def figures(request: pytest.FixtureRequest) -> RecordFigures:
     """`figures(**values)` records this test's figures under its node id."""
     collected = request.config.stash.setdefault(_FIGURES, Figures())
     scenario = request.node.nodeid.removeprefix("tests/reliability/")
@@ -123,12 +69,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def api_keys() -> dict[str, str]:
-    """A fresh random API key per principal (tests search for them afterwards)."""
-    return {name: generate_api_key()[0] for name in PRINCIPALS}
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ from sqlalchemy.pool import NullPool
 
 from app.db.urls import sync_database_url
 from app.main import create_app
-from tests.api.conftest import Deployment, Scangate, cluster_objects, expected_objects
+from kubesim.pytest_plugin import KubesimHandle
+from tests.support.cluster_view import cluster_objects, expected_objects
+from tests.support.scangate import Deployment, Scangate
 
 REPO = Path(__file__).resolve().parents[2]
 LIVE = frozenset({"provisioning", "active", "revoking"})
@@ -94,7 +96,7 @@ class Audit:
         return sum(len(objects) for objects in self.leaked.values())
 
 
-def audit(sim: Any, database_url: str) -> Audit:
+def audit(sim: KubesimHandle, database_url: str) -> Audit:
     objects: dict[str, set[tuple[str, str, str]]] = {}
     for kind, namespace, name in cluster_objects(sim):
         grant_id = name.removeprefix(OBJECT_PREFIX)
@@ -102,7 +104,7 @@ def audit(sim: Any, database_url: str) -> Audit:
     return Audit(grants=grant_rows(database_url), objects=objects)
 
 
-async def settle(sim: Any, database_url: str, *, within: float) -> Audit:
+async def settle(sim: KubesimHandle, database_url: str, *, within: float) -> Audit:
     """Poll until no grant is half-way (or `within` seconds pass); the last audit."""
     deadline = time.monotonic() + within
     for _ in range(100_000):

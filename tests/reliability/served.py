@@ -9,9 +9,9 @@ from typing import Any
 
 from app.auth import generate_api_key
 from app.db.engine import run_migrations
-from tests.api.conftest import scangate_config
-from tests.reliability.conftest import PRINCIPALS
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import ServeProcess, write_config
+from tests.support.scangate import PRINCIPALS, scangate_config
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Served:
     database_url: str
     database_file: Path | None  # SQLite only
     log: Path
-    sim: Any
+    sim: KubesimHandle
     process: ServeProcess
 
     def auth(self, who: str = "alice") -> dict[str, str]:
@@ -29,7 +29,7 @@ class Served:
 
 
 def serve(
-    directory: Path, sim: Any, database_url: str | None = None, **overrides: Any
+    directory: Path, sim: KubesimHandle, database_url: str | None = None, **overrides: Any
 ) -> Iterator[Served]:
     """Serve on `database_url` (default: a new SQLite file in `directory`)."""
     sim.start()

@@ -19,8 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from app.db.urls import sync_database_url
 from app.grants.revocation import REVOCATION_LEASE
-from tests.api.conftest import scangate_config
-from tests.reliability.conftest import Mode
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import (
     ServeProcess,
     assert_invariant,
@@ -28,6 +27,9 @@ from tests.reliability.harness import (
     reap_once,
     write_config,
 )
+from tests.support.figures import RecordFigures
+from tests.support.run_sizes import Mode
+from tests.support.scangate import scangate_config
 
 CALLERS = 6
 TARGETS: list[dict[str, Any]] = [{"pods": ["web-0"]}, {"pods": ["web-1", "web-0"]},
@@ -97,10 +99,10 @@ def lease_runs_out(database_url: str) -> int:
 def test_kill_9_during_provisioning_and_revocation_then_one_reaper_pass(
     mode: Mode,
     tmp_path: Path,
-    kubesim: Any,
+    kubesim: KubesimHandle,
     migrated_sqlite_url: str,
     api_keys: dict[str, str],
-    figures: Any,
+    figures: RecordFigures,
 ) -> None:
     assert REVOCATION_LEASE.total_seconds() > 1  # what lease_runs_out stands in for
     database_url = migrated_sqlite_url

@@ -9,15 +9,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.db.engine import run_migrations
 from app.main import reap_once as run_once
 from devsupport.postgres_server import postgres_available
-from tests.api.conftest import Deployment, Scangate, scangate_config
-from tests.reliability.conftest import Mode
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import (
     Outcomes,
     assert_invariant,
@@ -27,6 +25,9 @@ from tests.reliability.harness import (
     settle,
 )
 from tests.reliability.postgres_control import StoppablePostgres
+from tests.support.figures import RecordFigures
+from tests.support.run_sizes import Mode
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +39,7 @@ def unreachable_postgres_url() -> str:
 
 
 async def test_unreachable_database_answers_503_with_retry_after_not_500(
-    tmp_path: Path, kubesim: Any, api_keys: dict[str, str]
+    tmp_path: Path, kubesim: KubesimHandle, api_keys: dict[str, str]
 ) -> None:
     document = scangate_config(
         kubeconfig=str(kubesim.admin_kubeconfig),
@@ -117,10 +118,10 @@ async def readiness(scangate: Scangate) -> int:
 async def test_database_outage_under_load_recovers_by_itself_and_loses_no_grant(
     mode: Mode,
     tmp_path: Path,
-    kubesim: Any,
+    kubesim: KubesimHandle,
     own_postgres: StoppablePostgres,
     api_keys: dict[str, str],
-    figures: Any,
+    figures: RecordFigures,
 ) -> None:
     database_url = own_postgres.url
     run_migrations(database_url)

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from app.main import reap_once as run_once
-from tests.api.conftest import Deployment, Scangate, scangate_config
-from tests.reliability.conftest import Mode
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import Outcomes, assert_invariant, audit, in_process, settle
+from tests.support.figures import RecordFigures
+from tests.support.run_sizes import Mode
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 pytestmark = pytest.mark.anyio
 
@@ -37,7 +39,7 @@ TARGETS: list[dict[str, Any]] = [
 ]
 
 
-def inject_mutating_faults(sim: Any, rate: float) -> None:
+def inject_mutating_faults(sim: KubesimHandle, rate: float) -> None:
     """Each kind fires on `rate / 4` of mutating calls. kubesim tries rules in order and the
     first that fires wins, so later rules get the conditional probability."""
     share, left = rate / len(FAULT_KINDS), 1.0
@@ -46,7 +48,7 @@ def inject_mutating_faults(sim: Any, rate: float) -> None:
         left -= share
 
 
-def kubesim_state(sim: Any) -> dict[str, Any]:
+def kubesim_state(sim: KubesimHandle) -> dict[str, Any]:
     state: dict[str, Any] = sim._admin("GET", "state")
     return state
 
@@ -76,10 +78,10 @@ async def exercise_grant(scangate: Scangate, index: int, outcomes: Outcomes) -> 
 async def test_faulty_cluster_never_yields_500_and_ends_consistent(
     mode: Mode,
     tmp_path: Path,
-    kubesim: Any,
+    kubesim: KubesimHandle,
     migrated_postgres_url: str,
     api_keys: dict[str, str],
-    figures: Any,
+    figures: RecordFigures,
 ) -> None:
     document = scangate_config(
         kubeconfig=str(kubesim.admin_kubeconfig),

@@ -23,9 +23,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devsupport.postgres_server import fresh_database
-from tests.reliability.conftest import Mode
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import assert_invariant, audit
 from tests.reliability.served import Served, serve
+from tests.support.figures import RecordFigures
+from tests.support.run_sizes import Mode
 
 CHECKS = [
     not_a_server_error,
@@ -38,7 +40,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def served(
-    tmp_path_factory: pytest.TempPathFactory, _kubesim_http: Any, postgres_server_url: str
+    tmp_path_factory: pytest.TempPathFactory, _kubesim_http: KubesimHandle, postgres_server_url: str
 ) -> Iterator[Served]:
     # PostgreSQL: it refuses more inputs than SQLite does (NUL bytes, for one), so it is where
     # input validation gaps show as errors.
@@ -70,7 +72,7 @@ def fuzz_operation(
 
 
 def test_generated_requests_get_no_5xx_and_conform_to_the_openapi_document(
-    mode: Mode, served: Served, figures: Any
+    mode: Mode, served: Served, figures: RecordFigures
 ) -> None:
     document = httpx.get(f"{served.url}/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(document)

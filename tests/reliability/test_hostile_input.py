@@ -16,9 +16,11 @@ import httpx
 import pytest
 
 from devsupport.postgres_server import fresh_database
-from tests.api.conftest import cluster_objects
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import assert_invariant, audit, grant_rows
 from tests.reliability.served import Served, serve
+from tests.support.cluster_view import cluster_objects
+from tests.support.figures import RecordFigures
 
 LIMIT = 64 * 1024
 VALID = {"namespace": "payments", "scanner": "exec", "pods": ["web-0"]}
@@ -26,7 +28,9 @@ VALID = {"namespace": "payments", "scanner": "exec", "pods": ["web-0"]}
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, _kubesim_http: Any
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _kubesim_http: KubesimHandle,
 ) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp(f"hostile-{request.param}")
     if request.param == "sqlite":
@@ -86,7 +90,7 @@ class Probe:
 
 
 @pytest.fixture
-def probe(served: Served, figures: Any) -> Iterator[Probe]:
+def probe(served: Served, figures: RecordFigures) -> Iterator[Probe]:
     probe = Probe(served)
     yield probe
     probe.http.close()

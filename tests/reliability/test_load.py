@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import scangate_config
-from tests.reliability.conftest import Mode
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import (
     Outcomes,
     ServeProcess,
@@ -22,6 +21,9 @@ from tests.reliability.harness import (
     percentile,
     write_config,
 )
+from tests.support.figures import RecordFigures
+from tests.support.run_sizes import Mode
+from tests.support.scangate import scangate_config
 
 # Generous: the service idles near 100 MiB; the bound catches a leak that grows per request.
 RSS_LIMIT_BYTES = 600 * 1024 * 1024
@@ -68,10 +70,10 @@ async def sample_rss(server: ServeProcess, until: float, samples: list[int]) -> 
 def test_concurrent_clients_get_no_5xx_with_bounded_memory(
     mode: Mode,
     tmp_path: Path,
-    kubesim: Any,
+    kubesim: KubesimHandle,
     migrated_postgres_url: str,
     api_keys: dict[str, str],
-    figures: Any,
+    figures: RecordFigures,
 ) -> None:
     config = write_config(
         tmp_path / "scangate.yaml",

@@ -16,15 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import (
-    Deployment,
-    Scangate,
-    kubectl,
-    scangate_config,
-    token_of,
-    token_status,
-)
+from kubesim.pytest_plugin import KubesimHandle
 from tests.reliability.harness import in_process
+from tests.support.cluster_view import token_of, token_status
+from tests.support.figures import RecordFigures
+from tests.support.kubectl import kubectl
+from tests.support.scangate import Deployment, Scangate, scangate_config
 
 # A revoked or expired grant's token is *denied*: 401 once its ServiceAccount is gone and the
 # apiserver's token cache (10 s) has let go of it, 403 while a cached authentication meets the
@@ -60,7 +57,7 @@ UNKNOWN_ID = "01jbq3z5ksxn2m8d7c4v6w9e0r"
 
 @pytest.fixture
 def deployment(
-    tmp_path: Path, kubesim_tls: Any, migrated_sqlite_url: str, api_keys: dict[str, str]
+    tmp_path: Path, kubesim_tls: KubesimHandle, migrated_sqlite_url: str, api_keys: dict[str, str]
 ) -> Deployment:
     document = scangate_config(
         kubeconfig=str(kubesim_tls.admin_kubeconfig),
@@ -79,7 +76,7 @@ async def call(
 
 
 async def test_every_endpoint_answers_each_kind_of_caller_as_the_matrix_says(
-    deployment: Deployment, figures: Any
+    deployment: Deployment, figures: RecordFigures
 ) -> None:
     async with in_process(deployment) as scangate:
         document = (await scangate.http.get("/openapi.json")).json()
@@ -174,7 +171,7 @@ CAN_I: list[tuple[bool, list[str]]] = [
 
 
 async def test_issued_credentials_reach_only_the_granted_pods(
-    deployment: Deployment, kubesim_tls: Any, tmp_path: Path, figures: Any
+    deployment: Deployment, kubesim_tls: KubesimHandle, tmp_path: Path, figures: RecordFigures
 ) -> None:
     async with in_process(deployment) as scangate:
         mine = await scangate.grant("alice", pods=["web-0"])
@@ -211,7 +208,7 @@ async def test_issued_credentials_reach_only_the_granted_pods(
 
 
 async def test_tokens_die_within_a_second_of_revocation_and_of_expiry(
-    deployment: Deployment, kubesim_tls: Any, figures: Any
+    deployment: Deployment, kubesim_tls: KubesimHandle, figures: RecordFigures
 ) -> None:
     async def seconds_until_rejected(token: str) -> float:
         started = time.monotonic()
@@ -248,11 +245,11 @@ async def test_tokens_die_within_a_second_of_revocation_and_of_expiry(
 
 async def test_no_token_or_key_rests_in_the_database_files_or_the_logs(
     deployment: Deployment,
-    kubesim_tls: Any,
+    kubesim_tls: KubesimHandle,
     migrated_sqlite_url: str,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
-    figures: Any,
+    figures: RecordFigures,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with in_process(deployment) as scangate:
@@ -303,7 +300,7 @@ async def test_no_token_or_key_rests_in_the_database_files_or_the_logs(
 
 
 async def test_rate_limit_answers_429_with_retry_after_per_principal(
-    deployment: Deployment, figures: Any
+    deployment: Deployment, figures: RecordFigures
 ) -> None:
     deployment.reconfigure(rate_limit={"requests_per_minute": 60, "burst": 5})
     async with in_process(deployment) as scangate:

@@ -3,6 +3,7 @@ values match as exact strings or `*` globs, and the matched claims are what the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,7 +86,7 @@ def test_subject_glob_still_applies_when_claims_match() -> None:
     assert allowed(policies, github(sub="repo:acme/orders:ref:refs/heads/main")) is None
 
 
-def test_gitlab_boolean_style_claims_match_yaml_booleans(tmp_path: Any) -> None:
+def test_gitlab_boolean_style_claims_match_yaml_booleans(tmp_path: Path) -> None:
     config = tmp_path / "scangate.yaml"
     config.write_text(
         f"""
@@ -172,7 +173,7 @@ def test_matched_claims_are_the_tokens_values_of_the_required_claims() -> None:
     }
 
 
-def test_claims_on_a_policy_without_oidc_subjects_is_a_config_error(tmp_path: Any) -> None:
+def test_claims_on_a_policy_without_oidc_subjects_is_a_config_error(tmp_path: Path) -> None:
     config = tmp_path / "scangate.yaml"
     config.write_text(
         """
@@ -189,7 +190,7 @@ policies:
     assert "oidc" in str(caught.value)
 
 
-def test_empty_claim_patterns_are_a_config_error(tmp_path: Any) -> None:
+def test_empty_claim_patterns_are_a_config_error(tmp_path: Path) -> None:
     config = tmp_path / "scangate.yaml"
     config.write_text(
         f"""
@@ -208,14 +209,14 @@ policies:
 @pytest.mark.parametrize(
     "issuer", ["http://idp.example.com", "ftp://idp", "https://", "http://10.0.0.1:8080"]
 )
-def test_oidc_issuers_must_be_https_except_on_loopback(tmp_path: Any, issuer: str) -> None:
+def test_oidc_issuers_must_be_https_except_on_loopback(tmp_path: Path, issuer: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings_from(tmp_path, {"oidc": [{"issuer": issuer, "audience": "scangate"}]})
 
     assert "oidc[0].issuer" in str(caught.value)
 
 
-def test_loopback_http_issuers_are_allowed_for_local_identity_providers(tmp_path: Any) -> None:
+def test_loopback_http_issuers_are_allowed_for_local_identity_providers(tmp_path: Path) -> None:
     settings = load_settings_from(
         tmp_path, {"oidc": [{"issuer": "http://127.0.0.1:5556/dex/", "audience": "scangate"}]}
     )
@@ -223,7 +224,7 @@ def test_loopback_http_issuers_are_allowed_for_local_identity_providers(tmp_path
     assert settings.oidc[0].issuer == "http://127.0.0.1:5556/dex"
 
 
-def load_settings_from(tmp_path: Any, document: dict[str, Any]) -> Settings:
+def load_settings_from(tmp_path: Path, document: dict[str, Any]) -> Settings:
     config = tmp_path / "scangate.yaml"
     config.write_text(yaml.safe_dump(document))
     return load_settings(config)

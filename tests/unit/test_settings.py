@@ -284,3 +284,25 @@ def test_installation_id_defaults_to_each_clusters_grants_namespace() -> None:
 def test_installation_id_must_be_a_label_value() -> None:
     with pytest.raises(ConfigError, match="installation_id: must be a Kubernetes label value"):
         load_settings(installation_id="not/a label")
+
+
+def test_allow_pods_with_defaults_to_everything_so_old_policies_keep_working(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(write_config(tmp_path, {"policies": [policy()]}))
+
+    assert settings.policies[0].allow_pods_with == [
+        "service_account_token", "secret_volumes", "secret_env",
+        "configmap_volumes", "configmap_env",
+    ]  # fmt: skip
+
+
+def test_allow_pods_with_takes_only_its_vocabulary_and_names_the_entry(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path, {"policies": [policy(allow_pods_with=["secret_env", "secrets"])]}
+    )
+
+    assert list(problems) == ["policies[0].allow_pods_with[1]"]
+    assert "service_account_token" in problems["policies[0].allow_pods_with[1]"]
+    strict = load_settings(write_config(tmp_path, {"policies": [policy(allow_pods_with=[])]}))
+    assert strict.policies[0].allow_pods_with == []
