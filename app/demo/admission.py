@@ -12,8 +12,6 @@ before it starts, so no grant identity can reach a pod before the guard is regis
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass
@@ -21,17 +19,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.demo.seed import GRANTS_NAMESPACE
+from kubesim.tls import generate as generate_tls_material
 
 WEBHOOK_NAME: Final = "guard.scangate.dev"
 GUARD_HOST: Final = "127.0.0.1"
-# The certificates only have to outlive one demo; a week leaves room for a long-running one.
-_VALID_FOR: Final = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -41,71 +34,18 @@ class GuardCertificate:
     key_file: Path
 
 
-_CA_KEY_USAGE: Final = x509.KeyUsage(
-    digital_signature=False,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
 def write_guard_certificate(directory: Path) -> GuardCertificate:
     """A fresh CA (kept only as its certificate: the caBundle) and a serving certificate for
-    the guard's loopback address, written into `directory` (the key with mode 0600)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("scangate demo guard CA"))
-        .issuer_name(_name("scangate demo guard CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + _VALID_FOR)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_CA_KEY_USAGE, critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address(GUARD_HOST)),
-    ]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("scangate demo guard"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + _VALID_FOR)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    the guard's loopback address, written into `directory` (the key with mode 0600). The pair
+    comes from kubesim's generator, the one its own HTTPS listener uses."""
+    ca_pem, cert_pem, key_pem = generate_tls_material(GUARD_HOST)
     (directory / "guard-ca.crt").write_bytes(ca_pem)
     cert_file, key_file = directory / "guard.crt", directory / "guard.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert_pem)
     key_file.unlink(missing_ok=True)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        handle.write(key_pem)
     return GuardCertificate(ca_pem, cert_file, key_file)
 
 
