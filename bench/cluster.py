@@ -84,7 +84,7 @@ class SimulatedCluster:
 
     def deletions(self, resource: str) -> dict[str, float]:
         """`{name: when}` of the successful deletions of `resource` that kubesim's request log
-        holds (its last 2,000 requests), stamped when kubesim answered, after the deletion
+        holds (its last 20,000 requests), stamped when kubesim answered, after the deletion
         took effect: the moment the object stopped existing, observed by the cluster itself."""
         with self._admin() as admin:
             response = admin.get("/_kubesim/requests")
