@@ -24,6 +24,7 @@ from app.docs.openapi import API_DESCRIPTION, OPENAPI_TAGS, install_openapi
 from app.docs.pages import install_docs_pages
 from app.errors import install_error_handlers
 from app.grants.audit_feed import router as audit_router
+from app.grants.ending import GrantEnder
 from app.grants.endpoints import router as grants_router
 from app.grants.group_commit import GrantWriter
 from app.grants.ids import is_grant_id
@@ -72,9 +73,13 @@ async def open_services(
         )
         stack.push_async_callback(clusters.aclose)
         reaper = Reaper(settings) if start_reaper and settings.reaper.enabled else None
+        ender = GrantEnder(
+            settings=settings, db=db, clusters=clusters, policies=policies, metrics=metrics
+        )
         lifecycle = GrantLifecycle(
             settings=settings, db=db, clusters=clusters, policies=policies, writer=writer,
-            metrics=metrics, wake_reaper=reaper.wake if reaper is not None else no_reaper,
+            ender=ender, metrics=metrics,
+            wake_reaper=reaper.wake if reaper is not None else no_reaper,
         )  # fmt: skip
         services = Services(
             settings=settings,
@@ -85,6 +90,7 @@ async def open_services(
             metrics=metrics,
             rate_limiter=rate_limiter_for(settings),
             lifecycle=lifecycle,
+            ender=ender,
             grants=GrantService(db, clusters, policies),
             reaper=reaper,
         )
@@ -96,7 +102,7 @@ async def open_services(
 
 def reaper_pass(services: Services) -> ReaperPass:
     return ReaperPass(
-        services.lifecycle,
+        services.ender,
         services.settings,
         services.db,
         services.clusters,

@@ -7,7 +7,7 @@ A grant outlives the configuration it was granted under: a policy may be removed
   no policy allows any more gets a 403 naming why;
 - once per start of the service (the configuration can only change by a restart; there is no
   reload), the reaper ends active grants no policy allows any more (`disallowed_grants`,
-  `GrantLifecycle.revoke_disallowed`), with an audit event naming why.
+  `GrantEnder.revoke_disallowed`), with an audit event naming why.
 
 At reaper time there is no caller and no token: the grant's principal is rebuilt from its
 requester and the OIDC claims recorded when it was granted (the ones its policy required). A new

@@ -1,9 +1,9 @@
 """The reaper: ends grants on time and cleans up after crashes.
 
-One pass (`ReaperPass.run`) does four jobs, each a `GrantLifecycle` step repeated batch by
+One pass (`ReaperPass.run`) does four jobs, each a `GrantEnder` step repeated batch by
 batch, in short transactions that never stay open across a cluster call:
 1. expire: claim `active` grants past their expiry (`-> revoking`, ending `expired`), delete
-   their objects, finish them (`GrantLifecycle.expire_due`);
+   their objects, finish them (`GrantEnder.expire_due`);
 2. retry: `revoking` grants whose retry time (or a dead claimant's lease) has come;
 3. stale provisioning: grants still `provisioning` after the timeout belonged to a request
    that died mid-create: mark them `failed` and delete whatever it had created;
@@ -35,7 +35,7 @@ from app.db.engine import Database
 from app.db.models import GrantStatus
 from app.grants import reaper_queries
 from app.grants.clock import utcnow
-from app.grants.lifecycle import GrantLifecycle
+from app.grants.ending import GrantEnder
 from app.grants.revocation import backoff_seconds
 from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError
@@ -81,14 +81,14 @@ class ReaperPass:
 
     def __init__(
         self,
-        lifecycle: GrantLifecycle,
+        ender: GrantEnder,
         settings: Settings,
         db: Database,
         clusters: ClusterRegistry,
         *,
         metrics: ScangateMetrics | None = None,
     ) -> None:
-        self._lifecycle = lifecycle
+        self._ender = ender
         self._settings = settings
         self._db = db
         self._clusters = clusters
@@ -135,13 +135,13 @@ class ReaperPass:
         return min(candidates)
 
     async def _revoke_disallowed(self, report: ReapReport) -> None:
-        report.disallowed += await self._lifecycle.revoke_disallowed()
+        report.disallowed += await self._ender.revoke_disallowed()
         # Only once it succeeded: a failure (the database) is retried on the next pass.
         self._policies_checked = True
 
     async def _expire(self, report: ReapReport) -> None:
         while True:
-            outcomes = await self._lifecycle.expire_due(limit=BATCH_SIZE)
+            outcomes = await self._ender.expire_due(limit=BATCH_SIZE)
             report.expired += outcomes.count(GrantStatus.EXPIRED)
             report.deferred += outcomes.count(GrantStatus.REVOKING)
             if len(outcomes) < BATCH_SIZE:
@@ -149,7 +149,7 @@ class ReaperPass:
 
     async def _retry_revocations(self, report: ReapReport) -> None:
         while True:
-            outcomes = await self._lifecycle.retry_due(limit=BATCH_SIZE)
+            outcomes = await self._ender.retry_due(limit=BATCH_SIZE)
             report.expired += outcomes.count(GrantStatus.EXPIRED)
             report.revoked += outcomes.count(GrantStatus.REVOKED)
             report.deferred += outcomes.count(GrantStatus.REVOKING)
@@ -158,7 +158,7 @@ class ReaperPass:
 
     async def _fail_stale_provisioning(self, report: ReapReport) -> None:
         while True:
-            failed = await self._lifecycle.fail_stale(limit=BATCH_SIZE)
+            failed = await self._ender.fail_stale(limit=BATCH_SIZE)
             report.failed_provisioning += failed
             if failed < BATCH_SIZE:
                 return
@@ -167,7 +167,7 @@ class ReaperPass:
         for name in self._clusters.names():
             # Each cluster on its own: one unreachable cluster must not shield the others.
             try:
-                report.swept += await self._lifecycle.sweep(name)
+                report.swept += await self._ender.sweep(name)
             except KubeError as exc:
                 log.warning("reaper: sweep of cluster %s failed: %s", name, exc)
                 report.errors.append(f"sweep {name}: {exc}")

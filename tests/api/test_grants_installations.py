@@ -72,10 +72,10 @@ async def test_each_installation_labels_its_objects_and_sweeps_only_its_own(
 
         # Each grant is unknown to the other's database: before installation labels, each
         # sweep took the other's objects for orphans and deleted them.
-        assert await first.services.lifecycle.sweep("default") == 0
+        assert await first.services.ender.sweep("default") == 0
         assert len(objects_of(sim, theirs)) == 3
         assert await reads_its_pod(second, sim, theirs) == 200
-        assert await second.services.lifecycle.sweep("default") == 0
+        assert await second.services.ender.sweep("default") == 0
         assert len(objects_of(sim, mine)) == 3
         assert await reads_its_pod(first, sim, mine) == 200
 
@@ -85,9 +85,9 @@ async def test_each_installation_labels_its_objects_and_sweeps_only_its_own(
             await session.execute(
                 update(Grant).where(Grant.id == theirs).values(status=GrantStatus.FAILED)
             )
-        assert await first.services.lifecycle.sweep("default") == 0
+        assert await first.services.ender.sweep("default") == 0
         assert len(objects_of(sim, theirs)) == 3
-        assert await second.services.lifecycle.sweep("default") == 3
+        assert await second.services.ender.sweep("default") == 3
         assert objects_of(sim, theirs) == {}
         assert len(objects_of(sim, mine)) == 3
         assert await reads_its_pod(first, sim, mine) == 200
