@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Final
 
+from kubesim.admission import cel
 from kubesim.admission.match_validation import (
     FAILURE_POLICIES,
     MATCH_POLICIES,
@@ -24,8 +25,6 @@ from kubesim.admission.match_validation import (
 from kubesim.errors import FieldError
 from kubesim.validation import DNS1035_LABEL_MSG, DNS1035_LABEL_RE, name_errors
 
-# The variables a webhook's matchConditions may use (no params, unlike a policy's).
-MATCH_CONDITION_VARIABLES: Final = frozenset({"object", "oldObject", "request", "authorizer"})
 _SIDE_EFFECTS: Final = ("None", "NoneOnDryRun")
 _REVIEW_VERSIONS: Final = ("v1", "v1beta1")
 _URL_FORM: Final = "; desired format: https://host[/path]"
@@ -93,7 +92,9 @@ def _validate_webhook(hook: Mapping[str, Any], path: str) -> list[FieldError]:
         errors += validate_label_selector(hook.get(key), f"{path}.{key}")
     errors += _validate_client_config(hook.get("clientConfig") or {}, f"{path}.clientConfig")
     errors += validate_match_conditions(
-        hook.get("matchConditions") or [], f"{path}.matchConditions", MATCH_CONDITION_VARIABLES
+        hook.get("matchConditions") or [],
+        f"{path}.matchConditions",
+        cel.WEBHOOK_CONDITION_VARIABLES,
     )
     return errors
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from kubesim.admission import cel
 from kubesim.admission.match_validation import (
     FAILURE_POLICIES,
     MATCH_POLICIES,
@@ -37,12 +38,6 @@ _CEL_RESERVED: Final = (
     )
     | frozenset(("void", "while"))
 )
-# What each kind of expression may name (apiserver/pkg/admission/plugin/cel).
-_VALIDATION_VARIABLES: Final = frozenset(
-    {"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"}
-)
-_MESSAGE_VARIABLES: Final = _VALIDATION_VARIABLES - {"authorizer"}
-_CONDITION_VARIABLES: Final = _VALIDATION_VARIABLES - {"variables"}
 
 
 # --- defaults -------------------------------------------------------------------------------
@@ -98,7 +93,7 @@ def validate_policy(obj: Mapping[str, Any]) -> list[FieldError]:
         if not constraints.get("resourceRules"):
             errors.append(FieldError("spec.matchConstraints.resourceRules", "", kind="required"))
     errors += validate_match_conditions(
-        spec.get("matchConditions") or [], "spec.matchConditions", _CONDITION_VARIABLES
+        spec.get("matchConditions") or [], "spec.matchConditions", cel.POLICY_CONDITION_VARIABLES
     )
     for i, variable in enumerate(spec.get("variables") or []):
         errors += _variable(variable, f"spec.variables[{i}]")
@@ -193,7 +188,10 @@ def _variable(variable: Mapping[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(f"{path}.name", "name is not a valid CEL identifier", name))
     expression = str(variable.get("expression") or "")
     errors += expression_errors(
-        expression, f"{path}.expression", "expression is not specified", _VALIDATION_VARIABLES
+        expression,
+        f"{path}.expression",
+        "expression is not specified",
+        cel.POLICY_VALIDATION_VARIABLES,
     )
     return errors
 
@@ -203,7 +201,7 @@ def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
         str(validation.get("expression") or ""),
         f"{path}.expression",
         "expression is not specified",
-        _VALIDATION_VARIABLES,
+        cel.POLICY_VALIDATION_VARIABLES,
     )
     message_expression = str(validation.get("messageExpression") or "")
     if message_expression and not message_expression.strip():
@@ -211,7 +209,7 @@ def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(f"{path}.messageExpression", why, message_expression))
     elif message_expression:
         where = f"{path}.messageExpression"
-        errors += expression_errors(message_expression, where, "", _MESSAGE_VARIABLES)
+        errors += expression_errors(message_expression, where, "", cel.POLICY_MESSAGE_VARIABLES)
     message = str(validation.get("message") or "")
     if message and not message.strip():
         why = "message must be non-empty if specified"
