@@ -5,9 +5,20 @@ them: rules.Matcher, object.Matcher, label selectors, and matchconditions.Matche
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from kubesim.admission.attributes import CONNECT, AdmissionAttributes
+
+# Admission policies never judge policies or bindings (the policy plugin's isPolicyResource),
+# so a bad one cannot lock itself in; webhooks skip these and their own configurations.
+POLICY_RESOURCES: Final = frozenset(
+    {
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "mutatingadmissionpolicies",
+        "mutatingadmissionpolicybindings",
+    }
+)
 
 
 def rule_matches(rule: Mapping[str, Any], attributes: AdmissionAttributes) -> bool:

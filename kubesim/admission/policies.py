@@ -21,7 +21,7 @@ from typing import Any, Final
 from kubesim.admission import cel
 from kubesim.admission.attributes import AdmissionAttributes, Obj
 from kubesim.admission.cel_authorizer import CelAuthorizer
-from kubesim.admission.matching import ConditionError, match_conditions_result
+from kubesim.admission.matching import POLICY_RESOURCES, ConditionError, match_conditions_result
 from kubesim.admission.policy_matching import matches_resources, namespace_object
 from kubesim.errors import ApiError
 from kubesim.rbac import RequestAttributes
@@ -32,14 +32,6 @@ POLICIES: Final = resource("admissionregistration.k8s.io", "validatingadmissionp
 BINDINGS: Final = resource("admissionregistration.k8s.io", "validatingadmissionpolicybindings")
 
 
-_POLICY_RESOURCES: Final = frozenset(
-    {
-        "validatingadmissionpolicies",
-        "validatingadmissionpolicybindings",
-        "mutatingadmissionpolicies",
-        "mutatingadmissionpolicybindings",
-    }
-)
 _CODES: Final = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413}
 _MAX_MESSAGE_BYTES: Final = 5 * 1024
 _NO_SUCH_MEMBER: Final = re.compile(r"no such member in mapping: '([^']*)'")
@@ -196,7 +188,7 @@ def evaluate_policies(
     """Warnings to send with the response; raises the first denial as an ApiError.
     `authorize` (kubesim's RBAC check) backs CEL's `authorizer`; without it, it is unbound."""
     gvr = attributes.resource
-    if gvr.group == POLICIES.group and gvr.resource in _POLICY_RESOURCES:
+    if gvr.group == POLICIES.group and gvr.resource in POLICY_RESOURCES:
         # As upstream: policies never judge policies or bindings (no lock-out by a bad one).
         return []
     bindings_by_policy: dict[str, list[Mapping[str, Any]]] = {}

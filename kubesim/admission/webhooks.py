@@ -28,6 +28,7 @@ from kubesim.admission import cel
 from kubesim.admission.attributes import AdmissionAttributes
 from kubesim.admission.cel_authorizer import Authorize, CelAuthorizer
 from kubesim.admission.matching import (
+    POLICY_RESOURCES,
     ConditionError,
     label_selector_matches,
     labels_of,
@@ -48,16 +49,10 @@ NAMESPACES: Final = resource("", "namespaces")
 SERVICES: Final = resource("", "services")
 # Admission never consults webhooks about admission configuration itself, so a broken webhook
 # can always be removed (rules.IsExemptAdmissionConfigurationResource).
-_EXEMPT_RESOURCES: Final = frozenset(
-    {
-        "validatingwebhookconfigurations",
-        "mutatingwebhookconfigurations",
-        "validatingadmissionpolicies",
-        "validatingadmissionpolicybindings",
-        "mutatingadmissionpolicies",
-        "mutatingadmissionpolicybindings",
-    }
-)
+_EXEMPT_RESOURCES: Final = POLICY_RESOURCES | {
+    "validatingwebhookconfigurations",
+    "mutatingwebhookconfigurations",
+}
 _REVIEW_API_VERSION: Final = "admission.k8s.io/v1"
 _MAX_CLIENTS: Final = 16
 

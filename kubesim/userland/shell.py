@@ -12,8 +12,9 @@ read like dash's, the /bin/sh of Debian images: `sh: 1: Syntax error: "&&" unexp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 # dash's reserved words: compound commands, pipeline negation and brace groups.
 _COMPOUND_WORDS: Final = frozenset(
@@ -48,6 +49,7 @@ class Command:
 Pipeline = list[Command]
 AndList = list[Pipeline]  # pipelines joined by `&&`
 Script = list[AndList]
+_Item = TypeVar("_Item", Command, Pipeline)
 
 
 @dataclass(frozen=True)
@@ -222,22 +224,20 @@ class _Parser:
                 raise self.unexpected()
 
     def and_list(self) -> AndList:
-        node = [self.pipeline()]
-        while self.at("&&"):
-            self.pos += 1
-            while self.at("newline"):
-                self.pos += 1
-            node.append(self.pipeline())
-        return node
+        return self._joined("&&", self.pipeline)
 
     def pipeline(self) -> Pipeline:
-        node = [self.command()]
-        while self.at("|"):
+        return self._joined("|", self.command)
+
+    def _joined(self, operator: str, item: Callable[[], _Item]) -> list[_Item]:
+        """`item (operator item)...`; a newline may follow the operator."""
+        items = [item()]
+        while self.at(operator):
             self.pos += 1
             while self.at("newline"):
                 self.pos += 1
-            node.append(self.command())
-        return node
+            items.append(item())
+        return items
 
     def command(self) -> Command:
         token = self.peek()
