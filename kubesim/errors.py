@@ -21,7 +21,7 @@ class FieldError:
     field: str
     detail: str
     value: Any = None
-    kind: str = "invalid"  # invalid | required | unsupported | forbidden | duplicate | toolong
+    kind: str = "invalid"  # invalid | required | unsupported | forbidden | duplicate | toomany
 
     _REASONS = {
         "invalid": "FieldValueInvalid",
@@ -29,7 +29,7 @@ class FieldError:
         "unsupported": "FieldValueNotSupported",
         "forbidden": "FieldValueForbidden",
         "duplicate": "FieldValueDuplicate",
-        "toolong": "FieldValueTooLong",
+        "toomany": "FieldValueTooMany",
     }
 
     @property
@@ -45,7 +45,9 @@ class FieldError:
             return f"Forbidden: {self.detail}"
         if self.kind == "duplicate":
             return f"Duplicate value: {_go_value(self.value)}"
-        label = "Unsupported value" if self.kind == "unsupported" else "Invalid value"
+        label = {"unsupported": "Unsupported value", "toomany": "Too many"}.get(
+            self.kind, "Invalid value"
+        )
         return f"{label}: {_go_value(self.value)}: {self.detail}"
 
     def __str__(self) -> str:

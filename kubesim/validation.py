@@ -9,10 +9,9 @@ the apiserver's, because tests and people compare them with real clusters.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from kubesim.admission.policy_validation import validate_binding, validate_policy
 from kubesim.errors import FieldError
 from kubesim.resources import ResourceType
 
@@ -337,17 +336,25 @@ def _validate_persistent_volume_claim(obj: Mapping[str, Any]) -> list[FieldError
     return errors
 
 
-def _validate_webhook_configuration(obj: Mapping[str, Any]) -> list[FieldError]:
-    # Imported here: the admission package builds on this module's name rules.
-    from kubesim.admission.configuration import validate_webhook_configuration
+def _admission_check(kind: str) -> Callable[[Mapping[str, Any]], list[FieldError]]:
+    def check(obj: Mapping[str, Any]) -> list[FieldError]:
+        # Imported here: the admission package builds on this module's name rules.
+        from kubesim.admission import configuration, policy_validation
 
-    return validate_webhook_configuration(obj)
+        checks = {
+            "ValidatingWebhookConfiguration": configuration.validate_webhook_configuration,
+            "ValidatingAdmissionPolicy": policy_validation.validate_policy,
+            "ValidatingAdmissionPolicyBinding": policy_validation.validate_binding,
+        }
+        return checks[kind](obj)
+
+    return check
 
 
 _KIND_CHECKS: Final = {
-    "ValidatingWebhookConfiguration": _validate_webhook_configuration,
-    "ValidatingAdmissionPolicy": validate_policy,
-    "ValidatingAdmissionPolicyBinding": validate_binding,
+    "ValidatingWebhookConfiguration": _admission_check("ValidatingWebhookConfiguration"),
+    "ValidatingAdmissionPolicy": _admission_check("ValidatingAdmissionPolicy"),
+    "ValidatingAdmissionPolicyBinding": _admission_check("ValidatingAdmissionPolicyBinding"),
     "Pod": _validate_pod,
     "Role": _validate_role,
     "ClusterRole": _validate_cluster_role,

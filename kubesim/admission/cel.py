@@ -34,6 +34,16 @@ from celpy.evaluation import CELEvalError, CELUnsupportedError
 
 from kubesim.admission.cel_authorizer import AUTHORIZER_FUNCTIONS, CelAuthorizer
 
+# What each kind of admission expression may name (apiserver/pkg/admission/plugin/cel): a
+# webhook's matchConditions have no params; a policy's messageExpression gets no authorizer,
+# its matchConditions no variables.
+WEBHOOK_CONDITION_VARIABLES: Final = frozenset({"object", "oldObject", "request", "authorizer"})
+POLICY_VALIDATION_VARIABLES: Final = frozenset(
+    {"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"}
+)
+POLICY_MESSAGE_VARIABLES: Final = POLICY_VALIDATION_VARIABLES - {"authorizer"}
+POLICY_CONDITION_VARIABLES: Final = POLICY_VALIDATION_VARIABLES - {"variables"}
+
 # The macros bind a comprehension variable (their first argument) for the rest of the call.
 _BINDING_MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _BUILTIN_FUNCTIONS: Final = frozenset(celpy.evaluation.base_functions) | {"has", "dyn"}

@@ -9,32 +9,25 @@ is written, never half-applied when a request arrives.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Final
 
 from kubesim.admission import cel
+from kubesim.admission.match_validation import (
+    FAILURE_POLICIES,
+    MATCH_POLICIES,
+    unsupported,
+    validate_label_selector,
+    validate_match_conditions,
+    validate_rule,
+)
 from kubesim.errors import FieldError
 from kubesim.validation import DNS1035_LABEL_MSG, DNS1035_LABEL_RE, name_errors
 
-# The variables a webhook's matchConditions may use (no params, unlike a policy's).
-MATCH_CONDITION_VARIABLES: Final = frozenset({"object", "oldObject", "request", "authorizer"})
-_FAILURE_POLICIES: Final = ("Fail", "Ignore")
-_MATCH_POLICIES: Final = ("Equivalent", "Exact")
 _SIDE_EFFECTS: Final = ("None", "NoneOnDryRun")
-_OPERATIONS: Final = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
-_SCOPES: Final = ("*", "Cluster", "Namespaced")
 _REVIEW_VERSIONS: Final = ("v1", "v1beta1")
-_SELECTOR_OPERATORS: Final = ("DoesNotExist", "Exists", "In", "NotIn")
 _URL_FORM: Final = "; desired format: https://host[/path]"
-_MAX_MATCH_CONDITIONS: Final = 64
-_QUALIFIED_RE: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_QUALIFIED_NAME_MSG: Final = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
-    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
 
 
 def default_webhook_configuration(obj: dict[str, Any]) -> list[FieldError]:
@@ -53,10 +46,6 @@ def default_webhook_configuration(obj: dict[str, Any]) -> list[FieldError]:
         if isinstance(service, dict):
             service.setdefault("port", 443)
     return []
-
-
-def _supported(values: tuple[str, ...]) -> str:
-    return "supported values: " + ", ".join(f'"{v}"' for v in values)
 
 
 def validate_webhook_configuration(obj: Mapping[str, Any]) -> list[FieldError]:
@@ -80,22 +69,16 @@ def validate_webhook_configuration(obj: Mapping[str, Any]) -> list[FieldError]:
 def _validate_webhook(hook: Mapping[str, Any], path: str) -> list[FieldError]:
     errors = _fully_qualified_name(hook.get("name") or "", f"{path}.name")
     for i, rule in enumerate(hook.get("rules") or []):
-        errors += _validate_rule(rule, f"{path}.rules[{i}]")
-    for key, allowed in (("failurePolicy", _FAILURE_POLICIES), ("matchPolicy", _MATCH_POLICIES)):
+        errors += validate_rule(rule, f"{path}.rules[{i}]")
+    for key, allowed in (("failurePolicy", FAILURE_POLICIES), ("matchPolicy", MATCH_POLICIES)):
         if hook.get(key) is not None and hook[key] not in allowed:
-            errors.append(
-                FieldError(f"{path}.{key}", _supported(allowed), hook[key], kind="unsupported")
-            )
+            errors.append(unsupported(f"{path}.{key}", hook[key], allowed))
     side_effects = hook.get("sideEffects")
     if side_effects is None:
         detail = "must specify one of " + ", ".join(_SIDE_EFFECTS)
         errors.append(FieldError(f"{path}.sideEffects", detail, kind="required"))
     elif side_effects not in _SIDE_EFFECTS:
-        errors.append(
-            FieldError(
-                f"{path}.sideEffects", _supported(_SIDE_EFFECTS), side_effects, kind="unsupported"
-            )
-        )
+        errors.append(unsupported(f"{path}.sideEffects", side_effects, _SIDE_EFFECTS))
     timeout = hook.get("timeoutSeconds")
     if timeout is not None and (not isinstance(timeout, int) or not 1 <= timeout <= 30):
         errors.append(
@@ -108,8 +91,10 @@ def _validate_webhook(hook: Mapping[str, Any], path: str) -> list[FieldError]:
     for key in ("namespaceSelector", "objectSelector"):
         errors += validate_label_selector(hook.get(key), f"{path}.{key}")
     errors += _validate_client_config(hook.get("clientConfig") or {}, f"{path}.clientConfig")
-    errors += _validate_match_conditions(
-        hook.get("matchConditions") or [], f"{path}.matchConditions"
+    errors += validate_match_conditions(
+        hook.get("matchConditions") or [],
+        f"{path}.matchConditions",
+        cel.WEBHOOK_CONDITION_VARIABLES,
     )
     return errors
 
@@ -127,74 +112,6 @@ def _fully_qualified_name(name: str, path: str) -> list[FieldError]:
             )
         ]
     return []
-
-
-def _validate_rule(rule: Any, path: str) -> list[FieldError]:
-    if not isinstance(rule, Mapping):
-        return [FieldError(path, "must be an object", rule)]
-    errors: list[FieldError] = []
-    operations = rule.get("operations") or []
-    if not operations:
-        errors.append(FieldError(f"{path}.operations", "", kind="required"))
-    if len(operations) > 1 and "*" in operations:
-        detail = "if '*' is present, must not specify other operations"
-        errors.append(FieldError(f"{path}.operations", detail, operations))
-    for i, op in enumerate(operations):
-        if op not in _OPERATIONS:
-            errors.append(
-                FieldError(
-                    f"{path}.operations[{i}]", _supported(_OPERATIONS), op, kind="unsupported"
-                )
-            )
-    for key, noun in (("apiGroups", "API groups"), ("apiVersions", "API versions")):
-        values = rule.get(key) or []
-        if not values:
-            errors.append(FieldError(f"{path}.{key}", "", kind="required"))
-        if len(values) > 1 and "*" in values:
-            detail = f"if '*' is present, must not specify other {noun}"
-            errors.append(FieldError(f"{path}.{key}", detail, values))
-    for i, version in enumerate(rule.get("apiVersions") or []):
-        if version == "":
-            errors.append(FieldError(f"{path}.apiVersions[{i}]", "", kind="required"))
-    errors += _validate_resources(rule.get("resources") or [], f"{path}.resources")
-    scope = rule.get("scope")
-    if scope is not None and scope not in _SCOPES:
-        errors.append(FieldError(f"{path}.scope", _supported(_SCOPES), scope, kind="unsupported"))
-    return errors
-
-
-def _validate_resources(resources: list[Any], path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if not resources:
-        errors.append(FieldError(path, "", kind="required"))
-    wildcard_sub: set[str] = set()  # "x/*"
-    wildcard_res: set[str] = set()  # "*/x"
-    has_plain = False
-    for i, entry in enumerate(resources):
-        if entry == "":
-            errors.append(FieldError(f"{path}[{i}]", "", kind="required"))
-            continue
-        res, slash, sub = str(entry).partition("/")
-        if not slash:
-            has_plain = entry != "*"
-            continue
-        if res in wildcard_sub:
-            detail = f"if '{res}/*' is present, must not specify {entry}"
-            errors.append(FieldError(f"{path}[{i}]", detail, entry))
-        if sub in wildcard_res:
-            detail = f"if '*/{sub}' is present, must not specify {entry}"
-            errors.append(FieldError(f"{path}[{i}]", detail, entry))
-        if sub == "*":
-            wildcard_sub.add(res)
-        if res == "*":
-            wildcard_res.add(sub)
-    if len(resources) > 1 and "*/*" in resources:
-        detail = "if '*/*' is present, must not specify other resources"
-        errors.append(FieldError(path, detail, resources))
-    if "*" in resources and has_plain:
-        detail = "if '*' is present, must not specify other resources without subresources"
-        errors.append(FieldError(path, detail, resources))
-    return errors
 
 
 def _validate_review_versions(versions: Any, path: str) -> list[FieldError]:
@@ -215,28 +132,6 @@ def _validate_review_versions(versions: Any, path: str) -> list[FieldError]:
     if not seen & set(_REVIEW_VERSIONS):
         detail = "must include at least one of " + ", ".join(_REVIEW_VERSIONS)
         errors.append(FieldError(path, detail, versions))
-    return errors
-
-
-def validate_label_selector(selector: Any, path: str) -> list[FieldError]:
-    if selector is None:
-        return []
-    if not isinstance(selector, Mapping):
-        return [FieldError(path, "must be a label selector", selector)]
-    errors: list[FieldError] = []
-    for i, expression in enumerate(selector.get("matchExpressions") or []):
-        where = f"{path}.matchExpressions[{i}]"
-        operator = expression.get("operator")
-        values = expression.get("values") or []
-        if operator in ("In", "NotIn") and not values:
-            detail = "must be specified when `operator` is 'In' or 'NotIn'"
-            errors.append(FieldError(f"{where}.values", detail, kind="required"))
-        elif operator in ("Exists", "DoesNotExist") and values:
-            detail = "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-            errors.append(FieldError(f"{where}.values", detail, kind="forbidden"))
-        elif operator not in _SELECTOR_OPERATORS:
-            detail = f'not a valid selector operator "{operator}"'
-            errors.append(FieldError(f"{where}.operator", detail, operator))
     return errors
 
 
@@ -299,37 +194,4 @@ def _validate_service(service: Any, path: str) -> list[FieldError]:
             continue
         for problem in name_errors("subdomain", step):
             errors.append(FieldError(f"{path}.path", f"segment[{i}]: {problem}", url_path))
-    return errors
-
-
-def _validate_match_conditions(conditions: list[Any], path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if len(conditions) > _MAX_MATCH_CONDITIONS:
-        detail = f"must have at most {_MAX_MATCH_CONDITIONS} items"
-        errors.append(FieldError(path, detail, len(conditions), kind="toolong"))
-    names: set[str] = set()
-    for i, condition in enumerate(conditions):
-        where = f"{path}[{i}]"
-        expression = str(condition.get("expression") or "").strip()
-        if not expression:
-            errors.append(FieldError(f"{where}.expression", "", kind="required"))
-        else:
-            try:
-                cel.compile(expression, MATCH_CONDITION_VARIABLES)
-            except cel.CelCompileError as exc:
-                errors.append(
-                    FieldError(f"{where}.expression", f"compilation failed: {exc}", expression)
-                )
-        name = condition.get("name") or ""
-        if not name:
-            errors.append(FieldError(f"{where}.name", "", kind="required"))
-        else:
-            prefix, _, short = name.rpartition("/")
-            problems = name_errors("subdomain", prefix) if prefix else []
-            if not short or len(short) > 63 or not _QUALIFIED_RE.match(short):
-                problems.append(_QUALIFIED_NAME_MSG)
-            errors += [FieldError(f"{where}.name", p, name) for p in problems]
-            if name in names:
-                errors.append(FieldError(f"{where}.name", "", name, kind="duplicate"))
-            names.add(name)
     return errors

@@ -21,6 +21,7 @@ from typing import Any, Final
 from kubesim.admission import cel
 from kubesim.admission.attributes import AdmissionAttributes, Obj
 from kubesim.admission.cel_authorizer import CelAuthorizer
+from kubesim.admission.matching import POLICY_RESOURCES, ConditionError, match_conditions_result
 from kubesim.admission.policy_matching import matches_resources, namespace_object
 from kubesim.errors import ApiError
 from kubesim.rbac import RequestAttributes
@@ -30,22 +31,7 @@ from kubesim.store import Store
 POLICIES: Final = resource("admissionregistration.k8s.io", "validatingadmissionpolicies")
 BINDINGS: Final = resource("admissionregistration.k8s.io", "validatingadmissionpolicybindings")
 
-# What a policy's expressions may name (apiserver/pkg/admission/plugin/cel); messageExpression
-# gets no authorizer, matchConditions no variables.
-VALIDATION_VARIABLES: Final = frozenset(
-    {"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"}
-)
-MESSAGE_VARIABLES: Final = VALIDATION_VARIABLES - {"authorizer"}
-CONDITION_VARIABLES: Final = VALIDATION_VARIABLES - {"variables"}
 
-_POLICY_RESOURCES: Final = frozenset(
-    {
-        "validatingadmissionpolicies",
-        "validatingadmissionpolicybindings",
-        "mutatingadmissionpolicies",
-        "mutatingadmissionpolicybindings",
-    }
-)
 _CODES: Final = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413}
 _MAX_MESSAGE_BYTES: Final = 5 * 1024
 _NO_SUCH_MEMBER: Final = re.compile(r"no such member in mapping: '([^']*)'")
@@ -116,22 +102,17 @@ class _PolicyRun:
     def applies(self) -> tuple[bool, str]:
         """(applies, error): the matchConditions; an error is reported only when failing
         closed (with Ignore, an erroring condition makes the policy not apply)."""
-        errors: list[str] = []
-        for condition in self.spec.get("matchConditions") or []:
-            expression = str(condition.get("expression", ""))
+
+        def evaluate(expression: str) -> Any:
             try:
-                result = self.evaluate(expression, CONDITION_VARIABLES)
+                return self.evaluate(expression, cel.POLICY_CONDITION_VARIABLES)
             except _Failed as exc:
-                errors.append(str(exc))
-                continue
-            if result is False:
-                return False, ""
-            if result is not True:
-                errors.append(f"expression '{expression}' resulted in error: no such overload")
-        if errors:
-            message = errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]"
-            return (True, message) if self.fail_closed else (False, "")
-        return True, ""
+                raise ConditionError(str(exc)) from None
+
+        matched, error = match_conditions_result(self.spec.get("matchConditions") or [], evaluate)
+        if error:
+            return (True, error) if self.fail_closed else (False, "")
+        return matched, ""
 
     def bind_variables(self) -> None:
         # Bound in order, each seeing the ones before it.
@@ -139,7 +120,7 @@ class _PolicyRun:
         for variable in self.spec.get("variables") or []:
             name, expression = str(variable.get("name", "")), str(variable.get("expression", ""))
             try:
-                bound[name] = self.evaluate(expression, VALIDATION_VARIABLES)
+                bound[name] = self.evaluate(expression, cel.POLICY_VALIDATION_VARIABLES)
             except _Failed as exc:
                 self.broken[name] = str(exc).rsplit(" resulted in error: ", 1)[-1]
 
@@ -150,7 +131,7 @@ class _PolicyRun:
         for validation in self.spec.get("validations") or []:
             expression = str(validation.get("expression", ""))
             try:
-                result = self.evaluate(expression, VALIDATION_VARIABLES)
+                result = self.evaluate(expression, cel.POLICY_VALIDATION_VARIABLES)
             except _Failed as exc:
                 if self.fail_closed:
                     found.append((str(exc), ""))
@@ -163,7 +144,9 @@ class _PolicyRun:
         message = ""
         if validation.get("messageExpression"):
             try:
-                value = self.evaluate(str(validation["messageExpression"]), MESSAGE_VARIABLES)
+                value = self.evaluate(
+                    str(validation["messageExpression"]), cel.POLICY_MESSAGE_VARIABLES
+                )
             except _Failed:
                 value = None  # as upstream: logged, then the fallbacks below
             if isinstance(value, str):
@@ -205,7 +188,7 @@ def evaluate_policies(
     """Warnings to send with the response; raises the first denial as an ApiError.
     `authorize` (kubesim's RBAC check) backs CEL's `authorizer`; without it, it is unbound."""
     gvr = attributes.resource
-    if gvr.group == POLICIES.group and gvr.resource in _POLICY_RESOURCES:
+    if gvr.group == POLICIES.group and gvr.resource in POLICY_RESOURCES:
         # As upstream: policies never judge policies or bindings (no lock-out by a bad one).
         return []
     bindings_by_policy: dict[str, list[Mapping[str, Any]]] = {}

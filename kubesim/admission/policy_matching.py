@@ -14,6 +14,12 @@ from typing import Any, Final
 
 from kubesim import errors
 from kubesim.admission.attributes import AdmissionAttributes, Obj
+from kubesim.admission.matching import (
+    label_selector_matches,
+    object_selector_matches,
+    rule_matches,
+    selects_everything,
+)
 from kubesim.resources import resource
 from kubesim.store import Store
 
@@ -31,7 +37,7 @@ def matches_resources(
     selects every resource (only bindings may leave it empty; validation enforces that)."""
     if not _namespace_selected(match.get("namespaceSelector"), attributes, store):
         return False
-    if not _object_selected(match.get("objectSelector"), attributes):
+    if not object_selector_matches(match.get("objectSelector"), attributes):
         return False
     if any(_rule_matches(rule, attributes) for rule in match.get("excludeResourceRules") or []):
         return False
@@ -67,27 +73,6 @@ def namespace_object(attributes: AdmissionAttributes, store: Store) -> Obj | Non
     }
 
 
-def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector semantics; an empty (or absent) selector selects everything."""
-    if not selector:
-        return True
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for requirement in selector.get("matchExpressions") or []:
-        key, operator = requirement.get("key", ""), requirement.get("operator", "")
-        values = requirement.get("values") or []
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 def _namespace_selected(
     selector: Mapping[str, Any] | None, attributes: AdmissionAttributes, store: Store
 ) -> bool:
@@ -95,7 +80,7 @@ def _namespace_selected(
     if not attributes.namespace and not is_namespace:
         # Cluster-scoped requests (other than namespaces) are never exempted by it.
         return True
-    if not selector:
+    if selects_everything(selector):
         return True
     if is_namespace:
         own = attributes.object or attributes.old_object or {}
@@ -108,47 +93,7 @@ def _namespace_selected(
     return label_selector_matches(selector, labels)
 
 
-def _object_selected(selector: Mapping[str, Any] | None, attributes: AdmissionAttributes) -> bool:
-    if not selector:
-        return True
-    # Either the new or the old object may carry the labels (a label removal still matches).
-    for candidate in (attributes.object, attributes.old_object):
-        if candidate is None:
-            continue
-        labels = (candidate.get("metadata") or {}).get("labels") or {}
-        if label_selector_matches(selector, labels):
-            return True
-    return False
-
-
 def _rule_matches(rule: Mapping[str, Any], attributes: AdmissionAttributes) -> bool:
-    def listed(values: Any, actual: str) -> bool:
-        return "*" in (values or []) or actual in (values or [])
-
-    gvr = attributes.resource
+    """rules.Matcher, then the NamedRuleWithOperations' resourceNames (empty: every name)."""
     names = rule.get("resourceNames") or []
-    return (
-        listed(rule.get("operations"), attributes.operation)
-        and listed(rule.get("apiGroups"), gvr.group)
-        and listed(rule.get("apiVersions"), gvr.version)
-        and _resource_listed(rule.get("resources") or [], gvr.resource, attributes.subresource)
-        and _scope_matches(rule.get("scope") or "*", attributes)
-        and (not names or attributes.name in names)
-    )
-
-
-def _resource_listed(resources: list[str], plural: str, subresource: str) -> bool:
-    for entry in resources:
-        name, _, sub = entry.partition("/")
-        if (name in ("*", plural)) and (sub in ("*", subresource)):
-            return True
-    return False
-
-
-def _scope_matches(scope: str, attributes: AdmissionAttributes) -> bool:
-    is_namespace = _is_namespace(attributes)
-    if scope == "Namespaced":
-        return not is_namespace and bool(attributes.namespace)
-    if scope == "Cluster":
-        return is_namespace or not attributes.namespace
-    return True
+    return rule_matches(rule, attributes) and (not names or attributes.name in names)

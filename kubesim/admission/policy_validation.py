@@ -13,17 +13,21 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from kubesim.admission import cel
+from kubesim.admission.match_validation import (
+    FAILURE_POLICIES,
+    MATCH_POLICIES,
+    expression_errors,
+    unsupported,
+    validate_label_selector,
+    validate_match_conditions,
+    validate_rule,
+)
 from kubesim.errors import FieldError
 
 Obj = dict[str, Any]
 
-_OPERATIONS: Final = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
-_SCOPES: Final = ("*", "Cluster", "Namespaced")
-_FAILURE_POLICIES: Final = ("Fail", "Ignore")
-_MATCH_POLICIES: Final = ("Equivalent", "Exact")
 _REASONS: Final = ("Forbidden", "Invalid", "RequestEntityTooLarge", "Unauthorized")
 _ACTIONS: Final = ("Audit", "Deny", "Warn")
-_SELECTOR_OPERATORS: Final = ("DoesNotExist", "Exists", "In", "NotIn")
 _CEL_IDENTIFIER: Final = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 _CEL_RESERVED: Final = (
     frozenset(
@@ -33,18 +37,6 @@ _CEL_RESERVED: Final = (
         ("function", "if", "import", "let", "loop", "package", "namespace", "return", "var"),
     )
     | frozenset(("void", "while"))
-)
-# What each kind of expression may name (apiserver/pkg/admission/plugin/cel).
-_VALIDATION_VARIABLES: Final = frozenset(
-    {"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"}
-)
-_MESSAGE_VARIABLES: Final = _VALIDATION_VARIABLES - {"authorizer"}
-_CONDITION_VARIABLES: Final = _VALIDATION_VARIABLES - {"variables"}
-_QUALIFIED_NAME: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_QUALIFIED_NAME_MSG: Final = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
-    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
 )
 
 
@@ -86,8 +78,8 @@ def validate_policy(obj: Mapping[str, Any]) -> list[FieldError]:
     failure = spec.get("failurePolicy")
     if failure is None:
         errors.append(FieldError("spec.failurePolicy", "", kind="required"))
-    elif failure not in _FAILURE_POLICIES:
-        errors.append(_unsupported("spec.failurePolicy", failure, _FAILURE_POLICIES))
+    elif failure not in FAILURE_POLICIES:
+        errors.append(unsupported("spec.failurePolicy", failure, FAILURE_POLICIES))
     if spec.get("paramKind") is not None:
         param_kind = spec["paramKind"]
         for key in ("apiVersion", "kind"):
@@ -100,7 +92,9 @@ def validate_policy(obj: Mapping[str, Any]) -> list[FieldError]:
         errors += _match_resources(constraints, "spec.matchConstraints")
         if not constraints.get("resourceRules"):
             errors.append(FieldError("spec.matchConstraints.resourceRules", "", kind="required"))
-    errors += _match_conditions(spec.get("matchConditions") or [], "spec.matchConditions")
+    errors += validate_match_conditions(
+        spec.get("matchConditions") or [], "spec.matchConditions", cel.POLICY_CONDITION_VARIABLES
+    )
     for i, variable in enumerate(spec.get("variables") or []):
         errors += _variable(variable, f"spec.variables[{i}]")
     validations = spec.get("validations") or []
@@ -131,7 +125,7 @@ def _validation_actions(actions: list[Any], path: str) -> list[FieldError]:
     seen: set[str] = set()
     for i, action in enumerate(actions):
         if action not in _ACTIONS:
-            errors.append(_unsupported(f"{path}[{i}]", action, _ACTIONS))
+            errors.append(unsupported(f"{path}[{i}]", action, _ACTIONS))
         if action in seen:
             errors.append(FieldError(f"{path}[{i}]", "", action, kind="duplicate"))
         seen.add(str(action))
@@ -163,7 +157,7 @@ def _param_ref(ref: Mapping[str, Any], path: str) -> list[FieldError]:
     if not action:
         errors.append(FieldError(f"{path}.parameterNotFoundAction", "", kind="required"))
     elif action not in ("Deny", "Allow"):
-        errors.append(_unsupported(f"{path}.parameterNotFoundAction", action, ("Deny", "Allow")))
+        errors.append(unsupported(f"{path}.parameterNotFoundAction", action, ("Deny", "Allow")))
     return errors
 
 
@@ -172,80 +166,16 @@ def _match_resources(match: Mapping[str, Any], path: str) -> list[FieldError]:
     policy = match.get("matchPolicy")
     if policy is None:
         errors.append(FieldError(f"{path}.matchPolicy", "", kind="required"))
-    elif policy not in _MATCH_POLICIES:
-        errors.append(_unsupported(f"{path}.matchPolicy", policy, _MATCH_POLICIES))
+    elif policy not in MATCH_POLICIES:
+        errors.append(unsupported(f"{path}.matchPolicy", policy, MATCH_POLICIES))
     for key in ("namespaceSelector", "objectSelector"):
         if match.get(key) is None:
             errors.append(FieldError(f"{path}.{key}", "", kind="required"))
         else:
-            errors += _label_selector(match[key], f"{path}.{key}")
+            errors += validate_label_selector(match[key], f"{path}.{key}")
     for key in ("resourceRules", "excludeResourceRules"):
         for i, rule in enumerate(match.get(key) or []):
-            errors += _rule(rule, f"{path}.{key}[{i}]")
-    return errors
-
-
-def _label_selector(selector: Mapping[str, Any], path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for i, requirement in enumerate(selector.get("matchExpressions") or []):
-        operator, values = requirement.get("operator"), requirement.get("values") or []
-        where = f"{path}.matchExpressions[{i}]"
-        if operator not in _SELECTOR_OPERATORS:
-            why = "not a valid selector operator"
-            errors.append(FieldError(f"{where}.operator", why, operator))
-        elif operator in ("In", "NotIn") and not values:
-            why = "must be specified when `operator` is 'In' or 'NotIn'"
-            errors.append(FieldError(f"{where}.values", why, kind="required"))
-        elif operator in ("Exists", "DoesNotExist") and values:
-            why = "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-            errors.append(FieldError(f"{where}.values", why, kind="forbidden"))
-    return errors
-
-
-def _rule(rule: Mapping[str, Any], path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    operations = rule.get("operations") or []
-    if not operations:
-        errors.append(FieldError(f"{path}.operations", "", kind="required"))
-    if len(operations) > 1 and "*" in operations:
-        why = "if '*' is present, must not specify other operations"
-        errors.append(FieldError(f"{path}.operations", why, operations))
-    for i, operation in enumerate(operations):
-        if operation not in _OPERATIONS:
-            errors.append(_unsupported(f"{path}.operations[{i}]", operation, _OPERATIONS))
-    for key, what in (("apiGroups", "API groups"), ("apiVersions", "API versions")):
-        values = rule.get(key) or []
-        if not values:
-            errors.append(FieldError(f"{path}.{key}", "", kind="required"))
-        if len(values) > 1 and "*" in values:
-            why = f"if '*' is present, must not specify other {what}"
-            errors.append(FieldError(f"{path}.{key}", why, values))
-    for i, version in enumerate(rule.get("apiVersions") or []):
-        if version == "":
-            errors.append(FieldError(f"{path}.apiVersions[{i}]", "", kind="required"))
-    if not rule.get("resources"):
-        errors.append(FieldError(f"{path}.resources", "", kind="required"))
-    scope = rule.get("scope", "*")
-    if scope not in _SCOPES:
-        errors.append(_unsupported(f"{path}.scope", scope, _SCOPES))
-    return errors
-
-
-def _match_conditions(conditions: list[Any], path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    names: set[str] = set()
-    for i, condition in enumerate(conditions):
-        where = f"{path}[{i}]"
-        expression = str(condition.get("expression") or "")
-        errors += _expression(expression, f"{where}.expression", "", _CONDITION_VARIABLES)
-        name = str(condition.get("name") or "")
-        if not name:
-            errors.append(FieldError(f"{where}.name", "", kind="required"))
-        elif not _QUALIFIED_NAME.match(name.rpartition("/")[2]):
-            errors.append(FieldError(f"{where}.name", _QUALIFIED_NAME_MSG, name))
-        elif name in names:
-            errors.append(FieldError(f"{where}.name", "", name, kind="duplicate"))
-        names.add(name)
+            errors += validate_rule(rule, f"{path}.{key}[{i}]", named=True)
     return errors
 
 
@@ -257,18 +187,21 @@ def _variable(variable: Mapping[str, Any], path: str) -> list[FieldError]:
     elif not _CEL_IDENTIFIER.match(name) or name in _CEL_RESERVED:
         errors.append(FieldError(f"{path}.name", "name is not a valid CEL identifier", name))
     expression = str(variable.get("expression") or "")
-    errors += _expression(
-        expression, f"{path}.expression", "expression is not specified", _VALIDATION_VARIABLES
+    errors += expression_errors(
+        expression,
+        f"{path}.expression",
+        "expression is not specified",
+        cel.POLICY_VALIDATION_VARIABLES,
     )
     return errors
 
 
 def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
-    errors = _expression(
+    errors = expression_errors(
         str(validation.get("expression") or ""),
         f"{path}.expression",
         "expression is not specified",
-        _VALIDATION_VARIABLES,
+        cel.POLICY_VALIDATION_VARIABLES,
     )
     message_expression = str(validation.get("messageExpression") or "")
     if message_expression and not message_expression.strip():
@@ -276,7 +209,7 @@ def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(f"{path}.messageExpression", why, message_expression))
     elif message_expression:
         where = f"{path}.messageExpression"
-        errors += _expression(message_expression, where, "", _MESSAGE_VARIABLES)
+        errors += expression_errors(message_expression, where, "", cel.POLICY_MESSAGE_VARIABLES)
     message = str(validation.get("message") or "")
     if message and not message.strip():
         why = "message must be non-empty if specified"
@@ -286,22 +219,5 @@ def _validation(validation: Mapping[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(f"{path}.message", why, message))
     reason = validation.get("reason")
     if reason is not None and reason not in _REASONS:
-        errors.append(_unsupported(f"{path}.reason", reason, _REASONS))
+        errors.append(unsupported(f"{path}.reason", reason, _REASONS))
     return errors
-
-
-def _expression(
-    expression: str, path: str, required_detail: str, declared: frozenset[str]
-) -> list[FieldError]:
-    if not expression.strip():
-        return [FieldError(path, required_detail, kind="required")]
-    try:
-        cel.compile(expression, declared)
-    except cel.CelCompileError as exc:
-        return [FieldError(path, f"compilation failed: {exc}", expression)]
-    return []
-
-
-def _unsupported(path: str, value: Any, supported: tuple[str, ...]) -> FieldError:
-    listed = ", ".join(f'"{s}"' for s in supported)
-    return FieldError(path, f"supported values: {listed}", value, kind="unsupported")

@@ -27,12 +27,15 @@ from kubesim import errors
 from kubesim.admission import cel
 from kubesim.admission.attributes import AdmissionAttributes
 from kubesim.admission.cel_authorizer import Authorize, CelAuthorizer
-from kubesim.admission.configuration import MATCH_CONDITION_VARIABLES
 from kubesim.admission.matching import (
+    POLICY_RESOURCES,
+    ConditionError,
+    label_selector_matches,
+    labels_of,
+    match_conditions_result,
     object_selector_matches,
     rule_matches,
-    selector_matches,
-    selector_terms,
+    selects_everything,
 )
 from kubesim.errors import ApiError
 from kubesim.rbac import RequestAttributes
@@ -46,16 +49,10 @@ NAMESPACES: Final = resource("", "namespaces")
 SERVICES: Final = resource("", "services")
 # Admission never consults webhooks about admission configuration itself, so a broken webhook
 # can always be removed (rules.IsExemptAdmissionConfigurationResource).
-_EXEMPT_RESOURCES: Final = frozenset(
-    {
-        "validatingwebhookconfigurations",
-        "mutatingwebhookconfigurations",
-        "validatingadmissionpolicies",
-        "validatingadmissionpolicybindings",
-        "mutatingadmissionpolicies",
-        "mutatingadmissionpolicybindings",
-    }
-)
+_EXEMPT_RESOURCES: Final = POLICY_RESOURCES | {
+    "validatingwebhookconfigurations",
+    "mutatingwebhookconfigurations",
+}
 _REVIEW_API_VERSION: Final = "admission.k8s.io/v1"
 _MAX_CLIENTS: Final = 16
 
@@ -135,7 +132,7 @@ class WebhookDispatcher:
     def _namespace_matches(
         self, selector: Mapping[str, Any], attributes: AdmissionAttributes
     ) -> bool:
-        if not selector_terms(selector):
+        if selects_everything(selector):
             return True
         if attributes.resource.resource == "namespaces" and attributes.resource.group == "":
             # A Namespace is matched on its own labels.
@@ -144,7 +141,7 @@ class WebhookDispatcher:
             return True  # other cluster-scoped objects are never filtered by namespace
         else:
             namespace = dict(self.store.peek(NAMESPACES, "", attributes.namespace) or {})
-        return selector_matches(selector, namespace)
+        return label_selector_matches(selector, labels_of(namespace))
 
     def _conditions_hold(self, hook: Webhook, attributes: AdmissionAttributes) -> bool:
         conditions = hook.spec.get("matchConditions") or []
@@ -167,28 +164,23 @@ class WebhookDispatcher:
                 ),
             ),
         }
-        failures: list[str] = []
-        for condition in conditions:
+
+        def evaluate(expression: str) -> Any:
             try:
-                program = cel.compile(str(condition["expression"]), MATCH_CONDITION_VARIABLES)
-                result = cel.evaluate(program, activation)
+                program = cel.compile(expression, cel.WEBHOOK_CONDITION_VARIABLES)
+                return cel.evaluate(program, activation)
             except (cel.CelCompileError, cel.CelEvaluationError) as exc:
-                failures.append(f"expression '{condition['expression']}' resulted in error: {exc}")
-                continue
-            if result is False:
-                return False  # any false condition skips the webhook, errors or not
-            if result is not True:
-                failures.append(
-                    f"expression '{condition['expression']}' resulted in error: "
-                    "no such overload (the result is not a bool)"
-                )
-        if failures and not hook.ignores_failures:
+                raise ConditionError(
+                    f"expression '{expression}' resulted in error: {exc}"
+                ) from None
+
+        matched, error = match_conditions_result(conditions, evaluate)
+        if error and not hook.ignores_failures:
             rt = lookup(
                 attributes.resource.group, attributes.resource.version, attributes.resource.resource
             )
-            why = failures[0] if len(failures) == 1 else "[" + ", ".join(failures) + "]"
-            raise errors.forbidden(rt, attributes.name, why)
-        return not failures
+            raise errors.forbidden(rt, attributes.name, error)
+        return matched and not error
 
     # --- calling -----------------------------------------------------------------------------
 

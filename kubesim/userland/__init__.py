@@ -2,10 +2,12 @@
 
 There is no container runtime behind kubesim, so each exec runs against a per-container fake
 filesystem built from the pod (defaults plus the `kubesim.dev/files` annotations, see
-`filesystem`) and a handful of programs written in Python (`programs`, `programs_text`), with a
-POSIX-shell subset (`shell`, `interpreter`) for `sh -c`. It is enough for what scanners such as
-InSpec's train-k8s-container do (cat, ls, test, grep, id, uname through `sh -c`), with the exit
-codes and error messages a Debian container would give.
+`filesystem`) and a handful of programs written in Python (`coreutils`, `coreutils_files`,
+`grep`), with a dash-like shell subset (`shell`, `shell_runtime`) for `sh -c`. It holds only
+what the demo profile (examples/demo-scan), the demo's printed lines and the tests run, with
+the exit codes and error messages a Debian container would give; whatever else a real
+container would accept is refused with an error (`not found` exit 127, an unknown option, or
+the shell's `… is not supported by kubesim's shell` exit 2), never run with another meaning.
 
 `run_command` is the entry point used by the exec endpoint.
 """

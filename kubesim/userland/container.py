@@ -1,17 +1,18 @@
-"""A simulated container (filesystem, identity, environment) and the process context programs
+"""A simulated container (filesystem, identity, working directory) and the process context programs
 run in.
 
 The identity follows the pod spec as the kubelet applies it: the container's
 `securityContext.runAsUser`/`runAsGroup`, else the pod's, else the image's user (root here); a
 user without `runAsGroup` gets its primary group from /etc/passwd, and the pod's
-`supplementalGroups` are added. The hostname is `spec.hostname` or the pod's name.
+`supplementalGroups` are added. The hostname is `spec.hostname` or the pod's name. There is no
+environment: the shell expands no variables, and PATH is Debian's default.
 """
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kubesim.userland.filesystem import (
@@ -29,14 +30,11 @@ DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 
 @dataclass(frozen=True)
 class Account:
-    """One line of /etc/passwd or /etc/group (a group has no home or shell)."""
+    """One line of /etc/passwd or /etc/group (a group has no primary group)."""
 
     name: str
     id: int
     gid: int = 0
-    home: str = "/"
-    shell: str = ""
-    members: tuple[str, ...] = ()
 
 
 def read_accounts(fs: Filesystem, path: str) -> list[Account]:
@@ -49,12 +47,9 @@ def read_accounts(fs: Filesystem, path: str) -> list[Account]:
         if len(fields) < 4 or not fields[2].isdigit():
             continue
         if path == "/etc/group":
-            members = tuple(m for m in fields[3].split(",") if m)
-            accounts.append(Account(fields[0], int(fields[2]), members=members))
+            accounts.append(Account(fields[0], int(fields[2])))
         elif len(fields) >= 7 and fields[3].isdigit():
-            accounts.append(
-                Account(fields[0], int(fields[2]), int(fields[3]), fields[5], fields[6])
-            )
+            accounts.append(Account(fields[0], int(fields[2]), int(fields[3])))
     return accounts
 
 
@@ -68,7 +63,6 @@ class Container:
     uid: int = 0
     gid: int = 0
     supplemental_groups: tuple[int, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
     working_dir: str = "/"
 
     @property
@@ -131,11 +125,6 @@ def build_container(pod: Mapping[str, Any], container_name: str, programs: list[
     sim.supplemental_groups = tuple(
         int(g) for g in (spec.get("securityContext") or {}).get("supplementalGroups") or ()
     )
-    sim.env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": account.home if account else "/"}
-    for variable in container.get("env") or []:
-        # valueFrom (secrets, the downward API) needs a kubelet; only literal values apply.
-        if isinstance(variable, Mapping) and "value" in variable:
-            sim.env[str(variable.get("name"))] = str(variable["value"])
     return sim
 
 
@@ -145,8 +134,8 @@ class FileError(Exception):
 
 @dataclass
 class Process:
-    """What a running program sees: its container, arguments, streams, directory and
-    environment. `name` is argv[0] as the program prints it in messages ("cat")."""
+    """What a running program sees: its container, arguments, streams and directory. `name`
+    is argv[0] as the program prints it in messages ("cat")."""
 
     container: Container
     name: str
@@ -155,7 +144,6 @@ class Process:
     stdout: Output
     stderr: Output
     cwd: str = "/"
-    env: dict[str, str] = field(default_factory=dict)
 
     async def out(self, text: str) -> None:
         await self.stdout.write(text.encode())
@@ -173,8 +161,6 @@ class Process:
         return node
 
     def read_file(self, name: str) -> bytes:
-        if name == "-":
-            raise FileError("standard input is read with read_all")
         node = self.node(name)
         if node.is_dir:
             raise FileError("Is a directory")

@@ -12,7 +12,7 @@ An entry is a string (the file's content, mode 0644, root:root), a map
 `{content, mode, owner, group}` (mode as an octal string such as "0600"), or null, which removes
 the path and everything under it (`/bin/: null` makes a distroless image without a shell). A
 path ending in "/" is a directory. The filesystem is read-only: it is rebuilt from the pod for
-every exec, as an image's layers would be, and writes fail with "Read-only file system".
+every exec, as an image's layers would be (no simulated program writes).
 """
 
 from __future__ import annotations

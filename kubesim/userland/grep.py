@@ -28,14 +28,6 @@ _CLASSES: Final = {
     "graph": r"!-~",
     "cntrl": r"\x00-\x1f\x7f",
 }
-_LONG: Final = {
-    "quiet": "q",
-    "silent": "q",
-    "extended-regexp": "E",
-    "invert-match": "v",
-    "count": "c",
-    "line-number": "n",
-}
 
 
 class _PatternError(Exception):
@@ -120,7 +112,7 @@ def _gnu_message(python_message: str) -> str:
 
 
 async def grep(proc: Process) -> int:
-    options = await parse_options(proc, "qEvcn", long=_LONG)
+    options = await parse_options(proc, "qEvcn")
     if options is None:
         return 2
     flags, operands = options.flags, list(options.operands)

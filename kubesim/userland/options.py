@@ -1,14 +1,15 @@
 """GNU-style option parsing for the simulated programs.
 
-As GNU getopt: short options combine (`-qE`), a short option's value may be attached (`-n5`)
-or follow (`-n 5`), long options take `--name=value` or `--name value`, options may follow
-operands (`ls /etc -l`), and `--` ends options. A bad option prints coreutils' two-line
-complaint, and the program exits with its own usage status.
+As GNU getopt: short options combine (`-qE`), a short option's value may be attached (`-ca`)
+or follow (`-c a`), options may follow operands (`ls /etc -l`), and `--` ends options. No
+program here has long options the demo or the tests use, so every `--name` is unrecognized. A
+bad option prints coreutils' two-line complaint, and the program exits with its own usage
+status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from kubesim.userland.container import Process
@@ -29,9 +30,7 @@ class UsageError(Exception):
     pass
 
 
-def _parse(
-    args: list[str], short: str, with_value: Collection[str], long: Mapping[str, str]
-) -> Parsed:
+def _parse(args: list[str], short: str, with_value: Collection[str]) -> Parsed:
     parsed = Parsed()
     i = 0
     while i < len(args):
@@ -41,21 +40,7 @@ def _parse(
             parsed.operands.extend(args[i:])
             break
         if arg.startswith("--"):
-            name, eq, value = arg[2:].partition("=")
-            matches = [k for k in long if k == name] or [k for k in long if k.startswith(name)]
-            if len(matches) != 1:
-                why = "unrecognized" if not matches else "ambiguous"
-                raise UsageError(f"{why} option '--{name}'")
-            option = long[matches[0]]
-            if option in with_value:
-                if not eq:
-                    if i >= len(args):
-                        raise UsageError(f"option '--{matches[0]}' requires an argument")
-                    value, i = args[i], i + 1
-                parsed.values.setdefault(option, []).append(value)
-            else:
-                parsed.flags.add(option)
-            continue
+            raise UsageError(f"unrecognized option '{arg}'")
         if not arg.startswith("-") or arg == "-":
             parsed.operands.append(arg)
             continue
@@ -78,15 +63,12 @@ def _parse(
 
 
 async def parse_options(
-    proc: Process,
-    short: str,
-    with_value: Collection[str] = "",
-    long: Mapping[str, str] | None = None,
+    proc: Process, short: str, with_value: Collection[str] = ""
 ) -> Parsed | None:
     """The program's options, or None after printing the usage complaint. `with_value` holds
-    the options that take a value: short letters, or the keys of long-only options."""
+    the letters of the options that take a value."""
     try:
-        return _parse(proc.args, short, with_value, long or {})
+        return _parse(proc.args, short, with_value)
     except UsageError as exc:
         await proc.error(str(exc))
         await proc.stderr.write(f"Try '{proc.basename()} --help' for more information.\n".encode())

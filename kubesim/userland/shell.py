@@ -1,214 +1,273 @@
-"""Parsing the POSIX-shell subset that `sh -c` understands in a kubesim container.
+"""Parsing the shell subset that `sh -c` understands in a kubesim container.
 
-Supported: simple commands with `VAR=value` prefixes; single quotes, double quotes and
-backslashes; `$VAR`, `${VAR}`, `$?`, `$$`, `$0`..`$9`, `$#`; pipelines with `!`; `&&`, `||`,
-`;`, `&` (run in the foreground) and newlines; `( ... )` and `{ ...; }`; redirections `<`,
-`>`, `>>`, `N>&M`; comments. Not supported (a clear error, exit 2): `if`, `for`, `while`,
-`case` and the other compound commands, command substitution (`$(...)`, backquotes),
-arithmetic, globbing and field splitting of expansions. Syntax errors read like dash's, the
-/bin/sh of Debian images: `sh: 1: Syntax error: "&&" unexpected`.
+Only what the demo profile, the demo's printed lines and the tests run: simple commands whose
+words use single quotes, double quotes and backslashes; pipelines `|`; `&&`; `;` and newlines;
+`>&2` / `2>&1` (between standard output and standard error); comments. Everything else dash
+would accept (`||`, `!`, `&`, `( … )`, `{ …; }`, `if`/`for`/`while`/`case`, other
+redirections, variables and `$` expansions, command substitution, globbing, `~`) is refused
+before anything runs with `sh: LINE: … is not supported by kubesim's shell`, exit 2, the status
+dash gives a script it cannot parse, rather than being run with another meaning. Syntax errors
+read like dash's, the /bin/sh of Debian images: `sh: 1: Syntax error: "&&" unexpected`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
-from kubesim.userland.shell_lexer import (
-    Part,
-    ShellSyntaxError,
-    Token,
-    Word,
-    is_name,
-    literal,
-    tokenize,
-)
-
-__all__ = [
-    "AndOr",
-    "Command",
-    "Group",
-    "Part",
-    "Pipeline",
-    "Redirect",
-    "Script",
-    "ShellSyntaxError",
-    "Simple",
-    "Word",
-    "literal",
-    "parse",
-]
-
-RESERVED_WORDS: Final = frozenset(
+# dash's reserved words: compound commands, pipeline negation and brace groups.
+_COMPOUND_WORDS: Final = frozenset(
     {"if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for"}
 )
+_GROUPING_WORDS: Final = frozenset({"!", "{", "}"})
+_META: Final = frozenset(" \t\n&|;()<>")
+_GLOB: Final = frozenset("*?[")
+
+
+class ShellSyntaxError(Exception):
+    """The script cannot be run; `str()` is the message after "sh: LINE: "."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _unsupported(what: str, line: int) -> ShellSyntaxError:
+    return ShellSyntaxError(f"{what} is not supported by kubesim's shell", line)
+
+
+@dataclass
+class Command:
+    """A simple command: its words, and its standard streams duplicated (`{1: 2}` for `>&2`)."""
+
+    words: list[str] = field(default_factory=list)
+    dups: dict[int, int] = field(default_factory=dict)
+    line: int = 1
+
+
+Pipeline = list[Command]
+AndList = list[Pipeline]  # pipelines joined by `&&`
+Script = list[AndList]
+_Item = TypeVar("_Item", Command, Pipeline)
 
 
 @dataclass(frozen=True)
-class Redirect:
-    fd: int
-    op: str  # ">", ">>", ">|", "<", ">&" or "<&"
-    target: Word
+class _Token:
+    kind: str  # "word", "&&", "|", ";", "newline" or "dup"
+    line: int
+    text: str = ""
+    bare: str = ""  # a word's leading unquoted characters (reserved words, assignments)
+    fds: tuple[int, int] = (1, 2)
 
 
-@dataclass
-class Simple:
-    assignments: list[tuple[str, Word]] = field(default_factory=list)
-    words: list[Word] = field(default_factory=list)
-    redirects: list[Redirect] = field(default_factory=list)
-    line: int = 1
+class _Lexer:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
 
+    def tokens(self) -> list[_Token]:
+        out: list[_Token] = []
+        text = self.text
+        while self._skip_blanks():
+            c = text[self.pos]
+            if c == "\n":
+                out.append(_Token("newline", self.line))
+                self.pos += 1
+                self.line += 1
+            elif c in "<>" or (c.isdigit() and text[self.pos + 1 : self.pos + 2] in ("<", ">")):
+                out.append(self._redirection())
+            elif c in _META:
+                op = next(o for o in ("&&", "||", ";;", c) if text.startswith(o, self.pos))
+                if op == ";;":
+                    raise ShellSyntaxError('Syntax error: ";;" unexpected', self.line)
+                if op not in ("&&", "|", ";"):
+                    raise _unsupported(f'"{op}"', self.line)
+                self.pos += len(op)
+                out.append(_Token(op, self.line))
+            else:
+                out.append(self._word())
+        return out
 
-@dataclass
-class Group:
-    """`( list )` (a subshell: variables and `cd` do not leak out) or `{ list; }`."""
+    def _skip_blanks(self) -> bool:
+        """Skip blanks, line continuations and comments; False at end of input."""
+        text = self.text
+        while self.pos < len(text):
+            c = text[self.pos]
+            if c in " \t":
+                self.pos += 1
+            elif text.startswith("\\\n", self.pos):
+                self.pos += 2
+                self.line += 1
+            elif c == "#":
+                end = text.find("\n", self.pos)
+                self.pos = len(text) if end < 0 else end
+            else:
+                return True
+        return False
 
-    body: Script
-    subshell: bool
-    redirects: list[Redirect] = field(default_factory=list)
-    line: int = 1
+    def _redirection(self) -> _Token:
+        start = self.pos
+        fd = int(self.text[start]) if self.text[start].isdigit() else 1
+        self.pos += self.text[start].isdigit()
+        if not self.text.startswith(">&", self.pos):
+            two = self.text[self.pos + 1 : self.pos + 2] in ("<", ">", "&", "|")
+            operator = self.text[start : self.pos + 1 + two]
+            raise _unsupported(f'redirection "{operator}"', self.line)
+        self.pos += 2
+        if not self._skip_blanks() or self.text[self.pos] in _META:
+            found = "end of file" if self.pos >= len(self.text) else f'"{self.text[self.pos]}"'
+            raise ShellSyntaxError(f"Syntax error: {found} unexpected", self.line)
+        target = self._word().text
+        if fd not in (1, 2) or target not in ("1", "2"):
+            raise _unsupported(f'redirection "{self.text[start : self.pos]}"', self.line)
+        return _Token("dup", self.line, fds=(fd, int(target)))
 
+    def _word(self) -> _Token:
+        chars: list[str] = []
+        bare, quoted = "", False
+        text, line = self.text, self.line
+        while self.pos < len(text) and text[self.pos] not in _META:
+            c = text[self.pos]
+            if c == "'":
+                end = text.find("'", self.pos + 1)
+                if end < 0:
+                    raise ShellSyntaxError("Syntax error: Unterminated quoted string", line)
+                chars.append(text[self.pos + 1 : end])
+                self.line += text.count("\n", self.pos, end)
+                self.pos, quoted = end + 1, True
+            elif c == '"':
+                chars.append(self._double_quoted())
+                quoted = True
+            elif c == "\\":
+                escaped = text[self.pos + 1 : self.pos + 2]
+                self.pos += 2
+                if escaped == "\n":
+                    self.line += 1
+                else:
+                    chars.append(escaped or "\\")
+                    quoted = True
+            else:
+                self._refuse_expansion(c, at_start=not chars)
+                chars.append(c)
+                bare += "" if quoted else c
+                self.pos += 1
+        return _Token("word", line, text="".join(chars), bare=bare)
 
-Command = Simple | Group
+    def _double_quoted(self) -> str:
+        self.pos += 1  # the opening quote
+        chars: list[str] = []
+        text = self.text
+        while True:
+            if self.pos >= len(text):
+                raise ShellSyntaxError("Syntax error: Unterminated quoted string", self.line)
+            c = text[self.pos]
+            if c == '"':
+                self.pos += 1
+                return "".join(chars)
+            if c == "\\" and text[self.pos + 1 : self.pos + 2] in ('"', "\\", "$", "`", "\n"):
+                escaped = text[self.pos + 1]
+                self.pos += 2
+                chars.append("" if escaped == "\n" else escaped)
+                continue
+            if c in "$`":
+                self._refuse_expansion(c, at_start=False)
+            self.line += c == "\n"
+            chars.append(c)
+            self.pos += 1
 
-
-@dataclass
-class Pipeline:
-    commands: list[Command]
-    negated: bool = False
-
-
-@dataclass
-class AndOr:
-    first: Pipeline
-    rest: list[tuple[str, Pipeline]] = field(default_factory=list)
-
-
-Script = list[AndOr]
+    def _refuse_expansion(self, c: str, at_start: bool) -> None:
+        """Expansions kubesim's shell does not perform; a lone `$` stays literal, as in dash."""
+        nxt = self.text[self.pos + 1 : self.pos + 2]
+        if c == "`" or (c == "$" and nxt == "("):
+            raise _unsupported("command substitution", self.line)
+        if c == "$" and nxt and (nxt.isalnum() or nxt in "_{?$#!@*-"):
+            raise _unsupported("parameter expansion", self.line)
+        if c in _GLOB:
+            raise _unsupported(f'pathname expansion ("{c}")', self.line)
+        if c == "~" and at_start:
+            raise _unsupported("tilde expansion", self.line)
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.pos = 0
 
-    def peek(self) -> Token | None:
+    def peek(self) -> _Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
-    def at_op(self, *ops: str) -> bool:
+    def at(self, *kinds: str) -> bool:
         token = self.peek()
-        return token is not None and token.kind == "op" and token.op in ops
+        return token is not None and token.kind in kinds
 
-    def at_word(self, text: str) -> bool:
+    def unexpected(self) -> ShellSyntaxError:
         token = self.peek()
-        return token is not None and token.kind == "word" and literal(token.word) == text
-
-    def unexpected(self, expecting: str = "") -> ShellSyntaxError:
-        token = self.peek()
-        suffix = f' (expecting "{expecting}")' if expecting else ""
         if token is None:
             line = self.tokens[-1].line if self.tokens else 1
-            return ShellSyntaxError(f"Syntax error: end of file unexpected{suffix}", line)
-        shown = token.op or (
-            "newline" if token.kind == "newline" else "".join(p.value for p in token.word)
-        )
-        return ShellSyntaxError(f'Syntax error: "{shown}" unexpected{suffix}', token.line)
+            return ShellSyntaxError("Syntax error: end of file unexpected", line)
+        shown = token.text if token.kind == "word" else token.kind
+        return ShellSyntaxError(f'Syntax error: "{shown}" unexpected', token.line)
 
-    def skip_newlines(self) -> None:
-        while (token := self.peek()) is not None and token.kind == "newline":
-            self.pos += 1
-
-    def script(self, closer: str = "") -> Script:
+    def script(self) -> Script:
         items: Script = []
         while True:
-            self.skip_newlines()
-            token = self.peek()
-            if token is None or self.at_op(")") or (closer == "}" and self.at_word("}")):
-                break
-            items.append(self.and_or())
-            if self.at_op(";", "&"):
+            while self.at("newline"):
                 self.pos += 1
-            elif (token := self.peek()) is not None and token.kind == "newline":
-                continue
-            elif token is not None and not self.at_op(")") and not self.at_word("}"):
+            if self.peek() is None:
+                return items
+            items.append(self.and_list())
+            if self.at(";", "newline"):
+                self.pos += 1
+            elif self.peek() is not None:
                 raise self.unexpected()
-        return items
 
-    def and_or(self) -> AndOr:
-        node = AndOr(self.pipeline())
-        while self.at_op("&&", "||"):
-            op = self.tokens[self.pos].op
-            self.pos += 1
-            self.skip_newlines()
-            node.rest.append((op, self.pipeline()))
-        return node
+    def and_list(self) -> AndList:
+        return self._joined("&&", self.pipeline)
 
     def pipeline(self) -> Pipeline:
-        negated = self.at_word("!")
-        if negated:
+        return self._joined("|", self.command)
+
+    def _joined(self, operator: str, item: Callable[[], _Item]) -> list[_Item]:
+        """`item (operator item)...`; a newline may follow the operator."""
+        items = [item()]
+        while self.at(operator):
             self.pos += 1
-        node = Pipeline([self.command()], negated)
-        while self.at_op("|"):
-            self.pos += 1
-            self.skip_newlines()
-            node.commands.append(self.command())
-        return node
+            while self.at("newline"):
+                self.pos += 1
+            items.append(item())
+        return items
 
     def command(self) -> Command:
         token = self.peek()
-        if token is None:
+        if token is None or token.kind not in ("word", "dup"):
             raise self.unexpected()
-        if self.at_op("(") or self.at_word("{"):
-            subshell = token.kind == "op"
-            closer = ")" if subshell else "}"
-            self.pos += 1
-            body = self.script(closer)
-            if not body:
-                raise self.unexpected()
-            if not (self.at_op(")") if subshell else self.at_word("}")):
-                raise self.unexpected(closer)
-            self.pos += 1
-            return Group(body, subshell, self.redirects(), token.line)
-        if token.kind == "word" and literal(token.word) in RESERVED_WORDS:
-            raise ShellSyntaxError(
-                f"{literal(token.word)}: compound commands are not supported by kubesim's shell",
-                token.line,
-            )
-        simple = Simple(line=token.line)
-        while (token := self.peek()) is not None and token.kind in ("word", "redirect"):
-            if token.kind == "redirect":
-                simple.redirects.append(Redirect(token.fd, token.op, token.word))
-            elif not simple.words and (assignment := _assignment(token.word)) is not None:
-                simple.assignments.append(assignment)
+        command = Command(line=token.line)
+        while (token := self.peek()) is not None and token.kind in ("word", "dup"):
+            if token.kind == "dup":
+                command.dups[token.fds[0]] = token.fds[1]
+            elif not command.words:
+                _refuse_reserved(token)
+                command.words.append(token.text)
             else:
-                simple.words.append(token.word)
+                command.words.append(token.text)
             self.pos += 1
-        if not (simple.words or simple.assignments or simple.redirects):
-            raise self.unexpected()
-        return simple
-
-    def redirects(self) -> list[Redirect]:
-        found = []
-        while (token := self.peek()) is not None and token.kind == "redirect":
-            found.append(Redirect(token.fd, token.op, token.word))
-            self.pos += 1
-        return found
+        return command
 
 
-def _assignment(word: Word) -> tuple[str, Word] | None:
-    first = word[0] if word else None
-    if first is None or first.kind != "text" or first.quoted or "=" not in first.value:
-        return None
-    name, _, rest = first.value.partition("=")
-    if not is_name(name):
-        return None
-    value = (Part("text", rest, False), *word[1:]) if rest else word[1:]
-    return name, value
+def _refuse_reserved(first: _Token) -> None:
+    """dash gives these words a meaning kubesim's shell does not have, when they are unquoted."""
+    if first.bare == first.text and first.text in _COMPOUND_WORDS:
+        message = f"{first.text}: compound commands are not supported by kubesim's shell"
+        raise ShellSyntaxError(message, first.line)
+    if first.bare == first.text and first.text in _GROUPING_WORDS:
+        raise _unsupported(f'"{first.text}"', first.line)
+    name, equals, _ = first.bare.partition("=")
+    if equals and name and not name[0].isdigit() and all(c.isalnum() or c == "_" for c in name):
+        raise _unsupported("variable assignment", first.line)
 
 
 def parse(text: str) -> Script:
-    parser = _Parser(tokenize(text))
-    script = parser.script()
-    if parser.peek() is not None:
-        raise parser.unexpected()
-    return script
+    parser = _Parser(_Lexer(text).tokens())
+    return parser.script()

@@ -33,7 +33,7 @@ class BytesInput:
 
 
 class BufferOutput:
-    """Collects output: the write end of a pipe, or a command substitution."""
+    """Collects output: the write end of a pipe."""
 
     def __init__(self) -> None:
         self.data = bytearray()

@@ -88,6 +88,25 @@ def test_exec_and_attach_are_admitted_as_connect_with_their_options(cluster: Clu
     assert allowed.json()["message"] == "Upgrade request required"
 
 
+def test_an_object_selector_never_selects_a_connect(cluster: Cluster) -> None:
+    # object.Matcher, shared with webhooks: the options of a CONNECT have no labels to match,
+    # not even "no label x"; an empty selector still selects everything.
+    selector = {"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}
+    deny_exec = policy(
+        validations=[{"expression": "false", "message": "no exec"}],
+        operations=["CONNECT"],
+        resources=["pods/exec"],
+    )
+    deny_exec["spec"]["matchConstraints"]["objectSelector"] = selector
+    cluster.install(deny_exec, binding())
+    path = "/api/v1/namespaces/payments/pods/web-0/exec?container=app&command=true"
+    assert cluster.request("POST", path).status_code == 400  # admitted: no upgrade asked
+    cluster.install(policy("all", [{"expression": "false", "message": "no exec"}],
+                           operations=["CONNECT"], resources=["pods/exec"]),
+                    binding("all-binding", "all"))  # fmt: skip
+    assert cluster.request("POST", path).status_code == 422
+
+
 def test_ephemeral_container_updates_are_admitted_on_their_subresource(cluster: Cluster) -> None:
     cluster.install(
         policy(

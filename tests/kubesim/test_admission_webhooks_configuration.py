@@ -178,6 +178,17 @@ def test_defaults_are_filled_in(kubesim: KubesimHandle) -> None:
             ("webhooks[0].matchConditions[1].name", 'Duplicate value: "a"'),
         ),
         (
+            {"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}},
+            (
+                "webhooks[0].namespaceSelector.matchExpressions[0].operator",
+                'Invalid value: "Near": not a valid selector operator',
+            ),
+        ),
+        (
+            {"matchConditions": [{"name": f"c{i}", "expression": "true"} for i in range(65)]},
+            ("webhooks[0].matchConditions", "Too many: 65: must have at most 64 items"),
+        ),
+        (
             {"matchConditions": [{"name": "a", "expression": "params.x == 1"}]},
             (
                 "webhooks[0].matchConditions[0].expression",
