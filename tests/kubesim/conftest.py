@@ -6,12 +6,14 @@ from __future__ import annotations
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from kubernetes import client
 
 from kubesim.pytest_plugin import KubesimHandle
+from tests.kubesim.webhook_server import WebhookServer
 from tests.support.kubesim_clients import grant_scanner, kubectl, raw_http
 
 
@@ -46,3 +48,12 @@ def admin_http(kubesim: KubesimHandle) -> Iterator[httpx.Client]:
     """Plain HTTP to the plain-HTTP kubesim as its admin, for hand-built request bodies."""
     with raw_http(kubesim) as http:
         yield http
+
+
+@pytest.fixture
+def webhook(tmp_path: Path) -> Iterator[WebhookServer]:
+    """A real HTTPS admission webhook in the test process (`webhook_server.py`)."""
+    server = WebhookServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,6 @@ from tests.kubesim.webhook_server import (
     register,
     webhook_configuration,
 )
-
-
-@pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[WebhookServer]:
-    server = WebhookServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_created_pod_reaches_the_webhook_as_the_apiserver_describes_it(

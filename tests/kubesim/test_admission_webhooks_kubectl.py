@@ -7,7 +7,6 @@ a denial reads in kubectl as it does against a real cluster.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +45,6 @@ GRANT_IDENTITIES = {
     "expression": "request.userInfo.username.startsWith("
     "'system:serviceaccount:scangate-grants:scangate-')",
 }
-
-
-@pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[WebhookServer]:
-    server = WebhookServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ and matchConditions in CEL (with the authorizer), against a real HTTPS webhook.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,14 +22,6 @@ from tests.kubesim.webhook_server import (
     register,
     webhook_configuration,
 )
-
-
-@pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[WebhookServer]:
-    server = WebhookServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_request_that_fails_a_match_condition_never_reaches_the_webhook(
