@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 
 from kubesim.pytest_plugin import KubesimHandle
+from tests.kubesim.policy_support import Cluster
 from tests.kubesim.webhook_server import WebhookServer
 from tests.support.kubesim_clients import grant_scanner, kubectl, raw_http
 
@@ -57,3 +58,9 @@ def webhook(tmp_path: Path) -> Iterator[WebhookServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cluster(kubesim: KubesimHandle) -> Cluster:
+    """kubesim seen by the admission policy tests (`policy_support.py`)."""
+    return Cluster(kubesim)

@@ -8,9 +8,6 @@ request: <message>`, reason Invalid → 422 unless the validation names another 
 
 from __future__ import annotations
 
-import pytest
-
-from kubesim.pytest_plugin import KubesimHandle
 from tests.kubesim.policy_support import (
     ADMISSION,
     ALICE,
@@ -20,12 +17,6 @@ from tests.kubesim.policy_support import (
     denial,
     policy,
 )
-
-
-@pytest.fixture
-def cluster(kubesim: KubesimHandle) -> Cluster:
-    return Cluster(kubesim)
-
 
 # --- outcomes -------------------------------------------------------------------------------
 

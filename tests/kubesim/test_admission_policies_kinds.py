@@ -18,12 +18,6 @@ from tests.kubesim.policy_support import (
     policy,
 )
 
-
-@pytest.fixture
-def cluster(kubesim: KubesimHandle) -> Cluster:
-    return Cluster(kubesim)
-
-
 # --- the kinds themselves -------------------------------------------------------------------
 
 

@@ -3,9 +3,6 @@ pods/exec and pods/attach, ephemeral containers; and what CEL's authorizer answe
 
 from __future__ import annotations
 
-import pytest
-
-from kubesim.pytest_plugin import KubesimHandle
 from tests.kubesim.policy_support import (
     BOB,
     Cluster,
@@ -13,11 +10,6 @@ from tests.kubesim.policy_support import (
     denial,
     policy,
 )
-
-
-@pytest.fixture
-def cluster(kubesim: KubesimHandle) -> Cluster:
-    return Cluster(kubesim)
 
 
 def test_updates_see_the_old_object_and_no_op_updates_are_still_admitted(
