@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from kubesim.validation import label_key_problems, label_value_problems
+
 Labels = Mapping[str, str]
 
 _SPECIAL: Final = frozenset("=!(),><")
@@ -45,28 +47,6 @@ _BINARY_OPERATORS: Final = "in, notin, =, ==, !=, gt, lt"
 _INT64: Final = re.compile(r"^[+-]?[0-9]+$")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
-_QUALIFIED_NAME_RE: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE_RE: Final = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_DNS1123_SUBDOMAIN_RE: Final = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_QUALIFIED_NAME_MSG: Final = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-_DNS1123_SUBDOMAIN_MSG: Final = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-_LABEL_VALUE_MSG: Final = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    "'my_value',  or '12345', regex used for validation is "
-    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
-
 
 class SelectorSyntaxError(ValueError):
     """A selector apimachinery's parser refuses; the message is its wording."""
@@ -75,41 +55,6 @@ class SelectorSyntaxError(ValueError):
 def _quote(value: str) -> str:
     # Go's %q for the plain strings found here.
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def label_key_problems(key: str) -> list[str]:
-    """apimachinery IsQualifiedName: why `key` is not a valid label key (empty when valid)."""
-    parts = key.split("/")
-    problems: list[str] = []
-    if len(parts) > 2:
-        return [
-            "a qualified name " + _QUALIFIED_NAME_MSG + " with an optional DNS subdomain "
-            "prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    name = parts[-1]
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            problems.append("prefix part must be non-empty")
-        else:
-            if len(prefix) > 253:
-                problems.append("prefix part must be no more than 253 characters")
-            if not _DNS1123_SUBDOMAIN_RE.match(prefix):
-                problems.append("prefix part " + _DNS1123_SUBDOMAIN_MSG)
-    if not name:
-        problems.append("name part must be non-empty")
-    elif len(name) > 63:
-        problems.append("name part must be no more than 63 characters")
-    if not _QUALIFIED_NAME_RE.match(name):
-        problems.append("name part " + _QUALIFIED_NAME_MSG)
-    return problems
-
-
-def label_value_problems(value: str) -> list[str]:
-    problems = ["must be no more than 63 characters"] if len(value) > 63 else []
-    if not _LABEL_VALUE_RE.match(value):
-        problems.append(_LABEL_VALUE_MSG)
-    return problems
 
 
 def _lex(selector: str) -> list[tuple[str, str]]:

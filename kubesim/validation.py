@@ -38,8 +38,8 @@ DNS1035_LABEL_MSG: Final = (
     "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
     "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
 )
-_QUALIFIED_NAME_MSG: Final = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+_QUALIFIED_NAME_PART_MSG: Final = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and "
     "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
     "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
 )
@@ -68,24 +68,54 @@ def name_errors(rule: str, name: str) -> list[str]:
     return (["must be no more than 253 characters"] if len(name) > 253 else []) + problems
 
 
+def label_key_problems(key: str) -> list[str]:
+    """apimachinery IsQualifiedName: why `key` is not a valid label key (empty when valid)."""
+    parts = key.split("/")
+    problems: list[str] = []
+    if len(parts) > 2:
+        return [
+            "a qualified name " + _QUALIFIED_NAME_PART_MSG + " with an optional DNS subdomain "
+            "prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            problems.append("prefix part must be non-empty")
+        else:
+            if len(prefix) > 253:
+                problems.append("prefix part must be no more than 253 characters")
+            if not DNS1123_SUBDOMAIN_RE.match(prefix):
+                problems.append("prefix part " + DNS1123_SUBDOMAIN_MSG)
+    if not name:
+        problems.append("name part must be non-empty")
+    elif len(name) > 63:
+        problems.append("name part must be no more than 63 characters")
+    if not _QUALIFIED_NAME_RE.match(name):
+        problems.append("name part " + _QUALIFIED_NAME_PART_MSG)
+    return problems
+
+
+def label_value_problems(value: str) -> list[str]:
+    problems = ["must be no more than 63 characters"] if len(value) > 63 else []
+    if not _LABEL_VALUE_RE.match(value):
+        problems.append(_LABEL_VALUE_MSG)
+    return problems
+
+
 def _label_errors(labels: Any, path: str) -> list[FieldError]:
+    """apimachinery ValidateLabels: each key a qualified name, each value a label value."""
     if labels is None:
         return []
     if not isinstance(labels, Mapping):
         return [FieldError(path, "must be a map of strings", labels)]
     errors: list[FieldError] = []
     for key, value in labels.items():
-        prefix, _, name = key.rpartition("/")
-        if not _QUALIFIED_NAME_RE.match(name) or len(name) > 63:
-            errors.append(FieldError(path, _QUALIFIED_NAME_MSG, key))
-        elif prefix and not DNS1123_SUBDOMAIN_RE.match(prefix):
-            errors.append(FieldError(path, "prefix part " + DNS1123_SUBDOMAIN_MSG, key))
+        errors += [FieldError(path, problem, key) for problem in label_key_problems(key)]
         if not isinstance(value, str):
             errors.append(FieldError(f"{path}.{key}", "must be a string", value))
-        elif len(value) > 63:
-            errors.append(FieldError(path, "must be no more than 63 characters", value))
-        elif not _LABEL_VALUE_RE.match(value):
-            errors.append(FieldError(path, _LABEL_VALUE_MSG, value))
+        else:
+            errors += [FieldError(path, problem, value) for problem in label_value_problems(value)]
     return errors
 
 

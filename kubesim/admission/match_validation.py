@@ -16,8 +16,7 @@ from typing import Any, Final
 
 from kubesim.admission import cel
 from kubesim.errors import FieldError
-from kubesim.label_selectors import label_key_problems
-from kubesim.validation import name_errors
+from kubesim.validation import label_key_problems, name_errors
 
 OPERATIONS: Final = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
 SCOPES: Final = ("*", "Cluster", "Namespaced")

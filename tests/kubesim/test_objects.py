@@ -93,6 +93,28 @@ def test_invalid_name_is_rejected_with_causes(admin_core: client.CoreV1Api) -> N
     assert status["details"]["causes"][0]["reason"] == "FieldValueInvalid"
 
 
+def test_label_keys_and_values_are_judged_as_apimachinery_does(
+    admin_core: client.CoreV1Api,
+) -> None:
+    """ValidateLabels: every problem of every key and value is its own cause, in key order; a
+    long invalid value is both too long and malformed, and a prefix may hold one '/'."""
+    pod = _pod("web-9")
+    pod["metadata"]["labels"] = {"a/b/c": "v", "ok": "x" * 63 + "-", "example.com/fine": "yes"}
+    with pytest.raises(ApiException) as rejected:
+        admin_core.create_namespaced_pod("payments", pod)
+
+    assert rejected.value.status == 422
+    causes = status_of(rejected.value)["details"]["causes"]
+    messages = [c["message"] for c in causes]
+    assert [c["field"] for c in causes] == ["metadata.labels"] * 3
+    assert messages[0].startswith('Invalid value: "a/b/c": a qualified name must consist of')
+    assert messages[0].endswith(
+        "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+    )
+    assert messages[1] == f'Invalid value: "{"x" * 63}-": must be no more than 63 characters'
+    assert messages[2].startswith(f'Invalid value: "{"x" * 63}-": a valid label must be an empty')
+
+
 def test_namespace_names_are_dns_labels(admin_core: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as rejected:
         admin_core.create_namespace({"metadata": {"name": "a.b"}})
