@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     # replica. Set it when an installation moves to another grants namespace, and never give
     # two installations sharing a cluster the same one.
     installation_id: str | None = None
+    # `scangate serve` checks the configuration file this often and reloads it when its content
+    # changed (app/reload/watch.py); 0: only SIGHUP reloads.
+    config_watch_seconds: float = Field(default=5.0, ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -307,6 +310,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError([("", "the top level must be a mapping of keys")], source)
     return data
+
+
+def revalidated_settings(values: dict[str, Any], source: str | None = None) -> Settings:
+    """Settings from `values` checked again as a whole, environment and file left unread: a
+    reload combines the new file's reloadable sections with the running process's other
+    settings (app/reload), and their cross-references must hold together."""
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc), source) from None
 
 
 def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
