@@ -40,15 +40,20 @@ class ConfigGeneration:
     authenticator: Authenticator
 
 
-def build_generation(settings: Settings, number: int = 1) -> ConfigGeneration:
-    """Everything a generation holds, built from `settings` (start-up and every reload)."""
+def build_generation(
+    settings: Settings, previous: ConfigGeneration | None = None
+) -> ConfigGeneration:
+    """Everything a generation holds, built from `settings`: the first one at start-up, the
+    successor of `previous` on a reload (OIDC issuers' cached keys carry over)."""
     from app.auth import PolicyEngine, build_authenticator
 
     return ConfigGeneration(
-        number=number,
+        number=previous.number + 1 if previous is not None else 1,
         settings=settings,
         policies=PolicyEngine(settings),
-        authenticator=build_authenticator(settings),
+        authenticator=build_authenticator(
+            settings, previous.authenticator if previous is not None else None
+        ),
     )
 
 

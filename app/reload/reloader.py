@@ -144,7 +144,7 @@ class ConfigReloader:
         if not changes.sections:
             return changes, None
         settings = revalidated_settings(merged(running.settings, new))
-        return changes, build_generation(settings, running.number + 1)
+        return changes, build_generation(settings, running)
 
     def _apply(
         self,

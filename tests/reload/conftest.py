@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.oidc_issuer import LocalIssuer, running_issuer
 from tests.reload.reloadable import Reloadable, running
 from tests.support.logs import LogCapture
 from tests.support.scangate import Deployment
@@ -24,6 +25,13 @@ def anyio_backend() -> str:
 async def reloadable(deployment: Deployment) -> AsyncIterator[Reloadable]:
     async with running(deployment) as app:
         yield app
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    """A real OIDC issuer on loopback (discovery and JWKS over HTTP)."""
+    with running_issuer() as local:
+        yield local
 
 
 @pytest.fixture

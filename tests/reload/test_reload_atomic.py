@@ -7,24 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from app.reload import LiveConfig, build_generation
 from app.settings import Settings
-from tests.oidc_issuer import LocalIssuer, running_issuer
+from tests.oidc_issuer import LocalIssuer
 from tests.reload.reloadable import running
 from tests.support.scangate import Deployment
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    with running_issuer() as local:
-        yield local
 
 
 def oidc_policy(name: str, issuer: LocalIssuer) -> dict[str, Any]:
@@ -79,12 +72,9 @@ async def test_a_request_in_flight_during_a_reload_finishes_under_the_old_config
     assert alice.status_code == 401
 
 
-def generation_of(number: int, *, sidecar: str) -> Any:
-    return build_generation(Settings(sidecar_container=sidecar), number)
-
-
 async def test_a_pinned_context_keeps_its_generation_while_others_see_the_new_one() -> None:
-    live = LiveConfig(generation_of(1, sidecar="before"))
+    first = build_generation(Settings(sidecar_container="before"))
+    live = LiveConfig(first)
     pinned_reads: list[int] = []
     swapped = asyncio.Event()
 
@@ -100,15 +90,15 @@ async def test_a_pinned_context_keeps_its_generation_while_others_see_the_new_on
 
     task = asyncio.create_task(request())
     await asyncio.sleep(0)
-    live.swap(generation_of(2, sidecar="after"))
+    live.swap(build_generation(Settings(sidecar_container="after"), first))
     swapped.set()
     await task
 
     assert pinned_reads == [1, 1, 2]
     assert live.current().settings.sidecar_container == "after"
-    other = LiveConfig(generation_of(7, sidecar="other"))
+    other = LiveConfig(build_generation(Settings(sidecar_container="other")))
     unpin = live.pin()
     try:
-        assert other.current().number == 7  # pins are per holder
+        assert other.current().settings.sidecar_container == "other"  # pins are per holder
     finally:
         unpin()

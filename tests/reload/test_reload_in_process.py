@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from app.auth import generate_api_key, hash_api_key
-from tests.reload.reloadable import Reloadable
+from tests.oidc_issuer import LocalIssuer
+from tests.reload.reloadable import Reloadable, running
 from tests.support.logs import LogCapture
 from tests.support.scangate import Deployment
 
@@ -189,3 +190,33 @@ async def test_subscribers_get_the_new_settings_and_a_failing_one_does_not_undo_
     assert report.outcome == "applied"
     assert seen == [["alice", "bob", "carol", "root", "frank"]]
     assert (await whoami(reloadable, frank_key))[0] == 200
+
+
+async def test_a_reload_keeps_the_oidc_issuers_cached_signing_keys(
+    deployment: Deployment, issuer: LocalIssuer
+) -> None:
+    policy = {
+        "name": "oidc-ci",
+        "subjects": [f"oidc:{issuer.url}#repo:acme/payments:*"],
+        "namespaces": ["payments"],
+        "scanners": ["exec"],
+    }
+    deployment.reconfigure(
+        oidc=[{"issuer": issuer.url, "audience": "scangate"}],
+        policies=[*deployment.document["policies"], policy],
+    )
+    headers = {"Authorization": f"Bearer {issuer.token()}"}
+    async with running(deployment) as app:
+        assert (await app.http.get("/v1/whoami", headers=headers)).status_code == 200
+        deployment.reconfigure(
+            api_keys=[k for k in deployment.document["api_keys"] if k["name"] != "bob"],
+            policies=[*deployment.document["policies"][:2], {**policy, "scanners": ["debug"]}],
+        )
+        assert (await app.reloader.reload("test")).outcome == "applied"
+        issuer.available = False  # an issuer outage during the reload changes nothing
+
+        after = await app.http.get("/v1/whoami", headers=headers)
+
+    assert after.status_code == 200, after.text
+    assert [p["scanners"] for p in after.json()["policies"]] == [["debug"]]
+    assert issuer.jwks_requests == 1
