@@ -188,9 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     background = []
     if settings.config_watch_seconds > 0:
         watcher = ConfigFileWatcher(
-            _config_path(args),
-            lambda: reloader.reload("file changed"),
-            interval=settings.config_watch_seconds,
+            reloader, _config_path(args), interval=settings.config_watch_seconds
         )
         background.append(watcher.watch)
     serve_all(

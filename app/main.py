@@ -38,7 +38,7 @@ from app.observability.install import install_observability
 from app.observability.metrics import ScangateMetrics
 from app.reload import ConfigReloader, LiveConfig, PinConfigMiddleware, build_generation
 from app.services import Services, attach_services
-from app.settings import Settings, load_settings
+from app.settings import Settings, config_file_path, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def create_app(
     reloader = ConfigReloader(
         LiveConfig(build_generation(settings)),
         functools.partial(load_settings, config_path),
+        path=config_file_path(config_path),
         registry=metrics.registry,
     )
 

@@ -322,10 +322,15 @@ def revalidated_settings(values: dict[str, Any], source: str | None = None) -> S
         raise ConfigError(_problems_from(exc), source) from None
 
 
+def config_file_path(config_path: str | os.PathLike[str] | None = None) -> Path:
+    """The YAML file `load_settings(config_path)` reads (it may not exist)."""
+    return Path(config_path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
 def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Build validated Settings from the YAML file, the environment and `overrides`."""
     explicit = config_path is not None or CONFIG_ENV_VAR in os.environ
-    path = Path(config_path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+    path = config_file_path(config_path)
     if path.exists() or explicit:
         data = _read_yaml(path)
         source = str(path)

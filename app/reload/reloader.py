@@ -22,10 +22,12 @@ none. The outcome of the last reload is in `last` (shown by `/healthz`) and in m
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -68,6 +70,14 @@ class ReloadReport:
         }
 
 
+def content_hash(path: Path) -> str | None:
+    """The sha256 of the file's content; None while it cannot be read (absent, say)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 class ReloadMetrics:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.reloads = Counter(
@@ -101,10 +111,17 @@ class ConfigReloader:
         live: LiveConfig,
         load: Callable[[], Settings],
         *,
+        path: Path | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.live = live
         self._load = load
+        self._path = path
+        # The content hash of `path` when it was last read: at start (now, just after the
+        # service loaded it) and by each reload, applied or refused. The file watcher reloads
+        # when the file differs from it, so neither a SIGHUP'd change nor a refused file is
+        # reloaded again by the next poll.
+        self.file_hash = content_hash(path) if path is not None else None
         self._lock = asyncio.Lock()
         self._metrics = ReloadMetrics(registry)
         self._tasks: set[asyncio.Task[ReloadReport]] = set()
@@ -121,6 +138,8 @@ class ConfigReloader:
         # One at a time: two reloads racing could put the older file in force last.
         async with self._lock:
             running = self.live.newest()
+            if self._path is not None:
+                self.file_hash = await asyncio.to_thread(content_hash, self._path)
             try:
                 # File reading and policy compilation stay off the event loop.
                 changes, generation = await asyncio.to_thread(self._prepare, running)
