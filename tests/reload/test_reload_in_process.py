@@ -220,3 +220,16 @@ async def test_a_reload_keeps_the_oidc_issuers_cached_signing_keys(
     assert after.status_code == 200, after.text
     assert [p["scanners"] for p in after.json()["policies"]] == [["debug"]]
     assert issuer.jwks_requests == 1
+
+
+async def test_a_refused_database_url_is_never_quoted(
+    reloadable: Reloadable, deployment: Deployment, logs: LogCapture
+) -> None:
+    deployment.reconfigure(database_url="mysql://scangate:hunter2-secret@db.example/scangate")
+
+    report = await reloadable.reloader.reload("test")
+
+    assert report.outcome == "refused"
+    assert [key for key, _ in report.problems] == ["database_url"]
+    assert "hunter2-secret" not in logs.raw
+    assert "hunter2-secret" not in (await reloadable.http.get("/healthz")).text
