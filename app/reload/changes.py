@@ -66,10 +66,6 @@ class ConfigChanges:
     # Settings that differ in the new file but keep their running value until a restart.
     restart_required: tuple[str, ...] = ()
 
-    @property
-    def empty(self) -> bool:
-        return not self.sections and not self.restart_required
-
     def as_detail(self) -> dict[str, Any]:
         return {
             "changed": {name: change.as_detail() for name, change in self.sections.items()},

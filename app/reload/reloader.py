@@ -178,19 +178,17 @@ class ConfigReloader:
                 "a restart; the running values stay in force",
                 trigger, ", ".join(changes.restart_required),
             )  # fmt: skip
-        if changes.empty:
-            log.info("configuration reload (%s): nothing changed", trigger)
+        if generation is None:
+            # Nothing that a reload applies changed: no new generation, nothing to audit.
+            log.info("configuration reload (%s): nothing reloadable changed", trigger)
             return ReloadReport("unchanged", trigger, datetime.now(UTC), running.number, changes)
-        number = running.number
-        if generation is not None:
-            self.live.swap(generation)
-            number = generation.number
-            self._notify(generation.settings)
+        self.live.swap(generation)
+        self._notify(generation.settings)
         log.info(
             "configuration reload (%s) applied: generation %d, changed: %s",
-            trigger, number, changes.summary(),
+            trigger, generation.number, changes.summary(),
         )  # fmt: skip
-        report = ReloadReport("applied", trigger, datetime.now(UTC), number, changes)
+        report = ReloadReport("applied", trigger, datetime.now(UTC), generation.number, changes)
         detail = {**changes.as_detail(), "from_generation": running.number}
         _audit("config_reloaded", report, detail)
         return report

@@ -233,3 +233,17 @@ async def test_a_refused_database_url_is_never_quoted(
     assert [key for key, _ in report.problems] == ["database_url"]
     assert "hunter2-secret" not in logs.raw
     assert "hunter2-secret" not in (await reloadable.http.get("/healthz")).text
+
+
+async def test_a_file_changing_only_restart_only_settings_changes_nothing_in_force(
+    reloadable: Reloadable, deployment: Deployment, logs: LogCapture
+) -> None:
+    deployment.reconfigure(log_format="text", sidecar_container="scanner")
+
+    report = await reloadable.reloader.reload("test")
+
+    assert (report.outcome, report.generation) == ("unchanged", 1)
+    assert report.changes.restart_required == ("log_format",)
+    assert logs.by_logger("scangate.audit") == []
+    health = (await reloadable.http.get("/healthz")).json()["config"]["last_reload"]
+    assert (health["outcome"], health["restart_required"]) == ("unchanged", ["log_format"])
