@@ -4,7 +4,6 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,6 @@ import pytest
 import yaml
 
 from app.db.engine import Database
-from app.db.models import Grant
-from app.grants.clock import utcnow
-from app.grants.ids import new_grant_id
 from app.guard.app import create_guard_app
 from app.reload import ConfigReloader, LiveConfig, build_generation
 from app.settings import load_settings
@@ -25,6 +21,7 @@ from tests.guard.admission_reviews import (
     grant_username,
     restricted_debug_container,
 )
+from tests.support.grant_rows import grant_row, insert_grants
 
 pytestmark = pytest.mark.anyio
 
@@ -45,22 +42,13 @@ def document(database_url: str, debug_images: list[str]) -> dict[str, Any]:
 
 
 async def add_debug_grant(database_url: str) -> str:
-    grant_id, now = new_grant_id(), utcnow()
+    grant = grant_row(scanner="debug", containers=None)
     db = Database(database_url)
     try:
-        async with db.session() as session:
-            session.add(
-                Grant(
-                    id=grant_id, status="active", cluster="default", namespace="payments",
-                    scanner="debug", pods=["web-0"], selector=None, containers=None,
-                    requester="apikey:alice", policy="payments-ci", reason=None,
-                    service_account=grant_username(grant_id), created_at=now, updated_at=now,
-                    expires_at=now + dt.timedelta(seconds=900), attempts=0,
-                )
-            )  # fmt: skip
+        await insert_grants(db, grant)
     finally:
         await db.dispose()
-    return grant_id
+    return grant.id
 
 
 async def test_the_guard_judges_the_next_review_with_the_reloaded_policies(

@@ -3,20 +3,27 @@ the platform changes the file under it, on its own (a ConfigMap volume's `..data
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from app.auth import generate_api_key
-from app.db.engine import run_migrations
+from app.db.engine import Database, run_migrations
+from app.db.models import Grant
 from kubesim.pytest_plugin import KubesimHandle
-from tests.reload.served import Served
+from kubesim.tls import generate
+from tests.guard.admission_reviews import ephemeral_review, restricted_debug_container
+from tests.reload.served import Served, free_port
+from tests.support.grant_rows import grant_row, insert_grants
 
 
 def configuration(
@@ -41,7 +48,7 @@ def configuration(
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[list[Served]]:
+def served() -> Iterator[list[Served]]:
     started: list[Served] = []
     yield started
     for server in started:
@@ -156,3 +163,67 @@ def test_a_configmap_update_is_reloaded_without_a_signal(
 
     assert server.reloads("refused") == 1  # refused once, not at every poll
     assert server.get("/v1/whoami", new_key).status_code == 200
+
+
+def test_sighup_reloads_the_guard_listener_beside_the_api(
+    tmp_path: Path, kubesim: KubesimHandle, sqlite_url: str, served: list[Served]
+) -> None:
+    run_migrations(sqlite_url)
+    ca_pem, cert_pem, key_pem = generate("127.0.0.1")
+    (tmp_path / "tls.crt").write_bytes(cert_pem)
+    (tmp_path / "tls.key").write_bytes(key_pem)
+    key, digest = generate_api_key()
+    document = configuration(sqlite_url, kubesim, {"alice": digest}, ["payments"])
+    document["policies"][0].update(
+        name="payments-ci", scanners=["debug"], debug_images=["busybox:1.36"]
+    )
+    guard_port = free_port()
+    document["guard"] = {
+        "enabled": True, "host": "127.0.0.1", "port": guard_port,
+        "cert_file": str(tmp_path / "tls.crt"), "key_file": str(tmp_path / "tls.key"),
+    }  # fmt: skip
+    config = tmp_path / "scangate.yaml"
+    config.write_text(yaml.safe_dump(document))
+    grant = grant_row(scanner="debug", containers=None)
+    asyncio.run(store(sqlite_url, grant))
+    server = Served(config, tmp_path / "serve.log")
+    served.append(server)
+    verify = ssl.create_default_context(cadata=ca_pem.decode())
+    review = ephemeral_review(grant.service_account, restricted_debug_container())
+
+    def judge() -> dict[str, Any]:
+        response = httpx.post(
+            f"https://127.0.0.1:{guard_port}/admission/default", json=review, verify=verify
+        )
+        answer: dict[str, Any] = response.json()["response"]
+        return answer
+
+    server.wait_for(lambda: guard_answers(guard_port, verify), what="the guard to answer")
+    assert judge()["allowed"] is True
+
+    document["policies"][0]["debug_images"] = ["registry.example/scan:*"]
+    config.write_text(yaml.safe_dump(document))
+    server.hangup_and_wait("applied")
+
+    refusal = judge()
+    assert refusal["allowed"] is False
+    assert "registry.example/scan:*" in refusal["status"]["message"]
+    assert server.get("/v1/whoami", key).status_code == 200
+    server.stop()
+    assert server.process.returncode == 0
+
+
+def guard_answers(port: int, verify: ssl.SSLContext) -> bool:
+    try:
+        httpx.get(f"https://127.0.0.1:{port}/healthz", verify=verify, timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+async def store(database_url: str, grant: Grant) -> None:
+    db = Database(database_url)
+    try:
+        await insert_grants(db, grant)
+    finally:
+        await db.dispose()
