@@ -130,7 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from app.main import create_app
+    from app.main import config_reloader_of, create_app
 
     _require_configuration(args)
     settings = _settings(args)
@@ -143,7 +143,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.observability.logs import logging_config, skip_unused_record_fields
 
     skip_unused_record_fields()
-    app = create_app(settings)
+    app = create_app(settings, config_path=args.config)
+    reloader = config_reloader_of(app)
     tune_garbage_collector()
 
     from app.serving import serve_all, tls_options
@@ -177,10 +178,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The grant guard's webhook listener runs beside the API (app/guard/server.py).
         from app.guard.server import guard_config
 
-        guard, guard_certificate = guard_config(settings, log_level=args.log_level)
+        guard, guard_certificate = guard_config(
+            settings, log_level=args.log_level, live=reloader.live
+        )
         configs.append(guard)
         certificates.append(guard_certificate)
-    serve_all(configs, certificates)
+    from app.reload import ConfigFileWatcher
+
+    background = []
+    if settings.config_watch_seconds > 0:
+        watcher = ConfigFileWatcher(
+            reloader, _config_path(args), interval=settings.config_watch_seconds
+        )
+        background.append(watcher.watch)
+    serve_all(
+        configs,
+        certificates,
+        on_hangup=lambda: reloader.request_reload("SIGHUP"),
+        background=background,
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`/healthz` (the process is up) and `/readyz` (the database and every cluster answer)."""
+"""`/healthz` (the process is up, and which configuration is in force) and `/readyz` (the
+database and every cluster answer)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,28 @@ class NotReady(ScangateError):
     type_slug = "not-ready"
 
 
+class ConfigStatus(BaseModel):
+    generation: int = Field(
+        description="The configuration generation in force: 1 at start, "
+        "one more for each applied reload."
+    )
+    last_reload: dict[str, Any] | None = Field(
+        description="The last reload (SIGHUP or a changed file): `outcome` (`applied`, "
+        "`unchanged`, `refused`), `trigger`, `at`, the `changed` sections, the settings in "
+        "`restart_required`, and the keys of its `problems` (the log has the messages). Null "
+        "before the first reload."
+    )
+
+
 class Health(BaseModel):
     status: str = Field(description="Always `ok` when the process answers.")
+    config: ConfigStatus = Field(description="The configuration in force and the last reload.")
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ok", "config": {"generation": 1, "last_reload": None}}]
+        }
+    )
 
 
 class Readiness(BaseModel):
@@ -51,10 +70,19 @@ class Readiness(BaseModel):
     summary="The process is up",
     response_description="The process answers (the liveness probe).",
 )
-async def healthz() -> Health:
+async def healthz(services: ServicesDep) -> Health:
     """Liveness: answers as long as the process serves HTTP; checks no dependency, so a
-    database outage does not make Kubernetes restart every replica."""
-    return Health(status="ok")
+    database outage does not make Kubernetes restart every replica. A refused reload does not
+    fail it either: the previous configuration is still in force."""
+    reloader = services.config_reloader
+    last = reloader.last if reloader is not None else None
+    return Health(
+        status="ok",
+        config=ConfigStatus(
+            generation=services.config.newest().number,
+            last_reload=last.as_status() if last is not None else None,
+        ),
+    )
 
 
 @router.get(

@@ -9,14 +9,15 @@ so tests, the CLI and several apps in one process (the two-replica tests) never 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 from collections.abc import AsyncIterator
 from importlib import metadata
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from app.auth import PolicyEngine, build_authenticator
 from app.auth.endpoints import router as auth_router
 from app.db.engine import Database
 from app.db.urls import redacted_url
@@ -36,8 +37,9 @@ from app.kube.clusters import ClusterRegistry, ClusterSettings
 from app.limits import enforce_rate_limit, install_request_limits, rate_limiter_for
 from app.observability.install import install_observability
 from app.observability.metrics import ScangateMetrics
+from app.reload import ConfigReloader, LiveConfig, PinConfigMiddleware, build_generation
 from app.services import Services, attach_services
-from app.settings import Settings, load_settings
+from app.settings import Settings, config_file_path, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +58,20 @@ def kube_cluster_settings(settings: Settings) -> list[ClusterSettings]:
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, *, metrics: ScangateMetrics | None = None, start_reaper: bool = False
+    settings: Settings,
+    *,
+    metrics: ScangateMetrics | None = None,
+    start_reaper: bool = False,
+    reloader: ConfigReloader | None = None,
 ) -> AsyncIterator[Services]:
     """Everything an app (or `scangate reap --once`) works with, built once and closed in
     reverse order: the reaper stops first (it uses the database and the clusters), the grant
-    writer drains before the engine is disposed (writes handed over still commit)."""
+    writer drains before the engine is disposed (writes handed over still commit).
+
+    With a `reloader`, its configuration is the one in force (reloads replace it); without,
+    `settings` stay in force for the services' life."""
     metrics = metrics if metrics is not None else ScangateMetrics(c.name for c in settings.clusters)
-    policies = PolicyEngine(settings)
+    config = reloader.live if reloader is not None else LiveConfig(build_generation(settings))
     async with contextlib.AsyncExitStack() as stack:
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
@@ -73,30 +82,28 @@ async def open_services(
         )
         stack.push_async_callback(clusters.aclose)
         reaper = Reaper(settings) if start_reaper and settings.reaper.enabled else None
-        ender = GrantEnder(
-            settings=settings, db=db, clusters=clusters, policies=policies, metrics=metrics
-        )
+        ender = GrantEnder(config=config, db=db, clusters=clusters, metrics=metrics)
         lifecycle = GrantLifecycle(
-            settings=settings, db=db, clusters=clusters, policies=policies, writer=writer,
-            ender=ender, metrics=metrics,
+            config=config, db=db, clusters=clusters, writer=writer, ender=ender, metrics=metrics,
             wake_reaper=reaper.wake if reaper is not None else no_reaper,
         )  # fmt: skip
         services = Services(
-            settings=settings,
+            config=config,
+            config_reloader=reloader,
             db=db,
             clusters=clusters,
-            policies=policies,
-            authenticator=build_authenticator(settings),
             metrics=metrics,
             rate_limiter=rate_limiter_for(settings),
             lifecycle=lifecycle,
             ender=ender,
-            grants=GrantService(db, clusters, policies),
+            grants=GrantService(db, clusters, config),
             reaper=reaper,
         )
         if reaper is not None:
             await reaper.start(reaper_pass(services))
             stack.push_async_callback(reaper.stop)
+            # A reload may take away what active grants were allowed: the next pass checks.
+            config.subscribe(lambda _settings: reaper.wake())
         yield services
 
 
@@ -130,16 +137,34 @@ def _log_startup(settings: Settings) -> None:
         logger.info("trusting OIDC ID tokens of %s", ", ".join(o.issuer for o in settings.oidc))
 
 
-def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -> FastAPI:
-    """A new app. Settings are loaded now (bad configuration fails here, before serving)."""
-    settings = settings if settings is not None else load_settings()
+def create_app(
+    settings: Settings | None = None,
+    *,
+    start_reaper: bool = True,
+    config_path: str | os.PathLike[str] | None = None,
+) -> FastAPI:
+    """A new app. Settings are loaded now (bad configuration fails here, before serving).
+
+    A reload (`config_reloader_of(app)`) reads `config_path` as `load_settings` does (None:
+    `SCANGATE_CONFIG` or ./scangate.yaml), so pass the path `settings` were loaded from."""
+    settings = settings if settings is not None else load_settings(config_path)
     # Built with the app, not in the lifespan: the request middleware counts with it.
     metrics = ScangateMetrics(c.name for c in settings.clusters)
+    # Also built with the app: `scangate serve` hands it to the guard's listener and to its
+    # SIGHUP handler before the lifespan starts.
+    reloader = ConfigReloader(
+        LiveConfig(build_generation(settings)),
+        functools.partial(load_settings, config_path),
+        path=config_file_path(config_path),
+        registry=metrics.registry,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _log_startup(settings)
-        async with open_services(settings, metrics=metrics, start_reaper=start_reaper) as services:
+        async with open_services(
+            settings, metrics=metrics, start_reaper=start_reaper, reloader=reloader
+        ) as services:
             attach_services(app, services)
             try:
                 yield
@@ -159,7 +184,10 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
     )
+    app.state.config_reloader = reloader
     install_error_handlers(app)
+    # Innermost: every request reads one configuration generation throughout (app/reload).
+    app.add_middleware(PinConfigMiddleware, config=reloader.live)
     # Before observability: its middleware must stay outermost (413s get a request id too).
     install_request_limits(app, settings.max_request_body_bytes)
     install_observability(app, metrics, is_grant_id=is_grant_id)
@@ -170,6 +198,13 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
     install_docs_pages(app)
     install_openapi(app)
     return app
+
+
+def config_reloader_of(app: FastAPI) -> ConfigReloader:
+    """The reloader of an app made by `create_app` (usable before its lifespan starts)."""
+    reloader = app.state.config_reloader
+    assert isinstance(reloader, ConfigReloader)
+    return reloader
 
 
 def _operation_id(route: APIRoute) -> str:

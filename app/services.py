@@ -1,7 +1,7 @@
 """`Services`: everything one running app works with, built once in its lifespan.
 
-`app.main.open_services` builds the value (the settings, the database, the cluster clients,
-authentication, policies, the grant lifecycle and the reaper) and closes it again; the app
+`app.main.open_services` builds the value (the configuration in force, the database, the
+cluster clients, the grant lifecycle and the reaper) and closes it again; the app
 lifespan, `scangate reap --once` and tests use that one builder. Routes get it, or the part they
 need, through the typed dependencies below; nothing reads `app.state` untyped.
 
@@ -28,16 +28,19 @@ if TYPE_CHECKING:
     from app.kube.clusters import ClusterRegistry
     from app.limits.rate_limit import RateLimiter
     from app.observability.metrics import ScangateMetrics
+    from app.reload import ConfigReloader, LiveConfig
     from app.settings import Settings
 
 
 @dataclass(frozen=True)
 class Services:
-    settings: Settings
+    # The configuration in force: settings, policies and authenticator, replaced together by a
+    # reload (app/reload); read them through the properties below, once per use.
+    config: LiveConfig
+    # None where nothing reloads (`scangate reap --once`).
+    config_reloader: ConfigReloader | None
     db: Database
     clusters: ClusterRegistry
-    policies: PolicyEngine
-    authenticator: Authenticator
     metrics: ScangateMetrics
     # None when `rate_limit` is not configured.
     rate_limiter: RateLimiter | None
@@ -46,6 +49,18 @@ class Services:
     grants: GrantService
     # None where no reaper runs in this process (`reaper.enabled: false`, tests, the CLI).
     reaper: Reaper | None
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.current().settings
+
+    @property
+    def policies(self) -> PolicyEngine:
+        return self.config.current().policies
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self.config.current().authenticator
 
 
 def attach_services(app: FastAPI, services: Services | None) -> None:

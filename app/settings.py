@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     # replica. Set it when an installation moves to another grants namespace, and never give
     # two installations sharing a cluster the same one.
     installation_id: str | None = None
+    # `scangate serve` checks the configuration file this often and reloads it when its content
+    # changed (app/reload/watch.py); 0: only SIGHUP reloads.
+    config_watch_seconds: float = Field(default=5.0, ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -309,10 +312,25 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def revalidated_settings(values: dict[str, Any], source: str | None = None) -> Settings:
+    """Settings from `values` checked again as a whole, environment and file left unread: a
+    reload combines the new file's reloadable sections with the running process's other
+    settings (app/reload), and their cross-references must hold together."""
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc), source) from None
+
+
+def config_file_path(config_path: str | os.PathLike[str] | None = None) -> Path:
+    """The YAML file `load_settings(config_path)` reads (it may not exist)."""
+    return Path(config_path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
 def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Build validated Settings from the YAML file, the environment and `overrides`."""
     explicit = config_path is not None or CONFIG_ENV_VAR in os.environ
-    path = Path(config_path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+    path = config_file_path(config_path)
     if path.exists() or explicit:
         data = _read_yaml(path)
         source = str(path)

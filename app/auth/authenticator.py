@@ -28,13 +28,13 @@ class Authenticator:
     """Tries each registered verifier in order and applies the admin list."""
 
     def __init__(self, verifiers: Sequence[CredentialVerifier], admins: Iterable[str]) -> None:
-        self._verifiers = tuple(verifiers)
+        self.verifiers = tuple(verifiers)
         self._admins = frozenset(admins)
 
     async def authenticate(self, credential: str) -> Principal:
         if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthorized("invalid credentials", error="invalid_token")
-        for verifier in self._verifiers:
+        for verifier in self.verifiers:
             principal = await verifier.verify(credential)
             if principal is not None:
                 return dataclasses.replace(principal, is_admin=principal.id in self._admins)
@@ -42,9 +42,15 @@ class Authenticator:
         raise Unauthorized("invalid credentials", error="invalid_token")
 
 
-def build_authenticator(settings: Settings) -> Authenticator:
-    """The verifiers for `settings`: API keys, and OIDC ID tokens when issuers are configured."""
+def build_authenticator(settings: Settings, previous: Authenticator | None = None) -> Authenticator:
+    """The verifiers for `settings`: API keys, and OIDC ID tokens when issuers are configured.
+
+    `previous` is the authenticator a configuration reload replaces: its OIDC issuers' cached
+    signing keys carry over to the same issuers (app/reload)."""
     verifiers: list[CredentialVerifier] = [ApiKeyVerifier(settings.api_keys)]
     if settings.oidc:
-        verifiers.append(OidcVerifier(settings.oidc))
+        known = next(
+            (v.issuer_keys for v in previous.verifiers if isinstance(v, OidcVerifier)), None
+        ) if previous is not None else None  # fmt: skip
+        verifiers.append(OidcVerifier(settings.oidc, known_keys=known))
     return Authenticator(verifiers, settings.admins)

@@ -38,6 +38,9 @@ ACCEPTED_ALGORITHMS: Final = frozenset(
 # stretching a token's life.
 LEEWAY_SECONDS: Final = 30
 REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat")
+# Where an issuer's keys come from: its identifier and the configured JWKS URL (None:
+# discovery).
+KeySource = tuple[str, str | None]
 # Three base64url segments; the signature may be empty (alg none), which we still want to
 # reject as an OIDC token rather than as "unknown credential".
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -60,14 +63,26 @@ class OidcVerifier:
     """Verifies ID tokens of the configured issuers (a `CredentialVerifier`)."""
 
     def __init__(
-        self, configs: Iterable[OidcConfig], *, fetch_policy: FetchPolicy | None = None
+        self,
+        configs: Iterable[OidcConfig],
+        *,
+        fetch_policy: FetchPolicy | None = None,
+        known_keys: Mapping[KeySource, IssuerKeys] | None = None,
     ) -> None:
+        """`known_keys`: the key caches of the verifier this one replaces (a configuration
+        reload), reused for the same issuer and JWKS URL so that a reload neither refetches
+        every issuer's keys nor loses them while an issuer is down."""
         self._issuers: dict[str, _TrustedIssuer] = {}
+        self.issuer_keys: dict[KeySource, IssuerKeys] = {}
         for config in configs:
             # Several entries may name one issuer with different audiences: any of them will do.
             trusted = self._issuers.get(config.issuer)
             if trusted is None:
-                keys = IssuerKeys(config.issuer, jwks_url=config.jwks_url, policy=fetch_policy)
+                source = (config.issuer, config.jwks_url)
+                keys = (known_keys or {}).get(source) or IssuerKeys(
+                    config.issuer, jwks_url=config.jwks_url, policy=fetch_policy
+                )
+                self.issuer_keys[source] = keys
                 self._issuers[config.issuer] = _TrustedIssuer(config.issuer, [], keys)
                 trusted = self._issuers[config.issuer]
             trusted.audiences.append(config.audience)

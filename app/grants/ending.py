@@ -33,6 +33,7 @@ from app.grants.revocation import REAPER_ACTOR, lease_until, retry_delay
 from app.grants.sweep import policy_namespaces, sweep_cluster
 from app.kube.clusters import ClusterRegistry
 from app.observability.metrics import ScangateMetrics
+from app.reload import LiveConfig
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,17 +51,30 @@ class GrantEnder:
     def __init__(
         self,
         *,
-        settings: Settings,
+        config: LiveConfig,
         db: Database,
         clusters: ClusterRegistry,
-        policies: PolicyEngine,
         metrics: ScangateMetrics | None,
     ) -> None:
-        self._settings = settings
+        # The configuration in force, read at each use: a reload swaps it (app/reload).
+        self._config = config
         self._db = db
         self._clusters = clusters
-        self._policies = policies
         self._metrics = metrics
+
+    @property
+    def _settings(self) -> Settings:
+        return self._config.current().settings
+
+    @property
+    def _policies(self) -> PolicyEngine:
+        return self._config.current().policies
+
+    @property
+    def config_generation(self) -> int:
+        """The number of the configuration in force (a reload makes a new one): the reaper
+        re-checks the active grants against each generation's policies once."""
+        return self._config.newest().number
 
     # -- the one path ---------------------------------------------------------------------------
 
@@ -173,7 +187,7 @@ class GrantEnder:
 
     async def revoke_disallowed(self) -> int:
         """End the active grants no policy allows any more (`policy_recheck.py`); how many
-        ended. Run by the reaper once per start: the configuration only changes by a restart."""
+        ended. Run by the reaper once per configuration generation (a start or a reload)."""
         async with self._db.session() as session:
             rows = await reaper_queries.active_grants_as_requested(session)
         why = disallowed_grants(

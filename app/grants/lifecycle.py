@@ -54,6 +54,7 @@ from app.kube.clusters import ClusterRegistry
 from app.kube.errors import KubeError
 from app.kube.models import GrantTarget
 from app.observability.metrics import ScangateMetrics
+from app.reload import LiveConfig
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,25 +68,33 @@ class GrantLifecycle:
     def __init__(
         self,
         *,
-        settings: Settings,
+        config: LiveConfig,
         db: Database,
         clusters: ClusterRegistry,
-        policies: PolicyEngine,
         writer: GrantWriter,
         ender: GrantEnder,
         metrics: ScangateMetrics | None,
         wake_reaper: Callable[[datetime], None] = no_reaper,
     ) -> None:
-        self._settings = settings
+        # The configuration in force, read at each use: a reload swaps it (app/reload), and a
+        # request reads the generation it pinned.
+        self._config = config
         self._db = db
         self._clusters = clusters
-        self._policies = policies
         # Writes the rows and events of grant creation (group commit: `group_commit.py`).
         self._writer = writer
         self._ender = ender
         self._metrics = metrics
         # Tells the reaper about a new due moment.
         self._wake_reaper = wake_reaper
+
+    @property
+    def _settings(self) -> Settings:
+        return self._config.current().settings
+
+    @property
+    def _policies(self) -> PolicyEngine:
+        return self._config.current().policies
 
     # -- provision ----------------------------------------------------------------------------
 

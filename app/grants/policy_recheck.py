@@ -1,12 +1,12 @@
 """Policy is checked on every use of a grant, not only when it is created.
 
 A grant outlives the configuration it was granted under: a policy may be removed or narrowed
-(a restart with new settings) while grants it allowed are still active. So:
+(a reload or a restart with new settings) while grants it allowed are still active. So:
 - fetching a kubeconfig re-authorizes the caller for the grant's cluster, namespace and scanner
   (`recheck_grant`; renewals already authorize anew in `GrantLifecycle.renew_grant`), and a grant
   no policy allows any more gets a 403 naming why;
-- once per start of the service (the configuration can only change by a restart; there is no
-  reload), the reaper ends active grants no policy allows any more (`disallowed_grants`,
+- once per configuration generation (at start and after each reload: `app/reload`), the
+  reaper ends active grants no policy allows any more (`disallowed_grants`,
   `GrantEnder.revoke_disallowed`), with an audit event naming why.
 
 At reaper time there is no caller and no token: the grant's principal is rebuilt from its

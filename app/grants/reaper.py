@@ -8,8 +8,8 @@ batch, in short transactions that never stay open across a cluster call:
 3. stale provisioning: grants still `provisioning` after the timeout belonged to a request
    that died mid-create: mark them `failed` and delete whatever it had created;
 4. sweep (every `sweep_interval_seconds`): labelled objects of grants that are not live;
-0. once per `ReaperPass` (one per start of the service, or `scangate reap --once`), before the
-   rest: revoke active grants that no policy allows any more (the configuration changed).
+0. once per configuration generation (the start of the service, each reload, `scangate reap
+   --once`), before the rest: revoke active grants that no policy allows any more.
 
 Several replicas may run reapers on one database: every claim is a conditional UPDATE, so each
 grant is claimed, and ended, by exactly one of them.
@@ -93,8 +93,9 @@ class ReaperPass:
         self._db = db
         self._clusters = clusters
         self._metrics = metrics
-        # The configuration this pass runs with has not been checked against the grants yet.
-        self._policies_checked = False
+        # The configuration generation whose policies the active grants were last checked
+        # against (None: not yet); a reload makes a new one, which is checked on the next pass.
+        self._checked_generation: int | None = None
 
     async def run(self, *, sweep: bool) -> ReapReport:
         started = time.perf_counter()
@@ -106,7 +107,7 @@ class ReaperPass:
     async def _run_steps(self, *, sweep: bool) -> ReapReport:
         report = ReapReport()
         steps: list[tuple[str, Callable[[ReapReport], Awaitable[None]]]] = []
-        if not self._policies_checked:
+        if self._checked_generation != self._ender.config_generation:
             steps.append(("revoke grants no policy allows", self._revoke_disallowed))
         steps += [
             ("expire", self._expire),
@@ -135,9 +136,11 @@ class ReaperPass:
         return min(candidates)
 
     async def _revoke_disallowed(self, report: ReapReport) -> None:
+        # Read before the check: a reload landing during it is checked again on the next pass.
+        generation = self._ender.config_generation
         report.disallowed += await self._ender.revoke_disallowed()
         # Only once it succeeded: a failure (the database) is retried on the next pass.
-        self._policies_checked = True
+        self._checked_generation = generation
 
     async def _expire(self, report: ReapReport) -> None:
         while True:

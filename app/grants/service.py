@@ -27,13 +27,19 @@ from app.grants.visibility import effective_status, own_grant, visible_grant
 from app.kube.clusters import MIN_TOKEN_SECONDS, ClusterRegistry
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.kubeconfig import render_kubeconfig
+from app.reload import LiveConfig
 
 
 class GrantService:
-    def __init__(self, db: Database, clusters: ClusterRegistry, policies: PolicyEngine) -> None:
+    def __init__(self, db: Database, clusters: ClusterRegistry, config: LiveConfig) -> None:
         self._db = db
         self._clusters = clusters
-        self._policies = policies
+        # Read at each use: a reload swaps the policies (app/reload).
+        self._config = config
+
+    @property
+    def _policies(self) -> PolicyEngine:
+        return self._config.current().policies
 
     async def get_grant(self, principal: Principal, grant_id: str) -> Grant:
         async with self._db.session() as session:

@@ -26,6 +26,7 @@ from app.grants.clock import utcnow
 from app.guard.decisions import Decision, grant_id_of, judge
 from app.guard.grant_lookup import load_grant, record_decision
 from app.guard.review import parse_review, review_response
+from app.reload import LiveConfig, build_generation
 from app.settings import Settings
 
 log = logging.getLogger("scangate.guard")
@@ -35,9 +36,11 @@ log = logging.getLogger("scangate.guard")
 _MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
-def create_guard_app(settings: Settings) -> FastAPI:
+def create_guard_app(settings: Settings, config: LiveConfig | None = None) -> FastAPI:
     grants_namespaces = {c.name: c.grants_namespace for c in settings.clusters}
-    policies = {p.name: p for p in settings.policies}
+    # The policies in force, shared with the API's app in `scangate serve`: a configuration
+    # reload (app/reload) applies to the next review.
+    live = config if config is not None else LiveConfig(build_generation(settings))
     # The guard's own engine (it connects lazily, on the first review), disposed with the app.
     db = Database(settings.database_url, pool_size=8, max_overflow=4)
 
@@ -84,7 +87,7 @@ def create_guard_app(settings: Settings) -> FastAPI:
             return JSONResponse(review_response(review.uid, allowed=True, reason=decision.reason))
         async with db.session() as session:
             grant = await load_grant(session, grant_id)
-            policy = policies.get(grant.policy) if grant is not None else None
+            policy = live.current().policies.get(grant.policy) if grant is not None else None
             decision = judge(review, grant, policy, cluster=cluster, now=utcnow())
             # Dry runs are judged but leave no trace (the webhook declares NoneOnDryRun).
             if grant is not None and not review.dry_run:

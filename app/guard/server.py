@@ -12,6 +12,7 @@ from __future__ import annotations
 import uvicorn
 
 from app.guard.app import create_guard_app
+from app.reload import LiveConfig
 from app.serving import SharedSignalsServer, tls_options
 from app.settings import Settings
 from app.tls_files import ReloadingCertificate
@@ -20,7 +21,7 @@ __all__ = ["SharedSignalsServer", "guard_config"]
 
 
 def guard_config(
-    settings: Settings, *, log_level: str
+    settings: Settings, *, log_level: str, live: LiveConfig | None = None
 ) -> tuple[uvicorn.Config, ReloadingCertificate]:
     guard = settings.guard
     # Both are required when the guard is enabled (GuardConfig).
@@ -28,7 +29,7 @@ def guard_config(
     assert guard.key_file is not None
     certificate = ReloadingCertificate(guard.cert_file, guard.key_file)
     config = uvicorn.Config(
-        create_guard_app(settings),
+        create_guard_app(settings, live),
         host=guard.host,
         port=guard.port,
         log_level=log_level,

@@ -216,7 +216,10 @@ async def test_openapi_documents_bearer_authentication(client: httpx.AsyncClient
 async def test_healthz_answers_while_dependencies_are_down(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
 
-    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "ok", "config": {"generation": 1, "last_reload": None}},
+    )
 
 
 async def test_readyz_names_the_unreachable_cluster(client: httpx.AsyncClient) -> None:
