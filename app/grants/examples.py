@@ -41,6 +41,7 @@ GRANT: Final[dict[str, Any]] = {
     "expires_at": "2025-01-31T12:15:00.123Z",
     "ended_at": None,
     "last_error": None,
+    "approval": None,
 }
 
 EVENT: Final[dict[str, Any]] = {
@@ -75,6 +76,13 @@ CREATE: Final[dict[str, Example]] = {
             "ttl_seconds": 600,
         },
     ),
+}
+
+APPROVE: Final[dict[str, Example]] = {
+    "reason": Example(summary="With a reason", value={"reason": "change CHG-1234 approved"}),
+}
+DENY: Final[dict[str, Example]] = {
+    "reason": Example(summary="A denial", value={"reason": "no change ticket for this scan"}),
 }
 
 RENEW: Final[dict[str, Example]] = {
