@@ -69,6 +69,7 @@ GrantId = Annotated[
     responses={
         202: {
             "model": GrantOut,
+            "content": {"application/json": {"example": examples.PENDING_GRANT}},
             "description": "Accepted: the policy asks for approval. The grant is "
             "`pending_approval` (no cluster object yet); poll `GET /v1/grants/{grant_id}`. "
             "`Location` names it.",

@@ -44,6 +44,24 @@ GRANT: Final[dict[str, Any]] = {
     "approval": None,
 }
 
+# A request under a policy with `approval` (the 202 answer): nothing exists in the cluster yet,
+# and `expires_at` is the latest end possible (deadline + TTL) until the grant is activated.
+PENDING_GRANT: Final[dict[str, Any]] = GRANT | {
+    "status": "pending_approval",
+    "pods": ["web-0", "web-1"],
+    "exposure": None,
+    "expires_at": "2025-01-31T13:15:00.123Z",
+    "approval": {
+        "required": 2,
+        "approvals": [
+            {"approver": "apikey:sec-oncall", "at": "2025-01-31T12:03:10.000Z", "reason": None}
+        ],
+        "deadline": "2025-01-31T13:00:00.123Z",
+        "denied_by": None,
+        "denial_reason": None,
+    },
+}
+
 EVENT: Final[dict[str, Any]] = {
     "id": 41,
     "grant_id": GRANT_ID,

@@ -45,10 +45,10 @@ from app.grants.ids import new_grant_id
 from app.grants.policy_limits import check_pod_count, check_reason, check_ttl
 from app.grants.policy_recheck import GrantUse, recheck_grant
 from app.grants.provisioning import (
-    PodRequest,
     ResolvedPods,
     create_grant_objects,
     describe_failure,
+    pod_request_for,
     resolve_target_pods,
     service_account_username,
     settle,
@@ -149,7 +149,11 @@ class GrantLifecycle:
             deadline = await insert_pending(self._db, grant, policy, policy.approval, detail)
             self._wake_reaper(deadline)
             return grant
-        lookup = asyncio.create_task(resolve_target_pods(cluster, self._pod_request(grant, policy)))
+        lookup = asyncio.create_task(
+            resolve_target_pods(
+                cluster, pod_request_for(grant, policy, self._settings.sidecar_container)
+            )
+        )
         try:
             if policy.max_active_grants is None:
                 await self._writer.insert(grant, actor=principal.id, detail=detail)
@@ -181,7 +185,11 @@ class GrantLifecycle:
             raise error from exc
         # The annotations' expiry; the grant's own is set when it becomes active.
         grant.expires_at = utcnow() + timedelta(seconds=grant.ttl_seconds or 0)
-        lookup = asyncio.create_task(resolve_target_pods(cluster, self._pod_request(grant, policy)))
+        lookup = asyncio.create_task(
+            resolve_target_pods(
+                cluster, pod_request_for(grant, policy, self._settings.sidecar_container)
+            )
+        )
         return await self._create_and_activate(grant, cluster, lookup, actor=actor)
 
     async def _create_and_activate(
@@ -268,19 +276,6 @@ class GrantLifecycle:
                 )
         return activated
 
-    def _pod_request(self, grant: Grant, policy: PolicyConfig) -> PodRequest:
-        return PodRequest(
-            namespace=grant.namespace,
-            # An explicit grant names its pods; a selector grant's are found by resolving it.
-            pods=grant.pods if grant.selector is None else None,
-            selector=grant.selector,
-            scanner=grant.scanner,
-            max_pods=policy.max_pods,
-            sidecar_container=self._settings.sidecar_container,
-            policy=policy.name,
-            allow_pods_with=policy.allow_pods_with,
-        )
-
     async def _abandon(self, grant: Grant, exc: BaseException, *, actor: str) -> None:
         error = describe_failure(exc)
         # A refusal of the request's own content (no such pod, no match, a missing sidecar)
@@ -364,7 +359,8 @@ class GrantLifecycle:
         async with self._db.session() as session:
             grant = await visible_grant(session, principal, grant_id)
             claim: ClaimedGrant | None = None
-            if grant.status is GrantStatus.PENDING_APPROVAL:
+            status = grant.status
+            if status is GrantStatus.PENDING_APPROVAL:
                 # Nothing exists in the cluster yet: withdrawing the request ends it.
                 if await approval_queries.end_pending(
                     session, grant_id, status=GrantStatus.REVOKED, now=now
@@ -373,7 +369,11 @@ class GrantLifecycle:
                         session, grant_id, at=now, actor=principal.id, type="revoked",
                         detail={"reason": reason, "pending_approval": True},
                     )  # fmt: skip
-            elif grant.status in (GrantStatus.PROVISIONING, GrantStatus.ACTIVE):
+                else:
+                    # Decided meanwhile. If its Nth approval won, it is being provisioned:
+                    # revoke that (the claim below matches nothing if it was denied instead).
+                    status = GrantStatus.PROVISIONING
+            if status in (GrantStatus.PROVISIONING, GrantStatus.ACTIVE):
                 claim = await repository.claim_for_revocation(
                     session, grant_id, now=now, lease_until=lease_until(now)
                 )
@@ -382,7 +382,7 @@ class GrantLifecycle:
                         session, grant_id, at=now, actor=principal.id, type="revoking",
                         detail={"reason": reason, "end_status": GrantStatus.REVOKED.value},
                     )  # fmt: skip
-            elif grant.status is GrantStatus.REVOKING:
+            elif status is GrantStatus.REVOKING:
                 # A caller retrying a revocation the cluster refused earlier: try again now
                 # rather than wait for the reaper's backoff, unless another attempt is running.
                 claim = await repository.claim_revocation_attempt(

@@ -367,6 +367,30 @@ async def test_of_two_final_approvals_at_once_exactly_one_provisions(
         assert len(roles_created) == 3
 
 
+async def test_a_withdrawal_racing_the_final_approval_still_ends_the_grant(
+    configure: Callable[..., Deployment], sim: KubesimHandle
+) -> None:
+    deployment = configure(approval={"required": 1})
+    async with deployment.running() as scangate:
+        for attempt in range(4):
+            grant = await request_pending(scangate)
+            if attempt % 2:
+                withdrawn, approved = await asyncio.gather(
+                    scangate.revoke(grant["id"]), approve(scangate, grant["id"], "bob")
+                )
+            else:
+                approved, withdrawn = await asyncio.gather(
+                    approve(scangate, grant["id"], "bob"), scangate.revoke(grant["id"])
+                )
+            # Whichever locked the row first, the requester's withdrawal stands: the grant
+            # ends revoked, and anything the approval created is deleted.
+            assert approved.status_code in (200, 409), approved.text
+            assert withdrawn.status_code in (200, 202), withdrawn.text
+            status = await scangate.wait_for_status(grant["id"], {"revoked"})
+            assert status == "revoked"
+            assert cluster_objects(sim, grant["id"]) == set()
+
+
 async def test_a_cluster_failure_after_the_last_approval_fails_the_grant_and_keeps_the_approval(
     configure: Callable[..., Deployment], sim: KubesimHandle
 ) -> None:
