@@ -92,7 +92,6 @@ class GrantApprovals:
         now = utcnow()
         denial: str | None = None
         allowing: PolicyConfig | None = None
-        grant: Grant | None = None
         async with self._db.session() as session:
             grant = await self._decidable(session, principal, grant_id, now)
             try:
@@ -115,7 +114,8 @@ class GrantApprovals:
                 if approvals < required:
                     allowing = None  # not the last: nothing to provision
                 elif not await approval_queries.start_provisioning(session, grant.id, now=now):
-                    raise GrantNotPending(grant.id, GrantStatus.PROVISIONING)  # held: a bug
+                    # Cannot happen while this unit holds the row (`_decidable`): a bug guard.
+                    raise GrantNotPending(grant.id, GrantStatus.PROVISIONING)
         if denial is not None:
             log.warning("grant %s denied: %s", grant_id, denial)
             raise GrantNotPending(grant_id, GrantStatus.DENIED, why=denial)
@@ -194,7 +194,8 @@ class GrantApprovals:
         self, session: AsyncSession, grant_id: str, approver: str, reason: str, now: datetime
     ) -> bool:
         """pending_approval -> denied, with the decision and its event; False if `approver`
-        had already decided."""
+        had already decided (the unique constraint: the unit of work must then end by raising,
+        since PostgreSQL has aborted it). The caller holds the row (`hold_pending`)."""
         if not await approval_queries.add_decision(
             session, grant_id, approver=approver, verdict=Verdict.DENIED, at=now, reason=reason
         ):
