@@ -22,8 +22,9 @@ Policy re-check: a pending grant outlives the configuration it was requested und
 approval re-authorizes the requester (with the OIDC claims recorded at request time) under
 today's policies; if none allows the request any more, scangate denies it (`scangate:system`,
 reason "policy no longer allows this grant") and the approver gets a 409 saying so. The reaper
-does the same for every pending grant once per pass start (`deny_disallowed`), so such
-requests end even if nobody tries to approve them.
+does the same for every pending grant whenever it re-checks the active grants against the
+configuration (`deny_disallowed`, beside `GrantEnder.revoke_disallowed`), so such requests end
+even if nobody tries to approve them.
 """
 
 from __future__ import annotations
