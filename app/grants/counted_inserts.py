@@ -66,6 +66,8 @@ async def insert_pending(
     grant.status = GrantStatus.PENDING_APPROVAL
     grant.approvals_required, grant.approval_deadline = approval.required, deadline
     grant.expires_at = deadline + timedelta(seconds=grant.ttl_seconds or 0)
+    # Loaded (empty) before the insert, so the answer can show them without a query.
+    grant.decisions = []
     requested = {**detail, "approval_required": approval.required}
     await insert_counted(
         db,

@@ -135,7 +135,7 @@ class GrantLifecycle:
             policy=policy.name, reason=request.reason,
             service_account=service_account_username(cluster.grants_namespace, grant_id),
             created_at=now, updated_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0,
-            ttl_seconds=ttl, decisions=[],
+            ttl_seconds=ttl,
         )  # fmt: skip
         detail = {
             "cluster": grant.cluster, "namespace": grant.namespace, "scanner": grant.scanner,
