@@ -24,6 +24,7 @@ from app.db.urls import redacted_url
 from app.docs.openapi import API_DESCRIPTION, OPENAPI_TAGS, install_openapi
 from app.docs.pages import install_docs_pages
 from app.errors import install_error_handlers
+from app.grants.approvals import GrantApprovals
 from app.grants.audit_feed import router as audit_router
 from app.grants.ending import GrantEnder
 from app.grants.endpoints import router as grants_router
@@ -87,6 +88,10 @@ async def open_services(
             config=config, db=db, clusters=clusters, writer=writer, ender=ender, metrics=metrics,
             wake_reaper=reaper.wake if reaper is not None else no_reaper,
         )  # fmt: skip
+        approvals = GrantApprovals(
+            db=db, config=config, lifecycle=lifecycle,
+            wake_reaper=reaper.wake if reaper is not None else no_reaper,
+        )  # fmt: skip
         services = Services(
             config=config,
             config_reloader=reloader,
@@ -95,6 +100,7 @@ async def open_services(
             metrics=metrics,
             rate_limiter=rate_limiter_for(settings),
             lifecycle=lifecycle,
+            approvals=approvals,
             ender=ender,
             grants=GrantService(db, clusters, config),
             reaper=reaper,
@@ -110,6 +116,7 @@ async def open_services(
 def reaper_pass(services: Services) -> ReaperPass:
     return ReaperPass(
         services.ender,
+        services.approvals,
         services.settings,
         services.db,
         services.clusters,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.auth.authenticator import Authenticator
     from app.auth.policies import PolicyEngine
     from app.db.engine import Database
+    from app.grants.approvals import GrantApprovals
     from app.grants.ending import GrantEnder
     from app.grants.lifecycle import GrantLifecycle
     from app.grants.reaper import Reaper
@@ -45,6 +46,7 @@ class Services:
     # None when `rate_limit` is not configured.
     rate_limiter: RateLimiter | None
     lifecycle: GrantLifecycle
+    approvals: GrantApprovals
     ender: GrantEnder
     grants: GrantService
     # None where no reaper runs in this process (`reaper.enabled: false`, tests, the CLI).

@@ -160,6 +160,33 @@ def _check_scanner(scanner: str) -> str:
     return scanner
 
 
+# The longest a request may wait for its approvers (issue 19: at most 7 days).
+MAX_APPROVAL_TIMEOUT_SECONDS: Final = 7 * 24 * 3600
+
+
+class ApprovalConfig(Section):
+    """A policy's two-person rule (app/grants/approvals.py): a request waits, with no cluster
+    object, until `required` distinct approvers matching `approvers` (the same patterns as
+    `subjects`) have approved it; one denial, or `timeout_seconds` without enough approvals,
+    ends it."""
+
+    required: int = Field(default=1, ge=1)
+    approvers: list[Annotated[str, AfterValidator(_check_subject)]] = Field(min_length=1)
+    # The requester never counts as one of its own approvers unless this is true.
+    allow_self_approval: bool = False
+    timeout_seconds: int = Field(default=3600, ge=1, le=MAX_APPROVAL_TIMEOUT_SECONDS)
+
+    @model_validator(mode="after")
+    def _enough_approvers(self) -> ApprovalConfig:
+        exact = {a for a in self.approvers if "*" not in a}
+        if len(exact) == len(self.approvers) and len(exact) < self.required:
+            # Exact names only: fewer of them than required means no request could ever pass.
+            raise ValueError(
+                f"required is {self.required} but only {len(exact)} approver(s) are named"
+            )
+        return self
+
+
 class PolicyConfig(Section):
     name: str
     subjects: list[Annotated[str, AfterValidator(_check_subject)]] = Field(min_length=1)
@@ -190,6 +217,13 @@ class PolicyConfig(Section):
     # Default: everything, which is what grants reached before this setting existed; a strict
     # policy lists less (`[]`: only pods that expose none of them) and refuses the rest (422).
     allow_pods_with: list[ExposureKind] = Field(default_factory=lambda: list(EXPOSURE_KINDS))
+    # Approval before access (None: grants are immediate).
+    approval: ApprovalConfig | None = None
+    # A request without a non-blank `reason` is refused (422 naming body.reason).
+    require_reason: bool = False
+    # The most grants one principal may hold under this policy at once (pending_approval,
+    # provisioning and active ones); None: no limit.
+    max_active_grants: int | None = Field(default=None, ge=1)
 
     @field_validator("allow_pods_with")
     @classmethod

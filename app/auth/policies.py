@@ -70,6 +70,8 @@ class _CompiledPolicy:
         self.subjects = tuple(Glob(s) for s in policy.subjects)
         self.namespaces = tuple(Glob(n) for n in policy.namespaces)
         self.claims = {name: tuple(Glob(p) for p in pats) for name, pats in policy.claims.items()}
+        approval = policy.approval
+        self.approvers = tuple(Glob(a) for a in approval.approvers) if approval else ()
 
     def applies_to(self, principal: Principal) -> bool:
         return _any_match(self.subjects, principal.id) and self.claims_match(principal.claims)
@@ -105,6 +107,18 @@ class PolicyEngine:
         """The principal's values of the claims `policy` required: what the audit trail
         records as the reason this OIDC principal was allowed (empty for claim-less policies)."""
         return {name: principal.claims.get(name) for name in policy.claims}
+
+    def approves(self, principal: Principal, policy_name: str) -> bool:
+        """Whether `principal` is one of the approvers of the policy named `policy_name` (as
+        configured now; False when it has no `approval`)."""
+        return any(
+            c.policy.name == policy_name and _any_match(c.approvers, principal.id)
+            for c in self._policies
+        )
+
+    def approved_by(self, principal: Principal) -> list[str]:
+        """The names of the policies whose requests `principal` may approve or deny."""
+        return [c.policy.name for c in self._policies if _any_match(c.approvers, principal.id)]
 
     def policies_for(self, principal: Principal) -> list[PolicyConfig]:
         """Every policy whose subjects match `principal`, in configuration order."""

@@ -1,4 +1,4 @@
-"""ORM models: grants and their audit trail.
+"""ORM models: grants, their approval decisions and their audit trail.
 
 The tables are created by Alembic (`migrations/versions/`), never by `create_all`; a test
 compares this metadata with the migrated schema on SQLite and PostgreSQL so the two cannot drift.
@@ -25,8 +25,9 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base
 
@@ -75,11 +76,27 @@ class GrantStatus(StrEnum):
     # namespace, no Running pod matches, too many pods, a pod without the sidecar): the
     # caller's mistake, kept for the audit trail but left out of default listings.
     REJECTED = "rejected"
+    # Approval (a policy's `approval`): the committed request waits for N approvers and has no
+    # cluster object yet; the Nth approval moves it to `provisioning`.
+    PENDING_APPROVAL = "pending_approval"
+    # An approver (or scangate, when no policy allows the request any more) refused it.
+    DENIED = "denied"
+    # Nobody decided before the request's approval deadline (the reaper ends it).
+    APPROVAL_EXPIRED = "approval_expired"
 
 
 # Every allowed change of status, in one place. Each is a conditional UPDATE in the repository
 # (`WHERE status = <from>`), whose affected rows say which of two racing writers won.
 TRANSITIONS: Final[dict[GrantStatus, frozenset[GrantStatus]]] = {
+    # `revoked`: the requester (or an admin) withdrew the request; nothing to delete.
+    GrantStatus.PENDING_APPROVAL: frozenset(
+        {
+            GrantStatus.PROVISIONING,
+            GrantStatus.DENIED,
+            GrantStatus.APPROVAL_EXPIRED,
+            GrantStatus.REVOKED,
+        }
+    ),
     GrantStatus.PROVISIONING: frozenset(
         {GrantStatus.ACTIVE, GrantStatus.REVOKING, GrantStatus.FAILED, GrantStatus.REJECTED}
     ),
@@ -90,9 +107,19 @@ TRANSITIONS: Final[dict[GrantStatus, frozenset[GrantStatus]]] = {
     GrantStatus.EXPIRED: frozenset(),
     GrantStatus.FAILED: frozenset(),
     GrantStatus.REJECTED: frozenset(),
+    GrantStatus.DENIED: frozenset(),
+    GrantStatus.APPROVAL_EXPIRED: frozenset(),
 }
-# Grants whose objects may exist in the cluster and must stay there.
+# Grants whose objects may exist in the cluster and must stay there. A `pending_approval` grant
+# is not among them: it has no object until its Nth approval moves it to `provisioning`.
 LIVE_STATUSES: Final = (GrantStatus.PROVISIONING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
+# What counts against a policy's `max_active_grants`: every request that holds, or may soon
+# hold, access.
+COUNTED_STATUSES: Final = (
+    GrantStatus.PENDING_APPROVAL,
+    GrantStatus.PROVISIONING,
+    GrantStatus.ACTIVE,
+)
 
 
 def check_transition(sources: Collection[GrantStatus], target: GrantStatus) -> None:
@@ -143,7 +170,12 @@ class Grant(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     service_account: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The last change of status (or of the expiry). A `provisioning` grant entered that status
+    # then: the reaper's provisioning timeout counts from it, because an approved grant starts
+    # provisioning long after its request was made.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Active grants: when access ends. A `pending_approval` grant has no expiry yet (its TTL
+    # counts from activation): it holds the latest end possible, approval deadline + TTL.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -153,11 +185,27 @@ class Grant(Base):
     # its lease: other replicas leave the grant alone until it passes.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The TTL asked for (revision 0004; NULL before). An approved grant's expiry is set from it
+    # when the grant becomes active.
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Approval (app/grants/approvals.py): how many approvers the request needs (NULL: none, the
+    # grant was immediate) and until when they may decide.
+    approvals_required: Mapped[int | None] = mapped_column(Integer)
+    approval_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When an approved grant became active: its renewals' lifetime cap counts from here (NULL:
+    # no approval, the grant's life started at created_at).
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The approvals and the denial, oldest first. Never loaded implicitly (an approval grant's
+    # readers load them: `repository.load_decisions`); a grant without approval has none.
+    decisions: Mapped[list[GrantDecision]] = relationship(
+        lazy="raise", passive_deletes=True, order_by="GrantDecision.id"
+    )
 
     __table_args__ = (
         Index("ix_grants_status_expires_at", "status", "expires_at"),
         Index("ix_grants_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_grants_status_created_at", "status", "created_at"),
+        Index("ix_grants_status_updated_at", "status", "updated_at"),
+        Index("ix_grants_status_approval_deadline", "status", "approval_deadline"),
         Index("ix_grants_requester_id", "requester", "id"),
         Index("ix_grants_namespace", "namespace"),
         Index("ix_grants_cluster", "cluster"),
@@ -175,3 +223,27 @@ class GrantEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_grant_events_grant_id_id", "grant_id", "id"),)
+
+
+class Verdict(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class GrantDecision(Base):
+    """One approver's decision on a `pending_approval` grant. An approver decides once per
+    grant (the unique constraint is what makes a repeated or racing second approval by the
+    same approver fail)."""
+
+    __tablename__ = "grant_approvals"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"))
+    approver: Mapped[str] = mapped_column(String(512))
+    verdict: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("grant_id", "approver", name="uq_grant_approvals_grant_id_approver"),
+    )

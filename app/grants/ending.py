@@ -189,7 +189,7 @@ class GrantEnder:
         """End the active grants no policy allows any more (`policy_recheck.py`); how many
         ended. Run by the reaper once per configuration generation (a start or a reload)."""
         async with self._db.session() as session:
-            rows = await reaper_queries.active_grants_as_requested(session)
+            rows = await reaper_queries.grants_as_requested(session)
         why = disallowed_grants(
             self._policies,
             [
@@ -238,7 +238,7 @@ class GrantEnder:
         now = utcnow()
         async with self._db.session() as session:
             stale = await reaper_queries.fail_stale_provisioning(
-                session, created_before=now - timedelta(seconds=timeout), now=now, error=error,
+                session, entered_before=now - timedelta(seconds=timeout), now=now, error=error,
                 limit=limit,
             )  # fmt: skip
             await repository.add_events(

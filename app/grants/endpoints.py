@@ -13,9 +13,12 @@ from app.auth import PrincipalDep
 from app.db.models import GrantStatus
 from app.docs.openapi import problem_responses
 from app.grants import examples
+from app.grants.approvals import GrantApprovals
 from app.grants.lifecycle import GrantLifecycle
 from app.grants.schemas import (
+    GrantApprove,
     GrantCreate,
+    GrantDeny,
     GrantEventList,
     GrantEventOut,
     GrantOut,
@@ -43,8 +46,13 @@ async def get_grant_lifecycle(services: ServicesDep) -> GrantLifecycle:
     return services.lifecycle
 
 
+async def get_grant_approvals(services: ServicesDep) -> GrantApprovals:
+    return services.approvals
+
+
 ServiceDep = Annotated[GrantService, Depends(get_grant_service)]
 LifecycleDep = Annotated[GrantLifecycle, Depends(get_grant_lifecycle)]
+ApprovalsDep = Annotated[GrantApprovals, Depends(get_grant_approvals)]
 GrantId = Annotated[
     str,
     Path(description="A grant id (26 lowercase characters).", examples=[examples.GRANT_ID]),
@@ -58,13 +66,24 @@ GrantId = Annotated[
     summary="Request access to pods",
     response_description="The grant, `active`: its ServiceAccount, Role and RoleBinding exist. "
     "`Location` names it.",
-    responses=problem_responses(
-        403,
-        422,
-        502,
-        503,
-        _403="No policy allows this principal this cluster, namespace or scanner.",
-    ),
+    responses={
+        202: {
+            "model": GrantOut,
+            "content": {"application/json": {"example": examples.PENDING_GRANT}},
+            "description": "Accepted: the policy asks for approval. The grant is "
+            "`pending_approval` (no cluster object yet); poll `GET /v1/grants/{grant_id}`. "
+            "`Location` names it.",
+        },
+        **problem_responses(
+            403,
+            409,
+            422,
+            502,
+            503,
+            _403="No policy allows this principal this cluster, namespace or scanner.",
+            _409="The principal already holds the policy's `max_active_grants` grants.",
+        ),
+    },
 )
 async def create_grant(
     body: Annotated[GrantCreate, Body(openapi_examples=examples.CREATE)],
@@ -76,9 +95,14 @@ async def create_grant(
     pods in `resourceNames` with the scanner profile's rules, and a RoleBinding, then answers
     with the active grant. A failure at any step deletes what was created and records the grant
     as `failed`; nothing half-provisioned is ever active. Fetch credentials from
-    `GET /v1/grants/{grant_id}/kubeconfig`."""
+    `GET /v1/grants/{grant_id}/kubeconfig`.
+
+    Under a policy with `approval`, nothing is created yet: the answer is 202 with the grant
+    `pending_approval`, provisioned as above by its last approval."""
     grant = await lifecycle.provision_grant(principal, body)
     response.headers["Location"] = f"{router.prefix}/{grant.id}"
+    if grant.status is GrantStatus.PENDING_APPROVAL:
+        response.status_code = http_status.HTTP_202_ACCEPTED
     return GrantOut.of(grant)
 
 
@@ -111,7 +135,8 @@ async def list_grants(
         Query(max_length=26, description="The `next_cursor` of the previous page."),
     ] = None,
 ) -> GrantPage:
-    """The caller's own grants; admins see every principal's."""
+    """The caller's own grants; admins see every principal's. With
+    `status=pending_approval`, approvers also see the requests they can decide on."""
     grants, next_cursor = await service.list_grants(
         principal,
         status=status,
@@ -131,7 +156,8 @@ async def list_grants(
     responses=problem_responses(404),
 )
 async def get_grant(grant_id: GrantId, principal: PrincipalDep, service: ServiceDep) -> GrantOut:
-    """A grant the caller requested (admins: any grant)."""
+    """A grant the caller requested (admins: any grant; approvers: the grants needing
+    approval under their policies)."""
     return GrantOut.of(await service.get_grant(principal, grant_id))
 
 
@@ -251,3 +277,60 @@ async def list_grant_events(
     Admins export the events of all grants from `GET /v1/events`."""
     events = await service.list_events(principal, grant_id)
     return GrantEventList(items=[GrantEventOut.of(e) for e in events])
+
+
+@router.post(
+    "/{grant_id}/approve",
+    response_model=GrantOut,
+    summary="Approve a pending grant (approvers)",
+    response_description="The grant after this approval: still `pending_approval` if more "
+    "approvals are needed; after the last one, provisioned (`active`, or `failed`/`rejected` "
+    "with `last_error` if the cluster refused: the approval stands).",
+    responses=problem_responses(
+        403,
+        404,
+        409,
+        422,
+        _403="Not an approver of the grant's policy, or the requester and the policy refuses "
+        "self-approval.",
+        _409="The grant is not pending_approval (its status is named), or this approver "
+        "already decided.",
+    ),
+)
+async def approve_grant(
+    grant_id: GrantId,
+    principal: PrincipalDep,
+    approvals: ApprovalsDep,
+    body: Annotated[GrantApprove | None, Body(openapi_examples=examples.APPROVE)] = None,
+) -> GrantOut:
+    """One approval by a distinct approver; the grant's policy says how many are required.
+    Approvers never obtain the grant's credentials."""
+    grant = await approvals.approve(principal, grant_id, body.reason if body else None)
+    return GrantOut.of(grant)
+
+
+@router.post(
+    "/{grant_id}/deny",
+    response_model=GrantOut,
+    summary="Deny a pending grant (approvers)",
+    response_description="The grant, `denied`.",
+    responses=problem_responses(
+        403,
+        404,
+        409,
+        422,
+        _403="Not an approver of the grant's policy, or the requester and the policy refuses "
+        "self-approval.",
+        _409="The grant is not pending_approval (its status is named), or this approver "
+        "already decided.",
+    ),
+)
+async def deny_grant(
+    grant_id: GrantId,
+    body: Annotated[GrantDeny, Body(openapi_examples=examples.DENY)],
+    principal: PrincipalDep,
+    approvals: ApprovalsDep,
+) -> GrantOut:
+    """One denial ends the request: nothing was ever created in the cluster."""
+    grant = await approvals.deny(principal, grant_id, body.reason)
+    return GrantOut.of(grant)

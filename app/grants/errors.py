@@ -134,3 +134,49 @@ def cluster_problem(exc: KubeError) -> ScangateError:
     if isinstance(exc, KubeMalformedResponse):
         return ClusterError(f"the cluster's answer could not be read: {exc}")
     return ClusterError(f"the cluster rejected the request: {exc}")
+
+
+# -- approvals and the policy's small controls ---------------------------------------------------
+
+
+class GrantNotPending(ConflictError):
+    """An approval or denial of a grant that is not waiting for one (any more)."""
+
+    title = "Grant Not Pending Approval"
+    type_slug = "grant-not-pending"
+
+    def __init__(self, grant_id: str, status: str, *, why: str | None = None) -> None:
+        because = f": {why}" if why else ""
+        super().__init__(
+            f"grant {grant_id!r} is {status}, not pending_approval{because}", grant_status=status
+        )
+
+
+class AlreadyDecided(ConflictError):
+    """An approver decides once per grant."""
+
+    title = "Already Decided"
+    type_slug = "already-decided"
+
+
+class NotAnApprover(ForbiddenError):
+    title = "Not an Approver"
+    type_slug = "not-an-approver"
+
+
+class SelfApprovalRefused(ForbiddenError):
+    """The requester is one of the policy's approvers, but the policy does not let it count
+    for its own request (`allow_self_approval: false`)."""
+
+    title = "Self-Approval Refused"
+    type_slug = "self-approval-refused"
+
+
+class ReasonRequired(UnprocessableError):
+    title = "Reason Required"
+    type_slug = "reason-required"
+
+
+class ActiveGrantLimitReached(ConflictError):
+    title = "Active Grant Limit Reached"
+    type_slug = "active-grant-limit-reached"

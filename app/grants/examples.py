@@ -41,6 +41,25 @@ GRANT: Final[dict[str, Any]] = {
     "expires_at": "2025-01-31T12:15:00.123Z",
     "ended_at": None,
     "last_error": None,
+    "approval": None,
+}
+
+# A request under a policy with `approval` (the 202 answer): nothing exists in the cluster yet,
+# and `expires_at` is the latest end possible (deadline + TTL) until the grant is activated.
+PENDING_GRANT: Final[dict[str, Any]] = GRANT | {
+    "status": "pending_approval",
+    "pods": ["web-0", "web-1"],
+    "exposure": None,
+    "expires_at": "2025-01-31T13:15:00.123Z",
+    "approval": {
+        "required": 2,
+        "approvals": [
+            {"approver": "apikey:sec-oncall", "at": "2025-01-31T12:03:10.000Z", "reason": None}
+        ],
+        "deadline": "2025-01-31T13:00:00.123Z",
+        "denied_by": None,
+        "denial_reason": None,
+    },
 }
 
 EVENT: Final[dict[str, Any]] = {
@@ -75,6 +94,13 @@ CREATE: Final[dict[str, Example]] = {
             "ttl_seconds": 600,
         },
     ),
+}
+
+APPROVE: Final[dict[str, Example]] = {
+    "reason": Example(summary="With a reason", value={"reason": "change CHG-1234 approved"}),
+}
+DENY: Final[dict[str, Example]] = {
+    "reason": Example(summary="A denial", value={"reason": "no change ticket for this scan"}),
 }
 
 RENEW: Final[dict[str, Example]] = {

@@ -1,9 +1,12 @@
 """The grant lifecycle: every change of a grant's state a caller asks for, built once per app
 (`open_services`).
 
-    provision_grant   request -> provisioning -> active      (or -> failed | rejected)
-    renew_grant       active: a later expires_at
-    revoke_grant      provisioning | active -> revoking -> revoked   (the caller)
+    provision_grant     request -> provisioning -> active      (or -> failed | rejected)
+                        request -> pending_approval             (a policy with `approval`)
+    provision_approved  provisioning (the Nth approval, `approvals.py`) -> active
+    renew_grant         active: a later expires_at
+    revoke_grant        provisioning | active -> revoking -> revoked   (the caller)
+                        pending_approval -> revoked                    (the request withdrawn)
 
 Grants end through `GrantEnder` (`ending.py`), which this revocation shares with the reaper's
 expiry, retry, policy re-check and stale-provisioning batches. The allowed transitions are
@@ -18,16 +21,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.auth import PolicyEngine, Principal
 from app.db.engine import Database
 from app.db.models import Grant, GrantStatus
 from app.errors import ScangateError
-from app.grants import repository
+from app.grants import approval_queries, repository
 from app.grants.clock import format_rfc3339, utcnow
+from app.grants.counted_inserts import insert_counted, insert_pending
 from app.grants.deletion import delete_grant_objects
 from app.grants.ending import GrantEnder
 from app.grants.errors import (
+    ClusterError,
     GrantNotActive,
     LifetimeCapReached,
     ProvisioningAbandoned,
@@ -36,26 +42,28 @@ from app.grants.errors import (
 )
 from app.grants.group_commit import GrantWriter
 from app.grants.ids import new_grant_id
-from app.grants.policy_limits import check_pod_count, check_ttl
+from app.grants.policy_limits import check_pod_count, check_reason, check_ttl
 from app.grants.policy_recheck import GrantUse, recheck_grant
 from app.grants.provisioning import (
-    PodRequest,
+    ResolvedPods,
     create_grant_objects,
     describe_failure,
+    pod_request_for,
     resolve_target_pods,
     service_account_username,
     settle,
 )
-from app.grants.repository import ClaimedGrant
+from app.grants.repository import ClaimedGrant, NewEvent
 from app.grants.revocation import lease_until
 from app.grants.schemas import GrantCreate
 from app.grants.visibility import effective_status, own_grant, visible_grant
-from app.kube.clusters import ClusterRegistry
+from app.kube.clusters import ClusterClient, ClusterRegistry
 from app.kube.errors import KubeError
 from app.kube.models import GrantTarget
 from app.observability.metrics import ScangateMetrics
 from app.reload import LiveConfig
 from app.settings import Settings
+from app.settings_sections import PolicyConfig
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +110,11 @@ class GrantLifecycle:
         """Crash safety rests on one ordering rule: the `provisioning` row is committed before
         the first cluster call that creates anything, so whatever happens afterwards, the
         database knows the grant may have objects and either this code or the reaper removes
-        them. The pod lookup only reads, so it runs while the row commits."""
+        them. The pod lookup only reads, so it runs while the row commits.
+
+        Under a policy with `approval`, the row is committed `pending_approval` instead and
+        nothing is asked of the cluster: the Nth approval provisions it (`provision_approved`).
+        """
         cluster_name = request.cluster or self._settings.clusters[0].name
         try:
             cluster = self._clusters.get(cluster_name)
@@ -119,20 +131,10 @@ class GrantLifecycle:
             # The configured default, but never more than the policy allows.
             else min(self._settings.default_ttl_seconds, policy.max_ttl_seconds)
         )
+        check_reason(request.reason, policy)
         if request.pods is not None:
             # Refused before anything is recorded: the request alone says it is too big.
             check_pod_count(len(request.pods), policy.max_pods, field="body.pods")
-        pod_request = PodRequest(
-            namespace=request.namespace,
-            pods=request.pods,
-            selector=request.selector,
-            scanner=request.scanner,
-            max_pods=policy.max_pods,
-            sidecar_container=self._settings.sidecar_container,
-            policy=policy.name,
-            allow_pods_with=policy.allow_pods_with,
-        )
-        lookup = asyncio.create_task(resolve_target_pods(cluster, pod_request))
         now = utcnow()
         grant_id = new_grant_id()
         grant = Grant(
@@ -142,21 +144,33 @@ class GrantLifecycle:
             policy=policy.name, reason=request.reason,
             service_account=service_account_username(cluster.grants_namespace, grant_id),
             created_at=now, updated_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0,
+            ttl_seconds=ttl,
         )  # fmt: skip
+        detail = {
+            "cluster": grant.cluster, "namespace": grant.namespace, "scanner": grant.scanner,
+            "pods": grant.pods, "selector": grant.selector, "containers": grant.containers,
+            "ttl_seconds": ttl, "policy": policy.name, "reason": request.reason,
+            # The OIDC claims the policy required, as the token carried them: why this CI job
+            # (repository, ref, environment...) was allowed.
+            "claims": self._policies.matched_claims(principal, policy),
+        }  # fmt: skip
+        if policy.approval is not None:
+            deadline = await insert_pending(self._db, grant, policy, policy.approval, detail)
+            self._wake_reaper(deadline)
+            return grant
+        lookup = asyncio.create_task(
+            resolve_target_pods(
+                cluster, pod_request_for(grant, policy, self._settings.sidecar_container)
+            )
+        )
         try:
-            await self._writer.insert(
-                grant,
-                actor=principal.id,
-                detail={
-                    "cluster": grant.cluster, "namespace": grant.namespace,
-                    "scanner": grant.scanner, "pods": grant.pods, "selector": grant.selector,
-                    "containers": grant.containers, "ttl_seconds": ttl, "policy": policy.name,
-                    "reason": request.reason,
-                    # The OIDC claims the policy required, as the token carried them: why this
-                    # CI job (repository, ref, environment...) was allowed.
-                    "claims": self._policies.matched_claims(principal, policy),
-                },
-            )  # fmt: skip
+            if policy.max_active_grants is None:
+                await self._writer.insert(grant, actor=principal.id, detail=detail)
+            else:
+                # The count and the insert share a transaction (no group commit for this one).
+                await insert_counted(
+                    self._db, grant, policy, [NewEvent(grant.id, "requested", detail)]
+                )
         except BaseException:
             lookup.cancel()
             await settle(lookup)
@@ -164,6 +178,40 @@ class GrantLifecycle:
         # If this request dies now, the reaper cleans up once the provisioning timeout passes.
         timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
         self._wake_reaper(now + timeout)
+        return await self._create_and_activate(grant, cluster, lookup, actor=principal.id)
+
+    async def provision_approved(self, grant: Grant, policy: PolicyConfig, *, actor: str) -> Grant:
+        """Provision a grant its Nth approval moved to `provisioning` (committed by the
+        approval: `approvals.py`), as a request without approval is provisioned once its row
+        exists. `policy` is the one that allows it today (re-checked by the approval)."""
+        timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
+        self._wake_reaper(utcnow() + timeout)
+        try:
+            cluster = self._clusters.get(grant.cluster)
+        except KeyError as exc:
+            error = ClusterError(f"cluster {grant.cluster!r} is no longer configured")
+            await self._abandon(grant, error, actor=actor)
+            raise error from exc
+        # The annotations' expiry; the grant's own is set when it becomes active.
+        grant.expires_at = utcnow() + timedelta(seconds=grant.ttl_seconds or 0)
+        lookup = asyncio.create_task(
+            resolve_target_pods(
+                cluster, pod_request_for(grant, policy, self._settings.sidecar_container)
+            )
+        )
+        return await self._create_and_activate(grant, cluster, lookup, actor=actor)
+
+    async def _create_and_activate(
+        self,
+        grant: Grant,
+        cluster: ClusterClient,
+        lookup: asyncio.Task[ResolvedPods],
+        *,
+        actor: str,
+    ) -> Grant:
+        """The part after the `provisioning` row is committed: the objects (pods resolved by
+        `lookup`), then activation; on any failure, what was created is deleted and the grant
+        ends `rejected` or `failed`."""
         target = GrantTarget(
             grant_id=grant.id, namespace=grant.namespace, scanner=grant.scanner,
             requester=grant.requester, expires_at=grant.expires_at,
@@ -171,28 +219,35 @@ class GrantLifecycle:
         try:
             resolved = await create_grant_objects(cluster, target, lookup)
         except ScangateError as exc:
-            await self._abandon(grant, exc, actor=principal.id)
+            await self._abandon(grant, exc, actor=actor)
             raise
         except KubeError as exc:
-            await self._abandon(grant, exc, actor=principal.id)
+            await self._abandon(grant, exc, actor=actor)
             raise cluster_problem(exc) from exc
         except Exception as exc:
             # A bug: still never leave objects behind. Re-raised untranslated (a 500).
-            await self._abandon(grant, exc, actor=principal.id)
+            await self._abandon(grant, exc, actor=actor)
             raise
         now = utcnow()
         pods = resolved.names
-        activated = await self._writer.activate(
-            grant.id,
-            pods=pods,
-            exposure=resolved.exposure,
-            now=now,
-            actor=principal.id,
-            detail={
-                "pods": pods, "expires_at": format_rfc3339(grant.expires_at),
-                "exposure": resolved.exposure,
-            },
-        )  # fmt: skip
+        approved = grant.approvals_required is not None
+        # An approved grant's TTL counts from its activation (now); any other's from its
+        # request, a moment ago.
+        expires_at = (
+            now + timedelta(seconds=grant.ttl_seconds or 0) if approved else grant.expires_at
+        )
+        detail = {
+            "pods": pods, "expires_at": format_rfc3339(expires_at), "exposure": resolved.exposure,
+        }  # fmt: skip
+        if approved:
+            activated = await self._activate_approved(
+                grant.id, resolved, now, expires_at, actor, detail
+            )
+        else:
+            activated = await self._writer.activate(
+                grant.id, pods=pods, exposure=resolved.exposure, now=now, actor=actor,
+                detail=detail,
+            )  # fmt: skip
         if not activated:
             # The reaper declared it stale, or it was revoked meanwhile: whoever did that owns
             # the end state; this request only makes sure nothing it created survives.
@@ -201,11 +256,34 @@ class GrantLifecycle:
                 f"grant {grant.id!r} was revoked or timed out while it was being provisioned"
             )
         grant.status, grant.pods, grant.updated_at = GrantStatus.ACTIVE, pods, now
-        grant.exposure = resolved.exposure
+        grant.exposure, grant.expires_at = resolved.exposure, expires_at
+        if approved:
+            grant.activated_at = now
         if self._metrics is not None:
             self._metrics.grant_created(cluster.name, grant.scanner)
         self._wake_reaper(grant.expires_at)
         return grant
+
+    async def _activate_approved(
+        self,
+        grant_id: str,
+        resolved: ResolvedPods,
+        now: datetime,
+        expires_at: datetime,
+        actor: str,
+        detail: dict[str, Any],
+    ) -> bool:
+        # Approvals are rare and off the hot path: a unit of work of its own, not the writer.
+        async with self._db.session() as session:
+            activated = await approval_queries.activate_approved(
+                session, grant_id, pods=resolved.names, exposure=resolved.exposure, now=now,
+                expires_at=expires_at,
+            )  # fmt: skip
+            if activated:
+                await repository.add_event(
+                    session, grant_id, at=now, actor=actor, type="activated", detail=detail
+                )
+        return activated
 
     async def _abandon(self, grant: Grant, exc: BaseException, *, actor: str) -> None:
         error = describe_failure(exc)
@@ -234,9 +312,10 @@ class GrantLifecycle:
     # -- renew --------------------------------------------------------------------------------
 
     async def renew_grant(self, principal: Principal, grant_id: str, ttl_seconds: int) -> Grant:
-        """Move the expiry to now + ttl_seconds, never past created_at + the policy's lifetime
-        cap and never earlier than it already is. The policy is re-evaluated: a renewal is a new
-        decision, made under today's configuration."""
+        """Move the expiry to now + ttl_seconds, never past its start (created_at, or an
+        approved grant's activated_at) + the policy's lifetime cap, and never earlier than it
+        already is. The policy is re-evaluated: a renewal is a new decision, made under today's
+        configuration."""
         async with self._db.session() as session:
             grant = await own_grant(session, principal, grant_id)
             now = utcnow()
@@ -248,7 +327,9 @@ class GrantLifecycle:
                 GrantUse(grant.id, grant.requester, grant.cluster, grant.namespace, grant.scanner),
             )
             check_ttl(ttl_seconds, policy)
-            cap = grant.created_at + timedelta(seconds=policy.lifetime_cap_seconds)
+            # An approved grant's life starts at its activation, not at its request.
+            started = grant.activated_at or grant.created_at
+            cap = started + timedelta(seconds=policy.lifetime_cap_seconds)
             wanted = now + timedelta(seconds=ttl_seconds)
             new_expiry = min(wanted, cap)
             if new_expiry <= grant.expires_at:
@@ -287,7 +368,21 @@ class GrantLifecycle:
         async with self._db.session() as session:
             grant = await visible_grant(session, principal, grant_id)
             claim: ClaimedGrant | None = None
-            if grant.status in (GrantStatus.PROVISIONING, GrantStatus.ACTIVE):
+            status = grant.status
+            if status is GrantStatus.PENDING_APPROVAL:
+                # Nothing exists in the cluster yet: withdrawing the request ends it.
+                if await approval_queries.end_pending(
+                    session, grant_id, status=GrantStatus.REVOKED, now=now
+                ):
+                    await repository.add_event(
+                        session, grant_id, at=now, actor=principal.id, type="revoked",
+                        detail={"reason": reason, "pending_approval": True},
+                    )  # fmt: skip
+                else:
+                    # Decided meanwhile. If its Nth approval won, it is being provisioned:
+                    # revoke that (the claim below matches nothing if it was denied instead).
+                    status = GrantStatus.PROVISIONING
+            if status in (GrantStatus.PROVISIONING, GrantStatus.ACTIVE):
                 claim = await repository.claim_for_revocation(
                     session, grant_id, now=now, lease_until=lease_until(now)
                 )
@@ -296,7 +391,7 @@ class GrantLifecycle:
                         session, grant_id, at=now, actor=principal.id, type="revoking",
                         detail={"reason": reason, "end_status": GrantStatus.REVOKED.value},
                     )  # fmt: skip
-            elif grant.status is GrantStatus.REVOKING:
+            elif status is GrantStatus.REVOKING:
                 # A caller retrying a revocation the cluster refused earlier: try again now
                 # rather than wait for the reaper's backoff, unless another attempt is running.
                 claim = await repository.claim_revocation_attempt(

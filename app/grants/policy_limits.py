@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.grants.errors import TooManyPods, TtlTooLong
+from app.grants.errors import ActiveGrantLimitReached, ReasonRequired, TooManyPods, TtlTooLong
 from app.settings_sections import PolicyConfig
 
 
@@ -29,3 +29,24 @@ def check_pod_count(
     if pods is None:
         raise TooManyPods(detail, field=field, max_pods=max_pods)
     raise TooManyPods(detail, field=field, pods=pods, max_pods=max_pods)
+
+
+def check_reason(reason: str | None, policy: PolicyConfig) -> None:
+    """ReasonRequired (422, body.reason) when the policy has `require_reason` and the request
+    gives none, or only blanks."""
+    if policy.require_reason and not (reason or "").strip():
+        raise ReasonRequired(
+            f"policy {policy.name!r} requires a reason for every grant", field="body.reason"
+        )
+
+
+def check_active_grant_limit(held: int, limit: int, requester: str, policy: str) -> None:
+    """ActiveGrantLimitReached (409, naming the limit) when `requester` already holds `limit`
+    grants under `policy` (pending_approval, provisioning or active)."""
+    if held >= limit:
+        raise ActiveGrantLimitReached(
+            f"{requester} already holds {held} grant(s) under policy {policy!r}, whose "
+            f"max_active_grants is {limit}: end one first",
+            max_active_grants=limit,
+            policy=policy,
+        )

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from app.db.models import Grant
 from app.errors import ScangateError
 from app.grants.errors import (
     NamespaceNotFound,
@@ -25,6 +26,7 @@ from app.kube.exposure import exposed_kinds
 from app.kube.models import EXPOSURE_KINDS, GrantTarget, PodInfo
 from app.kube.naming import object_name
 from app.kube.profiles import profile_rules
+from app.settings_sections import PolicyConfig
 
 
 def service_account_username(grants_namespace: str, grant_id: str) -> str:
@@ -54,6 +56,21 @@ class ResolvedPods:
 
     names: list[str]
     exposure: dict[str, dict[str, Any]] | None
+
+
+def pod_request_for(grant: Grant, policy: PolicyConfig, sidecar_container: str) -> PodRequest:
+    """What to resolve for `grant` under the limits of `policy`."""
+    return PodRequest(
+        namespace=grant.namespace,
+        # An explicit grant names its pods; a selector grant's are found by resolving it.
+        pods=grant.pods if grant.selector is None else None,
+        selector=grant.selector,
+        scanner=grant.scanner,
+        max_pods=policy.max_pods,
+        sidecar_container=sidecar_container,
+        policy=policy.name,
+        allow_pods_with=policy.allow_pods_with,
+    )
 
 
 async def resolve_target_pods(cluster: ClusterClient, request: PodRequest) -> ResolvedPods:

@@ -8,8 +8,11 @@ batch, in short transactions that never stay open across a cluster call:
 3. stale provisioning: grants still `provisioning` after the timeout belonged to a request
    that died mid-create: mark them `failed` and delete whatever it had created;
 4. sweep (every `sweep_interval_seconds`): labelled objects of grants that are not live;
+5. approval timeouts: `pending_approval` grants past their approval deadline end
+   `approval_expired` (`GrantApprovals.expire_overdue`; nothing to delete);
 0. once per configuration generation (the start of the service, each reload, `scangate reap
-   --once`), before the rest: revoke active grants that no policy allows any more.
+   --once`), before the rest: revoke active grants that no policy allows any more, and deny
+   pending ones (`GrantApprovals.deny_disallowed`).
 
 Several replicas may run reapers on one database: every claim is a conditional UPDATE, so each
 grant is claimed, and ended, by exactly one of them.
@@ -34,6 +37,7 @@ from typing import Final
 from app.db.engine import Database
 from app.db.models import GrantStatus
 from app.grants import reaper_queries
+from app.grants.approvals import GrantApprovals
 from app.grants.clock import utcnow
 from app.grants.ending import GrantEnder
 from app.grants.revocation import backoff_seconds
@@ -64,6 +68,8 @@ class ReapReport:
     failed_provisioning: int = 0
     swept: int = 0
     disallowed: int = 0  # active grants ended because no policy allows them any more
+    approval_expired: int = 0  # pending grants past their approval deadline
+    denied: int = 0  # pending grants no policy allows any more
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: ReapReport) -> None:
@@ -73,6 +79,8 @@ class ReapReport:
         self.failed_provisioning += other.failed_provisioning
         self.swept += other.swept
         self.disallowed += other.disallowed
+        self.approval_expired += other.approval_expired
+        self.denied += other.denied
         self.errors += other.errors
 
 
@@ -82,6 +90,7 @@ class ReaperPass:
     def __init__(
         self,
         ender: GrantEnder,
+        approvals: GrantApprovals,
         settings: Settings,
         db: Database,
         clusters: ClusterRegistry,
@@ -89,6 +98,7 @@ class ReaperPass:
         metrics: ScangateMetrics | None = None,
     ) -> None:
         self._ender = ender
+        self._approvals = approvals
         self._settings = settings
         self._db = db
         self._clusters = clusters
@@ -113,6 +123,7 @@ class ReaperPass:
             ("expire", self._expire),
             ("retry revocations", self._retry_revocations),
             ("fail stale provisioning", self._fail_stale_provisioning),
+            ("expire overdue approvals", self._expire_overdue_approvals),
         ]
         if sweep:
             steps.append(("sweep", self._sweep))
@@ -133,12 +144,15 @@ class ReaperPass:
         if due.oldest_provisioning is not None:
             timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
             candidates.append(due.oldest_provisioning + timeout)
+        if due.approval_deadline is not None:
+            candidates.append(due.approval_deadline)
         return min(candidates)
 
     async def _revoke_disallowed(self, report: ReapReport) -> None:
         # Read before the check: a reload landing during it is checked again on the next pass.
         generation = self._ender.config_generation
         report.disallowed += await self._ender.revoke_disallowed()
+        report.denied += await self._approvals.deny_disallowed()
         # Only once it succeeded: a failure (the database) is retried on the next pass.
         self._checked_generation = generation
 
@@ -164,6 +178,13 @@ class ReaperPass:
             failed = await self._ender.fail_stale(limit=BATCH_SIZE)
             report.failed_provisioning += failed
             if failed < BATCH_SIZE:
+                return
+
+    async def _expire_overdue_approvals(self, report: ReapReport) -> None:
+        while True:
+            ended = await self._approvals.expire_overdue(limit=BATCH_SIZE)
+            report.approval_expired += ended
+            if ended < BATCH_SIZE:
                 return
 
     async def _sweep(self, report: ReapReport) -> None:

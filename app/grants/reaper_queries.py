@@ -78,14 +78,15 @@ async def claim_due_revocations(
 
 
 async def fail_stale_provisioning(
-    session: AsyncSession, *, created_before: datetime, now: datetime, error: str, limit: int
+    session: AsyncSession, *, entered_before: datetime, now: datetime, error: str, limit: int
 ) -> list[ClaimedGrant]:
-    """provisioning grants older than the timeout (their request crashed) -> failed."""
+    """Grants `provisioning` for longer than the timeout (their request crashed) -> failed.
+    They entered `provisioning` at updated_at: at their request, or at their Nth approval."""
     return await _claim_batch(
         session,
         status=GrantStatus.PROVISIONING,
-        due=Grant.created_at <= created_before,
-        order_by=Grant.created_at,
+        due=Grant.updated_at <= entered_before,
+        order_by=Grant.updated_at,
         limit=limit,
         values={
             "status": GrantStatus.FAILED,
@@ -96,14 +97,36 @@ async def fail_stale_provisioning(
     )
 
 
+async def expire_overdue_approvals(
+    session: AsyncSession, *, now: datetime, error: str, limit: int
+) -> list[ClaimedGrant]:
+    """pending_approval grants past their approval deadline -> approval_expired (nothing
+    exists in the cluster for them, so this ends them)."""
+    return await _claim_batch(
+        session,
+        status=GrantStatus.PENDING_APPROVAL,
+        due=Grant.approval_deadline <= now,
+        order_by=Grant.approval_deadline,
+        limit=limit,
+        values={
+            "status": GrantStatus.APPROVAL_EXPIRED,
+            "ended_at": now,
+            "updated_at": now,
+            "last_error": error,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class NextDue:
     """The earliest moments the reaper has work: an expiry, a revocation retry, a provisioning
-    grant turning stale (its created_at; the caller adds the timeout)."""
+    grant turning stale (when it entered `provisioning`; the caller adds the timeout), an
+    approval deadline."""
 
     expiry: datetime | None
     retry: datetime | None
     oldest_provisioning: datetime | None
+    approval_deadline: datetime | None = None
 
 
 async def next_due(session: AsyncSession) -> NextDue:
@@ -116,7 +139,8 @@ async def next_due(session: AsyncSession) -> NextDue:
     return NextDue(
         expiry=await earliest(Grant.expires_at, GrantStatus.ACTIVE),
         retry=await earliest(Grant.next_attempt_at, GrantStatus.REVOKING),
-        oldest_provisioning=await earliest(Grant.created_at, GrantStatus.PROVISIONING),
+        oldest_provisioning=await earliest(Grant.updated_at, GrantStatus.PROVISIONING),
+        approval_deadline=await earliest(Grant.approval_deadline, GrantStatus.PENDING_APPROVAL),
     )
 
 
@@ -138,8 +162,10 @@ async def grant_namespaces(session: AsyncSession, cluster: str) -> list[str]:
     return sorted((await session.scalars(stmt)).all())
 
 
-async def active_grants_as_requested(session: AsyncSession) -> list[Row[Any]]:
-    """Every active grant's (id, requester, cluster, namespace, scanner, request detail): what
+async def grants_as_requested(
+    session: AsyncSession, status: GrantStatus = GrantStatus.ACTIVE
+) -> list[Row[Any]]:
+    """Every `status` grant's (id, requester, cluster, namespace, scanner, request detail): what
     the policy re-check decides on (the detail of its `requested` event holds the OIDC claims
     its policy required)."""
     stmt = (
@@ -150,7 +176,7 @@ async def active_grants_as_requested(session: AsyncSession) -> list[Row[Any]]:
         .outerjoin(
             GrantEvent, and_(GrantEvent.grant_id == Grant.id, GrantEvent.type == "requested")
         )
-        .where(Grant.status == GrantStatus.ACTIVE)
+        .where(Grant.status == status)
         .order_by(Grant.id)
     )  # fmt: skip
     return list((await session.execute(stmt)).all())

@@ -13,12 +13,12 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Grant, GrantEvent, GrantStatus, check_transition
@@ -126,12 +126,15 @@ async def list_grants(
     cluster: str | None,
     cursor: str | None,
     limit: int,
+    or_policies: Collection[str] = (),
 ) -> list[Grant]:
     """Newest first; `cursor` is the last id of the previous page. Returns up to limit + 1 rows
-    so the caller can tell whether another page exists."""
+    so the caller can tell whether another page exists. `or_policies`: with a `requester`, also
+    the grants of these policies (an approver's view of the requests it may decide on)."""
     stmt = select(Grant)
     if requester is not None:
-        stmt = stmt.where(Grant.requester == requester)
+        mine = Grant.requester == requester
+        stmt = stmt.where(or_(mine, Grant.policy.in_(or_policies)) if or_policies else mine)
     if status is not None:
         stmt = stmt.where(Grant.status == status)
     else:
@@ -182,7 +185,7 @@ async def count_active_grants(session: AsyncSession) -> dict[tuple[str, str], in
     return {(row[0], row[1]): int(row[2]) for row in await session.execute(stmt)}
 
 
-async def _transition(
+async def transition(
     session: AsyncSession,
     grant_id: str,
     *,
@@ -214,7 +217,7 @@ async def end_provisioning(
     now: datetime,
 ) -> bool:
     """provisioning -> failed or rejected, recording why."""
-    return await _transition(
+    return await transition(
         session,
         grant_id,
         source=GrantStatus.PROVISIONING,
@@ -307,7 +310,7 @@ async def finish_revocations(
 async def postpone_revocation(
     session: AsyncSession, grant_id: str, *, now: datetime, retry_at: datetime, error: str
 ) -> bool:
-    return await _transition(
+    return await transition(
         session,
         grant_id,
         source=GrantStatus.REVOKING,
@@ -321,7 +324,7 @@ async def extend_expiry(
     session: AsyncSession, grant_id: str, *, expires_at: datetime, now: datetime
 ) -> bool:
     """Move an active, not yet expired grant's end. Loses (False) to a racing expiry claim."""
-    return await _transition(
+    return await transition(
         session,
         grant_id,
         source=GrantStatus.ACTIVE,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from app.db.models import Grant, GrantEvent, GrantStatus
+from app.db.models import Grant, GrantEvent, GrantStatus, Verdict
 from app.grants.clock import format_rfc3339
 from app.grants.examples import EVENT, GRANT
 from app.grants.selectors import is_dns1123_label, is_dns1123_subdomain, label_selector_problem
@@ -161,6 +161,67 @@ class GrantRevoke(_Body):
     )
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+FreeText = Annotated[str, AfterValidator(_plain_text), AfterValidator(_no_credential)]
+
+
+class GrantApprove(_Body):
+    reason: FreeText | None = Field(
+        default=None, max_length=1024, description="Why, for the audit trail."
+    )
+
+
+class GrantDeny(_Body):
+    reason: Annotated[FreeText, AfterValidator(_not_blank)] = Field(
+        max_length=1024,
+        description="Why the request is refused (required): the requester "
+        "and the audit trail read it.",
+    )
+
+
+class ApprovalDecisionOut(BaseModel):
+    approver: str
+    at: Rfc3339
+    reason: str | None
+
+
+class ApprovalOut(BaseModel):
+    """Where a grant that needs approval stands: its approvals so far and any denial."""
+
+    required: int = Field(description="How many distinct approvers must approve.")
+    approvals: list[ApprovalDecisionOut] = Field(description="Oldest first.")
+    deadline: Rfc3339 = Field(
+        description="The request ends `approval_expired` if not approved by then."
+    )
+    denied_by: str | None = Field(
+        description="Who denied it (`scangate:system`: no policy allows it any more)."
+    )
+    denial_reason: str | None
+
+    @classmethod
+    def of(cls, grant: Grant) -> ApprovalOut | None:
+        if grant.approvals_required is None or grant.approval_deadline is None:
+            return None
+        decisions = grant.decisions
+        denial = next((d for d in decisions if d.verdict == Verdict.DENIED), None)
+        return cls(
+            required=grant.approvals_required,
+            approvals=[
+                ApprovalDecisionOut(approver=d.approver, at=d.at, reason=d.reason)
+                for d in decisions
+                if d.verdict == Verdict.APPROVED
+            ],
+            deadline=grant.approval_deadline,
+            denied_by=denial.approver if denial else None,
+            denial_reason=denial.reason if denial else None,
+        )
+
+
 class PodExposureOut(BaseModel):
     """What an exec/debug grant reaches in one pod beyond the Kubernetes API: whoever runs a
     process in a container reads its mounted files and environment, and a mounted
@@ -217,10 +278,18 @@ class GrantOut(BaseModel):
     expires_at: Rfc3339
     ended_at: Rfc3339 | None
     last_error: str | None
+    approval: ApprovalOut | None = Field(
+        default=None,
+        description="The approvals the grant's policy asks for and where they stand; null when "
+        "the policy needs none. A `pending_approval` grant has no cluster object yet, and its "
+        "`expires_at` is the latest it could end (deadline + TTL): its TTL counts from "
+        "activation.",
+    )
 
     @classmethod
     def of(cls, grant: Grant) -> GrantOut:
-        return cls.model_validate({name: getattr(grant, name) for name in cls.model_fields})
+        values = {name: getattr(grant, name) for name in cls.model_fields if name != "approval"}
+        return cls.model_validate({**values, "approval": ApprovalOut.of(grant)})
 
 
 class GrantPage(BaseModel):
@@ -235,8 +304,10 @@ class GrantPage(BaseModel):
 
 
 class GrantEventOut(BaseModel):
-    """One audit event: `type` is requested, activated, failed, kubeconfig_issued, renewed,
-    revoking, revocation_failed, revoked or expired; `actor` a principal or `scangate:reaper`.
+    """One audit event: `type` is requested, approval_required, approved, denied,
+    approval_expired, activated, failed, kubeconfig_issued, renewed, revoking,
+    revocation_failed, revoked or expired; `actor` a principal, `scangate:reaper` or
+    `scangate:system`.
     The grant guard adds exec, attach and debug_container (each with `verdict` and `reason`),
     whose actor is the grant's ServiceAccount."""
 

@@ -17,13 +17,13 @@ from app.auth import PolicyEngine, Principal
 from app.db.engine import Database
 from app.db.models import Grant, GrantEvent, GrantStatus
 from app.errors import UnprocessableError
-from app.grants import repository
+from app.grants import approval_queries, repository
 from app.grants.clock import format_rfc3339, utcnow
 from app.grants.errors import ClusterError, GrantNotActive, cluster_problem
 from app.grants.ids import is_grant_id
 from app.grants.policy_recheck import GrantUse, recheck_grant
 from app.grants.selectors import is_dns1123_label
-from app.grants.visibility import effective_status, own_grant, visible_grant
+from app.grants.visibility import effective_status, own_grant, viewable_grant
 from app.kube.clusters import MIN_TOKEN_SECONDS, ClusterRegistry
 from app.kube.errors import KubeError, KubeNotFound
 from app.kube.kubeconfig import render_kubeconfig
@@ -43,7 +43,7 @@ class GrantService:
 
     async def get_grant(self, principal: Principal, grant_id: str) -> Grant:
         async with self._db.session() as session:
-            return await visible_grant(session, principal, grant_id)
+            return await viewable_grant(session, principal, grant_id, self._policies)
 
     async def list_grants(
         self,
@@ -55,7 +55,9 @@ class GrantService:
         cursor: str | None,
         limit: int,
     ) -> tuple[list[Grant], str | None]:
-        """A page of grants, newest first, and the cursor of the next page (None at the end)."""
+        """A page of grants, newest first, and the cursor of the next page (None at the end).
+        Asked for `pending_approval` grants, an approver also gets the requests of the policies
+        it approves for (the ones it can decide on)."""
         if cursor is not None and not is_grant_id(cursor):
             raise UnprocessableError("not a cursor returned by this API", field="query.cursor")
         # Filters are names, checked like names: anything else matches no grant anyway, and
@@ -65,6 +67,11 @@ class GrantService:
                 raise UnprocessableError(
                     f"{field} must be a DNS-1123 label", field=f"query.{field}"
                 )
+        approved_policies = (
+            self._policies.approved_by(principal)
+            if status is GrantStatus.PENDING_APPROVAL and not principal.is_admin
+            else []
+        )
         async with self._db.session() as session:
             rows = await repository.list_grants(
                 session,
@@ -74,14 +81,16 @@ class GrantService:
                 cluster=cluster,
                 cursor=cursor,
                 limit=limit,
+                or_policies=approved_policies,
             )
+            await approval_queries.load_decisions(session, rows)
         if len(rows) > limit:
             return rows[:limit], rows[limit - 1].id
         return rows, None
 
     async def list_events(self, principal: Principal, grant_id: str) -> list[GrantEvent]:
         async with self._db.session() as session:
-            await visible_grant(session, principal, grant_id)
+            await viewable_grant(session, principal, grant_id, self._policies)
             return await repository.list_events(session, grant_id)
 
     async def list_all_events(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 GRANT_FIELDS = {
     "id", "status", "cluster", "namespace", "scanner", "pods", "selector", "requester", "policy",
     "reason", "service_account", "created_at", "expires_at", "ended_at", "last_error",
-    "containers", "exposure",
+    "containers", "exposure", "approval",
 }  # fmt: skip
 
 
@@ -67,6 +67,7 @@ async def test_created_grant_is_active_and_has_exactly_its_objects(
         "expires_at": None,
         "ended_at": None,
         "last_error": None,
+        "approval": None,  # the policy asks for none
     }
     created, expires = parse_time(grant["created_at"]), parse_time(grant["expires_at"])
     assert expires - created == timedelta(seconds=900)  # the default TTL

@@ -32,7 +32,7 @@ def _inspect(url: str) -> tuple[set[str], set[str], list[object]]:
 def test_upgrade_downgrade_upgrade_round_trips(database_url: str) -> None:
     run_migrations(database_url)
     tables, indexes, diff = _inspect(database_url)
-    assert tables == {"grants", "grant_events"}
+    assert tables == {"grants", "grant_events", "grant_approvals"}
     assert {
         "ix_grants_status_expires_at",
         "ix_grants_status_next_attempt_at",
@@ -50,7 +50,7 @@ def test_upgrade_downgrade_upgrade_round_trips(database_url: str) -> None:
 
     run_migrations(database_url)
     tables, _, diff = _inspect(database_url)
-    assert tables == {"grants", "grant_events"}
+    assert tables == {"grants", "grant_events", "grant_approvals"}
     assert diff == []
 
 

@@ -109,7 +109,7 @@ async def test_stale_provisioning_is_failed_and_fresh_left_alone(db: Database) -
     await insert_grants(db, stale, fresh)
     async with db.session() as session:
         failed = await reaper_queries.fail_stale_provisioning(
-            session, created_before=now - timedelta(minutes=2), now=now, error="timeout", limit=10
+            session, entered_before=now - timedelta(minutes=2), now=now, error="timeout", limit=10
         )
     assert [g.id for g in failed] == [stale.id]
     async with db.session() as session:

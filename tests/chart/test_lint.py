@@ -36,6 +36,26 @@ SHAPES: dict[str, dict[str, Any]] = {
         "apiKeys": {"existingSecret": "scangate-keys"},
         "targetNamespaces": ["payments"],
     },
+    "a-policy-with-approval-and-limits": {
+        "config": {
+            "policies": [
+                {
+                    "name": "payments-prod",
+                    "subjects": ["apikey:ci"],
+                    "namespaces": ["payments"],
+                    "scanners": ["exec"],
+                    "approval": {
+                        "required": 2,
+                        "approvers": ["apikey:sec-a", "apikey:sec-b"],
+                        "allow_self_approval": False,
+                        "timeout_seconds": 1800,
+                    },
+                    "require_reason": True,
+                    "max_active_grants": 3,
+                }
+            ]
+        },
+    },
     "every-optional-object": {
         "networkPolicy": {"enabled": True},
         "serviceMonitor": {"enabled": True},

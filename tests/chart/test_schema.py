@@ -34,6 +34,10 @@ SCHEMA_REJECTS: dict[str, tuple[dict[str, Any], str]] = {
     "create-as-string": ({"grantsNamespace": {"create": "yes"}}, "/grantsNamespace/create"),
     "unknown-scanner-profile": ({"scanners": ["exec", "nmap"]}, "/scanners/1"),
     "no-scanner-profile": ({"scanners": []}, "/scanners"),
+    "approval-without-approvers": (
+        {"config": {"policies": [{**POLICY, "scanners": ["exec"], "approval": {"required": 1}}]}},
+        "/config/policies/0/approval",
+    ),
     "unknown-profile-in-a-policy": (
         {"config": {"policies": [{**POLICY, "scanners": ["root-shell"]}]}},
         "/config/policies/0/scanners/0",

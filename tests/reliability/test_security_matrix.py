@@ -33,6 +33,9 @@ pytestmark = pytest.mark.anyio
 # Every endpoint of the OpenAPI document and who may use it. A new endpoint fails the first
 # test until it is placed here, so no route escapes the matrix.
 PUBLIC, ANY, OWNER, REQUESTER, ADMIN = "public", "any", "owner", "requester", "admin"
+# A policy's approvers only (tests/api/test_grants_approvals.py): this deployment's policies ask
+# for no approval, so nobody may decide on its grants.
+APPROVER = "approver"
 ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
@@ -45,12 +48,16 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("POST", "/v1/grants/{grant_id}/revoke"): OWNER,
     ("GET", "/v1/grants/{grant_id}/kubeconfig"): REQUESTER,
     ("POST", "/v1/grants/{grant_id}/renew"): REQUESTER,
+    ("POST", "/v1/grants/{grant_id}/approve"): APPROVER,
+    ("POST", "/v1/grants/{grant_id}/deny"): APPROVER,
     ("GET", "/v1/events"): ADMIN,
 }
 BODIES: dict[str, Any] = {
     "/v1/grants": {"namespace": "payments", "pods": ["web-0"], "scanner": "exec"},
     "/v1/grants/{grant_id}/renew": {"ttl_seconds": 600},
     "/v1/grants/{grant_id}/revoke": {},
+    "/v1/grants/{grant_id}/approve": {},
+    "/v1/grants/{grant_id}/deny": {"reason": "not now"},
 }
 UNKNOWN_ID = "01jbq3z5ksxn2m8d7c4v6w9e0r"
 
@@ -129,6 +136,19 @@ async def test_every_endpoint_answers_each_kind_of_caller_as_the_matrix_says(
                 ok = await call(scangate, method, template, grant_id, scangate.auth("root"))
                 assert ok.status_code == 200, what
                 cells += 1
+            if access == APPROVER:
+                # Another principal learns nothing; the requester and an admin are told they
+                # are no approvers of the grant's policy.
+                theirs = await call(scangate, method, template, grant_id, scangate.auth("bob"))
+                unknown = await call(scangate, method, template, UNKNOWN_ID, scangate.auth("bob"))
+                assert theirs.status_code == unknown.status_code == 404, what
+                assert theirs.json()["type"] == unknown.json()["type"], what
+                for who in ("alice", "root"):
+                    response = await call(scangate, method, template, grant_id, scangate.auth(who))
+                    assert response.status_code == 403, (what, who, response.text)
+                    cells += 1
+                cells += 2
+                continue
             if access != ADMIN and not template.endswith("/revoke"):
                 own = await call(scangate, method, template, grant_id, scangate.auth("alice"))
                 assert own.status_code in (200, 201), (what, own.text)

@@ -33,6 +33,10 @@ def grant_row(**overrides: Any) -> Grant:
         "attempts": 0,
     }
     values.update(overrides)
+    # A provisioning row is written once: it entered that status when it was created (the
+    # provisioning timeout counts from updated_at).
+    if "created_at" in overrides and "updated_at" not in overrides:
+        values["updated_at"] = values["created_at"]
     return Grant(**values)
 
 
