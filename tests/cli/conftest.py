@@ -12,6 +12,7 @@ from app.auth import generate_api_key
 from app.db.engine import run_migrations
 from kubesim.pytest_plugin import KubesimHandle
 from tests.oidc_issuer import running_issuer
+from tests.support.approval_service import FakeApprovalService, fake_approval_service
 from tests.support.cli_service import Service, service_settings, serving
 
 
@@ -37,3 +38,12 @@ def capped_service(sqlite_url: str, kubesim_tls: KubesimHandle) -> Iterator[Serv
         )  # fmt: skip
         with serving(settings) as url:
             yield Service(url=url, keys=keys, kubesim=kubesim_tls, issuer=issuer)
+
+
+@pytest.fixture
+def approval_service() -> Iterator[FakeApprovalService]:
+    """A stand-in for the service's approval endpoints (issue 19) until the service has them:
+    see tests/support/approval_service.py. Once it does, tests/cli/test_approvals_e2e.py runs
+    the same paths against the real service."""
+    with fake_approval_service() as fake:
+        yield fake
