@@ -8,7 +8,8 @@ waiting goes on: an outage of a few seconds must not throw away a request someon
 approve. The waiting ends:
 - `active`: approved and provisioned; the grant is returned;
 - `denied`: exit 9 (ApprovalDenied), saying who denied it and why;
-- `approval_expired`, or the approval deadline passed here: exit 10 (NoDecisionInTime);
+- `approval_expired` (or the deadline passed here, and a few seconds more, without the
+  service saying so): exit 10 (NoDecisionInTime);
 - `--wait-timeout` passed first: exit 10 too, `gave_up` set so the caller cancels the request
   (an approval arriving later would open access that nobody is there to use);
 - anything else the grant became (revoked by its requester, failed to provision after the last
@@ -34,6 +35,9 @@ POLL_SECONDS: Final = 2.0
 # A Retry-After larger than this is not believed: a decision must not go unnoticed for long.
 MAX_POLL_SECONDS: Final = 30.0
 LOG_LINE_SECONDS: Final = 10.0
+# Past the deadline by this machine's clock, the service still decides: its clock may differ a
+# little, and its reaper marks the request approval_expired on its own schedule.
+DEADLINE_GRACE_SECONDS: Final = 10.0
 # How often the countdown is redrawn and an interruption noticed between polls.
 _TICK_SECONDS: Final = 0.2
 
@@ -140,15 +144,20 @@ def wait_for_approval(
             if interrupted():
                 raise WaitInterrupted
             now = time.monotonic()
-            ends = min((t for t in (give_up_at, deadline_at) if t is not None), default=None)
-            if current.get("status") == PENDING_APPROVAL and ends is not None and now >= ends:
+            pending = current.get("status") == PENDING_APPROVAL
+            overdue = now - deadline_at if deadline_at is not None else None  # s past it
+            past_deadline = overdue is not None and overdue >= 0
+            if pending and give_up_at is not None and now >= give_up_at:
                 # One last look: an approval may have arrived in the last moment.
                 poller.poll()
                 if _decided(poller.grant):
                     return poller.grant
                 if poller.grant.get("status") == PENDING_APPROVAL:
-                    raise _no_decision(poller.grant, gave_up=ends == give_up_at)
+                    raise _no_decision(poller.grant, gave_up=not past_deadline)
                 continue
+            if pending and overdue is not None and overdue >= DEADLINE_GRACE_SECONDS:
+                raise _no_decision(current, gave_up=False)
+            ends = min((t for t in (give_up_at, deadline_at) if t is not None), default=None)
             countdown.show(
                 _progress(current, None if ends is None else ends - now), key=_key(current)
             )
@@ -237,9 +246,11 @@ def _no_decision(grant: dict[str, Any], *, gave_up: bool) -> NoDecisionInTime:
             f"no approval decision for grant {grant_id} within --wait-timeout ({summary})",
             gave_up=True,
         )
+    # Past the deadline by our clock, the service's reaper may not have marked it yet.
+    ended = "it is" if grant.get("status") == "approval_expired" else "the service marks it"
     return NoDecisionInTime(
         f"no approval decision for grant {grant_id} before its deadline {_deadline(grant)} "
-        f"({summary}); it is approval_expired",
+        f"({summary}); {ended} approval_expired",
         gave_up=False,
     )
 
