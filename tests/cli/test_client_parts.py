@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from app.cli import build_parser
+from app.client.approval_wait import time_left_text
 from app.client.credentials import CommandToken, FileToken, StaticToken, credential_from
 from app.client.durations import format_duration, parse_duration
 from app.client.errors import ApiError, ClientError, ExitCode, UsageError
 from app.client.files import private_temp_file, write_private_file
 from app.client.output import grant_text
-from app.client.parser import SCANNERS
+from app.client.parser import GRANT_STATUSES, SCANNERS
+from app.db.models import GrantStatus
 from app.kube.profiles import SCANNER_PROFILES
 
 
@@ -93,6 +95,18 @@ def test_exit_codes_are_documented_in_the_help() -> None:
 
 def test_the_clients_scanners_are_the_services_profiles() -> None:
     assert tuple(SCANNERS) == tuple(SCANNER_PROFILES)
+
+
+def test_grant_list_accepts_every_status_of_the_service() -> None:
+    # The approvals' statuses are the client's already; the service gains them with issue 19.
+    assert {status.value for status in GrantStatus} <= set(GRANT_STATUSES)
+    assert {"pending_approval", "denied", "approval_expired"} <= set(GRANT_STATUSES)
+
+
+def test_time_left_reads_as_minutes_and_seconds_then_hours() -> None:
+    assert [time_left_text(s) for s in (872.9, 59, 3723, -4)] == [
+        "14:32", "00:59", "1:02:03", "00:00",
+    ]  # fmt: skip
 
 
 def test_credentials_come_from_flags_then_the_environment(
