@@ -316,7 +316,7 @@ def test_approval_refusals_exit_with_the_documented_codes(
     assert "Not an Approver (403)" in by_requester.stderr
     assert by_stranger.returncode == ExitCode.NOT_FOUND == 5
     assert twice.returncode == ExitCode.REJECTED == 6
-    assert "Already Approved (409)" in twice.stderr
+    assert "Already Decided (409)" in twice.stderr
     assert denied.returncode == 0, denied.stderr
     assert after_denial.returncode == 6
     assert f"grant '{grant_id}' is denied, not pending_approval" in after_denial.stderr

@@ -209,3 +209,19 @@ def test_run_waits_for_the_approval_then_scans_and_revokes(
     assert f"waiting for approval of grant {grant_id}: 0/1 approvals" in stderr
     assert grant(service, grant_id)["status"] == "revoked"
     assert service.scangate_objects(grant_id) == []
+
+
+def test_run_giving_up_at_wait_timeout_cancels_the_request(
+    two_person_service: Service, tmp_path: Path
+) -> None:
+    service = two_person_service
+    marker = tmp_path / "ran"
+
+    result = service.scangate("run", *TARGET, "--wait-timeout", "3", "--", "touch", str(marker))
+
+    grant_id = newest_grant_id(service)
+    assert result.returncode == ExitCode.APPROVAL_TIMEOUT, result.stderr
+    assert "within --wait-timeout (0/2 approvals); the request was cancelled" in result.stderr
+    assert not marker.exists()
+    assert grant(service, grant_id)["status"] == "revoked"
+    assert service.scangate_objects(grant_id) == []

@@ -63,12 +63,17 @@ class RecordedRequest:
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+    """A problem+json answer; `slug` (the type's last part) defaults to the title's words."""
+
+    def __init__(
+        self, status: int, title: str, detail: str, *, slug: str | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.slug = slug or title.lower().replace(" ", "-")
 
     def body(self) -> dict[str, Any]:
-        slug = self.title.lower().replace(" ", "-")
+        slug = self.slug
         return {
             "type": PROBLEM_TYPE_BASE + slug,
             "title": self.title,
@@ -327,6 +332,7 @@ class FakeApprovalService:
                 409,
                 "Grant Not Pending Approval",
                 f"grant {grant['id']!r} is {grant['status']}, not pending_approval",
+                slug="grant-not-pending",
                 grant_status=grant["status"],
             )
         return dict(approval)
@@ -335,7 +341,7 @@ class FakeApprovalService:
         approval = self._decidable(principal, grant)
         if any(entry["approver"] == principal for entry in approval["approvals"]):
             raise Problem(
-                409, "Already Approved", f"{principal} already approved grant {grant['id']!r}"
+                409, "Already Decided", f"{principal} already approved grant {grant['id']!r}"
             )
         now = datetime.now(UTC)
         reason = body.get("reason") if isinstance(body, dict) else None
