@@ -162,6 +162,31 @@ def test_a_denial_exits_9_with_who_denied_it_and_why(
     assert f"grant {grant_id} was denied by apikey:bob: not during the freeze" in stderr
 
 
+def test_an_approved_grant_the_cluster_refused_ends_the_wait_with_its_error(
+    approval_service: FakeApprovalService,
+) -> None:
+    approval_service.required = 1
+    approval_service.provisioning_error = "the cluster refused: namespace payments not found"
+    waiting = approval_service.start("grant", "request", *TARGET, "--wait")
+    grant_id = pending_grant(approval_service)
+    waiting_on(approval_service, grant_id)
+
+    approved = approval_service.scangate("grant", "approve", grant_id, who="alice")
+    stdout, stderr = waiting.communicate(timeout=30)
+
+    assert approved.returncode == 0, approved.stderr  # the approval itself stands
+    assert approved.stdout.strip() == (
+        f"grant {grant_id}: failed, 1/1 approvals; could not be provisioned: the cluster "
+        "refused: namespace payments not found"
+    )
+    assert waiting.returncode == ExitCode.FAILURE, stderr
+    assert stdout == ""
+    assert (
+        f"grant {grant_id} was approved but could not be provisioned (failed): the cluster "
+        "refused: namespace payments not found" in stderr
+    )
+
+
 def test_no_decision_before_the_requests_deadline_exits_10(
     approval_service: FakeApprovalService,
 ) -> None:

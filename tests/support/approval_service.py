@@ -16,6 +16,7 @@ exactly as the approvals contract (issue 19) says the service will:
   GET /v1/grants/{id}/kubeconfig (requester only, only while active; approvers never);
 - the deadline: a pending grant past it reads `approval_expired` (the service's reaper).
 
+`provisioning_error` makes the Nth approval's provisioning fail (`failed` with `last_error`).
 Knobs for the transport behaviour the client must cope with: `fail_next_polls` (the next GETs
 of a grant answer 503, with `Retry-After` when `retry_after` is set) and `poll_retry_after`
 (a Retry-After header on every GET of a pending grant). `requests` records what was asked.
@@ -96,6 +97,7 @@ class FakeApprovalService:
     timeout_seconds: int = 3600
     admins: tuple[str, ...] = ("apikey:root",)
     immediate_namespaces: tuple[str, ...] = ("open",)
+    provisioning_error: str | None = None  # set: the Nth approval's provisioning fails so
     poll_retry_after: int | None = None
     fail_next_polls: int = 0
     retry_after: int | None = None
@@ -350,7 +352,12 @@ class FakeApprovalService:
             {"approver": principal, "at": _rfc3339(now), "reason": reason},
         ]
         grant["approval"] = approval
-        if len(approval["approvals"]) >= approval["required"]:
+        if len(approval["approvals"]) >= approval["required"] and self.provisioning_error:
+            # The cluster refused: the approvals stand, the grant is failed with the reason.
+            grant.update(
+                status="failed", last_error=self.provisioning_error, ended_at=_rfc3339(now)
+            )
+        elif len(approval["approvals"]) >= approval["required"]:
             grant["status"] = "active"
             grant["expires_at"] = _rfc3339(now + timedelta(seconds=self.ttls[grant["id"]]))
         return grant
