@@ -163,15 +163,17 @@ class _Revocation:
         """The grant ended at the service by itself (denied, expired...): nothing to revoke."""
         self.done = True
 
-    def __call__(self, reason: str) -> None:
+    def __call__(self, reason: str) -> bool:
+        """Whether the service was told (now, or by an earlier call)."""
         if self.done:
-            return
+            return True
         self.done = True
         status = revoke_quietly(self._client, self._grant_id, reason)
         if status == "revoking":
             note(f"grant {self._grant_id}: revoking (scangate finishes it in the background)")
         elif status is not None:
             note(f"grant {self._grant_id} {status}")
+        return status is not None
 
 
 class _Stopping:
@@ -304,10 +306,10 @@ def _approved(
     unless it already ended at the service, it is cancelled (revoked) on the way out, since a
     grant approved after the run gave up would be access that nobody uses."""
     if not args.wait:
-        revoke("approval required and scangate run --no-wait")
+        cancelled = revoke("approval required and scangate run --no-wait")
         raise NoDecisionInTime(
-            f"grant {grant['id']} needs approval and --no-wait was given: the request was "
-            "cancelled",
+            f"grant {grant['id']} needs approval and --no-wait was given"
+            + (": the request was cancelled" if cancelled else ""),
             gave_up=True,
         )
     try:
@@ -331,8 +333,10 @@ def _approved(
         if not exc.gave_up:
             revoke.settled()  # approval_expired, or about to be: the service ends it
             raise
-        revoke("no approval decision within --wait-timeout")
-        raise NoDecisionInTime(f"{exc}; the request was cancelled", gave_up=True) from None
+        cancelled = revoke("no approval decision within --wait-timeout")
+        raise NoDecisionInTime(
+            f"{exc}; the request was cancelled" if cancelled else str(exc), gave_up=True
+        ) from None
 
 
 def _renewal_ttl(grant: dict[str, Any], ttl: int | None) -> int:
