@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.client.errors import ExitCode
 from tests.support.approval_service import FakeApprovalService
 from tests.support.cli_service import lines
@@ -266,27 +268,35 @@ def test_polls_every_two_seconds_and_honours_retry_after(
     assert waiting.returncode == 0
 
 
+@pytest.mark.parametrize("failure", ["503 with Retry-After", "connection dropped"])
 def test_transient_failures_while_polling_are_reported_once_and_waited_out(
-    approval_service: FakeApprovalService,
+    approval_service: FakeApprovalService, failure: str
 ) -> None:
     approval_service.required = 1
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
     grant_id = pending_grant(approval_service)
     waiting_on(approval_service, grant_id)
-    # More 503s than the client's own retries of one request: the waiting must carry on.
-    approval_service.retry_after = 1
-    approval_service.fail_next_polls = 5
-    assert wait_for(lambda: approval_service.fail_next_polls == 0, within=60)
+    # More failures than the client's own retries of one request: the waiting must carry on.
+    if failure == "connection dropped":
+        approval_service.drop_next_polls = 5
+    else:
+        approval_service.retry_after = 1
+        approval_service.fail_next_polls = 5
+    assert wait_for(
+        lambda: approval_service.fail_next_polls == approval_service.drop_next_polls == 0,
+        within=60,
+    )
     approve(approval_service, grant_id, "alice")
     stdout, stderr = waiting.communicate(timeout=30)
 
     assert waiting.returncode == 0, stderr
     assert stdout.strip() == grant_id
     assert stderr.count(f"warning: could not check grant {grant_id}") == 1
-    assert "Service Unavailable (503)" in stderr
+    expected = "cannot reach scangate" if failure == "connection dropped" else "(503)"
+    assert expected in stderr
     assert f"grant {grant_id} can be checked again" in stderr
     statuses = [r.status for r in approval_service.polls_of(grant_id)]
-    assert statuses.count(503) == 5
+    assert statuses.count(0 if failure == "connection dropped" else 503) == 5
 
 
 # -- approve, deny, list, show -------------------------------------------------------------------

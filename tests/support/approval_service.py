@@ -18,7 +18,8 @@ exactly as the approvals contract (issue 19) says the service will:
 
 `provisioning_error` makes the Nth approval's provisioning fail (`failed` with `last_error`).
 Knobs for the transport behaviour the client must cope with: `fail_next_polls` (the next GETs
-of a grant answer 503, with `Retry-After` when `retry_after` is set) and `poll_retry_after`
+of a grant answer 503, with `Retry-After` when `retry_after` is set), `drop_next_polls` (the
+next GETs of a grant get their connection closed without an answer) and `poll_retry_after`
 (a Retry-After header on every GET of a pending grant). `requests` records what was asked.
 
 Once the service has these endpoints (`/approve` among its routes), the tests using this should
@@ -100,6 +101,7 @@ class FakeApprovalService:
     provisioning_error: str | None = None  # set: the Nth approval's provisioning fails so
     poll_retry_after: int | None = None
     fail_next_polls: int = 0
+    drop_next_polls: int = 0
     retry_after: int | None = None
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)
     ttls: dict[str, int] = field(default_factory=dict)
@@ -157,6 +159,13 @@ class FakeApprovalService:
             return [
                 r for r in self.requests if r.method == "GET" and r.path == f"/v1/grants/{grant_id}"
             ]
+
+    def take_dropped_poll(self) -> bool:
+        with self.lock:
+            if self.drop_next_polls <= 0:
+                return False
+            self.drop_next_polls -= 1
+            return True
 
     # -- the contract ---------------------------------------------------------------------------
 
@@ -416,6 +425,13 @@ class _Handler(BaseHTTPRequestHandler):
         token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
         principal = next((f"apikey:{n}" for n, k in fake.keys.items() if k == token), None)
         headers: dict[str, str] = {}
+        if method == "GET" and split.path.count("/") == 3 and fake.take_dropped_poll():
+            self.close_connection = True  # as a restarting server or a dying proxy does
+            with fake.lock:
+                fake.requests.append(
+                    RecordedRequest(time.monotonic(), method, split.path, principal, 0)
+                )
+            return
         try:
             if principal is None:
                 raise Problem(
