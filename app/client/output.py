@@ -124,7 +124,7 @@ _EVENT_DETAILS: Final = ("pod", "container", "image", "argv")
 
 def events_text(events: Sequence[dict[str, Any]]) -> str:
     """One line per audit event: time, type, actor, then a guard decision's verdict, what it
-    judged and its reason."""
+    judged and its reason; or an approval decision's count and reason."""
     width = max((len(str(e.get("type"))) for e in events), default=0)
     lines = []
     for event in events:
@@ -139,8 +139,23 @@ def events_text(events: Sequence[dict[str, Any]]) -> str:
                     parts.append(f"{name}={shown}")
             if detail.get("reason") and detail["reason"] != detail["verdict"]:
                 parts.append(f"({detail['reason']})")
+        else:
+            parts += _approval_event_parts(str(event.get("type")), detail)
         lines.append("  ".join(parts))
     return "\n".join(lines)
+
+
+def _approval_event_parts(event_type: str, detail: dict[str, Any]) -> list[str]:
+    """`approval_required`: how many, by when; `approved`: approvals so far of those required;
+    either decision: its reason."""
+    parts = []
+    if event_type == "approval_required":
+        parts.append(f"needs {detail.get('required')} by {detail.get('deadline')}")
+    elif "approvals" in detail and "required" in detail:
+        parts.append(f"{detail['approvals']}/{detail['required']}")
+    if event_type in ("approved", "denied") and detail.get("reason"):
+        parts.append(f"({detail['reason']})")
+    return parts
 
 
 def whoami_text(identity: dict[str, Any]) -> str:

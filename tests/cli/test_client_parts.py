@@ -16,7 +16,7 @@ from app.client.credentials import CommandToken, FileToken, StaticToken, credent
 from app.client.durations import format_duration, parse_duration
 from app.client.errors import ApiError, ClientError, ExitCode, UsageError
 from app.client.files import private_temp_file, write_private_file
-from app.client.output import grant_text
+from app.client.output import events_text, grant_text
 from app.client.parser import GRANT_STATUSES, SCANNERS
 from app.db.models import GrantStatus
 from app.kube.profiles import SCANNER_PROFILES
@@ -168,3 +168,20 @@ def test_grant_text_says_what_each_pod_exposes() -> None:
         "Secret env app: db-credentials, ConfigMap env app: settings; proxy: proxy-config"
     )
     assert sidecar.endswith("exposure:        - (sidecar: reaches no container)")
+
+
+def test_approval_events_read_with_their_count_and_reason() -> None:
+    at, deadline = "2026-12-04T18:00:00Z", "2026-12-04T19:00:00Z"
+    events = [
+        {"at": at, "type": "approval_required", "actor": "apikey:ci",
+         "detail": {"required": 2, "approvers": ["apikey:alice"], "deadline": deadline}},
+        {"at": at, "type": "approved", "actor": "apikey:alice",
+         "detail": {"reason": "change 4711", "approvals": 1, "required": 2}},
+        {"at": at, "type": "denied", "actor": "apikey:bob", "detail": {"reason": "freeze"}},
+    ]  # fmt: skip
+
+    assert events_text(events).splitlines() == [
+        f"{at}  approval_required  apikey:ci  needs 2 by {deadline}",
+        f"{at}  approved           apikey:alice  1/2  (change 4711)",
+        f"{at}  denied             apikey:bob  (freeze)",
+    ]
