@@ -124,6 +124,12 @@ def test_request_wait_goes_on_once_two_approvers_approved(
     assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
     assert kubectl(kubeconfig, "get", "pod", "web-0", "-o", "name").stdout.strip() == "pod/web-0"
     assert service.service_account_exists(grant_id)
+    events = lines(service.scangate("grant", "events", grant_id).stdout)
+    decisions = [line.split()[1:] for line in events if line.split()[1] == "approved"]
+    assert decisions == [
+        ["approved", "apikey:alice", "1/2", "(checked)"],
+        ["approved", "apikey:bob", "2/2", "(checked)"],
+    ]
 
 
 def test_a_denial_exits_9_and_nothing_is_provisioned(two_person_service: Service) -> None:
