@@ -22,6 +22,7 @@ is written when the approvals change and about every 10 s otherwise.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -100,7 +101,9 @@ class Countdown:
         (a new approval) is always written out."""
         if self._interactive:
             if text != self._last_text or not self._drawn:
-                self._write("\r" + text + "\x1b[K")
+                # A line longer than the terminal wraps, and \r then rewrites only its last
+                # part: every redraw would leave a line behind.
+                self._write("\r" + text[: self._width() - 1] + "\x1b[K")
                 self._drawn = True
         elif key != self._last_key or time.monotonic() - self._last_line_at >= LOG_LINE_SECONDS:
             self._write(text + "\n")
@@ -116,6 +119,13 @@ class Countdown:
         if self._drawn:
             self._write("\n")
             self._drawn = False
+
+    def _width(self) -> int:
+        try:
+            columns = os.get_terminal_size(self._stream.fileno()).columns
+        except (OSError, ValueError):
+            columns = 0
+        return columns if columns > 1 else 10_000  # 0: a terminal that does not say
 
     def _write(self, text: str) -> None:
         self._stream.write(text)

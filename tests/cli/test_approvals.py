@@ -6,6 +6,7 @@ sees: stdout, stderr, the exit code, and what became of the request at the servi
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -14,8 +15,10 @@ import re
 import select
 import signal
 import stat
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -132,6 +135,34 @@ def test_countdown_on_a_terminal_is_one_line_rewritten_in_place(
     assert "\x1b[K" in text
     assert f"grant {grant_id} approved (1/1 approvals)" in text
     assert stdout.strip() == grant_id
+
+
+def test_countdown_on_a_narrow_terminal_is_cut_to_its_width(
+    approval_service: FakeApprovalService,
+) -> None:
+    approval_service.required = 1
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    try:
+        waiting = approval_service.start("grant", "request", *TARGET, "--wait", stderr=terminal)
+        grant_id = pending_grant(approval_service)
+        assert wait_for(lambda: len(approval_service.polls_of(grant_id)) >= 2, within=30)
+        approve(approval_service, grant_id, "alice")
+        waiting.communicate(timeout=30)
+        shown = b""
+        while chunk := _read_available(controller):
+            shown += chunk
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+    redraws = [
+        part.split("\x1b[K")[0]
+        for part in shown.decode().split("\r")
+        if part.startswith("scangate: waiting for approval")
+    ]
+    assert len(redraws) >= 2, shown
+    assert all(len(redraw) == 59 for redraw in redraws), redraws
 
 
 def _read_available(fd: int) -> bytes:
