@@ -60,9 +60,10 @@ checked every --poll-seconds), COMMAND gets SIGTERM, then SIGKILL after
 A grant whose policy wants approvers (the service answers 202, pending_approval)
 is waited for first, with a countdown on stderr: until it is approved and
 active (then COMMAND runs as above), denied (exit 9), or no decision comes
-before the request's deadline or --wait-timeout (exit 10). Ending the wait in
-any way but approval cancels the request: a grant approved later would be
-access nobody uses. --no-wait exits 10 at once instead of waiting.
+before the request's deadline or --wait-timeout (exit 10). A wait that ends
+any other way than approval leaves no pending request behind (at
+--wait-timeout, on a signal, it is cancelled): a grant approved later would be
+access nobody uses. --no-wait cancels the request and exits 10 at once.
 
 example:
   scangate run -n payments --pod web-0 --scanner exec --ttl 15m -- \\
