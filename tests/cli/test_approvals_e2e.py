@@ -1,7 +1,7 @@
 """Approvals end to end (issue 19 items 1 and 2): the `scangate` client against the real service
 (uvicorn, a migrated SQLite database, kubesim over HTTPS, the real kubectl) whose payments-ci
-policy needs approvers. The same paths as tests/cli/test_approvals.py, which runs them against a
-stand-in for the approval endpoints while the service lacks them.
+policy needs approvers. The same paths as tests/cli/test_approvals_{wait,decisions,run}.py, which
+run them against a stand-in for the approval endpoints while the service lacks them.
 
 The whole module is skipped, and only then, while the service has no `/approve` route (the
 server side of approvals not merged yet): once it has, these run with the rest of the suite.

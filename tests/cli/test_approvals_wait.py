@@ -1,14 +1,13 @@
-"""The client's side of approvals (issue 19): `scangate grant approve|deny`, `grant request
---wait` and `scangate run` waiting for a decision, driven as a user runs them (a separate
-`scangate` process) against `approval_service`, a real HTTP server that answers as the
-approvals contract says the service will (tests/support/approval_service.py). What a script
-sees: stdout, stderr, the exit code, and what became of the request at the service."""
+"""`scangate grant request` under a policy that wants approvers (issue 19): without --wait the
+pending grant is printed; with --wait the client waits for the decision with a countdown,
+polling as the service asks and riding out its hiccups, and exits 0, 9 or 10. Driven as a user
+runs it (a separate `scangate` process) against `approval_service`, a real HTTP server that
+answers as the approvals contract says the service will (tests/support/approval_service.py)."""
 
 from __future__ import annotations
 
 import fcntl
 import itertools
-import json
 import os
 import pty
 import re
@@ -16,8 +15,6 @@ import select
 import signal
 import stat
 import struct
-import subprocess
-import sys
 import termios
 from pathlib import Path
 
@@ -29,26 +26,6 @@ from tests.support.cli_service import lines
 from tests.support.polling import wait_for
 
 TARGET = ("-n", "payments", "--pod", "web-0", "--scanner", "exec", "--ttl", "10m")
-
-
-def pending_grant(fake: FakeApprovalService) -> str:
-    """The id of the one grant the service holds, once the client has asked for it."""
-    assert wait_for(lambda: fake.grants, within=30), "no grant was requested"
-    return str(fake.only_grant()["id"])
-
-
-def waiting_on(fake: FakeApprovalService, grant_id: str) -> None:
-    """Returns once the client has polled the pending grant: it is in its waiting loop."""
-    assert wait_for(lambda: fake.polls_of(grant_id), within=30), "the client never polled"
-
-
-def approve(fake: FakeApprovalService, grant_id: str, who: str) -> str:
-    result = fake.scangate("grant", "approve", grant_id, "--reason", "looked at it", who=who)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-# -- grant request -------------------------------------------------------------------------------
 
 
 def test_request_without_wait_prints_the_pending_grant_and_the_approve_command(
@@ -70,12 +47,12 @@ def test_request_wait_returns_once_the_second_approver_approved(
     waiting = approval_service.start(
         "grant", "request", *TARGET, "--wait", "--kubeconfig-out", str(kubeconfig)
     )
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
+    grant_id = approval_service.requested_grant_id()
+    approval_service.wait_until_polled(grant_id)
 
-    first = approve(approval_service, grant_id, "alice")
+    first = approval_service.approve_as("alice", grant_id)
     assert waiting.poll() is None  # one approval of two: still waiting
-    second = approve(approval_service, grant_id, "bob")
+    second = approval_service.approve_as("bob", grant_id)
     stdout, stderr = waiting.communicate(timeout=30)
 
     assert first == f"grant {grant_id}: pending_approval, 1/2 approvals"
@@ -92,11 +69,11 @@ def test_countdown_in_a_log_is_a_line_per_change_not_a_line_per_tick(
 ) -> None:
     approval_service.required = 1
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
+    grant_id = approval_service.requested_grant_id()
+    approval_service.wait_until_polled(grant_id)
     assert wait_for(lambda: len(approval_service.polls_of(grant_id)) >= 3, within=30)
 
-    approve(approval_service, grant_id, "alice")
+    approval_service.approve_as("alice", grant_id)
     _, stderr = waiting.communicate(timeout=30)
 
     countdown = [line for line in lines(stderr) if "waiting for approval" in line]
@@ -118,9 +95,9 @@ def test_countdown_on_a_terminal_is_one_line_rewritten_in_place(
     controller, terminal = pty.openpty()
     try:
         waiting = approval_service.start("grant", "request", *TARGET, "--wait", stderr=terminal)
-        grant_id = pending_grant(approval_service)
+        grant_id = approval_service.requested_grant_id()
         assert wait_for(lambda: len(approval_service.polls_of(grant_id)) >= 2, within=30)
-        approve(approval_service, grant_id, "alice")
+        approval_service.approve_as("alice", grant_id)
         stdout, _ = waiting.communicate(timeout=30)
         shown = b""
         while chunk := _read_available(controller):
@@ -145,9 +122,9 @@ def test_countdown_on_a_narrow_terminal_is_cut_to_its_width(
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
     try:
         waiting = approval_service.start("grant", "request", *TARGET, "--wait", stderr=terminal)
-        grant_id = pending_grant(approval_service)
+        grant_id = approval_service.requested_grant_id()
         assert wait_for(lambda: len(approval_service.polls_of(grant_id)) >= 2, within=30)
-        approve(approval_service, grant_id, "alice")
+        approval_service.approve_as("alice", grant_id)
         waiting.communicate(timeout=30)
         shown = b""
         while chunk := _read_available(controller):
@@ -178,8 +155,8 @@ def test_a_denial_exits_9_with_who_denied_it_and_why(
     approval_service: FakeApprovalService,
 ) -> None:
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
+    grant_id = approval_service.requested_grant_id()
+    approval_service.wait_until_polled(grant_id)
 
     denied = approval_service.scangate(
         "grant", "deny", grant_id, "--reason", "not during the freeze", who="bob"
@@ -201,8 +178,8 @@ def test_an_approved_grant_the_cluster_refused_ends_the_wait_with_its_error(
     approval_service.required = 1
     approval_service.provisioning_error = "the cluster refused: namespace payments not found"
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
+    grant_id = approval_service.requested_grant_id()
+    approval_service.wait_until_polled(grant_id)
 
     approved = approval_service.scangate("grant", "approve", grant_id, who="alice")
     stdout, stderr = waiting.communicate(timeout=30)
@@ -262,8 +239,8 @@ def test_ctrl_c_while_waiting_leaves_the_request_pending_and_says_how_to_cancel(
     approval_service: FakeApprovalService,
 ) -> None:
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
+    grant_id = approval_service.requested_grant_id()
+    approval_service.wait_until_polled(grant_id)
 
     waiting.send_signal(signal.SIGINT)
     _, stderr = waiting.communicate(timeout=30)
@@ -279,12 +256,12 @@ def test_polls_every_two_seconds_and_honours_retry_after(
 ) -> None:
     approval_service.required = 1
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
-    grant_id = pending_grant(approval_service)
+    grant_id = approval_service.requested_grant_id()
     assert wait_for(lambda: len(approval_service.polls_of(grant_id)) >= 3, within=30)
     approval_service.poll_retry_after = 4  # the service asks for slower polling from now on
     asked_at = approval_service.polls_of(grant_id)[-1].at
     assert wait_for(lambda: len(approval_service.polls_of(grant_id)) >= 5, within=60)
-    approve(approval_service, grant_id, "alice")
+    approval_service.approve_as("alice", grant_id)
     waiting.communicate(timeout=30)
 
     times = [poll.at for poll in approval_service.polls_of(grant_id)]
@@ -305,8 +282,8 @@ def test_transient_failures_while_polling_are_reported_once_and_waited_out(
 ) -> None:
     approval_service.required = 1
     waiting = approval_service.start("grant", "request", *TARGET, "--wait")
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
+    grant_id = approval_service.requested_grant_id()
+    approval_service.wait_until_polled(grant_id)
     # More failures than the client's own retries of one request: the waiting must carry on.
     if failure == "connection dropped":
         approval_service.drop_next_polls = 5
@@ -317,7 +294,7 @@ def test_transient_failures_while_polling_are_reported_once_and_waited_out(
         lambda: approval_service.fail_next_polls == approval_service.drop_next_polls == 0,
         within=60,
     )
-    approve(approval_service, grant_id, "alice")
+    approval_service.approve_as("alice", grant_id)
     stdout, stderr = waiting.communicate(timeout=30)
 
     assert waiting.returncode == 0, stderr
@@ -328,199 +305,3 @@ def test_transient_failures_while_polling_are_reported_once_and_waited_out(
     assert f"grant {grant_id} can be checked again" in stderr
     statuses = [r.status for r in approval_service.polls_of(grant_id)]
     assert statuses.count(0 if failure == "connection dropped" else 503) == 5
-
-
-# -- approve, deny, list, show -------------------------------------------------------------------
-
-
-def test_approvers_list_pending_grants_and_see_the_approval_in_show(
-    approval_service: FakeApprovalService,
-) -> None:
-    grant_id = approval_service.scangate("grant", "request", *TARGET).stdout.strip()
-    approve(approval_service, grant_id, "alice")
-
-    listed = approval_service.scangate("grant", "list", "--status", "pending_approval", who="bob")
-    as_json = approval_service.scangate(
-        "grant", "list", "--status", "pending_approval", "-o", "json", who="bob"
-    )
-    stranger = approval_service.scangate(
-        "grant", "list", "--status", "pending_approval", who="carol"
-    )
-    shown = approval_service.scangate("grant", "show", grant_id, who="bob")
-
-    assert listed.returncode == 0, listed.stderr
-    header, row = lines(listed.stdout)
-    assert header.split() == [
-        "ID", "STATUS", "CLUSTER", "NAMESPACE", "SCANNER", "PODS", "EXPIRES_AT", "REQUESTER",
-        "APPROVALS",
-    ]  # fmt: skip
-    assert row.split() == [
-        grant_id, "pending_approval", "default", "payments", "exec", "web-0", "-", "apikey:ci",
-        "1/2",
-    ]  # fmt: skip
-    assert [g["id"] for g in json.loads(as_json.stdout)["items"]] == [grant_id]
-    assert stranger.stdout == ""
-    assert "no grants" in stranger.stderr
-    assert "approval:        1/2 approvals, deadline 20" in shown.stdout
-    assert "  approved by apikey:alice at 20" in shown.stdout
-    assert "(looked at it)" in shown.stdout
-
-
-def test_approval_refusals_exit_with_the_documented_codes(
-    approval_service: FakeApprovalService,
-) -> None:
-    grant_id = approval_service.scangate("grant", "request", *TARGET).stdout.strip()
-
-    by_requester = approval_service.scangate("grant", "approve", grant_id, who="ci")
-    by_stranger = approval_service.scangate("grant", "approve", grant_id, who="carol")
-    approve(approval_service, grant_id, "alice")
-    twice = approval_service.scangate("grant", "approve", grant_id, who="alice")
-    denied = approval_service.scangate("grant", "deny", grant_id, "--reason", "no", who="bob")
-    after_denial = approval_service.scangate("grant", "approve", grant_id, who="bob")
-
-    assert by_requester.returncode == ExitCode.DENIED == 4
-    assert "Not an Approver (403)" in by_requester.stderr
-    assert by_stranger.returncode == ExitCode.NOT_FOUND == 5
-    assert twice.returncode == ExitCode.REJECTED == 6
-    assert "Already Decided (409)" in twice.stderr
-    assert denied.returncode == 0, denied.stderr
-    assert after_denial.returncode == 6
-    assert f"grant '{grant_id}' is denied, not pending_approval" in after_denial.stderr
-
-
-def test_self_approval_is_refused_saying_so(approval_service: FakeApprovalService) -> None:
-    approval_service.approvers = ("apikey:ci", "apikey:alice")
-    grant_id = approval_service.scangate("grant", "request", *TARGET).stdout.strip()
-
-    result = approval_service.scangate("grant", "approve", grant_id, who="ci")
-
-    assert result.returncode == 4
-    assert "Self-Approval Refused (403)" in result.stderr
-
-
-def test_deny_needs_a_reason(approval_service: FakeApprovalService) -> None:
-    grant_id = approval_service.scangate("grant", "request", *TARGET).stdout.strip()
-
-    missing = approval_service.scangate("grant", "deny", grant_id, who="alice")
-    blank = approval_service.scangate("grant", "deny", grant_id, "--reason", "  ", who="alice")
-
-    assert missing.returncode == blank.returncode == ExitCode.USAGE
-    assert "--reason" in missing.stderr
-    assert "--reason must say why" in blank.stderr
-    assert approval_service.status_of(grant_id) == "pending_approval"
-
-
-# -- scangate run --------------------------------------------------------------------------------
-
-RECORD_GRANT = 'echo "$SCANGATE_GRANT_ID $SCANGATE_NAMESPACE"'
-
-
-def test_run_waits_for_the_approval_then_runs_the_command_and_revokes(
-    approval_service: FakeApprovalService,
-) -> None:
-    run = approval_service.start("run", *TARGET, "--", "sh", "-c", RECORD_GRANT)
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
-    approve(approval_service, grant_id, "alice")
-    polls = len(approval_service.polls_of(grant_id))
-    # The client sees the first approval before the second comes.
-    assert wait_for(lambda: len(approval_service.polls_of(grant_id)) > polls, within=30)
-    assert run.poll() is None
-    approve(approval_service, grant_id, "bob")
-    stdout, stderr = run.communicate(timeout=60)
-
-    assert run.returncode == 0, stderr
-    assert stdout.strip() == f"{grant_id} payments"
-    assert f"waiting for approval of grant {grant_id}: 0/2 approvals" in stderr
-    assert f"waiting for approval of grant {grant_id}: 1/2 approvals" in stderr
-    assert f"grant {grant_id} revoked" in stderr
-    assert approval_service.status_of(grant_id) == "revoked"
-
-
-def test_run_of_a_denied_grant_runs_nothing_and_exits_9(
-    approval_service: FakeApprovalService, tmp_path: Path
-) -> None:
-    marker = tmp_path / "ran"
-    run = approval_service.start("run", *TARGET, "--", "touch", str(marker))
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
-
-    denied = approval_service.scangate("grant", "deny", grant_id, "--reason", "no", who="alice")
-    _, stderr = run.communicate(timeout=60)
-
-    assert denied.returncode == 0
-    assert run.returncode == 9, stderr
-    assert not marker.exists()
-    assert approval_service.status_of(grant_id) == "denied"
-    assert "could not revoke" not in stderr
-
-
-def test_run_no_wait_cancels_the_request_and_exits_10(
-    approval_service: FakeApprovalService, tmp_path: Path
-) -> None:
-    marker = tmp_path / "ran"
-
-    result = approval_service.scangate("run", *TARGET, "--no-wait", "--", "touch", str(marker))
-
-    grant_id = approval_service.only_grant()["id"]
-    assert result.returncode == 10, result.stderr
-    assert "needs approval and --no-wait was given: the request was cancelled" in result.stderr
-    assert not marker.exists()
-    assert approval_service.status_of(grant_id) == "revoked"
-    assert approval_service.polls_of(grant_id) == []
-
-
-def test_run_wait_timeout_cancels_the_request_and_exits_10(
-    approval_service: FakeApprovalService, tmp_path: Path
-) -> None:
-    marker = tmp_path / "ran"
-
-    result = approval_service.scangate(
-        "run", *TARGET, "--wait-timeout", "3", "--", "touch", str(marker)
-    )
-
-    grant_id = approval_service.only_grant()["id"]
-    assert result.returncode == 10, result.stderr
-    assert "within --wait-timeout (0/2 approvals); the request was cancelled" in result.stderr
-    assert not marker.exists()
-    assert approval_service.status_of(grant_id) == "revoked"
-
-
-def test_run_interrupted_while_waiting_cancels_the_request(
-    approval_service: FakeApprovalService,
-) -> None:
-    run = approval_service.start("run", *TARGET, "--", "true")
-    grant_id = pending_grant(approval_service)
-    waiting_on(approval_service, grant_id)
-
-    run.send_signal(signal.SIGTERM)
-    _, stderr = run.communicate(timeout=30)
-
-    assert run.returncode == 128 + signal.SIGTERM
-    assert "SIGTERM received while waiting for approval: cancelling the request" in stderr
-    assert approval_service.status_of(grant_id) == "revoked"
-
-
-def test_run_under_a_policy_without_approval_starts_at_once(
-    approval_service: FakeApprovalService,
-) -> None:
-    result = approval_service.scangate(
-        "run", "-n", "open", "--pod", "web-0", "--scanner", "exec", "--", "sh", "-c", RECORD_GRANT
-    )
-
-    grant_id = approval_service.only_grant()["id"]
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{grant_id} open"
-    assert "waiting for approval" not in result.stderr
-    assert approval_service.polls_of(grant_id) == []
-
-
-def test_help_documents_approvals_and_their_exit_codes() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "grant", "request", "--help"],
-        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-
-    assert "--wait-timeout DURATION" in result.stdout
-    assert "\n  9    the grant needed approval and an approver denied it" in result.stdout
-    assert "\n  10   no approval decision in time" in result.stdout
