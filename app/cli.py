@@ -1,6 +1,6 @@
 """The `scangate` command: set up and operate the service (`init`, `migrate`, `serve`,
-`keys create`, `reap`) and use it from CI (`grant request|kubeconfig|revoke|list|show`, `whoami`,
-`run`; see `app/client`).
+`keys create`, `reap`) and use it from CI (`grant request|approve|deny|kubeconfig|revoke|list|show`,
+`whoami`, `run`; see `app/client`).
 
 Subcommands are argparse sub-parsers, each in its own small function. Problems an operator fixes
 in configuration (no configuration file, a cluster whose credentials cannot be loaded, a database
@@ -15,8 +15,11 @@ Exit codes (also in `scangate --help`):
     5  client: grant not found (404)
     6  client: request rejected (400, 409, 422)
     7  client: scangate or its cluster unavailable (connection, timeout, 502-504)
+    8  client (run): the grant ended before the command, which was stopped
+    9  client: the grant needed approval and it was denied
+    10 client: no approval decision in time (the request's deadline or --wait-timeout)
     `scangate run` exits with its command's status (128+N when killed by signal N, 126/127
-    when the command cannot be run), or 1-7 when scangate fails before the command starts.
+    when the command cannot be run), or 1-7, 9, 10 when scangate fails before the command starts.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ the client refresh the credential once and repeat the request (short-lived CI to
 Retries: only idempotent calls (reads, revoke) are retried, on connection errors and 502-504,
 honouring Retry-After, a few times. Creating a grant is never retried automatically: a request
 that reached the service before the connection broke would otherwise create a second grant.
+Approving and denying are not retried either: a decision that was recorded before the
+connection broke would come back as "already approved" / "not pending" (409), hiding that it
+succeeded; the approver sees the failure and runs the command again, or `grant show`s it.
 """
 
 from __future__ import annotations
@@ -99,7 +102,24 @@ class ScangateClient:
         return self._json(self._request("POST", "/v1/grants", json=body, retry=False))
 
     def get_grant(self, grant_id: str) -> dict[str, Any]:
-        return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}"))
+        return self.poll_grant(grant_id)[0]
+
+    def poll_grant(self, grant_id: str) -> tuple[dict[str, Any], float | None]:
+        """The grant, and the seconds the service asked to wait before asking again (its
+        Retry-After header), if it said."""
+        response = self._request("GET", f"/v1/grants/{_segment(grant_id)}")
+        return self._json(response), _retry_after(response)
+
+    def approve_grant(self, grant_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Approve a grant waiting for approval: the grant afterwards (still pending_approval
+        while more approvals are needed; active, or failed/rejected, after the last one)."""
+        body = {"reason": reason} if reason else {}
+        path = f"/v1/grants/{_segment(grant_id)}/approve"
+        return self._json(self._request("POST", path, json=body, retry=False))
+
+    def deny_grant(self, grant_id: str, reason: str) -> dict[str, Any]:
+        path = f"/v1/grants/{_segment(grant_id)}/deny"
+        return self._json(self._request("POST", path, json={"reason": reason}, retry=False))
 
     def grant_events(self, grant_id: str) -> dict[str, Any]:
         return self._json(self._request("GET", f"/v1/grants/{_segment(grant_id)}/events"))
@@ -198,6 +218,11 @@ def _api_error(response: httpx.Response) -> ApiError:
         # Not a problem document (a proxy's HTML page...): show the start of it, on one line.
         snippet = " ".join(response.text.split())[:200]
         body = {"title": response.reason_phrase or "Error", "detail": snippet or None}
+    return ApiError(response.status_code, body, retry_after=_retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    # Only the delay-seconds form: scangate sends no HTTP-dates, and a proxy's date would be
+    # read against a clock that may not be ours.
     retry_after = response.headers.get("retry-after")
-    seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-    return ApiError(response.status_code, body, retry_after=seconds)
+    return float(retry_after) if retry_after and retry_after.isdigit() else None

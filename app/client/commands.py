@@ -1,4 +1,5 @@
-"""The client subcommands: `grant request|kubeconfig|revoke|list|show|events` and `whoami`.
+"""The client subcommands: `grant request|approve|deny|kubeconfig|revoke|list|show|events` and
+`whoami`.
 
 Each handler takes the parsed arguments and returns an exit code (`app.client.errors.ExitCode`).
 Results go to stdout (text, or the API's JSON with `--output json`); progress, warnings and
@@ -14,7 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from app.client.api import ScangateClient, connection_from
-from app.client.errors import ClientError, ExitCode
+from app.client.approval_wait import (
+    PENDING_APPROVAL,
+    Countdown,
+    NoDecisionInTime,
+    WaitInterrupted,
+    approval_summary,
+    approve_command,
+    wait_for_approval,
+)
+from app.client.errors import ClientError, ExitCode, UsageError
 from app.client.files import write_private_file
 from app.client.output import as_json, events_text, grant_text, grants_table, whoami_text
 
@@ -33,7 +43,7 @@ def reports_errors(handler: Handler) -> Handler:
             return int(exc.exit_code)
         except KeyboardInterrupt:
             print("scangate: interrupted", file=sys.stderr)
-            return 130
+            return ExitCode.INTERRUPTED
 
     return run
 
@@ -71,10 +81,57 @@ def grant_request_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def describe_grant(grant: dict[str, Any]) -> str:
     target = ",".join(grant.get("pods") or []) or f"selector {grant.get('selector')!r}"
-    return (
+    access = (
         f"grant {grant['id']}: {grant['scanner']} access to {grant['namespace']}/{target} "
-        f"on cluster {grant['cluster']} until {grant['expires_at']}"
+        f"on cluster {grant['cluster']}"
     )
+    if grant.get("status") == PENDING_APPROVAL:
+        deadline = (grant.get("approval") or {}).get("deadline")
+        return (
+            f"{access} needs approval ({approval_summary(grant)}, decision due by {deadline}): "
+            f"an approver runs `{approve_command(grant['id'])}`"
+        )
+    return f"{access} until {grant['expires_at']}"
+
+
+def decision_text(grant: dict[str, Any]) -> str:
+    """What `grant approve|deny` print: the grant's status and approvals afterwards."""
+    line = f"grant {grant['id']}: {grant['status']}, {approval_summary(grant)}"
+    approval = grant.get("approval") or {}
+    if grant["status"] == "denied" and approval.get("denied_by"):
+        line += f"; denied by {approval['denied_by']}"
+        if approval.get("denial_reason"):
+            line += f": {approval['denial_reason']}"
+    elif grant["status"] == "active":
+        line += f"; active until {grant.get('expires_at')}"
+    elif grant["status"] in ("failed", "rejected"):
+        line += f"; could not be provisioned: {grant.get('last_error') or 'no reason given'}"
+    return line
+
+
+def wait_for_decision(
+    client: ScangateClient, grant: dict[str, Any], wait_timeout: float | None
+) -> dict[str, Any]:
+    """`grant request --wait`: the grant once approved and active. Ctrl-C leaves the request
+    pending (the person at the terminal decides what becomes of it); --wait-timeout passing
+    cancels it, since no script is left to use a grant approved after that."""
+    try:
+        return wait_for_approval(
+            client, grant, wait_timeout=wait_timeout, countdown=Countdown(sys.stderr)
+        )
+    except WaitInterrupted:
+        raise ClientError(
+            f"interrupted: grant {grant['id']} is still waiting for approval; "
+            f"`scangate grant show {grant['id']}` follows it, "
+            f"`scangate grant revoke {grant['id']}` cancels it",
+            exit_code=ExitCode.INTERRUPTED,
+        ) from None
+    except NoDecisionInTime as exc:
+        if not exc.gave_up:
+            raise
+        status = revoke_quietly(client, grant["id"], "no approval decision within --wait-timeout")
+        cancelled = "; the request was cancelled" if status is not None else ""
+        raise NoDecisionInTime(f"{exc}{cancelled}", gave_up=True) from None
 
 
 def revoke_quietly(client: ScangateClient, grant_id: str, reason: str) -> str | None:
@@ -93,8 +150,16 @@ def revoke_quietly(client: ScangateClient, grant_id: str, reason: str) -> str | 
 
 @reports_errors
 def cmd_grant_request(args: argparse.Namespace) -> int:
+    if args.wait_timeout is not None and not args.wait:
+        raise UsageError("--wait-timeout needs --wait")
     with client_for(args) as client:
         grant = client.create_grant(grant_request_body(args))
+        if grant.get("status") == PENDING_APPROVAL:
+            note(describe_grant(grant))
+            if not args.wait:
+                return _pending_without_waiting(args, grant)
+            grant = wait_for_decision(client, grant, args.wait_timeout)
+            note(f"grant {grant['id']} approved ({approval_summary(grant)})")
         if args.kubeconfig_out:
             try:
                 write_private_file(args.kubeconfig_out, client.kubeconfig(grant["id"]))
@@ -117,6 +182,37 @@ def cmd_grant_request(args: argparse.Namespace) -> int:
     note(describe_grant(grant))
     if args.kubeconfig_out:
         note(f"kubeconfig written to {args.kubeconfig_out} (mode 0600)")
+    return ExitCode.OK
+
+
+def _pending_without_waiting(args: argparse.Namespace, grant: dict[str, Any]) -> int:
+    """A 202 without --wait: the pending grant's id on stdout (as for an immediate grant), and
+    what happens next on stderr."""
+    print(as_json(grant) if args.output == "json" else grant["id"])
+    if args.kubeconfig_out:
+        note(
+            f"no kubeconfig written to {args.kubeconfig_out}: the grant is not active yet; "
+            f"once approved: scangate grant kubeconfig {grant['id']} --out {args.kubeconfig_out}"
+        )
+    note(f"not waiting (--wait waits for the decision); `scangate grant show {grant['id']}`")
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_approve(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        grant = client.approve_grant(args.grant_id, args.reason)
+    print(as_json(grant) if args.output == "json" else decision_text(grant))
+    return ExitCode.OK
+
+
+@reports_errors
+def cmd_grant_deny(args: argparse.Namespace) -> int:
+    if not args.reason.strip():
+        raise ClientError("--reason must say why the request is denied", exit_code=ExitCode.USAGE)
+    with client_for(args) as client:
+        grant = client.deny_grant(args.grant_id, args.reason)
+    print(as_json(grant) if args.output == "json" else decision_text(grant))
     return ExitCode.OK
 
 

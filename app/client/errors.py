@@ -20,6 +20,9 @@ class ExitCode(enum.IntEnum):
     REJECTED = 6  # 400/409/422: the request cannot be granted as asked
     UNAVAILABLE = 7  # scangate or its cluster cannot be reached (connection, timeout, 502-504)
     GRANT_ENDED = 8  # run: the grant ended (expired, revoked) first, so the command was stopped
+    APPROVAL_DENIED = 9  # the grant needed approval and an approver denied it
+    APPROVAL_TIMEOUT = 10  # no approval decision in time (the request's deadline or --wait-timeout)
+    INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 
 
 EXIT_CODES_HELP: Final = """\
@@ -34,10 +37,15 @@ exit codes:
   7    scangate or its cluster unavailable; retrying later may work
   8    run: the grant ended (expired without renewal, or revoked) before the
        command did, so the command was stopped (SIGTERM, then SIGKILL after
-       --grace-seconds)
+       --grace-seconds); or a request waiting for approval was revoked
+  9    the grant needed approval and an approver denied it
+  10   no approval decision in time: the request's approval deadline passed
+       (it is approval_expired), or --wait-timeout passed (the request is then
+       cancelled), or run --no-wait met a grant that needs approval
+  130  interrupted (Ctrl-C); grant request --wait leaves the request pending
   run: otherwise the command's own exit status (128+N when it is killed by
        signal N, 126 when it cannot be executed, 127 when it is not found);
-       1-7 as above when scangate fails before the command starts
+       1-7, 9 or 10 as above when scangate fails before the command starts
 """
 
 

@@ -44,6 +44,8 @@ def grant_text(grant: dict[str, Any]) -> str:
     exec/debug grant reaches in each pod beyond the API."""
     width = max(len(name) for name in _GRANT_FIELDS)
     lines = [f"{name + ':':<{width + 1}} {_text(grant.get(name))}" for name in _GRANT_FIELDS]
+    if grant.get("approval"):
+        lines += _approval_lines(grant["approval"], width)
     exposure = grant.get("exposure")
     if exposure is None:
         reaches = "-" if grant.get("scanner") != "sidecar" else "- (sidecar: reaches no container)"
@@ -54,6 +56,23 @@ def grant_text(grant: dict[str, Any]) -> str:
             f"  {pod}: {_pod_exposure_text(pod_exposure)}" for pod, pod_exposure in exposure.items()
         ]
     return "\n".join(lines)
+
+
+def _approval_lines(approval: dict[str, Any], width: int) -> list[str]:
+    """The approval object: approvals so far of those required, by whom, the deadline, and a
+    denial with its reason."""
+    approvals = approval.get("approvals") or []
+    lines = [
+        f"{'approval:':<{width + 1}} {len(approvals)}/{approval.get('required')} approvals, "
+        f"deadline {_text(approval.get('deadline'))}"
+    ]
+    for entry in approvals:
+        reason = f" ({entry['reason']})" if entry.get("reason") else ""
+        lines.append(f"  approved by {entry.get('approver')} at {entry.get('at')}{reason}")
+    if approval.get("denied_by"):
+        reason = f": {approval['denial_reason']}" if approval.get("denial_reason") else ""
+        lines.append(f"  denied by {approval['denied_by']}{reason}")
+    return lines
 
 
 def _pod_exposure_text(exposure: dict[str, Any]) -> str:
@@ -76,13 +95,27 @@ def _pod_exposure_text(exposure: dict[str, Any]) -> str:
 
 
 def grants_table(grants: Sequence[dict[str, Any]]) -> str:
-    rows = [[name.upper() for name in _LIST_COLUMNS]]
-    rows += [[_text(grant.get(name)) for name in _LIST_COLUMNS] for grant in grants]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_LIST_COLUMNS))]
+    """A table, one grant a row. When some grant needed approval (an approver's list of
+    pending requests), who asked and the approvals so far are shown too."""
+    columns: tuple[str, ...] = _LIST_COLUMNS
+    if any(grant.get("approval") for grant in grants):
+        columns += ("requester", "approvals")
+    rows = [[name.upper() for name in columns]]
+    rows += [[_cell(grant, name) for name in columns] for grant in grants]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def _cell(grant: dict[str, Any], column: str) -> str:
+    if column == "approvals":
+        approval = grant.get("approval")
+        if not approval:
+            return "-"
+        return f"{len(approval.get('approvals') or [])}/{approval.get('required')}"
+    return _text(grant.get(column))
 
 
 # Detail fields shown on an event's line (the grant guard's decisions carry these).
@@ -91,7 +124,7 @@ _EVENT_DETAILS: Final = ("pod", "container", "image", "argv")
 
 def events_text(events: Sequence[dict[str, Any]]) -> str:
     """One line per audit event: time, type, actor, then a guard decision's verdict, what it
-    judged and its reason."""
+    judged and its reason; or an approval decision's count and reason."""
     width = max((len(str(e.get("type"))) for e in events), default=0)
     lines = []
     for event in events:
@@ -106,8 +139,23 @@ def events_text(events: Sequence[dict[str, Any]]) -> str:
                     parts.append(f"{name}={shown}")
             if detail.get("reason") and detail["reason"] != detail["verdict"]:
                 parts.append(f"({detail['reason']})")
+        else:
+            parts += _approval_event_parts(str(event.get("type")), detail)
         lines.append("  ".join(parts))
     return "\n".join(lines)
+
+
+def _approval_event_parts(event_type: str, detail: dict[str, Any]) -> list[str]:
+    """`approval_required`: how many, by when; `approved`: approvals so far of those required;
+    either decision: its reason."""
+    parts = []
+    if event_type == "approval_required":
+        parts.append(f"needs {detail.get('required')} by {detail.get('deadline')}")
+    elif "approvals" in detail and "required" in detail:
+        parts.append(f"{detail['approvals']}/{detail['required']}")
+    if event_type in ("approved", "denied") and detail.get("reason"):
+        parts.append(f"({detail['reason']})")
+    return parts
 
 
 def whoami_text(identity: dict[str, Any]) -> str:

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 from app.client.api import DEFAULT_TIMEOUT_SECONDS
 from app.client.commands import (
+    cmd_grant_approve,
+    cmd_grant_deny,
     cmd_grant_events,
     cmd_grant_kubeconfig,
     cmd_grant_list,
@@ -24,7 +26,8 @@ from app.client.run import cmd_run
 # Not imported: that would load the Kubernetes client into every CLI call.
 SCANNERS: Final = ("exec", "debug", "sidecar")
 GRANT_STATUSES: Final = (
-    "provisioning", "active", "revoking", "revoked", "expired", "failed", "rejected",
+    "pending_approval", "provisioning", "active", "revoking", "revoked", "expired", "failed",
+    "rejected", "denied", "approval_expired",
 )  # fmt: skip
 
 _ENVIRONMENT_HELP: Final = """\
@@ -54,9 +57,28 @@ lifetime cap); when the grant ends anyway (it expires, or someone revokes it:
 checked every --poll-seconds), COMMAND gets SIGTERM, then SIGKILL after
 --grace-seconds, and scangate run exits with 8.
 
+A grant whose policy wants approvers (the service answers 202, pending_approval)
+is waited for first, with a countdown on stderr: until it is approved and
+active (then COMMAND runs as above), denied (exit 9), or no decision comes
+before the request's deadline or --wait-timeout (exit 10). A wait that ends
+any other way than approval leaves no pending request behind (at
+--wait-timeout, on a signal, it is cancelled): a grant approved later would be
+access nobody uses. --no-wait cancels the request and exits 10 at once.
+
 example:
   scangate run -n payments --pod web-0 --scanner exec --ttl 15m -- \\
     cinc-auditor exec profile/ -t k8s-container://payments/web-0/app
+"""
+REQUEST_DESCRIPTION: Final = """\
+Request access to pods. Prints the grant id on stdout.
+
+Under a policy that wants approvers the service answers 202: the grant is
+pending_approval, with no access yet. Without --wait the id is printed and
+the approve command to run is said on stderr (exit 0). With --wait the
+command waits, with a countdown on stderr, until the grant is approved and
+active (then it goes on as for an immediate grant), denied (exit 9), or no
+decision comes before the request's deadline or --wait-timeout (exit 10; at
+--wait-timeout the request is cancelled). Ctrl-C leaves the request pending.
 """
 
 
@@ -79,6 +101,16 @@ def _positive_seconds(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}: must be > 0")
     return value
+
+
+def _add_wait_timeout(parser: Any, *, default_text: str) -> None:
+    parser.add_argument(
+        "--wait-timeout",
+        type=parse_duration,
+        metavar="DURATION",
+        help="stop waiting for an approval decision after DURATION (e.g. 600, 10m), cancel "
+        f"the request and exit 10 (default: {default_text})",
+    )
 
 
 def _connection_options() -> argparse.ArgumentParser:
@@ -157,15 +189,40 @@ def add_client_commands(commands: Any) -> None:
         "request",
         parents=[target, connection],
         help="request access; prints the grant id",
-        description="Request access to pods. Prints the grant id on stdout.",
+        description=REQUEST_DESCRIPTION,
         **common,
     )
+    request.add_argument(
+        "--wait",
+        action="store_true",
+        help="when the grant needs approval, wait for the decision (default: print it, exit 0)",
+    )
+    _add_wait_timeout(request, default_text="the request's approval deadline")
     request.add_argument(
         "--kubeconfig-out",
         metavar="FILE",
         help="also fetch the kubeconfig and write it to FILE (mode 0600)",
     )
     request.set_defaults(handler=cmd_grant_request)
+
+    approve = actions.add_parser(
+        "approve",
+        parents=[connection],
+        help="approve a grant waiting for your approval; prints its status and approvals",
+        **common,
+    )
+    approve.add_argument("grant_id", metavar="ID")
+    approve.add_argument("--reason", help="why (recorded in the audit trail)")
+    approve.set_defaults(handler=cmd_grant_approve)
+
+    deny = actions.add_parser(
+        "deny", parents=[connection], help="deny a grant waiting for your approval", **common
+    )
+    deny.add_argument("grant_id", metavar="ID")
+    deny.add_argument(
+        "--reason", required=True, help="why (required; shown to the requester and audited)"
+    )
+    deny.set_defaults(handler=cmd_grant_deny)
 
     kubeconfig = actions.add_parser(
         "kubeconfig",
@@ -228,6 +285,14 @@ def add_client_commands(commands: Any) -> None:
         metavar="FILE",
         help="write the grant id to FILE (for a cleanup step that runs even if this job is killed)",
     )
+    approval = run.add_argument_group("when the grant needs approval")
+    approval.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="do not wait for an approval: cancel the request and exit 10",
+    )
+    _add_wait_timeout(approval, default_text="the request's approval deadline")
     ending = run.add_argument_group("when the grant ends")
     ending.add_argument(
         "--renew",

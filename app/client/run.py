@@ -22,6 +22,11 @@ command gets `KUBECONFIG`, `SCANGATE_GRANT_ID`, `SCANGATE_NAMESPACE` and `SCANGA
 granted pods, space-separated: what a selector resolved to), but not the credentials scangate
 itself uses (`SCANGATE_TOKEN`, `SCANGATE_TOKEN_COMMAND`, GitHub's ID token request variables):
 the scanner needs the pods it was granted, not the right to ask for more.
+
+A grant whose policy wants approvers (202, `pending_approval`) is waited for first
+(`approval_wait.py`; `--wait-timeout`, `--no-wait`), and the run goes on as above once it is
+active. The request never outlives the run: a wait that ends any other way (denied, no decision
+in time, a signal) leaves no pending request behind.
 """
 
 from __future__ import annotations
@@ -40,6 +45,14 @@ from types import FrameType
 from typing import Any, Final
 
 from app.client.api import ScangateClient
+from app.client.approval_wait import (
+    PENDING_APPROVAL,
+    Countdown,
+    NoDecisionInTime,
+    RequestEnded,
+    WaitInterrupted,
+    wait_for_approval,
+)
 from app.client.commands import (
     client_for,
     describe_grant,
@@ -146,15 +159,21 @@ class _Revocation:
         self._grant_id = grant_id
         self.done = False
 
-    def __call__(self, reason: str) -> None:
+    def settled(self) -> None:
+        """The grant ended at the service by itself (denied, expired...): nothing to revoke."""
+        self.done = True
+
+    def __call__(self, reason: str) -> bool:
+        """Whether the service was told (now, or by an earlier call)."""
         if self.done:
-            return
+            return True
         self.done = True
         status = revoke_quietly(self._client, self._grant_id, reason)
         if status == "revoking":
             note(f"grant {self._grant_id}: revoking (scangate finishes it in the background)")
         elif status is not None:
             note(f"grant {self._grant_id} {status}")
+        return status is not None
 
 
 class _Stopping:
@@ -242,17 +261,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         grant = client.create_grant(grant_request_body(args))
         note(describe_grant(grant))
         revoke = _Revocation(client, grant["id"])
-        watch = GrantWatch(
-            client,
-            grant,
-            renew_ttl_seconds=_renewal_ttl(grant, args.ttl) if args.renew else None,
-            poll_seconds=args.poll_seconds,
-        )
         if args.grant_id_file:
             with contextlib.suppress(OSError):  # a convenience; never worth failing the scan
                 Path(args.grant_id_file).write_text(grant["id"] + "\n", encoding="utf-8")
         kubeconfig: Path | None = None
         try:
+            if grant.get("status") == PENDING_APPROVAL:
+                approved = _approved(client, grant, args, interruptions, revoke)
+                if isinstance(approved, int):
+                    return approved
+                grant = approved
+                note(describe_grant(grant))
+            watch = GrantWatch(
+                client,
+                grant,
+                renew_ttl_seconds=_renewal_ttl(grant, args.ttl) if args.renew else None,
+                poll_seconds=args.poll_seconds,
+            )
             kubeconfig = private_temp_file(
                 client.kubeconfig(grant["id"]), prefix=f"scangate-{grant['id']}-"
             )
@@ -269,10 +294,61 @@ def cmd_run(args: argparse.Namespace) -> int:
             revoke("scangate run finished")
 
 
+def _approved(
+    client: ScangateClient,
+    grant: dict[str, Any],
+    args: argparse.Namespace,
+    interruptions: _Interruptions,
+    revoke: _Revocation,
+) -> dict[str, Any] | int:
+    """The grant once approved and active, or the exit status of a run interrupted while
+    waiting. Every other way the waiting ends is raised. The request never outlives the run:
+    unless it already ended at the service, it is cancelled (revoked) on the way out, since a
+    grant approved after the run gave up would be access that nobody uses."""
+    if not args.wait:
+        cancelled = revoke("approval required and scangate run --no-wait")
+        raise NoDecisionInTime(
+            f"grant {grant['id']} needs approval and --no-wait was given"
+            + (": the request was cancelled" if cancelled else ""),
+            gave_up=True,
+        )
+    try:
+        return wait_for_approval(
+            client,
+            grant,
+            wait_timeout=args.wait_timeout,
+            countdown=Countdown(sys.stderr),
+            interrupted=lambda: bool(interruptions.received),
+        )
+    except WaitInterrupted:
+        signum = interruptions.received[0] if interruptions.received else signal.SIGINT
+        name = signal.Signals(signum).name
+        note(f"{name} received while waiting for approval: cancelling the request")
+        revoke(f"scangate run interrupted by {name} while waiting for approval")
+        return 128 + signum
+    except RequestEnded:
+        revoke.settled()
+        raise
+    except NoDecisionInTime as exc:
+        if not exc.gave_up:
+            revoke.settled()  # approval_expired, or about to be: the service ends it
+            raise
+        cancelled = revoke("no approval decision within --wait-timeout")
+        raise NoDecisionInTime(
+            f"{exc}; the request was cancelled" if cancelled else str(exc), gave_up=True
+        ) from None
+
+
 def _renewal_ttl(grant: dict[str, Any], ttl: int | None) -> int:
-    """What each renewal asks for: the TTL given, else the lifetime the service chose."""
+    """What each renewal asks for: the TTL given, else the lifetime the service chose, counted
+    from activation (for an approved grant, its last approval: the TTL starts there)."""
     if ttl is not None:
         return ttl
-    created = datetime.fromisoformat(grant["created_at"].replace("Z", "+00:00"))
-    expires = datetime.fromisoformat(grant["expires_at"].replace("Z", "+00:00"))
-    return max(MIN_RENEW_TTL_SECONDS, round((expires - created).total_seconds()))
+    approvals = (grant.get("approval") or {}).get("approvals") or []
+    started = max([grant["created_at"], *(entry["at"] for entry in approvals)], key=_instant)
+    expires = _instant(grant["expires_at"])
+    return max(MIN_RENEW_TTL_SECONDS, round((expires - _instant(started)).total_seconds()))
+
+
+def _instant(rfc3339: str) -> datetime:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))

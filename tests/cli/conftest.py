@@ -4,7 +4,9 @@ the issued kubeconfigs). `tests.support.cli_service` runs `scangate` as a user w
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from app.auth import generate_api_key
 from app.db.engine import run_migrations
 from kubesim.pytest_plugin import KubesimHandle
 from tests.oidc_issuer import running_issuer
+from tests.support.approval_service import FakeApprovalService, fake_approval_service
 from tests.support.cli_service import Service, service_settings, serving
 
 
@@ -37,3 +40,44 @@ def capped_service(sqlite_url: str, kubesim_tls: KubesimHandle) -> Iterator[Serv
         )  # fmt: skip
         with serving(settings) as url:
             yield Service(url=url, keys=keys, kubesim=kubesim_tls, issuer=issuer)
+
+
+@contextlib.contextmanager
+def _service_with_approval(
+    sqlite_url: str, kubesim: KubesimHandle, approval: dict[str, Any]
+) -> Iterator[Service]:
+    run_migrations(sqlite_url)
+    names = ("ci", "other", "root", "nobody", "alice", "bob")
+    keys = {name: generate_api_key()[0] for name in names}
+    with running_issuer() as issuer:
+        settings = service_settings(
+            sqlite_url, str(kubesim.admin_kubeconfig), keys, issuer, approval=approval
+        )
+        with serving(settings) as url:
+            yield Service(url=url, keys=keys, kubesim=kubesim, issuer=issuer)
+
+
+@pytest.fixture
+def two_person_service(sqlite_url: str, kubesim_tls: KubesimHandle) -> Iterator[Service]:
+    """The real service whose payments-ci policy needs 2 approvals, by apikey:alice and
+    apikey:bob (issue 19; only on a service that has approvals: tests/cli/test_approvals_e2e)."""
+    approval = {"required": 2, "approvers": ["apikey:alice", "apikey:bob"]}
+    with _service_with_approval(sqlite_url, kubesim_tls, approval) as service:
+        yield service
+
+
+@pytest.fixture
+def hasty_approval_service(sqlite_url: str, kubesim_tls: KubesimHandle) -> Iterator[Service]:
+    """As two_person_service, but 1 approval is enough and a request waits 5 s at most."""
+    approval = {"required": 1, "approvers": ["apikey:alice", "apikey:bob"], "timeout_seconds": 5}
+    with _service_with_approval(sqlite_url, kubesim_tls, approval) as service:
+        yield service
+
+
+@pytest.fixture
+def approval_service() -> Iterator[FakeApprovalService]:
+    """A stand-in for the service's approval endpoints (issue 19) until the service has them:
+    see tests/support/approval_service.py. Once it does, tests/cli/test_approvals_e2e.py runs
+    the same paths against the real service."""
+    with fake_approval_service() as fake:
+        yield fake

@@ -4,18 +4,21 @@ credentials, and that its scanner list is the service's."""
 from __future__ import annotations
 
 import argparse
+import re
 import stat
 from pathlib import Path
 
 import pytest
 
 from app.cli import build_parser
+from app.client.approval_wait import time_left_text
 from app.client.credentials import CommandToken, FileToken, StaticToken, credential_from
 from app.client.durations import format_duration, parse_duration
 from app.client.errors import ApiError, ClientError, ExitCode, UsageError
 from app.client.files import private_temp_file, write_private_file
-from app.client.output import grant_text
-from app.client.parser import SCANNERS
+from app.client.output import events_text, grant_text
+from app.client.parser import GRANT_STATUSES, SCANNERS
+from app.db.models import GrantStatus
 from app.kube.profiles import SCANNER_PROFILES
 
 
@@ -87,11 +90,23 @@ def test_exit_codes_are_documented_in_the_help() -> None:
     help_text = build_parser().format_help()
 
     for code in ExitCode:
-        assert f"\n  {int(code)}    " in help_text, code
+        assert re.search(rf"\n  {int(code)} +\S", help_text), code
 
 
 def test_the_clients_scanners_are_the_services_profiles() -> None:
     assert tuple(SCANNERS) == tuple(SCANNER_PROFILES)
+
+
+def test_grant_list_accepts_every_status_of_the_service() -> None:
+    # The approvals' statuses are the client's already; the service gains them with issue 19.
+    assert {status.value for status in GrantStatus} <= set(GRANT_STATUSES)
+    assert {"pending_approval", "denied", "approval_expired"} <= set(GRANT_STATUSES)
+
+
+def test_time_left_reads_as_minutes_and_seconds_then_hours() -> None:
+    assert [time_left_text(s) for s in (872.9, 59, 3723, -4)] == [
+        "14:32", "00:59", "1:02:03", "00:00",
+    ]  # fmt: skip
 
 
 def test_credentials_come_from_flags_then_the_environment(
@@ -153,3 +168,20 @@ def test_grant_text_says_what_each_pod_exposes() -> None:
         "Secret env app: db-credentials, ConfigMap env app: settings; proxy: proxy-config"
     )
     assert sidecar.endswith("exposure:        - (sidecar: reaches no container)")
+
+
+def test_approval_events_read_with_their_count_and_reason() -> None:
+    at, deadline = "2026-12-04T18:00:00Z", "2026-12-04T19:00:00Z"
+    events = [
+        {"at": at, "type": "approval_required", "actor": "apikey:ci",
+         "detail": {"required": 2, "approvers": ["apikey:alice"], "deadline": deadline}},
+        {"at": at, "type": "approved", "actor": "apikey:alice",
+         "detail": {"reason": "change 4711", "approvals": 1, "required": 2}},
+        {"at": at, "type": "denied", "actor": "apikey:bob", "detail": {"reason": "freeze"}},
+    ]  # fmt: skip
+
+    assert events_text(events).splitlines() == [
+        f"{at}  approval_required  apikey:ci  needs 2 by {deadline}",
+        f"{at}  approved           apikey:alice  1/2  (change 4711)",
+        f"{at}  denied             apikey:bob  (freeze)",
+    ]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kubernetes.client as k8s
 import uvicorn
@@ -94,7 +95,10 @@ def service_settings(
     *,
     max_ttl_seconds: int = 3600,
     max_lifetime_seconds: int | None = None,
+    approval: dict[str, Any] | None = None,
 ) -> Settings:
+    """`approval`: the policy's approval section (issue 19), when its grants need approvers."""
+    policy_extra = {} if approval is None else {"approval": approval}
     return Settings(
         database_url=database_url,
         clusters=[{"name": "default", "kubeconfig": kubeconfig}],
@@ -114,6 +118,7 @@ def service_settings(
                 "max_ttl_seconds": max_ttl_seconds,
                 "max_lifetime_seconds": max_lifetime_seconds,
                 "max_pods": 2,
+                **policy_extra,
             }
         ],
     )
