@@ -1,10 +1,14 @@
-"""`python -m bench [--quick] [--json PATH] [--plot PATH] [--latency-ms N] [--database D]`.
+"""`python -m bench [--quick] [--json PATH] [--plot PATH] [--latency-ms N] [--database D]
+[--only STAGE]`.
 
 Per database, four stages, each with its own fresh kubesim, database and scangate process (so
 one stage's objects and reaper schedule never affect another's): the request path against the
 floor, revocation lag, mass reaping, and the grant guard (admission decisions, and an exec with
 the webhook against one without). Prints a Markdown table; writes the JSON document and the
 latency plot when asked (the full run plots to docs/bench/latency.png by default).
+
+`--only STAGE` runs only the named stages (for work on one of them); such a run reports and
+checks only what those stages measure, and draws no plot unless a stage with one ran.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from bench.expiry import LagResults, ReapResults, measure_reap, measure_revocati
 from bench.floor import EventLoopFloor, Floor
 from bench.grant_requests import RequestResults, measure_requests
 from bench.guard import GuardResults, measure_guard
-from bench.plan import DATABASES, Plan, plan_for
+from bench.plan import DATABASES, STAGES, Plan, plan_for
 from bench.report import database_report, describe_machine, document, table
 from bench.service import (
     BenchError,
@@ -71,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=DATABASES,
         action="append",
         help="only this database (repeatable; default: both)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=STAGES,
+        action="append",
+        metavar="STAGE",
+        help=f"only this stage (repeatable; one of {', '.join(STAGES)}; default: all)",
     )
     return parser
 
@@ -176,10 +187,10 @@ def run(plan: Plan) -> dict[str, Any]:
         if "postgresql" in plan.databases:
             postgres = stack.enter_context(throwaway_postgres())
         for kind in plan.databases:
-            requests = _request_stage(plan, kind, postgres)
-            lag = _lag_stage(plan, kind, postgres)
-            reap = _reap_stage(plan, kind, postgres)
-            guard = _guard_stage(plan, kind, postgres)
+            requests = _request_stage(plan, kind, postgres) if "requests" in plan.stages else None
+            lag = _lag_stage(plan, kind, postgres) if "lag" in plan.stages else None
+            reap = _reap_stage(plan, kind, postgres) if "reap" in plan.stages else None
+            guard = _guard_stage(plan, kind, postgres) if "guard" in plan.stages else None
             results[kind] = database_report(requests, lag, reap, guard)
     return document(plan, machine, results)
 
@@ -187,7 +198,10 @@ def run(plan: Plan) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     databases = tuple(dict.fromkeys(args.database)) if args.database else DATABASES
-    plan = plan_for(quick=args.quick, latency_ms=args.latency_ms, databases=databases)
+    stages = tuple(s for s in STAGES if s in args.only) if args.only else STAGES
+    plan = plan_for(
+        quick=args.quick, latency_ms=args.latency_ms, databases=databases, stages=stages
+    )
     started = time.perf_counter()
     if args.from_json is not None:
         doc = json.loads(args.from_json.read_text())
@@ -203,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
     plot_path = args.plot or (None if args.quick and args.from_json is None else DEFAULT_PLOT)
-    if plot_path is not None and not args.no_plot:
+    # The plot draws the request stage's latencies.
+    measured = all("samples_ms" in v for v in doc["results"].values())
+    if plot_path is not None and not args.no_plot and measured:
         from bench.plot import draw
 
         draw(doc, plot_path)
