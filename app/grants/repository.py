@@ -97,12 +97,19 @@ async def add_events(
     if not events:
         return
     table = cast(Table, GrantEvent.__table__)
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    # On SQLite, SQLAlchemy cannot promise RETURNING's row order, so with
+    # `sort_by_parameter_order` it would send one INSERT per event (a round trip to aiosqlite's
+    # thread each). A multi-row INSERT there numbers its rows in VALUES order (ascending ids
+    # under the one writer's lock), so its ids, sorted, are the events' in order.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=not sqlite)
     rows = [
         {"grant_id": e.grant_id, "at": at, "actor": actor, "type": e.type, "detail": e.detail}
         for e in events
     ]
     event_ids = (await session.execute(stmt, rows)).scalars().all()
+    if sqlite:
+        event_ids = sorted(event_ids)
     for event, event_id in zip(events, event_ids, strict=True):
         record_after_commit(
             session,

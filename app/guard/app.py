@@ -124,11 +124,14 @@ class GuardApp:
             )
         # Answered only once its audit events have committed (decision_batch.py).
         decision = await self._batcher.decide(review, grant_id, cluster=cluster)
-        log.info(
-            "guard %s %s/%s by grant %s: %s",
-            "allowed" if decision.allowed else "denied", review.namespace, review.name,
-            grant_id, decision.reason,
-        )  # fmt: skip
+        if review.dry_run or not decision.records:
+            # A recorded decision is logged as its audit records (logger `scangate.audit`,
+            # verdict and reason in their detail); these have none.
+            log.info(
+                "guard %s %s/%s by grant %s%s: %s",
+                "allowed" if decision.allowed else "denied", review.namespace, review.name,
+                grant_id, " (dry run)" if review.dry_run else "", decision.reason,
+            )  # fmt: skip
         return 200, review_response(review.uid, allowed=decision.allowed, reason=decision.reason)
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
