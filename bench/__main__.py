@@ -24,6 +24,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from app.db.engine import Database
 from app.demo.admission import write_guard_certificate
 from app.gc_tuning import tune_garbage_collector
@@ -171,9 +173,14 @@ def _guard_stage(plan: Plan, kind: str, postgres: str | None) -> GuardResults:
         with scangate_server(cluster, url, Path(directory), guard) as server:
             _log(f"{kind}: grant guard on {guard.url} (pid {server.pid})")
             cpu_seconds = partial(process_cpu_seconds, server.pid)
-            return asyncio.run(
-                measure_guard(plan, cluster, server, guard, certificate.ca_pem, url, cpu_seconds)
-            )
+            # The client stands in for kube-apiserver (Go) on the cores the guard runs on: on
+            # uvloop (as `scangate serve` itself runs), it takes less of their CPU per request.
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(
+                    measure_guard(
+                        plan, cluster, server, guard, certificate.ca_pem, url, cpu_seconds
+                    )
+                )
 
 
 def run(plan: Plan) -> dict[str, Any]:
