@@ -61,7 +61,8 @@ class GuardApp:
         # The guard's own engine (it connects lazily, on the first review), disposed with the
         # app.
         self._db = Database(settings.database_url, pool_size=8, max_overflow=4)
-        self._batcher = DecisionBatcher(self._db, {p.name: p for p in settings.policies})
+        policies = {p.name: p for p in settings.policies}
+        self._batcher = DecisionBatcher(self._db, lambda: policies)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -61,9 +61,15 @@ class DecisionBatcher:
     """Judges and records the reviews of grant identities, in groups. One per guard app."""
 
     def __init__(
-        self, db: Database, policies: dict[str, PolicyConfig], *, max_batch: int = MAX_BATCH
+        self,
+        db: Database,
+        policies: Callable[[], Mapping[str, PolicyConfig]],
+        *,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._db = db
+        # The policies in force, by name, asked for again by each batch (the configuration
+        # may be reloaded while the guard runs).
         self._policies = policies
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
@@ -162,11 +168,12 @@ class DecisionBatcher:
             # Decision time: after the grants were read, so none is judged on a state older
             # than the review.
             now = utcnow()
+            policies = self._policies()
             decisions: list[Decision] = []
             recorded: list[tuple[str, str, Decision]] = []
             for pending in batch:
                 grant = grants.get(pending.grant_id)
-                policy = self._policies.get(grant.policy) if grant is not None else None
+                policy = policies.get(grant.policy) if grant is not None else None
                 review = pending.review
                 decision = judge(review, grant, policy, cluster=pending.cluster, now=now)
                 decisions.append(decision)
