@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,6 +49,12 @@ MAX_BATCH: Final = 128
 PARALLEL_BATCHES: Final = 2
 
 
+class PolicyLookup(Protocol):
+    """The policies in force, by name (a dict, or the configuration's policy engine)."""
+
+    def get(self, name: str, /) -> PolicyConfig | None: ...
+
+
 @dataclass
 class _Pending:
     review: AdmissionRequest
@@ -63,7 +69,7 @@ class DecisionBatcher:
     def __init__(
         self,
         db: Database,
-        policies: Callable[[], Mapping[str, PolicyConfig]],
+        policies: Callable[[], PolicyLookup],
         *,
         max_batch: int = MAX_BATCH,
     ) -> None:
