@@ -34,7 +34,7 @@ from bench.expiry import LagResults, ReapResults, measure_reap, measure_revocati
 from bench.floor import EventLoopFloor, Floor
 from bench.grant_requests import RequestResults, measure_requests
 from bench.guard import GuardResults, measure_guard
-from bench.plan import DATABASES, STAGES, Plan, plan_for
+from bench.plan import DATABASES, STAGES, Plan, chosen_stages, plan_for
 from bench.report import database_report, describe_machine, document, table
 from bench.service import (
     BenchError,
@@ -205,9 +205,11 @@ def run(plan: Plan) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     databases = tuple(dict.fromkeys(args.database)) if args.database else DATABASES
-    stages = tuple(s for s in STAGES if s in args.only) if args.only else STAGES
     plan = plan_for(
-        quick=args.quick, latency_ms=args.latency_ms, databases=databases, stages=stages
+        quick=args.quick,
+        latency_ms=args.latency_ms,
+        databases=databases,
+        stages=chosen_stages(args.only),
     )
     started = time.perf_counter()
     if args.from_json is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -56,6 +57,11 @@ QUICK: Final = Plan(
     guard_concurrent=640,
     guard_exec=20,
 )
+
+
+def chosen_stages(only: Sequence[str] | None) -> tuple[str, ...]:
+    """The stages `--only` names, in the order they run (all of them without `--only`)."""
+    return tuple(s for s in STAGES if s in only) if only else STAGES
 
 
 def plan_for(
