@@ -18,6 +18,7 @@ never reached the guard (or one that reached it while it should not have).
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 import uuid
@@ -117,13 +118,26 @@ def exec_review(username: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _decide(guard: HttpClient, username: str, _: object) -> None:
-    review = exec_review(username)
-    response = await guard.request("POST", f"/admission/{_CLUSTER}", review)
+@dataclass(frozen=True)
+class _Review:
+    uid: str
+    body: bytes  # the AdmissionReview as JSON
+
+
+def _reviews(username: str, count: int) -> list[_Review]:
+    """`count` exec reviews by `username`, each with its own uid, encoded before the clock
+    starts: building them is kube-apiserver's work, not the guard's, and the client shares
+    the machine's cores with the guard."""
+    reviews = [exec_review(username) for _ in range(count)]
+    return [_Review(r["request"]["uid"], json.dumps(r).encode()) for r in reviews]
+
+
+async def _decide(guard: HttpClient, review: _Review) -> None:
+    response = await guard.request("POST", f"/admission/{_CLUSTER}", review.body)
     if response.status != 200:
         raise BenchError(f"the guard answered {response.status}: {response.text[:300]}")
     answer = response.json()["response"]
-    if answer["uid"] != review["request"]["uid"] or answer["allowed"] is not True:
+    if answer["uid"] != review.uid or answer["allowed"] is not True:
         raise BenchError(f"the guard did not allow an active grant's exec: {answer}")
 
 
@@ -228,17 +242,19 @@ async def measure_guard(
     await _wait_for_guard(guard.url, tls)
     concurrency = plan.guard_concurrency
     guard_client = HttpClient(guard.url, connections=concurrency, headers={}, tls=tls)
-    decide = partial(_decide, guard_client, _username(reviewed))
+    decide = partial(_decide, guard_client)
+    username = _username(reviewed)
     c1: list[Latencies] = []
     concurrent: list[Latencies] = []
     cpu = 0.0
     try:
-        await run_async(concurrency, range(max(plan.warmup, concurrency)), decide)
+        await run_async(concurrency, _reviews(username, max(plan.warmup, concurrency)), decide)
         for _ in range(plan.rounds):
-            c1.append((await run_async(1, range(plan.guard_c1 // plan.rounds), decide))[0])
-            count = plan.guard_concurrent // plan.rounds
+            reviews = _reviews(username, plan.guard_c1 // plan.rounds)
+            c1.append((await run_async(1, reviews, decide))[0])
+            reviews = _reviews(username, plan.guard_concurrent // plan.rounds)
             cpu_before = cpu_seconds()
-            concurrent.append((await run_async(concurrency, range(count), decide))[0])
+            concurrent.append((await run_async(concurrency, reviews, decide))[0])
             cpu += cpu_seconds() - cpu_before
     finally:
         await guard_client.aclose()

@@ -103,7 +103,11 @@ class HttpClient:
         self._fixed_headers = f"Host: {self._host}:{self._port}\r\n{extra}"
 
     async def request(self, method: str, path: str, body: Any = None) -> HttpResponse:
-        payload = b"" if body is None else json.dumps(body).encode()
+        """`body` is sent as JSON; bytes are sent as they are (JSON encoded in advance)."""
+        if body is None or isinstance(body, bytes):
+            payload = body or b""
+        else:
+            payload = json.dumps(body).encode()
         head = f"{method} {path} HTTP/1.1\r\n{self._fixed_headers}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
 DATABASES: Final = ("sqlite", "postgresql")
+# The stages run per database, in this order (`--only` picks some).
+STAGES: Final = ("requests", "lag", "reap", "guard")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Plan:
     guard_concurrent: int = 4800
     guard_exec: int = 300
     databases: tuple[str, ...] = field(default=DATABASES)
+    stages: tuple[str, ...] = field(default=STAGES)
 
 
 FULL: Final = Plan()
@@ -55,6 +59,13 @@ QUICK: Final = Plan(
 )
 
 
-def plan_for(*, quick: bool, latency_ms: float, databases: tuple[str, ...]) -> Plan:
+def chosen_stages(only: Sequence[str] | None) -> tuple[str, ...]:
+    """The stages `--only` names, in the order they run (all of them without `--only`)."""
+    return tuple(s for s in STAGES if s in only) if only else STAGES
+
+
+def plan_for(
+    *, quick: bool, latency_ms: float, databases: tuple[str, ...], stages: tuple[str, ...] = STAGES
+) -> Plan:
     base = QUICK if quick else FULL
-    return replace(base, latency_ms=latency_ms, databases=databases)
+    return replace(base, latency_ms=latency_ms, databases=databases, stages=stages)

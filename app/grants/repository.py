@@ -97,12 +97,19 @@ async def add_events(
     if not events:
         return
     table = cast(Table, GrantEvent.__table__)
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    # On SQLite, SQLAlchemy cannot promise RETURNING's row order, so with
+    # `sort_by_parameter_order` it would send one INSERT per event (a round trip to aiosqlite's
+    # thread each). A multi-row INSERT there numbers its rows in VALUES order (ascending ids
+    # under the one writer's lock), so its ids, sorted, are the events' in order.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=not sqlite)
     rows = [
         {"grant_id": e.grant_id, "at": at, "actor": actor, "type": e.type, "detail": e.detail}
         for e in events
     ]
     event_ids = (await session.execute(stmt, rows)).scalars().all()
+    if sqlite:
+        event_ids = sorted(event_ids)
     for event, event_id in zip(events, event_ids, strict=True):
         record_after_commit(
             session,
@@ -115,6 +122,21 @@ async def add_events(
 
 async def get_grant(session: AsyncSession, grant_id: str) -> Grant | None:
     return await session.get(Grant, grant_id, populate_existing=True)
+
+
+async def get_grants(session: AsyncSession, grant_ids: Collection[str]) -> list[Grant]:
+    """The grants of `grant_ids` that exist, in no particular order: one query per
+    `IN_CHUNK` ids (the grant guard reads a batch of decisions' grants at once)."""
+    ids = sorted(grant_ids)
+    grants: list[Grant] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        stmt = (
+            select(Grant)
+            .where(Grant.id.in_(ids[start : start + IN_CHUNK]))
+            .execution_options(populate_existing=True)
+        )
+        grants.extend((await session.execute(stmt)).scalars())
+    return grants
 
 
 async def list_grants(

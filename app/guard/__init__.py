@@ -7,6 +7,7 @@ kube-apiserver calls it (registered by the chart's ValidatingWebhookConfiguratio
 - `review.py`: the AdmissionReview wire format, parsed into plain data and answered.
 - `decisions.py` and `debug_containers.py`: pure functions (request, grant, policy) -> verdict.
 - `images.py`: the policy's `debug_images` patterns.
-- `grant_lookup.py`: reads the grant and records each decision as an audit event.
-- `app.py`: the ASGI app of the webhook listener; `server.py` runs it beside the API.
+- `grant_lookup.py`: reads the grants and records each decision as an audit event.
+- `decision_batch.py`: concurrent reviews judged and recorded together (group commit).
+- `app.py`: the plain ASGI app of the webhook listener; `server.py` runs it beside the API.
 """

@@ -6,6 +6,11 @@ limits or docs, and the API's port never has to be reachable from the control pl
 names the cluster whose API server calls it, so a grant of one cluster is never judged on
 behalf of another that happens to have a ServiceAccount of the same name.
 
+A plain ASGI callable rather than a FastAPI app: it has two routes, one JSON body and no
+parameters to validate, and every exec of a grant waits for it, so the framework's per-request
+layers (middleware stack, routing, dependency resolution, response classes) would be most of
+its own CPU per decision (docs/bench/RESULTS.md, "The grant guard").
+
 Requests by identities that are not grant ServiceAccounts are allowed untouched: the chart's
 matchConditions keep them away, but a cluster that ignores matchConditions must not see all
 its exec sessions depend on scangate.
@@ -16,37 +21,55 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
-
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, Final
 
 from app.db.engine import Database
-from app.grants.clock import utcnow
-from app.guard.decisions import Decision, grant_id_of, judge
-from app.guard.grant_lookup import load_grant, record_decision
+from app.guard.decision_batch import DecisionBatcher
+from app.guard.decisions import grant_id_of
 from app.guard.review import parse_review, review_response
 from app.reload import LiveConfig, build_generation
 from app.settings import Settings
 
 log = logging.getLogger("scangate.guard")
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
 # The JSON body of an AdmissionReview for an UPDATE carries two pods; kube-apiserver's own
 # request limit is far larger, but a pod spec stays well under this.
-_MAX_BODY_BYTES = 3 * 1024 * 1024
+_MAX_BODY_BYTES: Final = 3 * 1024 * 1024
+_ADMISSION_PREFIX: Final = "/admission/"
+_JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 
 
-def create_guard_app(settings: Settings, config: LiveConfig | None = None) -> FastAPI:
-    grants_namespaces = {c.name: c.grants_namespace for c in settings.clusters}
-    # The policies in force, shared with the API's app in `scangate serve`: a configuration
-    # reload (app/reload) applies to the next review.
-    live = config if config is not None else LiveConfig(build_generation(settings))
-    # The guard's own engine (it connects lazily, on the first review), disposed with the app.
-    db = Database(settings.database_url, pool_size=8, max_overflow=4)
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    """The caller disconnected before its request body arrived: nobody to answer."""
+
+
+class GuardApp:
+    """The guard's ASGI app (HTTP and lifespan)."""
+
+    def __init__(self, settings: Settings, config: LiveConfig | None = None) -> None:
+        self._settings = settings
+        self._grants_namespaces = {c.name: c.grants_namespace for c in settings.clusters}
+        # The guard's own engine (it connects lazily, on the first review), disposed with the
+        # app.
+        self._db = Database(settings.database_url, pool_size=8, max_overflow=4)
+        # The policies in force, shared with the API's app in `scangate serve`: a reload
+        # changes what the next batch judges with.
+        live = config if config is not None else LiveConfig(build_generation(settings))
+        self._batcher = DecisionBatcher(self._db, lambda: live.current().policies)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for policy in settings.policies:
+    async def lifespan(self) -> AsyncIterator[None]:
+        for policy in self._settings.policies:
             if "debug" in policy.scanners and not policy.debug_images:
                 # Valid (older configurations keep starting), but worth saying once.
                 log.warning(
@@ -57,52 +80,104 @@ def create_guard_app(settings: Settings, config: LiveConfig | None = None) -> Fa
         try:
             yield
         finally:
-            await db.dispose()
+            await self._batcher.drain()
+            await self._db.dispose()
 
-    app = FastAPI(
-        title="scangate grant guard", lifespan=lifespan, docs_url=None, redoc_url=None,
-        openapi_url=None,
-    )  # fmt: skip
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # uvicorn closes a WebSocket the app does not accept
+        path, method = scope["path"], scope["method"]
+        if path == "/healthz":
+            if method not in ("GET", "HEAD"):
+                await _json(send, 405, {"message": "method not allowed"})
+                return
+            await _json(send, 200, {"status": "ok"})
+            return
+        if not path.startswith(_ADMISSION_PREFIX) or "/" in path[len(_ADMISSION_PREFIX) :]:
+            await _json(send, 404, {"message": "not found"})
+            return
+        if method != "POST":
+            await _json(send, 405, {"message": "method not allowed"})
+            return
+        try:
+            status, document = await self._admit(path[len(_ADMISSION_PREFIX) :], scope, receive)
+        except _ClientGone:
+            return
+        await _json(send, status, document)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.post("/admission/{cluster}")
-    async def admit(cluster: str, request: Request) -> Response:
-        grants_namespace = grants_namespaces.get(cluster)
+    async def _admit(self, cluster: str, scope: Scope, receive: Receive) -> tuple[int, Any]:
+        grants_namespace = self._grants_namespaces.get(cluster)
         if grants_namespace is None:
-            return _plain(404, f"cluster {cluster!r} is not configured")
-        body = await request.body()
-        if len(body) > _MAX_BODY_BYTES:
-            return _plain(413, "AdmissionReview too large")
+            return 404, {"message": f"cluster {cluster!r} is not configured"}
+        try:
+            body = await _read_body(scope, receive)
+        except _BodyTooLarge:
+            return 413, {"message": "AdmissionReview too large"}
         try:
             review = parse_review(json.loads(body))
         except ValueError as exc:  # bad JSON or MalformedReview
             # kube-apiserver counts this as a webhook failure: failurePolicy Fail refuses.
-            return _plain(400, f"not an admission.k8s.io/v1 AdmissionReview: {exc}")
+            return 400, {"message": f"not an admission.k8s.io/v1 AdmissionReview: {exc}"}
         grant_id = grant_id_of(review.username, grants_namespace)
         if grant_id is None:
-            decision = Decision(True, "not a scangate grant identity")
-            return JSONResponse(review_response(review.uid, allowed=True, reason=decision.reason))
-        async with db.session() as session:
-            grant = await load_grant(session, grant_id)
-            policy = live.current().policies.get(grant.policy) if grant is not None else None
-            decision = judge(review, grant, policy, cluster=cluster, now=utcnow())
-            # Dry runs are judged but leave no trace (the webhook declares NoneOnDryRun).
-            if grant is not None and not review.dry_run:
-                await record_decision(session, grant_id, decision, actor=review.username)
-        log.info(
-            "guard %s %s/%s by grant %s: %s",
-            "allowed" if decision.allowed else "denied", review.namespace, review.name,
-            grant_id, decision.reason,
-        )  # fmt: skip
-        return JSONResponse(
-            review_response(review.uid, allowed=decision.allowed, reason=decision.reason)
-        )
+            return 200, review_response(
+                review.uid, allowed=True, reason="not a scangate grant identity"
+            )
+        # Answered only once its audit events have committed (decision_batch.py).
+        decision = await self._batcher.decide(review, grant_id, cluster=cluster)
+        if review.dry_run or not decision.records:
+            # A recorded decision is logged as its audit records (logger `scangate.audit`,
+            # verdict and reason in their detail); these have none.
+            log.info(
+                "guard %s %s/%s by grant %s%s: %s",
+                "allowed" if decision.allowed else "denied", review.namespace, review.name,
+                grant_id, " (dry run)" if review.dry_run else "", decision.reason,
+            )  # fmt: skip
+        return 200, review_response(review.uid, allowed=decision.allowed, reason=decision.reason)
 
-    return app
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.lifespan())
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+        await send({"type": "lifespan.shutdown.complete"})
 
 
-def _plain(status: int, message: str) -> Response:
-    return JSONResponse({"message": message}, status_code=status)
+def create_guard_app(settings: Settings, config: LiveConfig | None = None) -> GuardApp:
+    return GuardApp(settings, config)
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > _MAX_BODY_BYTES:
+            raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _json(send: Send, status: int, document: Any) -> None:
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -4,6 +4,7 @@ pagination is by id. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, timedelta
 
 import pytest
@@ -193,3 +194,25 @@ async def test_batched_events_and_finishes_match_their_grants(db: Database) -> N
             stored = await repository.get_grant(session, grant.id)
             assert stored is not None
             assert (stored.status, stored.ended_at) == ("expired", now)
+
+
+async def test_a_batch_of_events_is_logged_with_each_events_own_id(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    grants = [grant_row() for _ in range(3)]
+    await insert_grants(db, *grants)
+    events = [repository.NewEvent(grants[i % 3].id, "exec", {"n": i}) for i in range(40)]
+    with caplog.at_level(logging.INFO, logger="scangate.audit"):
+        async with db.session() as session:
+            await repository.add_events(session, events, at=utcnow(), actor="guard")
+    logged = [r.audit for r in caplog.records if r.name == "scangate.audit"]  # type: ignore[attr-defined]
+    assert [(a["grant_id"], a["detail"]) for a in logged] == [
+        (e.grant_id, e.detail) for e in events
+    ]
+    async with db.session() as session:
+        stored = {
+            event.id: (grant.id, event.detail)
+            for grant in grants
+            for event in await repository.list_events(session, grant.id)
+        }
+    assert {a["event_id"]: (a["grant_id"], a["detail"]) for a in logged} == stored

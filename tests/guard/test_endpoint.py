@@ -229,7 +229,7 @@ async def test_a_debug_policy_without_debug_images_is_warned_about_at_start(
     settings = guard_settings.model_copy(update={"policies": [policy]})
     app = create_guard_app(settings)
     with caplog.at_level(logging.WARNING, logger="scangate.guard"):
-        async with app.router.lifespan_context(app):
+        async with app.lifespan():
             pass
     assert [r.getMessage() for r in caplog.records if r.name == "scangate.guard"] == [
         "policy payments-ci grants the debug profile but lists no debug_images: the guard "

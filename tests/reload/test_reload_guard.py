@@ -64,7 +64,7 @@ async def test_the_guard_judges_the_next_review_with_the_reloaded_policies(
     review = ephemeral_review(grant_username(grant_id), restricted_debug_container())
     guard = create_guard_app(settings, reloader.live)
 
-    async with guard.router.lifespan_context(guard):
+    async with guard.lifespan():
         transport = httpx.ASGITransport(app=guard)
         async with httpx.AsyncClient(transport=transport, base_url="http://guard") as client:
             before = await client.post("/admission/default", json=review)
