@@ -33,6 +33,7 @@ from app.grants.service import GrantService
 from app.health import router as health_router
 from app.kube.clusters import ClusterRegistry, ClusterSettings
 from app.limits import enforce_rate_limit, install_request_limits, rate_limiter_for
+from app.notifications import NotificationTargets, NotificationWorker, attach_outbox
 from app.observability.install import install_observability
 from app.observability.metrics import ScangateMetrics
 from app.services import Services, attach_services
@@ -58,14 +59,19 @@ async def open_services(
     settings: Settings, *, metrics: ScangateMetrics | None = None, start_reaper: bool = False
 ) -> AsyncIterator[Services]:
     """Everything an app (or `scangate reap --once`) works with, built once and closed in
-    reverse order: the reaper stops first (it uses the database and the clusters), the grant
-    writer drains before the engine is disposed (writes handed over still commit)."""
+    reverse order: the reaper and the notification worker stop first (they use the database
+    and the clusters), the grant writer drains before the engine is disposed (writes handed
+    over still commit)."""
     metrics = metrics if metrics is not None else ScangateMetrics(c.name for c in settings.clusters)
     policies = PolicyEngine(settings)
     async with contextlib.AsyncExitStack() as stack:
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
-        writer = GrantWriter(db)
+        # Every audit event written through `db` queues the notifications targets want, in its
+        # own transaction (app/notifications/outbox.py); `replace()` swaps the targets.
+        notifications = NotificationTargets.from_settings(settings.notifications)
+        attach_outbox(db, notifications)
+        writer = GrantWriter(db, notifications=notifications)
         stack.push_async_callback(writer.drain)
         clusters = await ClusterRegistry.from_settings(
             kube_cluster_settings(settings), observer=metrics.kube_call_finished
@@ -87,7 +93,14 @@ async def open_services(
             lifecycle=lifecycle,
             grants=GrantService(db, clusters, policies),
             reaper=reaper,
+            notifications=notifications,
         )
+        if start_reaper:
+            # Delivery runs where the reaper may (not in `scangate reap --once` or the CLI); it
+            # idles while no target is configured.
+            worker = NotificationWorker(db, notifications, metrics=metrics)
+            await worker.start()
+            stack.push_async_callback(worker.stop)
         if reaper is not None:
             await reaper.start(reaper_pass(services))
             stack.push_async_callback(reaper.stop)

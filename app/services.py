@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from app.grants.service import GrantService
     from app.kube.clusters import ClusterRegistry
     from app.limits.rate_limit import RateLimiter
+    from app.notifications.targets import NotificationTargets
     from app.observability.metrics import ScangateMetrics
     from app.settings import Settings
 
@@ -44,6 +45,8 @@ class Services:
     grants: GrantService
     # None where no reaper runs in this process (`reaper.enabled: false`, tests, the CLI).
     reaper: Reaper | None
+    # The notification targets in force; a configuration reload calls its `replace()`.
+    notifications: NotificationTargets | None = None
 
 
 def attach_services(app: FastAPI, services: Services | None) -> None:

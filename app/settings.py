@@ -40,6 +40,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings.exceptions import SettingsError
 
 from app.db.urls import UnsupportedDatabaseURL, async_database_url
+from app.settings_notifications import NotificationConfig, notification_problems
 from app.settings_sections import (
     DNS_LABEL,
     MIN_TTL_SECONDS,
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     # replica. Set it when an installation moves to another grants namespace, and never give
     # two installations sharing a cluster the same one.
     installation_id: str | None = None
+    # Where grant events are POSTed (app/notifications; `settings_notifications.py`).
+    notifications: list[NotificationConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -266,6 +269,7 @@ def _cross_reference_problems(settings: Settings) -> list[tuple[str, str]]:
                         f"{namespace!r} is a denied or grants namespace and can never be granted",
                     )
                 )
+    problems += notification_problems(settings.notifications)
     return problems
 
 

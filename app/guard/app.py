@@ -26,6 +26,7 @@ from app.grants.clock import utcnow
 from app.guard.decisions import Decision, grant_id_of, judge
 from app.guard.grant_lookup import load_grant, record_decision
 from app.guard.review import parse_review, review_response
+from app.notifications import NotificationTargets, attach_outbox
 from app.settings import Settings
 
 log = logging.getLogger("scangate.guard")
@@ -40,6 +41,9 @@ def create_guard_app(settings: Settings) -> FastAPI:
     policies = {p.name: p for p in settings.policies}
     # The guard's own engine (it connects lazily, on the first review), disposed with the app.
     db = Database(settings.database_url, pool_size=8, max_overflow=4)
+    # Its refusals are grant events the notification targets may want (`guard_refused`): their
+    # outbox rows commit with them, and the API process's worker delivers them.
+    attach_outbox(db, NotificationTargets.from_settings(settings.notifications))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,0 +1,224 @@
+"""The delivery worker: a guarded background task of the service (started by `open_services`
+beside the reaper) that POSTs outbox rows to their targets.
+
+Each pass claims the due heads of the per-(target, grant) queues (`queue.py`; committed), sends
+them concurrently outside any transaction, then settles each: delivered (a 2xx) -> deleted;
+failed -> retried after a jittered exponential backoff (up to the target's
+`retry_max_seconds`), or dropped with a metric and a log line once the event is older than the
+target's `give_up_after_seconds`. Passes follow each other while there is work; then the worker
+sleeps until new rows are committed in this process, the targets change, or a poll interval
+passes (rows written by other replicas, retries coming due).
+
+It shares nothing with the request path but the database: a receiver that hangs holds up only
+its own deliveries (each bounded by the target's timeout), never a grant request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import httpx
+
+from app.backoff import jittered_backoff_seconds
+from app.db.engine import Database
+from app.notifications import queue
+from app.notifications.payloads import SIGNATURE_HEADER, Notification, render, signature
+from app.notifications.queue import ClaimedRow
+from app.notifications.targets import NotificationTargets, Target
+from app.observability.metrics import ScangateMetrics
+
+log = logging.getLogger("scangate.notifications")
+
+POLL_SECONDS: Final = 1.0
+BATCH_SIZE: Final = 64
+CONCURRENCY: Final = 16
+# Beyond the longest target timeout: how long a claimed attempt is this replica's alone.
+_LEASE_MARGIN_SECONDS: Final = 5.0
+# Rows of a target no longer configured (a reload removed it) are looked at again this often,
+# and dropped after this long, unless the target comes back.
+_UNKNOWN_TARGET_RETRY: Final = timedelta(seconds=60)
+_UNKNOWN_TARGET_GIVE_UP: Final = timedelta(days=1)
+_MAX_FAILURE_BACKOFF_SECONDS: Final = 30.0
+_STOP_GRACE_SECONDS: Final = 2.0
+_USER_AGENT: Final = "scangate-notifications"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class NotificationWorker:
+    def __init__(
+        self,
+        db: Database,
+        targets: NotificationTargets,
+        *,
+        metrics: ScangateMetrics | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._db = db
+        self._targets = targets
+        self._metrics = metrics
+        self._poll_seconds = poll_seconds
+        # Redirects are not followed: the signed body would go wherever a receiver points.
+        self._http = httpx.AsyncClient(
+            transport=transport, follow_redirects=False, headers={"User-Agent": _USER_AGENT}
+        )
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="scangate-notifications")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self._targets.wake()
+            # Deliveries in flight are cancelled after a grace period: their rows' leases run
+            # out and they are sent again (at least once).
+            done, _ = await asyncio.wait({task}, timeout=_STOP_GRACE_SECONDS)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._http.aclose()
+
+    async def _run(self) -> None:
+        failures = 0
+        log.info("notification worker started")
+        while not self._stopping:
+            if not self._targets.configured:
+                await self._targets.wait(None)  # until a reload configures a target
+                continue
+            try:
+                claimed = await self.run_pass()
+                failures = 0
+                if claimed == BATCH_SIZE:
+                    continue  # more is due
+                wait = self._poll_seconds
+            except Exception:
+                # Guarded: the worker must outlive database outages and its own bugs.
+                failures += 1
+                wait = jittered_backoff_seconds(failures + 1, _MAX_FAILURE_BACKOFF_SECONDS)
+                log.exception("notification pass failed; next try in %.0f s", wait)
+            if not self._stopping:
+                await self._targets.wait(wait)
+        log.info("notification worker stopped")
+
+    async def run_pass(self) -> int:
+        """Claim, send and settle one batch; how many rows it claimed."""
+        now = _utcnow()
+        lease = timedelta(seconds=self._targets.longest_timeout_seconds + _LEASE_MARGIN_SECONDS)
+        async with self._db.session() as session:
+            claimed = await queue.claim_due(
+                session, now=now, lease_until=now + lease, limit=BATCH_SIZE
+            )
+            notifications = await queue.load_notifications(session, claimed) if claimed else {}
+        outcomes: dict[int, str | None] = {}
+        if claimed:
+            outcomes = await self._send_all(claimed, notifications)
+            await self._settle(claimed, outcomes)
+        await self._count_backlog()
+        return len(claimed)
+
+    async def _send_all(
+        self, claimed: Sequence[ClaimedRow], notifications: dict[int, Notification]
+    ) -> dict[int, str | None]:
+        """{row id: None (delivered) or why it failed}."""
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def send(row: ClaimedRow) -> tuple[int, str | None]:
+            target = self._targets.get(row.target)
+            if target is None:
+                return row.id, "target not configured"
+            notification = notifications.get(row.id)
+            if notification is None:
+                return row.id, None  # its grant or event is gone: nothing left to say
+            async with limit:
+                return row.id, await self._post(target, notification)
+
+        return dict(await asyncio.gather(*(send(row) for row in claimed)))
+
+    async def _post(self, target: Target, notification: Notification) -> str | None:
+        body, content_type = render(notification, format=target.format, source=target.source)
+        headers = {
+            "Content-Type": content_type,
+            "Scangate-Event": notification.event,
+            "Scangate-Event-Id": notification.delivery_id,
+        }
+        if target.secret is not None:
+            headers[SIGNATURE_HEADER] = signature(target.secret, body, int(time.time()))
+        try:
+            response = await self._http.post(
+                target.url, content=body, headers=headers, timeout=target.timeout_seconds
+            )
+        except httpx.TimeoutException:
+            error: str | None = f"no answer within {target.timeout_seconds:g} s"
+        except httpx.HTTPError as exc:
+            # The exception's class only: its text may quote the URL (a credential for Slack).
+            error = f"connection failed ({type(exc).__name__})"
+        else:
+            error = None if response.is_success else f"HTTP {response.status_code}"
+        if self._metrics is not None:
+            self._metrics.notification_attempted(target.name, delivered=error is None)
+        return error
+
+    async def _settle(self, claimed: Sequence[ClaimedRow], outcomes: dict[int, str | None]) -> None:
+        now = _utcnow()
+        finished: list[int] = []
+        postponed: list[tuple[ClaimedRow, datetime, str]] = []
+        for row in claimed:
+            error = outcomes[row.id]
+            if error is None:
+                finished.append(row.id)
+                continue
+            target = self._targets.get(row.target)
+            give_up = (
+                timedelta(seconds=target.give_up_after_seconds)
+                if target is not None
+                else _UNKNOWN_TARGET_GIVE_UP
+            )
+            if now - row.created_at >= give_up:
+                finished.append(row.id)
+                self._given_up(row, error)
+            elif target is None:
+                postponed.append((row, now + _UNKNOWN_TARGET_RETRY, error))
+            else:
+                delay = jittered_backoff_seconds(row.attempts, target.retry_max_seconds)
+                postponed.append((row, now + timedelta(seconds=delay), error))
+        async with self._db.session() as session:
+            await queue.delete_rows(session, finished)
+            for row, retry_at, error in postponed:
+                await queue.postpone(session, row.id, retry_at=retry_at, error=error)
+        for row, retry_at, error in postponed:
+            log.info(
+                "notification %s (grant %s, %s) to %s failed (attempt %d): %s; retrying at %s",
+                row.event_id, row.grant_id, row.event, row.target, row.attempts, error,
+                retry_at.isoformat(timespec="seconds"),
+            )  # fmt: skip
+
+    def _given_up(self, row: ClaimedRow, error: str) -> None:
+        log.warning(
+            "notification %s (grant %s, %s) to %s given up after %d attempt(s) since %s: %s",
+            row.event_id, row.grant_id, row.event, row.target, row.attempts,
+            row.created_at.isoformat(timespec="seconds"), error,
+        )  # fmt: skip
+        if self._metrics is not None:
+            self._metrics.notification_given_up(row.target)
+
+    async def _count_backlog(self) -> None:
+        if self._metrics is None:
+            return
+        async with self._db.session() as session:
+            counts = await queue.backlog(session)
+        self._metrics.set_notification_backlog(self._targets.names, counts)
