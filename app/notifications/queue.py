@@ -94,7 +94,7 @@ async def load_notifications(
             .join(Grant, Grant.id == GrantEvent.grant_id)
             .where(GrantEvent.id.in_(chunk))
         )
-        for event, grant in (await session.execute(stmt)).tuples():
+        for event, grant in await session.execute(stmt):
             found[event.id] = (event, grant)
     notifications: dict[int, Notification] = {}
     for row in claimed:
