@@ -55,18 +55,28 @@ _CLAIM_COLUMNS: Final = (
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    *,
+    target: str | None,
+    exclude: Sequence[str] = (),
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
 ) -> list[ClaimedRow]:
-    """Lease up to `limit` due queue heads (oldest first) to the caller."""
+    """Lease up to `limit` due queue heads (oldest first) of `target` to the caller; with
+    `target` None, those of any target except the `exclude`d (targets no longer configured)."""
     row, older = NotificationOutbox, aliased(NotificationOutbox)
     has_older = (
         select(older.id)
         .where(older.target == row.target, older.grant_id == row.grant_id, older.id < row.id)
         .exists()
     )
-    heads = (
-        select(row.id).where(row.next_attempt_at <= now, ~has_older).order_by(row.id).limit(limit)
-    )
+    heads = select(row.id).where(row.next_attempt_at <= now, ~has_older)
+    if target is not None:
+        heads = heads.where(row.target == target)
+    elif exclude:
+        heads = heads.where(row.target.not_in(exclude))
+    heads = heads.order_by(row.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         heads = heads.with_for_update(skip_locked=True)
     stmt = (

@@ -10,7 +10,6 @@ until the target comes back or their give-up time passes (`worker.py`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,7 +63,7 @@ class NotificationTargets:
 
     def __init__(self, targets: Iterable[Target] = ()) -> None:
         self._snapshot = _snapshot(targets)
-        self._changed = asyncio.Event()
+        self._subscribers: dict[asyncio.Event, bool] = {}
 
     @classmethod
     def from_settings(cls, configs: Iterable[NotificationConfig]) -> NotificationTargets:
@@ -73,7 +72,7 @@ class NotificationTargets:
     def replace(self, targets: Iterable[Target]) -> None:
         """Put `targets` in force at once (a configuration reload)."""
         self._snapshot = _snapshot(targets)
-        self.wake()
+        self.wake(changed=True)
 
     def replace_from_settings(self, configs: Iterable[NotificationConfig]) -> None:
         self.replace(Target.from_config(c) for c in configs)
@@ -104,13 +103,19 @@ class NotificationTargets:
             return "", ()
         return event, routes.get(event, ())
 
-    # The worker sleeps on this between passes; new outbox rows and reloads wake it.
+    # The worker's tasks sleep between passes on events they subscribed; new outbox rows
+    # (`wake`) and a reload (`replace`) set them.
 
-    def wake(self) -> None:
-        self._changed.set()
+    def subscribe(self, *, rows: bool = True) -> asyncio.Event:
+        """An event set on every reload and, with `rows`, whenever outbox rows commit here."""
+        event = asyncio.Event()
+        self._subscribers[event] = rows
+        return event
 
-    async def wait(self, seconds: float | None) -> None:
-        """Until woken or `seconds` pass (None: until woken)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout=seconds)
-        self._changed.clear()
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        self._subscribers.pop(event, None)
+
+    def wake(self, *, changed: bool = False) -> None:
+        for event, rows in list(self._subscribers.items()):
+            if rows or changed:
+                event.set()

@@ -1,13 +1,18 @@
 """The delivery worker: a guarded background task of the service (started by `open_services`
 beside the reaper) that POSTs outbox rows to their targets.
 
-Each pass claims the due heads of the per-(target, grant) queues (`queue.py`; committed), sends
-them concurrently outside any transaction, then settles each: delivered (a 2xx) -> deleted;
-failed -> retried after a jittered exponential backoff (up to the target's
+Each configured target has a lane of its own, so a receiver that hangs or fails delays only its
+own notifications. A lane's pass claims the due heads of its per-grant queues (`queue.py`;
+committed), sends them concurrently outside any transaction, then settles each: delivered (a
+2xx) -> deleted; failed -> retried after a jittered exponential backoff (up to the target's
 `retry_max_seconds`), or dropped with a metric and a log line once the event is older than the
-target's `give_up_after_seconds`. Passes follow each other while there is work; then the worker
-sleeps until new rows are committed in this process, the targets change, or a poll interval
-passes (rows written by other replicas, retries coming due).
+target's `give_up_after_seconds`. Passes follow each other while there is work; then the lane
+sleeps until rows commit in this process, the targets change, or a poll interval passes (rows
+written by other replicas or the guard, retries coming due).
+
+A supervisor starts and ends lanes as targets come and go (`NotificationTargets.replace`),
+counts the backlog for the metrics, and settles rows of targets no longer configured (dropped
+after a day unless the target comes back).
 
 It shares nothing with the request path but the database: a receiver that hangs holds up only
 its own deliveries (each bounded by the target's timeout), never a grant request.
@@ -38,12 +43,12 @@ log = logging.getLogger("scangate.notifications")
 POLL_SECONDS: Final = 1.0
 BATCH_SIZE: Final = 64
 CONCURRENCY: Final = 16
-# Beyond the longest target timeout: how long a claimed attempt is this replica's alone.
+# Beyond the target's timeout: how long a claimed attempt is this replica's alone.
 _LEASE_MARGIN_SECONDS: Final = 5.0
-# Rows of a target no longer configured (a reload removed it) are looked at again this often,
-# and dropped after this long, unless the target comes back.
-_UNKNOWN_TARGET_RETRY: Final = timedelta(seconds=60)
+# Rows of a target no longer configured: looked at this often, dropped after this long.
+_UNKNOWN_TARGET_CHECK: Final = timedelta(seconds=60)
 _UNKNOWN_TARGET_GIVE_UP: Final = timedelta(days=1)
+_UNKNOWN_TARGET: Final = "target not configured"
 _MAX_FAILURE_BACKOFF_SECONDS: Final = 30.0
 _STOP_GRACE_SECONDS: Final = 2.0
 _USER_AGENT: Final = "scangate-notifications"
@@ -51,6 +56,12 @@ _USER_AGENT: Final = "scangate-notifications"
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def _sleep_on(event: asyncio.Event, seconds: float | None) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    event.clear()
 
 
 class NotificationWorker:
@@ -61,86 +72,140 @@ class NotificationWorker:
         *,
         metrics: ScangateMetrics | None = None,
         poll_seconds: float = POLL_SECONDS,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._db = db
         self._targets = targets
         self._metrics = metrics
         self._poll_seconds = poll_seconds
         # Redirects are not followed: the signed body would go wherever a receiver points.
-        self._http = httpx.AsyncClient(
-            transport=transport, follow_redirects=False, headers={"User-Agent": _USER_AGENT}
-        )
+        self._http = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": _USER_AGENT})
         self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._wakeups: list[asyncio.Event] = []
 
     async def start(self) -> None:
-        if self._task is None:
+        if self._supervisor is None:
             self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="scangate-notifications")
+            self._supervisor = asyncio.create_task(self._supervise(), name="scangate-notifications")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._stopping = True
-            self._targets.wake()
+        tasks = [t for t in (self._supervisor, *self._lanes.values()) if t is not None]
+        self._supervisor = None
+        self._stopping = True
+        for event in self._wakeups:
+            event.set()
+        if tasks:
             # Deliveries in flight are cancelled after a grace period: their rows' leases run
             # out and they are sent again (at least once).
-            done, _ = await asyncio.wait({task}, timeout=_STOP_GRACE_SECONDS)
-            if not done:
+            _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_SECONDS)
+            for task in pending:
                 task.cancel()
+            for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._lanes.clear()
         await self._http.aclose()
 
-    async def _run(self) -> None:
-        failures = 0
+    # -- supervisor ---------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        changed = self._subscribe(rows=False)
+        next_orphan_check = time.monotonic()
         log.info("notification worker started")
         while not self._stopping:
-            if not self._targets.configured:
-                await self._targets.wait(None)  # until a reload configures a target
-                continue
-            try:
-                claimed = await self.run_pass()
-                failures = 0
-                if claimed == BATCH_SIZE:
-                    continue  # more is due
-                wait = self._poll_seconds
-            except Exception:
-                # Guarded: the worker must outlive database outages and its own bugs.
-                failures += 1
-                wait = jittered_backoff_seconds(failures + 1, _MAX_FAILURE_BACKOFF_SECONDS)
-                log.exception("notification pass failed; next try in %.0f s", wait)
-            if not self._stopping:
-                await self._targets.wait(wait)
+            self._start_lanes()
+            if self._targets.configured:
+                try:
+                    await self._count_backlog()
+                    if time.monotonic() >= next_orphan_check:
+                        next_orphan_check = time.monotonic() + _UNKNOWN_TARGET_CHECK.total_seconds()
+                        await self._settle_orphans()
+                except Exception:
+                    log.exception("notification worker: counting or settling rows failed")
+            # With no target configured, nothing is read until a reload adds one.
+            await _sleep_on(changed, self._poll_seconds if self._targets.configured else None)
         log.info("notification worker stopped")
 
-    async def run_pass(self) -> int:
-        """Claim, send and settle one batch; how many rows it claimed."""
+    def _subscribe(self, *, rows: bool) -> asyncio.Event:
+        event = self._targets.subscribe(rows=rows)
+        self._wakeups.append(event)
+        return event
+
+    def _start_lanes(self) -> None:
+        for name, task in list(self._lanes.items()):
+            if task.done():
+                del self._lanes[name]
+        for name in self._targets.names:
+            if name not in self._lanes:
+                self._lanes[name] = asyncio.create_task(
+                    self._lane(name), name=f"scangate-notifications-{name}"
+                )
+
+    async def _settle_orphans(self) -> None:
+        """Rows of targets a reload removed: kept for a while in case the target returns."""
         now = _utcnow()
-        lease = timedelta(seconds=self._targets.longest_timeout_seconds + _LEASE_MARGIN_SECONDS)
         async with self._db.session() as session:
             claimed = await queue.claim_due(
-                session, now=now, lease_until=now + lease, limit=BATCH_SIZE
+                session, target=None, exclude=self._targets.names, now=now,
+                lease_until=now + _UNKNOWN_TARGET_CHECK, limit=BATCH_SIZE * 8,
+            )  # fmt: skip
+        if claimed:
+            await self._settle(claimed, dict.fromkeys((c.id for c in claimed), _UNKNOWN_TARGET))
+
+    async def _count_backlog(self) -> None:
+        if self._metrics is None:
+            return
+        async with self._db.session() as session:
+            counts = await queue.backlog(session)
+        self._metrics.set_notification_backlog(self._targets.names, counts)
+
+    # -- one lane per target ------------------------------------------------------------------
+
+    async def _lane(self, name: str) -> None:
+        wakeup = self._subscribe(rows=True)
+        failures = 0
+        try:
+            while not self._stopping:
+                target = self._targets.get(name)
+                if target is None:
+                    return  # removed by a reload; its rows are the supervisor's now
+                try:
+                    claimed = await self.run_pass(target)
+                    failures = 0
+                    if claimed == BATCH_SIZE:
+                        continue  # more is due
+                    wait = self._poll_seconds
+                except Exception:
+                    # Guarded: a lane must outlive database outages and its own bugs.
+                    failures += 1
+                    wait = jittered_backoff_seconds(failures + 1, _MAX_FAILURE_BACKOFF_SECONDS)
+                    log.exception("notifications to %s: pass failed; next in %.0f s", name, wait)
+                await _sleep_on(wakeup, wait)
+        finally:
+            self._targets.unsubscribe(wakeup)
+            self._wakeups.remove(wakeup)
+
+    async def run_pass(self, target: Target) -> int:
+        """Claim, send and settle one batch of `target`'s notifications; how many it claimed."""
+        now = _utcnow()
+        lease = timedelta(seconds=target.timeout_seconds + _LEASE_MARGIN_SECONDS)
+        async with self._db.session() as session:
+            claimed = await queue.claim_due(
+                session, target=target.name, now=now, lease_until=now + lease, limit=BATCH_SIZE
             )
             notifications = await queue.load_notifications(session, claimed) if claimed else {}
-        outcomes: dict[int, str | None] = {}
         if claimed:
-            outcomes = await self._send_all(claimed, notifications)
-            await self._settle(claimed, outcomes)
-        await self._count_backlog()
+            await self._settle(claimed, await self._send_all(target, claimed, notifications))
         return len(claimed)
 
     async def _send_all(
-        self, claimed: Sequence[ClaimedRow], notifications: dict[int, Notification]
+        self, target: Target, claimed: Sequence[ClaimedRow], notifications: dict[int, Notification]
     ) -> dict[int, str | None]:
         """{row id: None (delivered) or why it failed}."""
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def send(row: ClaimedRow) -> tuple[int, str | None]:
-            target = self._targets.get(row.target)
-            if target is None:
-                return row.id, "target not configured"
             notification = notifications.get(row.id)
             if notification is None:
                 return row.id, None  # its grant or event is gone: nothing left to say
@@ -182,7 +247,7 @@ class NotificationWorker:
             if error is None:
                 finished.append(row.id)
                 continue
-            target = self._targets.get(row.target)
+            target = self._targets.get(row.target) if error != _UNKNOWN_TARGET else None
             give_up = (
                 timedelta(seconds=target.give_up_after_seconds)
                 if target is not None
@@ -192,7 +257,7 @@ class NotificationWorker:
                 finished.append(row.id)
                 self._given_up(row, error)
             elif target is None:
-                postponed.append((row, now + _UNKNOWN_TARGET_RETRY, error))
+                postponed.append((row, now + _UNKNOWN_TARGET_CHECK, error))
             else:
                 delay = jittered_backoff_seconds(row.attempts, target.retry_max_seconds)
                 postponed.append((row, now + timedelta(seconds=delay), error))
@@ -215,10 +280,3 @@ class NotificationWorker:
         )  # fmt: skip
         if self._metrics is not None:
             self._metrics.notification_given_up(row.target)
-
-    async def _count_backlog(self) -> None:
-        if self._metrics is None:
-            return
-        async with self._db.session() as session:
-            counts = await queue.backlog(session)
-        self._metrics.set_notification_backlog(self._targets.names, counts)
