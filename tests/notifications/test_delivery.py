@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from app.db.models import NotificationOutbox
 from app.grants import repository
 from app.grants.clock import utcnow
+from app.settings import load_settings
 from tests.notifications.receiver import SECRET, Receiver
 from tests.support.metrics import parse_metrics, sample
 from tests.support.polling import eventually
@@ -295,3 +296,31 @@ async def test_two_replicas_deliver_each_event_once(
     assert len(receiver.accepted_ids) == 18
     for grant_id in ids:
         assert types_of(receiver, grant_id) == ["requested", "active", "revoked"]
+
+
+async def test_replacing_the_targets_takes_effect_at_once_and_keeps_undelivered_rows(
+    deployment: Deployment, receiver: Receiver, target: Any
+) -> None:
+    """What a configuration reload does through `Services.notifications.replace()`."""
+    async with deployment.running() as scangate:
+        holder = scangate.services.notifications
+        assert holder is not None
+        before = await scangate.grant()
+        assert await outbox_size(scangate) == 0
+
+        configs = load_settings(deployment.config_path, notifications=[target(receiver)])
+        receiver.stop()  # down: the new target's rows wait
+        holder.replace_from_settings(configs.notifications)
+        added = await scangate.grant()
+        assert await outbox_size(scangate) == 2
+
+        holder.replace([])  # the target is removed while its rows are undelivered
+        await scangate.grant()
+        assert await outbox_size(scangate) == 2  # nothing new written, nothing dropped
+
+        receiver.start()
+        holder.replace_from_settings(configs.notifications)  # and comes back
+        assert await eventually(lambda: len(receiver.received) == 2, within=10)
+        assert await outbox_drains(scangate)
+    assert types_of(receiver, added["id"]) == ["requested", "active"]
+    assert types_of(receiver, before["id"]) == []
