@@ -41,8 +41,10 @@ from app.observability.metrics import ScangateMetrics
 log = logging.getLogger("scangate.notifications")
 
 POLL_SECONDS: Final = 1.0
-BATCH_SIZE: Final = 64
-CONCURRENCY: Final = 16
+# Rows a lane claims, and sends at once (heads of as many grants). All are sent together, so
+# each attempt ends within the target's timeout, inside the lease below: a lease running out
+# under a slow receiver would let another replica send the same rows again.
+BATCH_SIZE: Final = 16
 # Beyond the target's timeout: how long a claimed attempt is this replica's alone.
 _LEASE_MARGIN_SECONDS: Final = 5.0
 # Rows of a target no longer configured: looked at this often, dropped after this long.
@@ -148,7 +150,7 @@ class NotificationWorker:
         async with self._db.session() as session:
             claimed = await queue.claim_due(
                 session, target=None, exclude=self._targets.names, now=now,
-                lease_until=now + _UNKNOWN_TARGET_CHECK, limit=BATCH_SIZE * 8,
+                lease_until=now + _UNKNOWN_TARGET_CHECK, limit=BATCH_SIZE * 32,
             )  # fmt: skip
         if claimed:
             await self._settle(claimed, dict.fromkeys((c.id for c in claimed), _UNKNOWN_TARGET))
@@ -203,14 +205,12 @@ class NotificationWorker:
         self, target: Target, claimed: Sequence[ClaimedRow], notifications: dict[int, Notification]
     ) -> dict[int, str | None]:
         """{row id: None (delivered) or why it failed}."""
-        limit = asyncio.Semaphore(CONCURRENCY)
 
         async def send(row: ClaimedRow) -> tuple[int, str | None]:
             notification = notifications.get(row.id)
             if notification is None:
                 return row.id, None  # its grant or event is gone: nothing left to say
-            async with limit:
-                return row.id, await self._post(target, notification)
+            return row.id, await self._post(target, notification)
 
         return dict(await asyncio.gather(*(send(row) for row in claimed)))
 
