@@ -144,25 +144,6 @@ async def test_slack_messages_carry_the_commands_to_decide_an_approval(
     assert "scangate grant approve" not in by_event["active"].body.decode()
 
 
-async def test_the_guards_refusals_are_notified_and_its_admissions_are_not(
-    deployment: Deployment, receiver: Receiver, target: Any
-) -> None:
-    deployment.reconfigure(notifications=[target(receiver, events=["guard_refused"])])
-    async with deployment.running() as scangate:
-        grant = await scangate.grant()
-        async with scangate.services.db.session() as session:
-            for verdict in ("allowed", "denied"):
-                await repository.add_event(
-                    session, grant["id"], at=utcnow(), actor="system:serviceaccount:x",
-                    type="exec", detail={"pod": "web-0", "verdict": verdict, "argv": ["id"]},
-                )  # fmt: skip
-        assert await eventually(lambda: len(receiver.received) == 1, within=10)
-        await asyncio.sleep(1.5)
-    [refusal] = receiver.documents()
-    assert refusal["type"] == "dev.scangate.grant.guard_refused"
-    assert refusal["data"]["audit_event"]["detail"]["verdict"] == "denied"
-
-
 async def test_a_receiver_that_is_down_gets_everything_once_it_is_back(
     deployment: Deployment, receiver: Receiver, target: Any
 ) -> None:
