@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -153,7 +153,8 @@ class NotificationWorker:
                 lease_until=now + _UNKNOWN_TARGET_CHECK, limit=BATCH_SIZE * 32,
             )  # fmt: skip
         if claimed:
-            await self._settle(claimed, dict.fromkeys((c.id for c in claimed), _UNKNOWN_TARGET))
+            outcomes = dict.fromkeys((c.id for c in claimed), _UNKNOWN_TARGET)
+            await self._settle(claimed, outcomes, None)
 
     async def _count_backlog(self) -> None:
         if self._metrics is None:
@@ -198,7 +199,9 @@ class NotificationWorker:
             )
             notifications = await queue.load_notifications(session, claimed) if claimed else {}
         if claimed:
-            await self._settle(claimed, await self._send_all(target, claimed, notifications))
+            outcomes = await self._send_all(target, claimed, notifications)
+            # Settled under the target they were sent to, even if a reload removed it meanwhile.
+            await self._settle(claimed, outcomes, target)
         return len(claimed)
 
     async def _send_all(
@@ -238,7 +241,14 @@ class NotificationWorker:
             self._metrics.notification_attempted(target.name, delivered=error is None)
         return error
 
-    async def _settle(self, claimed: Sequence[ClaimedRow], outcomes: dict[int, str | None]) -> None:
+    async def _settle(
+        self,
+        claimed: Sequence[ClaimedRow],
+        outcomes: Mapping[int, str | None],
+        target: Target | None,
+    ) -> None:
+        """Delete, postpone or give up each row: `target` is the one they were sent to, None
+        for rows of a target no longer configured (`_settle_orphans`)."""
         now = _utcnow()
         finished: list[int] = []
         postponed: list[tuple[ClaimedRow, datetime, str]] = []
@@ -247,7 +257,6 @@ class NotificationWorker:
             if error is None:
                 finished.append(row.id)
                 continue
-            target = self._targets.get(row.target) if error != _UNKNOWN_TARGET else None
             give_up = (
                 timedelta(seconds=target.give_up_after_seconds)
                 if target is not None
