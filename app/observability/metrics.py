@@ -218,6 +218,10 @@ class ScangateMetrics:
         self.notification_backlog.clear()
         for target in targets:
             self.notification_backlog.labels(target).set(0)
+            # Their counters exist from the start with 0, so `rate()` and alerts work at once.
+            for outcome in ("delivered", "failed"):
+                self.notification_deliveries.labels(target, outcome)
+            self.notifications_given_up.labels(target)
         for target, count in counts.items():
             self.notification_backlog.labels(target).set(count)
 
