@@ -5,6 +5,7 @@ promise). Both databases."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -68,9 +69,11 @@ def test_kill_9_with_undelivered_notifications_loses_none(
         undelivered = outbox_rows(migrated_url)
         assert undelivered == 4 + 4 + 2  # requested, active for each; revoked for two
         # The receiver now answers the requests of the dead server (it cannot tell), so those
-        # events arrive once now and once more after the restart.
-        receiver.hanging.clear()
+        # events arrive once now and once more after the restart. (A moment first, for every
+        # request the dead server had sent to reach its handler.)
+        time.sleep(0.5)
         in_flight = receiver.hung
+        receiver.hanging.clear()
 
         server.start()
         assert wait_for(lambda: outbox_rows(migrated_url) == 0, within=60), server.log.read_text()
