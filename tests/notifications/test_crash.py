@@ -20,6 +20,8 @@ from tests.support.polling import wait_for
 from tests.support.scangate import scangate_config
 
 NOTIFIED_TYPES = ("requested", "activated", "revoked")
+# Like a Slack webhook's path: the URL is a credential and must never reach the log.
+URL_SECRET = "/services/T000/B000/url-secret-4f3a"
 
 
 def query(database_url: str, sql: str) -> list[tuple[object, ...]]:
@@ -44,7 +46,7 @@ def test_kill_9_with_undelivered_notifications_loses_none(
     receiver.start()
     document = scangate_config(
         kubeconfig=str(kubesim.admin_kubeconfig), database_url=migrated_url, api_keys=api_keys,
-        notifications=[{"name": "audit-sink", "url": receiver.url, "secret": SECRET,
+        notifications=[{"name": "audit-sink", "url": receiver.url + URL_SECRET, "secret": SECRET,
                         "timeout_seconds": 3, "retry_max_seconds": 1}],
     )  # fmt: skip
     server = ServeProcess(write_config(tmp_path / "serve.yaml", document), tmp_path / "serve.log")
@@ -94,6 +96,10 @@ def test_kill_9_with_undelivered_notifications_loses_none(
     assert in_flight >= 1
     assert receiver.duplicates == in_flight  # the redeliveries it de-duplicated
     assert all(item.signature_ok for item in receiver.received)
+    log = (tmp_path / "serve.log").read_text()
+    assert "notification" in log  # the worker did log its failed attempts
+    assert URL_SECRET not in log
+    assert SECRET not in log
     for grant_id in grant_ids:
         order = [
             r.headers["scangate-event"]
