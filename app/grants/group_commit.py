@@ -178,7 +178,11 @@ class GrantWriter:
             async with self._db.engine.begin() as connection:
                 written = await sqlite_writes(connection, writes, notifications)
         if notifications is not None and notifications.configured:
-            notifications.wake()  # committed: the worker may deliver them now
+            # Committed: the worker may deliver them now. (Writes of one kind are events of one
+            # type, so the first says whether any target wanted the batch's events.)
+            first = event_row(writes[0])
+            if notifications.route(first["type"], first["detail"])[1]:
+                notifications.wake()
         return written
 
 
