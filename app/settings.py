@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # The grant guard's admission webhook listener (app/guard); off unless configured.
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    # Where grant events are POSTed (app/notifications; `settings_notifications.py`).
+    notifications: list[NotificationConfig] = Field(default_factory=list)
     # HTTPS for the REST API (`scangate serve`); None: plain HTTP (behind a TLS-terminating
     # proxy, or for local use).
     api_tls: TlsFilesConfig | None = None
@@ -136,8 +138,6 @@ class Settings(BaseSettings):
     # replica. Set it when an installation moves to another grants namespace, and never give
     # two installations sharing a cluster the same one.
     installation_id: str | None = None
-    # Where grant events are POSTed (app/notifications; `settings_notifications.py`).
-    notifications: list[NotificationConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
