@@ -59,9 +59,8 @@ async def open_services(
     settings: Settings, *, metrics: ScangateMetrics | None = None, start_reaper: bool = False
 ) -> AsyncIterator[Services]:
     """Everything an app (or `scangate reap --once`) works with, built once and closed in
-    reverse order: the reaper and the notification worker stop first (they use the database
-    and the clusters), the grant writer drains before the engine is disposed (writes handed
-    over still commit)."""
+    reverse order: the reaper stops first (it uses the database and the clusters), the grant
+    writer drains before the engine is disposed (writes handed over still commit)."""
     metrics = metrics if metrics is not None else ScangateMetrics(c.name for c in settings.clusters)
     policies = PolicyEngine(settings)
     async with contextlib.AsyncExitStack() as stack:
@@ -97,7 +96,8 @@ async def open_services(
         )
         if start_reaper:
             # Delivery runs where the reaper may (not in `scangate reap --once` or the CLI); it
-            # idles while no target is configured.
+            # idles while no target is configured, and stops (before the reaper) ahead of the
+            # writer's drain and the engine's disposal.
             worker = NotificationWorker(db, notifications, metrics=metrics)
             await worker.start()
             stack.push_async_callback(worker.stop)
