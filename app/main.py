@@ -96,8 +96,8 @@ async def open_services(
         )
         if start_reaper:
             # Delivery runs where the reaper may (not in `scangate reap --once` or the CLI); it
-            # idles while no target is configured, and stops (before the reaper) ahead of the
-            # writer's drain and the engine's disposal.
+            # idles while no target is configured, and stops after the reaper, before the
+            # writer drains and the engine is disposed.
             worker = NotificationWorker(db, notifications, metrics=metrics)
             await worker.start()
             stack.push_async_callback(worker.stop)
