@@ -36,6 +36,7 @@ from app.grants.service import GrantService
 from app.health import router as health_router
 from app.kube.clusters import ClusterRegistry, ClusterSettings
 from app.limits import enforce_rate_limit, install_request_limits, rate_limiter_for
+from app.notifications import NotificationTargets, NotificationWorker, attach_outbox
 from app.observability.install import install_observability
 from app.observability.metrics import ScangateMetrics
 from app.reload import ConfigReloader, LiveConfig, PinConfigMiddleware, build_generation
@@ -76,7 +77,12 @@ async def open_services(
     async with contextlib.AsyncExitStack() as stack:
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
-        writer = GrantWriter(db)
+        # Every audit event written through `db` queues the notifications targets want, in its
+        # own transaction (app/notifications/outbox.py); a reload replaces the targets.
+        notifications = NotificationTargets.from_settings(config.newest().settings.notifications)
+        config.subscribe(lambda new: notifications.replace_from_settings(new.notifications))
+        attach_outbox(db, notifications)
+        writer = GrantWriter(db, notifications=notifications)
         stack.push_async_callback(writer.drain)
         clusters = await ClusterRegistry.from_settings(
             kube_cluster_settings(settings), observer=metrics.kube_call_finished
@@ -104,7 +110,15 @@ async def open_services(
             ender=ender,
             grants=GrantService(db, clusters, config),
             reaper=reaper,
+            notifications=notifications,
         )
+        if start_reaper:
+            # Delivery runs where the reaper may (not in `scangate reap --once` or the CLI); it
+            # idles while no target is configured, and stops after the reaper, before the
+            # writer drains and the engine is disposed.
+            worker = NotificationWorker(db, notifications, metrics=metrics)
+            await worker.start()
+            stack.push_async_callback(worker.stop)
         if reaper is not None:
             await reaper.start(reaper_pass(services))
             stack.push_async_callback(reaper.stop)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from app.grants.service import GrantService
     from app.kube.clusters import ClusterRegistry
     from app.limits.rate_limit import RateLimiter
+    from app.notifications.targets import NotificationTargets
     from app.observability.metrics import ScangateMetrics
     from app.reload import ConfigReloader, LiveConfig
     from app.settings import Settings
@@ -51,6 +52,8 @@ class Services:
     grants: GrantService
     # None where no reaper runs in this process (`reaper.enabled: false`, tests, the CLI).
     reaper: Reaper | None
+    # The notification targets in force; a configuration reload calls its `replace()`.
+    notifications: NotificationTargets | None = None
 
     @property
     def settings(self) -> Settings:

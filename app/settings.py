@@ -40,6 +40,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings.exceptions import SettingsError
 
 from app.db.urls import UnsupportedDatabaseURL, async_database_url
+from app.settings_notifications import NotificationConfig, notification_problems
 from app.settings_sections import (
     DNS_LABEL,
     MIN_TTL_SECONDS,
@@ -122,6 +123,8 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # The grant guard's admission webhook listener (app/guard); off unless configured.
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    # Where grant events are POSTed (app/notifications; `settings_notifications.py`).
+    notifications: list[NotificationConfig] = Field(default_factory=list)
     # HTTPS for the REST API (`scangate serve`); None: plain HTTP (behind a TLS-terminating
     # proxy, or for local use).
     api_tls: TlsFilesConfig | None = None
@@ -269,6 +272,7 @@ def _cross_reference_problems(settings: Settings) -> list[tuple[str, str]]:
                         f"{namespace!r} is a denied or grants namespace and can never be granted",
                     )
                 )
+    problems += notification_problems(settings.notifications)
     return problems
 
 

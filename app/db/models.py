@@ -247,3 +247,32 @@ class GrantDecision(Base):
     __table_args__ = (
         UniqueConstraint("grant_id", "approver", name="uq_grant_approvals_grant_id_approver"),
     )
+
+
+class NotificationOutbox(Base):
+    """Grant events waiting to be POSTed to a notification target (app/notifications): one row
+    per event and target that wants it, written in the event's own transaction and deleted once
+    delivered (or given up). Delivery order is per (target, grant): a row is sent only once no
+    older row of its grant for its target remains."""
+
+    __tablename__ = "notification_outbox"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(63))
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        EventId, ForeignKey("grant_events.id", ondelete="CASCADE")
+    )
+    # The notification event name (`active`), not the audit type (`activated`).
+    event: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the next attempt may start; while one runs, its lease (other replicas wait).
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Why the last attempt failed (an HTTP status or a connection error; never a secret).
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_notification_outbox_target_grant_id_id", "target", "grant_id", "id"),
+        Index("ix_notification_outbox_next_attempt_at", "next_attempt_at"),
+    )

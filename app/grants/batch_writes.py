@@ -1,6 +1,10 @@
 """The statements of the grant writer's group commit (`group_commit.py`): many grants' rows
 and audit events written at once, on PostgreSQL and on SQLite.
 
+Notification outbox rows (app/notifications) for the events that some target wants are
+written by the same statement (PostgreSQL) or transaction (SQLite) as the events; with no
+target wanting them, the statements are exactly those without notifications.
+
 Each batch holds writes of one kind: new `provisioning` grants with their `requested` events,
 or activations with their `activated` events. A write is atomic (its row and its event, or
 neither); the batch as a whole need not be.
@@ -47,6 +51,8 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 from app.db.models import Grant, GrantEvent, GrantStatus, UTCDateTime
+from app.notifications.outbox import OUTBOX, EventWritten, outbox_rows
+from app.notifications.targets import NotificationTargets
 
 _GRANTS: Final = cast(Table, Grant.__table__)
 _EVENTS: Final = cast(Table, GrantEvent.__table__)
@@ -141,20 +147,50 @@ _CHANGE_ARRAYS: Final[list[tuple[str, TypeEngine[Any]]]] = [
 ]
 
 
-def _events_for(written: Any) -> Any:
-    """INSERT the events of the rows `written` (a CTE returning grant ids) returned."""
+# The outbox rows a batch wants, before their events' ids exist: joined to the events the
+# statement inserted by grant id (a batch writes one event per grant).
+_OUTBOX_ARRAYS: Final[list[tuple[str, TypeEngine[Any]]]] = [
+    ("grant_id", Text()),
+    ("target", Text()),
+    ("event", Text()),
+    ("at", UTCDateTime()),
+]
+
+
+def _events_for(written: Any, *, notify: bool = False) -> Any:
+    """INSERT the events of the rows `written` (a CTE returning grant ids) returned; with
+    `notify`, also their outbox rows (`outbox_*` arrays)."""
     events = _unnest("event", _EVENT_ARRAYS)
     chosen = select(*(_arrival(events, name, t) for name, t in _EVENT_ARRAYS)).join_from(
         events, written, written.c.id == events.c.grant_id
     )
-    return (
+    inserted = (
         insert(_EVENTS)
         .from_select(list(_EVENT_COLUMNS), chosen)
         .returning(_EVENTS.c.id, _EVENTS.c.grant_id)
     )
+    if not notify:
+        return inserted
+    events_written = inserted.cte("events_written")
+    wanted = _unnest("outbox", _OUTBOX_ARRAYS)
+    queued = (
+        insert(OUTBOX)
+        .from_select(
+            ["target", "grant_id", "event_id", "event", "created_at", "next_attempt_at",
+             "attempts"],
+            select(
+                wanted.c.target, wanted.c.grant_id, events_written.c.id, wanted.c.event,
+                wanted.c.at, wanted.c.at, literal(0, Integer()),
+            ).join_from(wanted, events_written, events_written.c.grant_id == wanted.c.grant_id),
+        )
+        .returning(OUTBOX.c.id)
+        .cte("outbox_written")
+    )  # fmt: skip
+    # PostgreSQL runs a data-modifying CTE to completion whether or not the query reads it.
+    return select(events_written.c.id, events_written.c.grant_id).add_cte(queued)
 
 
-def _postgresql_insert_statement() -> Any:
+def _postgresql_insert_statement(*, notify: bool) -> Any:
     rows = _unnest("grant", _GRANT_ARRAYS)
     written = (
         insert(_GRANTS)
@@ -165,10 +201,10 @@ def _postgresql_insert_statement() -> Any:
         .returning(_GRANTS.c.id)
         .cte("written")
     )
-    return _events_for(written)
+    return _events_for(written, notify=notify)
 
 
-def _postgresql_activation_statement() -> Any:
+def _postgresql_activation_statement(*, notify: bool) -> Any:
     changes = _unnest("change", _CHANGE_ARRAYS)
     written = (
         update(_GRANTS)
@@ -182,11 +218,27 @@ def _postgresql_activation_statement() -> Any:
         .returning(_GRANTS.c.id)
         .cte("written")
     )
-    return _events_for(written)
+    return _events_for(written, notify=notify)
 
 
-_POSTGRESQL_INSERT: Final = _postgresql_insert_statement()
-_POSTGRESQL_ACTIVATION: Final = _postgresql_activation_statement()
+# {notify: statement}, compiled once each.
+_POSTGRESQL_INSERT: Final = {n: _postgresql_insert_statement(notify=n) for n in (False, True)}
+_POSTGRESQL_ACTIVATION: Final = {
+    n: _postgresql_activation_statement(notify=n) for n in (False, True)
+}
+
+
+def _wanted_outbox_rows(
+    writes: Sequence[Write], targets: NotificationTargets | None
+) -> list[dict[str, Any]]:
+    """The outbox rows of `writes` (their event ids not known yet: 0)."""
+    if targets is None or not targets.configured:
+        return []
+    events = []
+    for write in writes:
+        row = event_row(write)
+        events.append(EventWritten(row["grant_id"], 0, row["type"], row["detail"], row["at"]))
+    return outbox_rows(targets, events)
 
 
 def _arrays(
@@ -202,20 +254,28 @@ def _arrays(
     return params
 
 
-async def postgresql_writes(connection: AsyncConnection, writes: Sequence[Write]) -> dict[str, int]:
+async def postgresql_writes(
+    connection: AsyncConnection,
+    writes: Sequence[Write],
+    notifications: NotificationTargets | None = None,
+) -> dict[str, int]:
     """Carry out writes of one kind in one statement; the event id of each grant written."""
     params = _arrays("event", _EVENT_ARRAYS, [event_row(w) for w in writes])
+    wanted = _wanted_outbox_rows(writes, notifications)
+    if wanted:
+        rows = [{**row, "at": row["created_at"]} for row in wanted]
+        params |= _arrays("outbox", _OUTBOX_ARRAYS, rows)
     if isinstance(writes[0], NewGrant):
         grants = [grant_row(cast(NewGrant, w).grant) for w in writes]
         params |= _arrays("grant", _GRANT_ARRAYS, grants)
-        statement = _POSTGRESQL_INSERT
+        statement = _POSTGRESQL_INSERT[bool(wanted)]
     else:
         changes = [
             {"grant_id": a.grant_id, "pods": a.pods, "exposure": a.exposure, "at": a.at}
             for a in cast(Sequence[Activation], writes)
         ]
         params |= _arrays("change", _CHANGE_ARRAYS, changes)
-        statement = _POSTGRESQL_ACTIVATION
+        statement = _POSTGRESQL_ACTIVATION[bool(wanted)]
     result = await connection.execute(statement, params)
     return {grant_id: event_id for event_id, grant_id in result}
 
@@ -226,7 +286,11 @@ async def postgresql_writes(connection: AsyncConnection, writes: Sequence[Write]
 _SQLITE_EVENTS: Final = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.grant_id)
 
 
-async def sqlite_writes(connection: AsyncConnection, writes: Sequence[Write]) -> dict[str, int]:
+async def sqlite_writes(
+    connection: AsyncConnection,
+    writes: Sequence[Write],
+    notifications: NotificationTargets | None = None,
+) -> dict[str, int]:
     """Carry out writes of one kind (the caller holds the transaction)."""
     if isinstance(writes[0], NewGrant):
         rows = [grant_row(cast(NewGrant, w).grant) for w in writes]
@@ -243,7 +307,13 @@ async def sqlite_writes(connection: AsyncConnection, writes: Sequence[Write]) ->
     # parameter order would cost a statement per row here), so they name their grant.
     rows = [event_row(w) for w in written]
     result = await connection.execute(_SQLITE_EVENTS, rows)
-    return {grant_id: event_id for event_id, grant_id in result}
+    event_ids = {grant_id: event_id for event_id, grant_id in result}
+    wanted = _wanted_outbox_rows(written, notifications)
+    if wanted:
+        for row in wanted:
+            row["event_id"] = event_ids[row["grant_id"]]
+        await connection.execute(insert(OUTBOX), wanted)
+    return event_ids
 
 
 async def _sqlite_activate(

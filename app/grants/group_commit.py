@@ -42,6 +42,7 @@ from app.grants.batch_writes import (
     postgresql_writes,
     sqlite_writes,
 )
+from app.notifications.targets import NotificationTargets
 from app.observability.audit import audit_fields, record_committed
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,16 @@ class _Pending:
 class GrantWriter:
     """The group-committing writer of one database. One per app (built by `open_services`)."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = MAX_BATCH,
+        notifications: NotificationTargets | None = None,
+    ) -> None:
         self._db = db
+        # Whose outbox rows each write's event gets (app/notifications), in the same commit.
+        self._notifications = notifications
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         self._in_flight: list[_Pending] = []
@@ -160,12 +169,21 @@ class GrantWriter:
 
     async def _execute(self, writes: list[Write]) -> dict[str, int]:
         """Carry out writes of one kind; the event id of each grant that was written."""
+        notifications = self._notifications
         if self._db.autocommit_engine is not None:
             # PostgreSQL: one statement, atomic on its own (no BEGIN and COMMIT round trips).
             async with self._db.autocommit_engine.connect() as connection:
-                return await postgresql_writes(connection, writes)
-        async with self._db.engine.begin() as connection:
-            return await sqlite_writes(connection, writes)
+                written = await postgresql_writes(connection, writes, notifications)
+        else:
+            async with self._db.engine.begin() as connection:
+                written = await sqlite_writes(connection, writes, notifications)
+        if notifications is not None and notifications.configured:
+            # Committed: the worker may deliver them now. (Writes of one kind are events of one
+            # type, so the first says whether any target wanted the batch's events.)
+            first = event_row(writes[0])
+            if notifications.route(first["type"], first["detail"])[1]:
+                notifications.wake()
+        return written
 
 
 def _fail(pending: _Pending, exc: BaseException) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Grant, GrantEvent, GrantStatus, check_transition
+from app.notifications.outbox import EventWritten, add_outbox_rows
 from app.observability.audit import audit_fields, record_after_commit
 
 # SQLite allows 32766 bound parameters per statement; stay far below for IN lists.
@@ -66,10 +67,12 @@ async def add_event(
     type: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Record an audit event; it is also logged (logger `scangate.audit`) once committed."""
+    """Record an audit event; it is also logged (logger `scangate.audit`) once committed, and
+    queued for the notification targets that want it (app/notifications) in this transaction."""
     event = GrantEvent(grant_id=grant_id, at=at, actor=actor, type=type, detail=detail or {})
     session.add(event)
     await session.flush()  # assigns the id the audit record carries
+    await add_outbox_rows(session, [EventWritten(grant_id, event.id, type, event.detail, at)])
     record_after_commit(
         session,
         audit_fields(
@@ -110,6 +113,14 @@ async def add_events(
     event_ids = (await session.execute(stmt, rows)).scalars().all()
     if sqlite:
         event_ids = sorted(event_ids)
+    await add_outbox_rows(
+        session,
+        # A generator: never built when no notification target is configured.
+        (
+            EventWritten(e.grant_id, event_id, e.type, e.detail, at)
+            for e, event_id in zip(events, event_ids, strict=True)
+        ),
+    )
     for event, event_id in zip(events, event_ids, strict=True):
         record_after_commit(
             session,

@@ -28,6 +28,7 @@ from app.db.engine import Database
 from app.guard.decision_batch import DecisionBatcher
 from app.guard.decisions import grant_id_of
 from app.guard.review import parse_review, review_response
+from app.notifications import NotificationTargets, attach_outbox
 from app.reload import LiveConfig, build_generation
 from app.settings import Settings
 
@@ -65,7 +66,14 @@ class GuardApp:
         # The policies in force, shared with the API's app in `scangate serve`: a reload
         # changes what the next batch judges with.
         live = config if config is not None else LiveConfig(build_generation(settings))
-        self._batcher = DecisionBatcher(self._db, lambda: live.current().policies)
+        # Its refusals are grant events the notification targets may want (`guard_refused`):
+        # their outbox rows commit with them, and the API process's worker delivers them.
+        targets = NotificationTargets.from_settings(live.newest().settings.notifications)
+        attach_outbox(self._db, targets)
+        live.subscribe(lambda new: targets.replace_from_settings(new.notifications))
+        self._batcher = DecisionBatcher(
+            self._db, lambda: live.current().policies, notifications=targets
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

@@ -39,6 +39,7 @@ from app.grants.clock import utcnow
 from app.guard.decisions import Decision, judge
 from app.guard.grant_lookup import load_grants, record_decisions
 from app.guard.review import AdmissionRequest
+from app.notifications import NotificationTargets
 from app.settings_sections import PolicyConfig
 
 log = logging.getLogger("scangate.guard")
@@ -71,9 +72,13 @@ class DecisionBatcher:
         db: Database,
         policies: Callable[[], PolicyLookup],
         *,
+        notifications: NotificationTargets | None = None,
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._db = db
+        # While any notification target is configured, the events' outbox rows must commit
+        # with them: batches then run as transactions (`_unit`).
+        self._notifications = notifications
         # The policies in force, by name, asked for again by each batch (the configuration
         # may be reloaded while the guard runs).
         self._policies = policies
@@ -155,8 +160,13 @@ class DecisionBatcher:
         not have locked the grants either (READ COMMITTED), so a revoke could commit between
         the read and the write just the same; the answers still go out only after the INSERT
         has returned. The session's commit then writes nothing but still logs the audit
-        records (`app.observability.audit`)."""
-        if self._autocommit_sessions is None:
+        records (`app.observability.audit`).
+
+        While notification targets are configured, a batch is a transaction on `db`'s own
+        sessions instead: the events and their outbox rows (app/notifications) must commit
+        together, or a crash between two autocommit statements could lose a notification."""
+        notifying = self._notifications is not None and self._notifications.configured
+        if self._autocommit_sessions is None or notifying:
             async with self._db.session() as session:
                 yield session
             return

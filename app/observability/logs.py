@@ -133,5 +133,8 @@ def logging_config(log_format: LogFormat, level: str = "info") -> dict[str, Any]
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": False},
+            # httpx logs every request's URL at INFO, and a notification target's URL may be a
+            # credential (a Slack webhook's is): app/notifications logs the target's name.
+            "httpx": {"level": "WARNING"},
         },
     }

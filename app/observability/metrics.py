@@ -128,6 +128,26 @@ class ScangateMetrics:
             ("cluster",),
             registry=registry,
         )
+        # Notifications (app/notifications); `target` is a configured target's name.
+        self.notification_deliveries = Counter(
+            "scangate_notification_deliveries_total",
+            "Notification delivery attempts by target and outcome (delivered, failed).",
+            ("target", "outcome"),
+            registry=registry,
+        )
+        self.notifications_given_up = Counter(
+            "scangate_notifications_given_up_total",
+            "Notifications dropped undelivered once the target's give_up_after_seconds passed.",
+            ("target",),
+            registry=registry,
+        )
+        self.notification_backlog = Gauge(
+            "scangate_notification_backlog",
+            "Notifications waiting in the outbox by target (the whole database's, as the "
+            "delivery worker last counted them).",
+            ("target",),
+            registry=registry,
+        )
         self._clusters = tuple(clusters)
         self._prepopulate()
 
@@ -183,6 +203,27 @@ class ScangateMetrics:
 
     def orphans_swept_in(self, cluster: str, count: int) -> None:
         self.orphans_swept.labels(cluster).inc(count)
+
+    # -- notifications ------------------------------------------------------------------------
+
+    def notification_attempted(self, target: str, *, delivered: bool) -> None:
+        outcome = "delivered" if delivered else "failed"
+        self.notification_deliveries.labels(target, outcome).inc()
+
+    def notification_given_up(self, target: str) -> None:
+        self.notifications_given_up.labels(target).inc()
+
+    def set_notification_backlog(self, targets: Iterable[str], counts: Mapping[str, int]) -> None:
+        """Configured targets absent from `counts` read 0."""
+        self.notification_backlog.clear()
+        for target in targets:
+            self.notification_backlog.labels(target).set(0)
+            # Their counters exist from the start with 0, so `rate()` and alerts work at once.
+            for outcome in ("delivered", "failed"):
+                self.notification_deliveries.labels(target, outcome)
+            self.notifications_given_up.labels(target)
+        for target, count in counts.items():
+            self.notification_backlog.labels(target).set(count)
 
     # -- HTTP and Kubernetes calls ------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """approvals: grant_approvals, and what a grant needs to wait for its approvers
 
-Revision ID: 0004_approvals
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-04 18:00:00
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_approvals"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -32,7 +32,7 @@ def _inspect(url: str) -> tuple[set[str], set[str], list[object]]:
 def test_upgrade_downgrade_upgrade_round_trips(database_url: str) -> None:
     run_migrations(database_url)
     tables, indexes, diff = _inspect(database_url)
-    assert tables == {"grants", "grant_events", "grant_approvals"}
+    assert tables == {"grants", "grant_events", "grant_approvals", "notification_outbox"}
     assert {
         "ix_grants_status_expires_at",
         "ix_grants_status_next_attempt_at",
@@ -40,6 +40,8 @@ def test_upgrade_downgrade_upgrade_round_trips(database_url: str) -> None:
         "ix_grants_namespace",
         "ix_grants_cluster",
         "ix_grant_events_grant_id_id",
+        "ix_notification_outbox_target_grant_id_id",
+        "ix_notification_outbox_next_attempt_at",
     } <= indexes
     assert diff == [], "the migrated schema differs from app/db/models.py"
 
@@ -50,7 +52,7 @@ def test_upgrade_downgrade_upgrade_round_trips(database_url: str) -> None:
 
     run_migrations(database_url)
     tables, _, diff = _inspect(database_url)
-    assert tables == {"grants", "grant_events", "grant_approvals"}
+    assert tables == {"grants", "grant_events", "grant_approvals", "notification_outbox"}
     assert diff == []
 
 

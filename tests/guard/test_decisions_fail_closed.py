@@ -25,7 +25,8 @@ async def test_an_exec_whose_event_cannot_be_written_is_not_allowed(
     # The grant can be read, but no audit event can be written (the batch fails, and so does
     # each review retried on its own).
     async with guard.db.session() as session:
-        await session.execute(text("DROP TABLE grant_events"))
+        cascade = " CASCADE" if session.get_bind().dialect.name == "postgresql" else ""
+        await session.execute(text("DROP TABLE grant_events" + cascade))
 
     reviews = [connect_review("exec", grant.service_account) for _ in range(10)]
     responses = await asyncio.wait_for(
