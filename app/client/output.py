@@ -115,6 +115,9 @@ def _cell(grant: dict[str, Any], column: str) -> str:
         if not approval:
             return "-"
         return f"{len(approval.get('approvals') or [])}/{approval.get('required')}"
+    if column == "expires_at" and grant.get("status") == "pending_approval":
+        # The service answers the latest moment it could end; its TTL starts at activation.
+        return "-"
     return _text(grant.get(column))
 
 

@@ -4,7 +4,8 @@ answers are the contract's, literally:
 
 - POST /v1/grants under the approval policy -> 202 with the grant in `pending_approval`, its
   `approval` object (`required`, `approvals`, `deadline`, `denied_by`, `denial_reason`), a
-  Location header and `expires_at` null (a pending grant's TTL counts from activation); a
+  Location header and `expires_at` = deadline + ttl, the latest it could end (as the service
+  answers; the TTL counts from activation, when `expires_at` is set again); a
   namespace listed in `immediate_namespaces` gets 201 `active` as today;
 - GET /v1/grants/{id} (requester, admins, the policy's approvers) and GET /v1/grants with
   `status`, `limit` and `cursor` (approvers see the pending grants they can decide on);
@@ -197,7 +198,9 @@ class ApprovalContract:
             "reason": body.get("reason"),
             "service_account": f"scangate-{grant_id}",
             "created_at": _rfc3339(now),
-            "expires_at": _rfc3339(now + timedelta(seconds=ttl)) if immediate else None,
+            "expires_at": _rfc3339(
+                now + timedelta(seconds=ttl if immediate else ttl + self.timeout_seconds)
+            ),
             "ended_at": None,
             "last_error": None,
             "approval": None
