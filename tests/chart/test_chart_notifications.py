@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,17 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from app.auth import generate_api_key
+from app.db.engine import run_migrations
 from app.notifications.targets import NotificationTargets
 from app.settings import load_settings
 from kubesim.pytest_plugin import KubesimHandle
 from tests.chart.chart_checks import deployment, rendered_config, secret_value
 from tests.chart.helm_runner import Release
+from tests.notifications.receiver import Receiver
 from tests.support.chart import InstallScangateChart
+from tests.support.polling import eventually
+from tests.support.scangate import Deployment, scangate_config
 
 SIGNING_SECRET = "hmac-8c1f0b7e4d2a-never-in-the-configmap"
 SLACK_URL = "https://hooks.slack.example/services/T000/B000/SLACKPATHSECRET"
@@ -204,3 +210,70 @@ def test_default_receiver_rule_allows_https_anywhere(
     assert yaml.safe_load(release.get("ConfigMap", "scangate-config")["data"]["scangate.yaml"])[
         "notifications"
     ][0]["url_file"].endswith("/team-chat/url")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def receivers() -> Iterator[tuple[Receiver, Receiver]]:
+    """A signature-checking receiver (the SIEM) and an unsigned one (the Slack stand-in)."""
+    siem, chat = Receiver(secret=SIGNING_SECRET.encode()), Receiver()
+    siem.start()
+    chat.start()
+    yield siem, chat
+    siem.stop()
+    chat.stop()
+
+
+@pytest.mark.anyio
+async def test_scangate_delivers_to_the_charts_targets_with_the_secrets_from_the_secret(
+    install_scangate_chart: InstallScangateChart,
+    kubesim_tls: KubesimHandle,
+    sqlite_url: str,
+    tmp_path: Path,
+    receivers: tuple[Receiver, Receiver],
+) -> None:
+    siem_receiver, chat_receiver = receivers
+    # Receivers on loopback stand in for the SIEM and Slack; the Slack URL is in the Secret.
+    siem = {**SIEM, "url": siem_receiver.url, "retry_max_seconds": 1}
+    installed = install_scangate_chart(
+        {"config": {"notifications": [siem, {**CHAT, "events": ["requested"]}]}},
+        cluster=kubesim_tls,
+    )
+    k8s.CoreV1Api(kubesim_tls.admin_client()).create_namespaced_secret(
+        installed.namespace,
+        k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name=HOOKS_SECRET),
+            string_data={"siem-hmac": SIGNING_SECRET, "slack-url": chat_receiver.url},
+        ),
+    )
+    mount_path = lay_out_notifications_volume(
+        installed.release, kubesim_tls, installed.namespace, tmp_path / "volume"
+    )
+    rendered = yaml.safe_load(
+        installed.release.get("ConfigMap", "scangate-config")["data"]["scangate.yaml"].replace(
+            mount_path, str(tmp_path / "volume")
+        )
+    )
+    run_migrations(sqlite_url)
+    api_keys = {name: generate_api_key()[0] for name in ("alice", "bob", "carol", "root")}
+    document = scangate_config(
+        kubeconfig=str(installed.kubeconfig), database_url=sqlite_url, api_keys=api_keys
+    )
+    document["clusters"] = [installed.cluster_config()]
+    document["notifications"] = rendered["notifications"]
+    deployment = Deployment(tmp_path, api_keys, document)
+
+    async with deployment.running() as scangate:
+        grant = await scangate.grant()
+        assert await eventually(lambda: len(chat_receiver.received) == 1, within=10)
+        assert await eventually(lambda: len(siem_receiver.received) == 1, within=10)
+
+    (signed,) = siem_receiver.received
+    assert signed.signature_ok  # signed with the secret the kubelet would have mounted
+    assert signed.document["type"] == "dev.scangate.grant.requested"
+    assert signed.document["subject"] == grant["id"]
+    assert "blocks" in chat_receiver.received[0].document  # a Slack message
