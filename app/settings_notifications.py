@@ -6,6 +6,8 @@ JSON), `secret_file` (a mounted Kubernetes Secret) or `secret_env` (an environme
 is read when the settings load, so a missing file or variable stops startup naming the key; it
 is never quoted in an error, never logged and never stored in the database. The URL is treated
 the same way in logs (a Slack webhook URL is itself a credential): log lines name the target.
+For the same reason the URL may come from `url_file` or `url_env` instead of `url`; it is read
+when the settings load (so a reload reads a rotated file again) and then stands in `url`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from app.settings_sections import Section
 
@@ -52,7 +54,10 @@ class NotificationConfig(Section):
     # what; a receiver inside the cluster network may still be reached without TLS). Before
     # `url`, whose check reads it.
     allow_plain_http: bool = False
-    url: str = Field(repr=False)
+    # Given, or filled from `url_file`/`url_env` once the fields are valid ("" = not given).
+    url: str = Field(default="", repr=False)
+    url_file: str | None = None
+    url_env: str | None = None
     secret: SecretStr | None = None
     secret_file: str | None = None
     secret_env: str | None = None
@@ -106,16 +111,39 @@ class NotificationConfig(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str, info: ValidationInfo) -> str:
-        # The URL is never quoted back: a Slack webhook URL is a credential.
-        parsed = urlsplit(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        plain_allowed = bool(info.data.get("allow_plain_http"))
-        if parsed.scheme == "http" and parsed.hostname not in _LOOPBACK_HOSTS and not plain_allowed:
-            raise ValueError(
-                "must be https:// (http:// only on loopback or with allow_plain_http: true)"
-            )
+        _check_url(value, bool(info.data.get("allow_plain_http")), "must be")
         return value
+
+    @field_validator("url_file")
+    @classmethod
+    def _url_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _only_one_url("url_file", info)
+            url = _read_url_file(value)
+            _check_url(url, bool(info.data.get("allow_plain_http")), f"the URL in {value} must be")
+        return value
+
+    @field_validator("url_env")
+    @classmethod
+    def _url_env(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _only_one_url("url_env", info)
+            url = os.environ.get(value, "").strip()
+            if not url:
+                raise ValueError(f"the environment variable {value!r} is not set or empty")
+            _check_url(url, bool(info.data.get("allow_plain_http")), f"{value} must hold")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_url(self) -> NotificationConfig:
+        # The fields above checked the file or variable; the model is frozen, so the URL read
+        # from it is put in place the way pydantic stores a field.
+        if not self.url:
+            if self.url_file is not None:
+                object.__setattr__(self, "url", _read_url_file(self.url_file))
+            elif self.url_env is not None:
+                object.__setattr__(self, "url", os.environ.get(self.url_env, "").strip())
+        return self
 
     def secret_value(self) -> bytes | None:
         """The signing secret, read now (from the file or variable if so configured)."""
@@ -128,6 +156,35 @@ class NotificationConfig(Section):
         return None
 
 
+def _check_url(url: str, plain_allowed: bool, subject: str) -> None:
+    # The URL is never quoted back: a Slack webhook URL is a credential.
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{subject} an http:// or https:// URL")
+    if parsed.scheme == "http" and parsed.hostname not in _LOOPBACK_HOSTS and not plain_allowed:
+        raise ValueError(
+            f"{subject} https:// (http:// only on loopback or with allow_plain_http: true)"
+        )
+
+
+def _only_one_url(key: str, info: ValidationInfo) -> None:
+    given = [k for k in ("url", "url_file") if k != key and info.data.get(k)]
+    if given:
+        raise ValueError(f"give only one of {', '.join([*given, key])}")
+
+
+def _read_url_file(path: str) -> str:
+    try:
+        url = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    if not url:
+        raise ValueError(f"{path} is empty")
+    return url
+
+
 def notification_problems(targets: list[NotificationConfig]) -> list[tuple[str, str]]:
     """What spans a target's keys or the whole list: `[(key, message), ...]`."""
     problems: list[tuple[str, str]] = []
@@ -137,6 +194,8 @@ def notification_problems(targets: list[NotificationConfig]) -> list[tuple[str, 
         if target.name in seen:
             problems.append((f"{key}.name", f"duplicate notification target {target.name!r}"))
         seen.add(target.name)
+        if not target.url:
+            problems.append((f"{key}.url", "required (or url_file, or url_env)"))
         given = [k for k in ("secret", "secret_file", "secret_env") if getattr(target, k)]
         if len(given) > 1:
             problems.append((f"{key}.{given[1]}", f"give only one of {', '.join(given)}"))

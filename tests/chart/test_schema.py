@@ -24,6 +24,11 @@ from tests.chart.helm_runner import (
 from tests.support.chart import InstallScangateChart
 
 POLICY = {"name": "p", "subjects": ["apikey:ci"], "namespaces": ["payments"]}
+HOOK = {
+    "name": "siem",
+    "url": "https://siem.example.com/hook",
+    "secretRef": {"name": "h", "key": "k"},
+}
 SQLITE = {"existingSecret": "", "url": ""}
 
 # name -> (values over the chart defaults, what Helm's schema error must mention)
@@ -84,6 +89,30 @@ SCHEMA_REJECTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "glob-admin": ({"config": {"admins": ["apikey:*"]}}, "/config/admins/0"),
     "unknown-pull-policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    "unknown-notification-event": (
+        {"config": {"notifications": [{**HOOK, "events": ["requested", "activated"]}]}},
+        "at '/config/notifications/0/events/1': value must be one of 'requested', 'approval",
+    ),
+    "unknown-notification-format": (
+        {"config": {"notifications": [{**HOOK, "format": "teams"}]}},
+        "at '/config/notifications/0/format': value must be one of 'cloudevents', 'slack'",
+    ),
+    "notification-secret-in-clear": (
+        {"config": {"notifications": [{**HOOK, "secret": "in-the-values"}]}},
+        "additional properties 'secret' not allowed",
+    ),
+    "signed-notification-without-secret-ref": (
+        {"config": {"notifications": [{"name": "siem", "url": "https://siem.example.com/h"}]}},
+        "at '/config/notifications/0': missing property 'secretRef'",
+    ),
+    "notification-without-url": (
+        {"config": {"notifications": [{"name": "chat", "format": "slack"}]}},
+        "missing property 'urlSecretRef'",
+    ),
+    "notification-egress-without-ports": (
+        {"networkPolicy": {"egress": {"notifications": {"cidrs": [], "ports": []}}}},
+        "/networkPolicy/egress/notifications/ports",
+    ),
 }
 
 # name -> (values, what the template's `fail` message must say); the schema accepts these.
@@ -111,6 +140,10 @@ TEMPLATE_REFUSES: dict[str, tuple[dict[str, Any], str]] = {
     "policy-names-an-unknown-cluster": (
         {"config": {"policies": [{**POLICY, "clusters": ["other"], "scanners": ["exec"]}]}},
         'config.policies[0].clusters contains "other"',
+    ),
+    "two-notification-targets-of-one-name": (
+        {"config": {"notifications": [HOOK, HOOK]}},
+        'config.notifications[1].name "siem" is used by an earlier target',
     ),
     "policy-grants-the-release-namespace": (
         {"config": {"policies": [{**POLICY, "namespaces": ["scangate"], "scanners": ["exec"]}]}},

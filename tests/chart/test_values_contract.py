@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.kube.profiles import SCANNER_PROFILES
+from app.settings_notifications import NOTIFICATION_EVENTS, NotificationConfig
 from tests.chart.helm_runner import CHART_DIR, default_values, production_values
 
 SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text())
@@ -90,6 +91,19 @@ def test_schema_profiles_are_the_service_profiles() -> None:
     assert SCHEMA["properties"]["scanners"]["items"]["enum"] == list(SCANNER_PROFILES)
     policy = SCHEMA["properties"]["config"]["properties"]["policies"]["items"]
     assert policy["properties"]["scanners"]["items"]["enum"] == list(SCANNER_PROFILES)
+
+
+def test_schema_notification_keys_are_the_service_keys() -> None:
+    """The values' targets take the settings' keys, except that secrets and secret URLs are
+    references to Secrets (the chart renders them as secret_file and url_file)."""
+    target = SCHEMA["properties"]["config"]["properties"]["notifications"]["items"]
+    assert target["properties"]["events"]["items"]["enum"] == list(NOTIFICATION_EVENTS)
+    assert target["properties"]["format"]["enum"] == ["cloudevents", "slack"]
+    from_secrets = {"secret", "secret_file", "secret_env", "url_file", "url_env"}
+    assert set(target["properties"]) == (set(NotificationConfig.model_fields) - from_secrets) | {
+        "secretRef",
+        "urlSecretRef",
+    }
 
 
 def _template_value_references() -> set[str]:

@@ -136,3 +136,64 @@ def test_targets_are_replaced_at_once(tmp_path: Path) -> None:
     assert targets.names == ("new",)
     targets.replace([])
     assert not targets.configured
+
+
+def test_the_url_may_come_from_a_file_or_an_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url_file = tmp_path / "hook-url"
+    url_file.write_text(SLACK_URL + "\n")
+    monkeypatch.setenv("CHAT_URL", SLACK_URL)
+    settings = load(
+        tmp_path,
+        {"name": "chat", "url_file": str(url_file), "format": "slack"},
+        {"name": "chat2", "url_env": "CHAT_URL", "format": "slack"},
+    )
+    targets = NotificationTargets.from_settings(settings.notifications)
+    assert targets.get("chat").url == SLACK_URL  # the newline is not part of it
+    assert targets.get("chat2").url == SLACK_URL
+    assert "XXXXSECRETPATH" not in repr(settings)
+    # A reload reads the file again: a rotated webhook URL is a changed target.
+    url_file.write_text(SLACK_URL.replace("XXXX", "YYYY"))
+    reloaded = load(tmp_path, {"name": "chat", "url_file": str(url_file), "format": "slack"})
+    assert reloaded.notifications[0].url.endswith("YYYYSECRETPATH")
+    assert reloaded.notifications[0] != settings.notifications[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"url": None}, "notifications[0].url", "required (or url_file, or url_env)"),
+        ({"url_env": "UNSET_HOOK_URL"}, "notifications[0].url_env",
+         "give only one of url, url_env"),
+        ({"url": None, "url_env": "UNSET_HOOK_URL"}, "notifications[0].url_env", "not set"),
+        ({"url": None, "url_file": "/nonexistent/hook-url"}, "notifications[0].url_file",
+         "cannot read"),
+        ({"url": None, "url_env": "PLAIN_HOOK_URL"}, "notifications[0].url_env",
+         "PLAIN_HOOK_URL must hold https://"),
+        ({"url": None, "url_file": "FILE", "url_env": "PLAIN_HOOK_URL"},
+         "notifications[0].url_env", "give only one of url_file, url_env"),
+    ],
+)  # fmt: skip
+def test_a_bad_url_source_stops_startup_naming_the_key(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, Any],
+    key: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv("PLAIN_HOOK_URL", "http://hooks.example/XXXXSECRETPATH")
+    url_file = tmp_path / "hook-url"
+    url_file.write_text(SLACK_URL)
+    given = {k: (str(url_file) if v == "FILE" else v) for k, v in overrides.items()}
+    found = problems(tmp_path, {k: v for k, v in target(**given).items() if v is not None})
+    assert key in found, found
+    assert message in found[key]
+
+
+def test_a_url_file_with_a_plain_http_url_names_the_file_not_the_url(tmp_path: Path) -> None:
+    url_file = tmp_path / "hook-url"
+    url_file.write_text("http://hooks.example/XXXXSECRETPATH")
+    given = {k: v for k, v in target(url_file=str(url_file)).items() if k != "url"}
+    found = problems(tmp_path, given)
+    assert f"the URL in {url_file} must be https://" in found["notifications[0].url_file"]

@@ -229,6 +229,22 @@ most of these too; the template check is the one that cannot be skipped with --s
 {{- fail (printf "targetNamespaces contains %q, which config.denied_namespaces never lets scangate grant." $ns) }}
 {{- end }}
 {{- end }}
+{{- $notificationNames := list }}
+{{- range $i, $target := .Values.config.notifications }}
+{{- if has $target.name $notificationNames }}
+{{- fail (printf "config.notifications[%d].name %q is used by an earlier target: names must be unique." $i $target.name) }}
+{{- end }}
+{{- $notificationNames = append $notificationNames $target.name }}
+{{- if and $target.url $target.urlSecretRef }}
+{{- fail (printf "config.notifications[%d] has both url and urlSecretRef: choose one." $i) }}
+{{- end }}
+{{- if not (or $target.url $target.urlSecretRef) }}
+{{- fail (printf "config.notifications[%d] needs url or urlSecretRef." $i) }}
+{{- end }}
+{{- if and (ne ($target.format | default "cloudevents") "slack") (not $target.secretRef) }}
+{{- fail (printf "config.notifications[%d] (format cloudevents) needs secretRef: receivers tell scangate's events from anyone else's by the signature." $i) }}
+{{- end }}
+{{- end }}
 {{- $denied := include "scangate.deniedNamespaces" . | fromYamlArray }}
 {{- range $i, $policy := .Values.config.policies }}
 {{- range $cluster := $policy.clusters | default list }}
@@ -284,6 +300,11 @@ Environment of the scangate containers: the config file, and the secrets as SCAN
 - name: config
   mountPath: /etc/scangate
   readOnly: true
+{{- if .Values.config.notifications }}
+- name: notifications
+  mountPath: {{ include "scangate.notificationsDir" . }}
+  readOnly: true
+{{- end }}
 - name: tmp
   mountPath: /tmp
 {{- if eq (include "scangate.databaseMode" .) "sqlite" }}
@@ -313,4 +334,54 @@ The names the guard's serving certificate must carry: the Service the API server
 - {{ printf "%s.%s.svc.cluster.local" $service .Release.Namespace }}
 - {{ printf "%s.%s" $service .Release.Namespace }}
 - {{ $service }}
+{{- end }}
+
+{{/*
+Notification targets (README "Notifications"). Their signing secrets and secret webhook URLs
+stay in the operator's Secrets: one projected volume holds them as <target>/secret and
+<target>/url, and scangate.yaml names those files (secret_file, url_file). A Secret volume is
+updated in place, and scangate reads the files again at every configuration reload; an
+environment variable would only change with a new pod.
+*/}}
+{{- define "scangate.notificationsDir" -}}
+/etc/scangate-notifications
+{{- end }}
+
+{{- define "scangate.notifications" -}}
+{{- $dir := include "scangate.notificationsDir" . }}
+{{- $targets := list }}
+{{- range .Values.config.notifications }}
+{{- $target := omit . "secretRef" "urlSecretRef" }}
+{{- if .secretRef }}
+{{- $_ := set $target "secret_file" (printf "%s/%s/secret" $dir .name) }}
+{{- end }}
+{{- if .urlSecretRef }}
+{{- $_ := set $target "url_file" (printf "%s/%s/url" $dir .name) }}
+{{- end }}
+{{- $targets = append $targets $target }}
+{{- end }}
+{{- toYaml $targets }}
+{{- end }}
+
+{{- define "scangate.notificationsVolume" -}}
+- name: notifications
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- range .Values.config.notifications }}
+      {{- if .secretRef }}
+      - secret:
+          name: {{ .secretRef.name | quote }}
+          items:
+            - key: {{ .secretRef.key | quote }}
+              path: {{ printf "%s/secret" .name | quote }}
+      {{- end }}
+      {{- if .urlSecretRef }}
+      - secret:
+          name: {{ .urlSecretRef.name | quote }}
+          items:
+            - key: {{ .urlSecretRef.key | quote }}
+              path: {{ printf "%s/url" .name | quote }}
+      {{- end }}
+      {{- end }}
 {{- end }}
