@@ -36,7 +36,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import PolicyEngine, Principal
+from app.auth import Principal
 from app.db.engine import Database
 from app.db.models import Grant, GrantStatus, Verdict
 from app.errors import ScangateError
@@ -85,10 +85,6 @@ class GrantApprovals:
         self._config = config
         self._lifecycle = lifecycle
         self._wake_reaper = wake_reaper
-
-    @property
-    def _policies(self) -> PolicyEngine:
-        return self._config.current().policies
 
     # -- a caller's decisions ---------------------------------------------------------------
 
@@ -156,7 +152,7 @@ class GrantApprovals:
         grant = await repository.get_grant(session, grant_id) if is_grant_id(grant_id) else None
         if grant is None:
             raise GrantNotFound(grant_id)
-        approver = grant.approvals_required is not None and self._policies.approves(
+        approver = grant.approvals_required is not None and self._config.policies.approves(
             principal, grant.policy
         )
         if not approver:
@@ -168,7 +164,7 @@ class GrantApprovals:
                 + (own if grant.requester == principal.id else ""),
                 policy=grant.policy,
             )
-        policy = self._policies.get(grant.policy)
+        policy = self._config.policies.get(grant.policy)
         if grant.requester == principal.id and not (
             policy and policy.approval and policy.approval.allow_self_approval
         ):
@@ -195,7 +191,7 @@ class GrantApprovals:
         none does."""
         requested = await approval_queries.requested_detail(session, grant.id) or {}
         requester = recorded_principal(grant.requester, requested.get("claims"))
-        return recheck_grant(self._policies, requester, _use(grant))
+        return recheck_grant(self._config.policies, requester, _use(grant))
 
     async def _deny_in(
         self, session: AsyncSession, grant_id: str, approver: str, reason: str, now: datetime
@@ -249,7 +245,7 @@ class GrantApprovals:
         async with self._db.session() as session:
             rows = await reaper_queries.grants_as_requested(session, GrantStatus.PENDING_APPROVAL)
         why = disallowed_grants(
-            self._policies,
+            self._config.policies,
             [
                 (
                     GrantUse(row.id, row.requester, row.cluster, row.namespace, row.scanner),

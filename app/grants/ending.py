@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from app.auth import PolicyEngine
 from app.db.engine import Database
 from app.db.models import GrantStatus
 from app.grants import reaper_queries, repository
@@ -34,7 +33,6 @@ from app.grants.sweep import policy_namespaces, sweep_cluster
 from app.kube.clusters import ClusterRegistry
 from app.observability.metrics import ScangateMetrics
 from app.reload import LiveConfig
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +59,6 @@ class GrantEnder:
         self._db = db
         self._clusters = clusters
         self._metrics = metrics
-
-    @property
-    def _settings(self) -> Settings:
-        return self._config.current().settings
-
-    @property
-    def _policies(self) -> PolicyEngine:
-        return self._config.current().policies
 
     @property
     def config_generation(self) -> int:
@@ -116,7 +106,7 @@ class GrantEnder:
 
     async def _postpone(self, claimed: ClaimedGrant, error: str, *, actor: str) -> None:
         now = utcnow()
-        retry_max = self._settings.reaper.revoke_retry_max_seconds
+        retry_max = self._config.settings.reaper.revoke_retry_max_seconds
         retry_at = now + retry_delay(claimed.attempts, retry_max)
         async with self._db.session() as session:
             if await repository.postpone_revocation(
@@ -191,7 +181,7 @@ class GrantEnder:
         async with self._db.session() as session:
             rows = await reaper_queries.grants_as_requested(session)
         why = disallowed_grants(
-            self._policies,
+            self._config.policies,
             [
                 (
                     GrantUse(row.id, row.requester, row.cluster, row.namespace, row.scanner),
@@ -233,7 +223,7 @@ class GrantEnder:
     async def fail_stale(self, *, limit: int) -> int:
         """Mark up to `limit` grants still `provisioning` after the timeout (their request died
         mid-create) `failed` and delete whatever they had created; how many."""
-        timeout = self._settings.reaper.provisioning_timeout_seconds
+        timeout = self._config.settings.reaper.provisioning_timeout_seconds
         error = f"provisioning did not finish within {timeout} s (the request was interrupted)"
         now = utcnow()
         async with self._db.session() as session:
@@ -262,7 +252,7 @@ class GrantEnder:
         swept = await sweep_cluster(
             self._db,
             self._clusters.get(cluster_name),
-            policy_namespaces(self._settings.policies, cluster_name),
+            policy_namespaces(self._config.settings.policies, cluster_name),
         )
         if self._metrics is not None:
             self._metrics.orphans_swept_in(cluster_name, swept)

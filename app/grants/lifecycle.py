@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.auth import PolicyEngine, Principal
+from app.auth import Principal
 from app.db.engine import Database
 from app.db.models import Grant, GrantStatus
 from app.errors import ScangateError
@@ -62,7 +62,6 @@ from app.kube.errors import KubeError
 from app.kube.models import GrantTarget
 from app.observability.metrics import ScangateMetrics
 from app.reload import LiveConfig
-from app.settings import Settings
 from app.settings_sections import PolicyConfig
 
 log = logging.getLogger(__name__)
@@ -96,14 +95,6 @@ class GrantLifecycle:
         # Tells the reaper about a new due moment.
         self._wake_reaper = wake_reaper
 
-    @property
-    def _settings(self) -> Settings:
-        return self._config.current().settings
-
-    @property
-    def _policies(self) -> PolicyEngine:
-        return self._config.current().policies
-
     # -- provision ----------------------------------------------------------------------------
 
     async def provision_grant(self, principal: Principal, request: GrantCreate) -> Grant:
@@ -115,21 +106,21 @@ class GrantLifecycle:
         Under a policy with `approval`, the row is committed `pending_approval` instead and
         nothing is asked of the cluster: the Nth approval provisions it (`provision_approved`).
         """
-        cluster_name = request.cluster or self._settings.clusters[0].name
+        cluster_name = request.cluster or self._config.settings.clusters[0].name
         try:
             cluster = self._clusters.get(cluster_name)
         except KeyError:
             raise UnknownCluster(
                 f"cluster {cluster_name!r} is not configured", field="body.cluster"
             ) from None
-        policy = self._policies.authorize(
+        policy = self._config.policies.authorize(
             principal, cluster=cluster_name, namespace=request.namespace, scanner=request.scanner
         )
         ttl = (
             check_ttl(request.ttl_seconds, policy)
             if request.ttl_seconds is not None
             # The configured default, but never more than the policy allows.
-            else min(self._settings.default_ttl_seconds, policy.max_ttl_seconds)
+            else min(self._config.settings.default_ttl_seconds, policy.max_ttl_seconds)
         )
         check_reason(request.reason, policy)
         if request.pods is not None:
@@ -152,7 +143,7 @@ class GrantLifecycle:
             "ttl_seconds": ttl, "policy": policy.name, "reason": request.reason,
             # The OIDC claims the policy required, as the token carried them: why this CI job
             # (repository, ref, environment...) was allowed.
-            "claims": self._policies.matched_claims(principal, policy),
+            "claims": self._config.policies.matched_claims(principal, policy),
         }  # fmt: skip
         if policy.approval is not None:
             deadline = await insert_pending(self._db, grant, policy, policy.approval, detail)
@@ -160,7 +151,7 @@ class GrantLifecycle:
             return grant
         lookup = asyncio.create_task(
             resolve_target_pods(
-                cluster, pod_request_for(grant, policy, self._settings.sidecar_container)
+                cluster, pod_request_for(grant, policy, self._config.settings.sidecar_container)
             )
         )
         try:
@@ -176,7 +167,7 @@ class GrantLifecycle:
             await settle(lookup)
             raise
         # If this request dies now, the reaper cleans up once the provisioning timeout passes.
-        timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
+        timeout = timedelta(seconds=self._config.settings.reaper.provisioning_timeout_seconds)
         self._wake_reaper(now + timeout)
         return await self._create_and_activate(grant, cluster, lookup, actor=principal.id)
 
@@ -184,7 +175,7 @@ class GrantLifecycle:
         """Provision a grant its Nth approval moved to `provisioning` (committed by the
         approval: `approvals.py`), as a request without approval is provisioned once its row
         exists. `policy` is the one that allows it today (re-checked by the approval)."""
-        timeout = timedelta(seconds=self._settings.reaper.provisioning_timeout_seconds)
+        timeout = timedelta(seconds=self._config.settings.reaper.provisioning_timeout_seconds)
         self._wake_reaper(utcnow() + timeout)
         try:
             cluster = self._clusters.get(grant.cluster)
@@ -196,7 +187,7 @@ class GrantLifecycle:
         grant.expires_at = utcnow() + timedelta(seconds=grant.ttl_seconds or 0)
         lookup = asyncio.create_task(
             resolve_target_pods(
-                cluster, pod_request_for(grant, policy, self._settings.sidecar_container)
+                cluster, pod_request_for(grant, policy, self._config.settings.sidecar_container)
             )
         )
         return await self._create_and_activate(grant, cluster, lookup, actor=actor)
@@ -322,7 +313,7 @@ class GrantLifecycle:
             if grant.status is not GrantStatus.ACTIVE or grant.expires_at <= now:
                 raise GrantNotActive(grant_id, effective_status(grant, now))
             policy = recheck_grant(
-                self._policies,
+                self._config.policies,
                 principal,
                 GrantUse(grant.id, grant.requester, grant.cluster, grant.namespace, grant.scanner),
             )

@@ -13,7 +13,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from app.auth import PolicyEngine, Principal
+from app.auth import Principal
 from app.db.engine import Database
 from app.db.models import Grant, GrantEvent, GrantStatus
 from app.errors import UnprocessableError
@@ -37,13 +37,9 @@ class GrantService:
         # Read at each use: a reload swaps the policies (app/reload).
         self._config = config
 
-    @property
-    def _policies(self) -> PolicyEngine:
-        return self._config.current().policies
-
     async def get_grant(self, principal: Principal, grant_id: str) -> Grant:
         async with self._db.session() as session:
-            return await viewable_grant(session, principal, grant_id, self._policies)
+            return await viewable_grant(session, principal, grant_id, self._config.policies)
 
     async def list_grants(
         self,
@@ -68,7 +64,7 @@ class GrantService:
                     f"{field} must be a DNS-1123 label", field=f"query.{field}"
                 )
         approved_policies = (
-            self._policies.approved_by(principal)
+            self._config.policies.approved_by(principal)
             if status is GrantStatus.PENDING_APPROVAL and not principal.is_admin
             else []
         )
@@ -90,7 +86,7 @@ class GrantService:
 
     async def list_events(self, principal: Principal, grant_id: str) -> list[GrantEvent]:
         async with self._db.session() as session:
-            await viewable_grant(session, principal, grant_id, self._policies)
+            await viewable_grant(session, principal, grant_id, self._config.policies)
             return await repository.list_events(session, grant_id)
 
     async def list_all_events(
@@ -119,7 +115,7 @@ class GrantService:
         # Today's policies, not those it was granted under: a removed or narrowed policy
         # stops new credentials at once (the reaper ends the grant itself).
         recheck_grant(
-            self._policies,
+            self._config.policies,
             principal,
             GrantUse(grant.id, grant.requester, grant.cluster, grant.namespace, grant.scanner),
         )

@@ -86,6 +86,16 @@ class LiveConfig:
         """The newest generation, whatever this context pinned."""
         return self._current
 
+    @property
+    def settings(self) -> Settings:
+        """`current().settings`: the settings in force for this request (or the newest)."""
+        return self.current().settings
+
+    @property
+    def policies(self) -> PolicyEngine:
+        """`current().policies`: the policy engine in force for this request (or the newest)."""
+        return self.current().policies
+
     def subscribe(self, callback: ConfigSubscriber) -> None:
         """Call `callback(settings)` after each applied reload (notification targets, say).
 
