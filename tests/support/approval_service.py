@@ -11,66 +11,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.approval_contract import ApprovalContract, Problem, RecordedRequest
+from tests.support.cli_process import ScangateCli
 from tests.support.polling import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 # Principals by API key name: `ci` requests, `alice` and `bob` approve, `carol` is neither.
 KEY_NAMES = ("ci", "alice", "bob", "carol", "root")
 
 
 @dataclass
-class FakeApprovalService(ApprovalContract):
+class FakeApprovalService(ApprovalContract, ScangateCli):
     """The stand-in at `url`, and `scangate` run against it."""
 
     url: str = ""
-
-    def env(self, who: str | None = "ci", **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGATE_")}
-        env["SCANGATE_URL"] = self.url
-        if who is not None:
-            env["SCANGATE_TOKEN"] = self.keys[who]
-        env.update(extra)
-        return env
-
-    def scangate(
-        self, *args: str, who: str | None = "ci", timeout: float = 120, **env: str
-    ) -> subprocess.CompletedProcess[str]:
-        """`scangate ARGS` as `who`, in its own process, to the end."""
-        return subprocess.run(
-            [sys.executable, "-m", "app.cli", *args],
-            env=self.env(who, **env),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def start(self, *args: str, who: str = "ci", **popen: Any) -> subprocess.Popen[str]:
-        """`scangate ARGS` started, stdout and stderr piped unless given."""
-        popen.setdefault("stdout", subprocess.PIPE)
-        popen.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args],
-            env=self.env(who),
-            cwd=REPO,
-            text=True,
-            **popen,
-        )
 
     def requested_grant_id(self) -> str:
         """The id of the one grant asked for, once the client has asked."""

@@ -5,15 +5,11 @@ and `scangate` run as a user runs it: a separate process with `SCANGATE_URL` /
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import kubernetes.client as k8s
@@ -24,49 +20,16 @@ from app.main import create_app
 from app.settings import Settings
 from kubesim.pytest_plugin import KubesimHandle
 from tests.oidc_issuer import LocalIssuer
+from tests.support.cli_process import ScangateCli
 from tests.support.scangate import GRANTS_NAMESPACE
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class Service:
+class Service(ScangateCli):
     url: str
     keys: dict[str, str]  # principal name -> API key
     kubesim: KubesimHandle
     issuer: LocalIssuer
-
-    def env(self, who: str | None = "ci", **extra: str) -> dict[str, str]:
-        """A CLI environment: the service URL and `who`'s API key (None: no token at all)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGATE_")}
-        env["SCANGATE_URL"] = self.url
-        if who is not None:
-            env["SCANGATE_TOKEN"] = self.keys[who]
-        env.update(extra)
-        return env
-
-    def scangate(
-        self, *args: str, who: str | None = "ci", timeout: float = 120, **env: str
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "app.cli", *args],
-            env=self.env(who, **env),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def start(self, *args: str, who: str = "ci", **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args],
-            env=self.env(who, **env),
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
 
     def service_account_exists(self, grant_id: str) -> bool:
         core = k8s.CoreV1Api(self.kubesim.admin_client())
