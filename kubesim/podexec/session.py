@@ -45,6 +45,16 @@ from kubesim.userland import (
     run_command,
 )
 
+# What a container runtime takes to start an exec'd process (runc exec: a fork, namespaces
+# joined, the binary loaded) before the process can write its first byte; on a real node tens
+# of milliseconds, besides the apiserver -> kubelet -> runtime streaming hops. Clients rely on
+# it without saying so: kubectl <= 1.32 starts reading the WebSocket before it has registered
+# its streams, and drops output that arrives in between ("Unknown stream id 1, discarding
+# message"; kubernetes/kubernetes#131189, fixed in 1.33). A simulated command answers within
+# microseconds, so without this pause kubesim would fail such a kubectl now and then on a busy
+# machine where a real cluster does not.
+EXEC_START_SECONDS: Final = 0.03
+
 _TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _SPDY: Final = (
@@ -164,6 +174,7 @@ class StreamSession:
                 # holds the streams open until the client hangs up, as on a quiet container.
                 await reader
                 return
+            await asyncio.sleep(EXEC_START_SECONDS)
             command = asyncio.create_task(self._exec(send, stdin))
             await asyncio.wait({command, reader}, return_when=asyncio.FIRST_COMPLETED)
             if not command.done():
