@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Grant
 from app.grants import repository
 from app.guard.decisions import Decision, GrantView
 
@@ -22,12 +21,12 @@ from app.guard.decisions import Decision, GrantView
 async def load_grants(session: AsyncSession, grant_ids: Collection[str]) -> dict[str, GrantView]:
     """The grants of `grant_ids` that exist, by id (one query for all of them)."""
     views: dict[str, GrantView] = {}
-    for grant in await repository.get_grants(session, grant_ids):
+    for grant in await repository.get_guard_rows(session, grant_ids):
         views[grant.id] = await _view(session, grant)
     return views
 
 
-async def _view(session: AsyncSession, grant: Grant) -> GrantView:
+async def _view(session: AsyncSession, grant: repository.GuardRow) -> GrantView:
     debug_containers: set[tuple[str, str]] = set()
     if grant.containers is not None and grant.scanner == "debug":
         # A debug grant limited to some containers may still attach to the debug containers
