@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from app.auth.endpoints import router as auth_router
 from app.db.engine import Database
 from app.db.urls import redacted_url
+from app.db.wal_checkpoint import WalCheckpointer
 from app.docs.openapi import API_DESCRIPTION, OPENAPI_TAGS, install_openapi
 from app.docs.pages import install_docs_pages
 from app.errors import install_error_handlers
@@ -77,6 +78,12 @@ async def open_services(
     async with contextlib.AsyncExitStack() as stack:
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
+        if db.sqlite_file is not None:
+            # Commits append to SQLite's log; copying it back (and syncing) happens here, off
+            # the requests' commits. Stops before the engine is disposed.
+            checkpointer = WalCheckpointer(db.sqlite_file)
+            checkpointer.start()
+            stack.push_async_callback(checkpointer.stop)
         # Every audit event written through `db` queues the notifications targets want, in its
         # own transaction (app/notifications/outbox.py); a reload replaces the targets.
         notifications = NotificationTargets.from_settings(config.newest().settings.notifications)

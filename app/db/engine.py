@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool, StaticPool
 
 from app.db.urls import async_database_url, is_sqlite, sync_database_url
+from app.db.wal_checkpoint import SAFETY_NET_PAGES
 
 MIGRATIONS_ENV_VAR: Final = "SCANGATE_MIGRATIONS_DIR"
 # SQLite waits this long for a competing writer (the reaper, another request) instead of
@@ -57,13 +58,17 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 32, max_overflow: int = 8) -> None:
         self.url: URL = async_database_url(url)
         self.is_sqlite = is_sqlite(self.url)
+        # A file-backed SQLite database's path (its WAL is checkpointed in the background by
+        # the serving app: app/db/wal_checkpoint.py); None for PostgreSQL and in-memory SQLite.
+        self.sqlite_file: Path | None = None
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             if self.url.database in (None, "", ":memory:"):
                 # An in-memory database exists per connection: share exactly one.
                 kwargs["poolclass"] = StaticPool
             else:
-                create_private_file(Path(self.url.database))
+                self.sqlite_file = Path(self.url.database)
+                create_private_file(self.sqlite_file)
                 # SQLite has one writer at a time. With several connections, writers that
                 # collide wait in SQLite's busy handler, which sleeps in steps of up to 100 ms
                 # (p99 latency of seconds under load), and a transaction that read before
@@ -179,6 +184,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Commits leave checkpoints to the background checkpointer (wal_checkpoint.py); this
+        # higher threshold only bounds the log when none runs.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
     finally:
         cursor.close()
 
