@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +40,9 @@ class WalCheckpointer:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self._connection: sqlite3.Connection | None = None
+        # Held by the thread using the connection: a checkpoint still running when `stop` is
+        # called (a thread cannot be cancelled) finishes before the connection is closed.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         if self._task is None:
@@ -52,9 +56,7 @@ class WalCheckpointer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        await asyncio.to_thread(self._close)
 
     async def checkpoint(self) -> tuple[int, int, int]:
         """One passive checkpoint, in a thread: (busy, frames in the log, frames copied back)."""
@@ -70,10 +72,17 @@ class WalCheckpointer:
                 log.warning("sqlite checkpoint of %s failed: %s", self._path, exc)
 
     def _checkpoint(self) -> tuple[int, int, int]:
-        if self._connection is None:
-            # Only ever used by one thread at a time (the loop awaits each checkpoint).
-            self._connection = sqlite3.connect(
-                self._path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-        busy, frames, copied = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self._lock:
+            if self._connection is None:
+                self._connection = sqlite3.connect(
+                    self._path, timeout=10.0, isolation_level=None, check_same_thread=False
+                )
+            row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        busy, frames, copied = row
         return int(busy), int(frames), int(copied)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
