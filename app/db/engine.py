@@ -115,19 +115,37 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        self.autocommit_sessionmaker: async_sessionmaker[AsyncSession] | None = (
+            async_sessionmaker(self.autocommit_engine, expire_on_commit=False)
+            if self.autocommit_engine is not None
+            else None
+        )
 
-    @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    def session(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """A unit of work: commits when the block succeeds, rolls back when it raises. The one
         way scangate opens a transaction (docs/ARCHITECTURE.md, "The transaction rule"): a
         task holds at most one at a time, so opening a second inside the first is a bug and
         raises here (on file SQLite's one-connection pool it would wait for itself forever)."""
+        return self._unit(self.sessionmaker)
+
+    def autocommit_session(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """`session` on the PostgreSQL autocommit engine: each statement commits by itself,
+        with no BEGIN and COMMIT round trips; for units whose statements are each atomic on
+        their own (the grant guard's batches). None on SQLite: raises there."""
+        if self.autocommit_sessionmaker is None:
+            raise RuntimeError("only PostgreSQL has an autocommit engine")
+        return self._unit(self.autocommit_sessionmaker)
+
+    @contextlib.asynccontextmanager
+    async def _unit(
+        self, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
         owner = (self, asyncio.current_task())
         if _open_unit.get() == owner:
             raise RuntimeError("a unit of work is already open in this task (no nesting)")
         token = _open_unit.set(owner)
         try:
-            async with self.sessionmaker() as session:
+            async with sessionmaker() as session:
                 try:
                     yield session
                 except BaseException:

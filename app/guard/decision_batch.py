@@ -27,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import Database
 from app.db.errors import database_unavailable
@@ -85,15 +85,10 @@ class DecisionBatcher:
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         self._flushers: set[asyncio.Task[None]] = set()
-        self._autocommit_sessions = (
-            async_sessionmaker(db.autocommit_engine, expire_on_commit=False)
-            if db.autocommit_engine is not None
-            else None
-        )
         # Batches carried out at once. PostgreSQL: two, so that the reviews arriving while
         # one batch waits for its round trips start theirs at once (the autocommit pool
         # holds two connections). SQLite has one connection: a second batch could only wait.
-        self._parallel = 1 if self._autocommit_sessions is None else PARALLEL_BATCHES
+        self._parallel = 1 if db.autocommit_engine is None else PARALLEL_BATCHES
 
     async def decide(self, review: AdmissionRequest, grant_id: str, *, cluster: str) -> Decision:
         """The decision on `review` by grant `grant_id`'s identity, once its audit events (if
@@ -151,8 +146,7 @@ class DecisionBatcher:
             if not pending.done.done():
                 pending.done.set_result(decision)
 
-    @contextlib.asynccontextmanager
-    async def _unit(self) -> AsyncIterator[AsyncSession]:
+    def _unit(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """The batch's unit of work. PostgreSQL: the read and the INSERT run as two statements
         on an autocommit connection, without BEGIN and COMMIT round trips (on a machine whose
         cores are busy, each round trip waits for the server process to be scheduled). That
@@ -166,17 +160,8 @@ class DecisionBatcher:
         sessions instead: the events and their outbox rows (app/notifications) must commit
         together, or a crash between two autocommit statements could lose a notification."""
         notifying = self._notifications is not None and self._notifications.configured
-        if self._autocommit_sessions is None or notifying:
-            async with self._db.session() as session:
-                yield session
-            return
-        async with self._autocommit_sessions() as session:
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+        autocommit = self._db.autocommit_engine is not None and not notifying
+        return self._db.autocommit_session() if autocommit else self._db.session()
 
     async def _judge_and_record(self, batch: list[_Pending]) -> list[Decision]:
         async with self._unit() as session:
